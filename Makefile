@@ -1,0 +1,19 @@
+# The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
+# and `make test` (fetch model, run the whole test suite).
+.PHONY: run test model lint sample
+
+model:
+	./scripts/fetch-model.sh
+
+run: model
+	./scripts/run.sh
+
+test: model
+	cargo test --locked
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+sample:
+	python3 scripts/generate-sample.py

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds Switchboard, loads the sample data into ./data, starts the API on
+# 127.0.0.1:8080 and shows one triage with curl. Ctrl-C stops the server.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo build --release --locked
+bin=target/release/switchboard
+listen="${SWITCHBOARD_SERVER__LISTEN:-127.0.0.1:8080}"
+
+"$bin" ingest incidents sample/incidents.csv
+"$bin" ingest kb sample/kb
+
+"$bin" serve &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
+
+for _ in $(seq 1 120); do
+  curl -fsS "http://$listen/readyz" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+echo "== POST /v1/triage"
+curl -fsS "http://$listen/v1/triage" \
+  -H 'content-type: application/json' \
+  -d '{"title":"VPN keeps dropping","description":"Since this morning my VPN disconnects every few minutes when working from home."}' \
+  | python3 -m json.tool
+echo "== Switchboard is serving on http://$listen (Ctrl-C to stop)"
+wait $server

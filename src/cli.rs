@@ -1,0 +1,233 @@
+//! Command line: `serve`, `ingest incidents|kb`, `eval`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::configuration::Settings;
+use crate::ingest::{ColumnMapping, IngestError, IngestOptions};
+
+/// Self-hosted AI triage for IT service desks.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// TOML settings file (default: ./switchboard.toml when present).
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve,
+    /// Load incidents or knowledge articles into the store.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Score suggestions: store TRAIN in a temporary store, triage every TEST row.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum IngestCommand {
+    /// Incidents from a CSV (with header) or JSONL file.
+    Incidents {
+        /// The file to read.
+        file: PathBuf,
+        #[command(flatten)]
+        mapping: MappingArgs,
+        /// Stop at the first bad row instead of skipping it.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Markdown knowledge articles under a directory.
+    Kb {
+        /// The directory to read.
+        dir: PathBuf,
+        /// Stop at the first bad article instead of skipping it.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct MappingArgs {
+    /// Column with the incident id (default: id, number, ...).
+    #[arg(long)]
+    id_column: Option<String>,
+    /// Column with the title (default: title, short_description, ...).
+    #[arg(long)]
+    title_column: Option<String>,
+    /// Column(s) joined into the description (default: description, body, ...).
+    #[arg(long = "text-column")]
+    text_columns: Vec<String>,
+    /// Column with the resolution (default: resolution, close_notes, ...).
+    #[arg(long)]
+    resolution_column: Option<String>,
+    /// A label to store: `field` (same column name) or `field=column`; repeatable.
+    /// Default: every known label column in the header.
+    #[arg(long = "label-column")]
+    label_columns: Vec<String>,
+}
+
+impl MappingArgs {
+    fn mapping(&self) -> ColumnMapping {
+        let labels: BTreeMap<String, String> = self
+            .label_columns
+            .iter()
+            .map(|spec| match spec.split_once('=') {
+                Some((field, column)) => (field.to_owned(), column.to_owned()),
+                None => (spec.clone(), spec.clone()),
+            })
+            .collect();
+        ColumnMapping {
+            id: self.id_column.clone(),
+            title: self.title_column.clone(),
+            description: self.text_columns.clone(),
+            resolution: self.resolution_column.clone(),
+            labels,
+            ..ColumnMapping::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Incidents to learn from.
+    #[arg(long)]
+    train: PathBuf,
+    /// Incidents to triage and score.
+    #[arg(long)]
+    test: PathBuf,
+    /// Label field(s) to score; repeatable.
+    #[arg(long = "label", required = true)]
+    labels: Vec<String>,
+    #[command(flatten)]
+    mapping: MappingArgs,
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut settings = Settings::load(self.config.as_deref()).context("invalid settings")?;
+        match self.command {
+            Command::Serve => serve(settings).await,
+            Command::Ingest(command) => ingest(&settings, command).await,
+            Command::Eval(args) => {
+                let temp = tempfile::tempdir().context("cannot create a temporary store")?;
+                settings.data_dir = temp.path().to_path_buf();
+                eval(&settings, args).await
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    crate::startup::run(listener, settings, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; draining in-flight requests");
+}
+
+async fn load_service(settings: &Settings) -> anyhow::Result<crate::triage::TriageService> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || crate::startup::build_service(&settings)).await?
+}
+
+async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<()> {
+    let service = load_service(settings).await?;
+    match command {
+        IngestCommand::Incidents {
+            file,
+            mapping,
+            strict,
+        } => {
+            let options = IngestOptions {
+                strict,
+                ..IngestOptions::default()
+            };
+            let result =
+                crate::ingest::ingest_incidents(&service, &file, &mapping.mapping(), options).await;
+            match result {
+                Ok(report) => {
+                    for bad in &report.skipped {
+                        eprintln!("skipped {}: {bad}", file.display());
+                    }
+                    println!(
+                        "stored {} incidents, skipped {} bad rows",
+                        report.stored,
+                        report.skipped.len()
+                    );
+                    Ok(())
+                }
+                Err(IngestError::BadRow(bad)) => {
+                    anyhow::bail!(
+                        "{}: {bad} (--strict: stopped; rows before it are stored)",
+                        file.display()
+                    )
+                }
+                Err(err) => Err(err.into()),
+            }
+        }
+        IngestCommand::Kb { dir, strict } => {
+            let (articles, chunks, problems) =
+                crate::ingest::ingest_knowledge(&service, &dir, strict).await?;
+            for problem in &problems {
+                eprintln!("skipped {problem}");
+            }
+            println!(
+                "stored {articles} articles ({chunks} chunks), skipped {}",
+                problems.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
+    let service = load_service(settings).await?;
+    let scores = crate::eval::evaluate(
+        &service,
+        &args.train,
+        &args.test,
+        &args.labels,
+        &args.mapping.mapping(),
+    )
+    .await?;
+    println!(
+        "{:<20} {:>8} {:>9} {:>9}",
+        "label", "support", "accuracy", "macro_f1"
+    );
+    for (field, s) in &scores {
+        println!(
+            "{field:<20} {:>8} {:>9.4} {:>9.4}",
+            s.support, s.accuracy, s.macro_f1
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Settings, layered: built-in defaults, then an optional TOML file, then
+//! `SWITCHBOARD_*` environment variables (nested keys joined with `__`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting the service reads; see the README for each key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory holding the vector store collections.
+    pub data_dir: PathBuf,
+    /// Directory of the prompt templates (`ticket.txt`, `kb_passage.txt`).
+    pub prompts_dir: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Embedding model settings.
+    pub model: ModelSettings,
+    /// Suggestion and routing settings.
+    pub triage: TriageSettings,
+}
+
+/// HTTP listener and request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// Largest accepted request body in bytes; bigger bodies get 413.
+    pub body_limit_bytes: usize,
+}
+
+/// Where the model lives and how the embedding worker batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Directory with `config.json`, `tokenizer.json` and `model.safetensors`.
+    pub dir: PathBuf,
+    /// Most texts run through the model in one forward pass.
+    pub max_batch: usize,
+    /// How long the worker waits for more requests to join a batch, in milliseconds.
+    pub max_wait_ms: u64,
+    /// Requests allowed to wait for the model; beyond this the service answers 503.
+    pub queue_capacity: usize,
+}
+
+/// How suggestions are computed and when a ticket is routed automatically.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageSettings {
+    /// Past incidents that vote on each label.
+    pub neighbours: usize,
+    /// Exponent applied to each neighbour's similarity before voting.
+    pub vote_sharpness: f32,
+    /// Similar incidents returned in a triage answer.
+    pub similar_incidents: usize,
+    /// Knowledge article chunks returned in a triage answer.
+    pub knowledge_articles: usize,
+    /// Confidence at or above which a field is routed automatically.
+    pub auto_route_threshold: f32,
+    /// Per-field overrides of `auto_route_threshold`.
+    pub field_thresholds: BTreeMap<String, f32>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            prompts_dir: PathBuf::from("prompts"),
+            server: ServerSettings::default(),
+            model: ModelSettings::default(),
+            triage: TriageSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            body_limit_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            max_batch: 32,
+            max_wait_ms: 2,
+            queue_capacity: 256,
+        }
+    }
+}
+
+impl Default for TriageSettings {
+    fn default() -> Self {
+        Self {
+            neighbours: 15,
+            vote_sharpness: 4.0,
+            similar_incidents: 5,
+            knowledge_articles: 3,
+            auto_route_threshold: 0.9,
+            field_thresholds: BTreeMap::new(),
+        }
+    }
+}
+
+impl TriageSettings {
+    /// The confidence a suggestion for `field` needs to be routed automatically.
+    pub fn threshold_for(&self, field: &str) -> f32 {
+        self.field_thresholds
+            .get(field)
+            .copied()
+            .unwrap_or(self.auto_route_threshold)
+    }
+}
+
+/// The file read when no `--config` is given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
+
+impl Settings {
+    /// Loads defaults, then `file` (required when given, else `switchboard.toml` if present),
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        let defaults = config::Config::try_from(&Settings::default())?;
+        let file_source = match file {
+            Some(path) => config::File::from(path).required(true),
+            None => config::File::with_name(DEFAULT_CONFIG_FILE).required(false),
+        };
+        let settings = config::Config::builder()
+            .add_source(defaults)
+            .add_source(file_source)
+            .add_source(
+                config::Environment::with_prefix("SWITCHBOARD")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize::<Settings>()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), config::ConfigError> {
+        let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_owned()));
+        if self.triage.neighbours == 0 {
+            return bad("triage.neighbours must be at least 1");
+        }
+        if self.model.max_batch == 0 || self.model.queue_capacity == 0 {
+            return bad("model.max_batch and model.queue_capacity must be at least 1");
+        }
+        let thresholds = std::iter::once(&self.triage.auto_route_threshold)
+            .chain(self.triage.field_thresholds.values());
+        for threshold in thresholds {
+            if !(0.0..=1.0).contains(threshold) {
+                return bad("auto-route thresholds must lie in [0, 1]");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_loads_and_overrides_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchboard.example.toml");
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.server.listen, "127.0.0.1:8080");
+        assert_eq!(settings.triage.threshold_for("assignee"), 0.95);
+        assert_eq!(settings.triage.threshold_for("category"), 0.9);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_thresholds_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[triage]\nneighbors = 5\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+        std::fs::write(&path, "[triage]\nauto_route_threshold = 1.5\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/switchboard.toml"))).is_err());
+    }
+}

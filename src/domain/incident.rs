@@ -1,0 +1,97 @@
+//! A resolved past incident: the evidence every suggestion is built from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ticket::{ValidationError, validate_id, validate_text_lengths};
+
+/// Label fields Switchboard knows by name; ingest picks these columns up by default.
+pub const LABEL_FIELDS: &[&str] = &[
+    "category",
+    "subcategory",
+    "sub_category1",
+    "sub_category2",
+    "assignment_group",
+    "assignee",
+    "priority",
+    "service",
+    "business_service",
+    "ticket_type",
+    "urgency",
+    "impact",
+];
+
+/// A past incident with what it was labelled and how it was resolved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// Ticketing system id, e.g. `INC0012345`.
+    pub id: String,
+    /// Short description.
+    #[serde(default)]
+    pub title: String,
+    /// Full text.
+    #[serde(default)]
+    pub description: String,
+    /// How it was fixed, shown to agents with similar tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// When it was opened (as the source system wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<String>,
+    /// When it was resolved (as the source system wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    /// Label field -> value, e.g. `assignment_group` -> `Network`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Incident {
+    /// Rejects blank text, malformed ids and malformed label names.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_id(&self.id)?;
+        validate_text_lengths(&self.title, &self.description)?;
+        for (field, value) in &self.labels {
+            let ok_name = !field.is_empty()
+                && field.len() <= 64
+                && field
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !ok_name {
+                return Err(ValidationError::new(
+                    Some("labels"),
+                    format!("label name {field:?} must be 1-64 characters of [A-Za-z0-9_-]"),
+                ));
+            }
+            if value.chars().count() > 256 {
+                return Err(ValidationError::new(
+                    Some("labels"),
+                    format!("label {field} is longer than 256 characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops labels whose value is blank, so they never vote.
+    pub fn without_blank_labels(mut self) -> Self {
+        self.labels.retain(|_, v| !v.trim().is_empty());
+        self
+    }
+
+    /// The incident as a store payload.
+    pub fn to_payload(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+
+    /// Rebuilds an incident from a store payload; `None` if it is not one.
+    pub fn from_payload(payload: Map<String, Value>) -> Option<Self> {
+        serde_json::from_value(Value::Object(payload)).ok()
+    }
+}

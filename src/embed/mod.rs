@@ -1,0 +1,33 @@
+//! Text embeddings: a BERT-family model run with candle on its own thread.
+//!
+//! This is the only module that touches candle or tokenizers. The rest of the
+//! crate sees [`Embedder`], a cheap cloneable handle that sends texts to the
+//! model thread and gets normalised vectors back.
+
+mod bert;
+mod worker;
+
+pub use bert::BertModelEmbedder;
+pub use worker::{Embedder, WorkerOptions};
+
+/// What can go wrong when turning text into vectors.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model directory is missing a file or holds something unreadable.
+    #[error("cannot load model from {path}: {reason}")]
+    Load {
+        /// The file or directory that failed.
+        path: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Tokenisation or the forward pass failed.
+    #[error("embedding failed: {0}")]
+    Inference(String),
+    /// The request queue is full; the caller should retry later.
+    #[error("embedding queue is full")]
+    Overloaded,
+    /// The model thread has stopped.
+    #[error("embedding worker is not running")]
+    Unavailable,
+}

@@ -1,0 +1,121 @@
+//! The model thread and its bounded request queue.
+//!
+//! Requests arriving within a few milliseconds of each other are embedded in one
+//! forward pass; a full queue is reported as [`EmbedError::Overloaded`] at once
+//! instead of letting latency and memory grow.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::{BertModelEmbedder, EmbedError};
+
+/// How the model thread batches work.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    /// Most texts in one forward pass.
+    pub max_batch: usize,
+    /// How long to wait for more requests before running a partial batch.
+    pub max_wait: Duration,
+    /// Requests allowed to wait; more are refused.
+    pub queue_capacity: usize,
+}
+
+struct Job {
+    texts: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
+}
+
+/// Cloneable handle to the model thread.
+#[derive(Clone)]
+pub struct Embedder {
+    queue: SyncSender<Job>,
+    dimension: usize,
+}
+
+impl Embedder {
+    /// Moves `model` onto a dedicated thread and returns a handle to it.
+    pub fn spawn(model: BertModelEmbedder, options: WorkerOptions) -> Result<Self, EmbedError> {
+        let (queue, jobs) = sync_channel(options.queue_capacity.max(1));
+        let dimension = model.dimension();
+        std::thread::Builder::new()
+            .name("embedder".into())
+            .spawn(move || run_worker(&model, &jobs, options))
+            .map_err(|e| EmbedError::Inference(format!("cannot start model thread: {e}")))?;
+        Ok(Self { queue, dimension })
+    }
+
+    /// Length of the vectors this embedder returns.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// Embeds `texts`, returning one unit-length vector per text in order.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Job { texts, reply })
+            .map_err(|err| match err {
+                TrySendError::Full(_) => EmbedError::Overloaded,
+                TrySendError::Disconnected(_) => EmbedError::Unavailable,
+            })?;
+        answer.await.map_err(|_| EmbedError::Unavailable)?
+    }
+
+    /// Embeds one text.
+    pub async fn embed_one(&self, text: String) -> Result<Vec<f32>, EmbedError> {
+        self.embed(vec![text])
+            .await?
+            .pop()
+            .ok_or_else(|| EmbedError::Inference("model returned no vector".into()))
+    }
+}
+
+fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOptions) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        let mut texts: usize = batch[0].texts.len();
+        let deadline = Instant::now() + options.max_wait;
+        while texts < options.max_batch {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match jobs.recv_timeout(wait) {
+                Ok(job) => {
+                    texts += job.texts.len();
+                    batch.push(job);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        run_batch(model, batch, options.max_batch);
+    }
+}
+
+fn run_batch(model: &BertModelEmbedder, batch: Vec<Job>, max_batch: usize) {
+    let all: Vec<String> = batch
+        .iter()
+        .flat_map(|job| job.texts.iter().cloned())
+        .collect();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.embed(&all, max_batch)
+    }))
+    .unwrap_or_else(|_| Err(EmbedError::Inference("model panicked on this batch".into())));
+    match result {
+        Ok(vectors) => {
+            let mut vectors = vectors.into_iter();
+            for job in batch {
+                let mine: Vec<Vec<f32>> = vectors.by_ref().take(job.texts.len()).collect();
+                let _ = job.reply.send(Ok(mine));
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, texts = all.len(), "embedding batch failed");
+            for job in batch {
+                let _ = job.reply.send(Err(EmbedError::Inference(err.to_string())));
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Switchboard: self-hosted AI triage for IT service desks.
+//!
+//! A ticket arrives over HTTP, is embedded by a local transformer model, its
+//! nearest past incidents and knowledge articles are retrieved from an embedded
+//! vector store, and the neighbours' labels become suggestions with confidence,
+//! evidence and a routing decision.
+//!
+//! Layout, from the outside in:
+//!
+//! - [`cli`]: the `switchboard` commands (`serve`, `ingest`, `eval`).
+//! - [`startup`]: builds the service and router; `run(listener, settings, shutdown)`.
+//! - [`routes`]: thin axum handlers and the single error-to-status table.
+//! - [`triage`]: the service layer: retrieval and similarity-weighted voting. No HTTP types.
+//! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
+//! - [`eval`]: accuracy and macro-F1 of suggestions on a labelled test file.
+//! - [`embed`]: the candle BERT model on its own thread behind a bounded batching queue.
+//!   The only module that imports candle or tokenizers.
+//! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend.
+//!   The only module that imports Qdrant.
+//! - [`domain`]: tickets and incidents and their validation rules.
+//! - [`prompts`]: the templates that turn records into model input.
+//! - [`configuration`], [`telemetry`]: settings and logging.
+
+pub mod cli;
+pub mod configuration;
+pub mod domain;
+pub mod embed;
+pub mod eval;
+pub mod ingest;
+pub mod prompts;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod triage;

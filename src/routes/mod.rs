@@ -1,0 +1,35 @@
+//! HTTP handlers: thin wrappers that parse, call the triage service and answer JSON.
+
+pub(crate) mod error;
+mod extract;
+mod health;
+mod incidents;
+mod triage;
+
+pub use error::ApiError;
+pub use extract::ApiJson;
+pub use health::{healthz, readyz};
+pub use incidents::{get_incident, put_incident};
+pub use triage::triage;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::triage::TriageService;
+
+/// Shared state of every handler: the service, set once loading has finished.
+#[derive(Clone, Default)]
+pub struct AppState {
+    service: Arc<OnceLock<Arc<TriageService>>>,
+}
+
+impl AppState {
+    /// Marks the service loaded; `/readyz` turns ready.
+    pub fn set_ready(&self, service: Arc<TriageService>) {
+        let _ = self.service.set(service);
+    }
+
+    /// The service, or 503 while the model and store are still loading.
+    pub fn service(&self) -> Result<&Arc<TriageService>, ApiError> {
+        self.service.get().ok_or_else(ApiError::not_ready)
+    }
+}

@@ -1,0 +1,104 @@
+//! Wiring: load the model and store, build the router, serve until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::configuration::Settings;
+use crate::embed::{BertModelEmbedder, Embedder, WorkerOptions};
+use crate::prompts::Prompts;
+use crate::routes::{self, AppState};
+use crate::store::{EdgeStore, VectorStore};
+use crate::triage::TriageService;
+
+/// Loads the prompts, the model (on its own thread) and the store under `settings`.
+pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
+    let prompts = Prompts::load(&settings.prompts_dir)?;
+    let model = BertModelEmbedder::load(&settings.model.dir).map_err(|e| {
+        anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh")
+    })?;
+    let dimension = model.dimension();
+    let embedder = Embedder::spawn(
+        model,
+        WorkerOptions {
+            max_batch: settings.model.max_batch,
+            max_wait: Duration::from_millis(settings.model.max_wait_ms),
+            queue_capacity: settings.model.queue_capacity,
+        },
+    )?;
+    let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&settings.data_dir, dimension)?);
+    Ok(TriageService::new(
+        embedder,
+        store,
+        prompts,
+        settings.triage.clone(),
+    ))
+}
+
+/// The HTTP routes over `state`.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let v1 = Router::new()
+        .route("/triage", post(routes::triage))
+        .route("/incidents", post(routes::put_incident))
+        .route("/incidents/{id}", get(routes::get_incident));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .nest("/v1", v1)
+        .fallback(routes::error::not_found)
+        .method_not_allowed_fallback(routes::error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, loading the service in the
+/// background (`/readyz` answers 503 until it is loaded). A failed load stops the server.
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::default();
+    let app = router(state.clone(), settings.server.body_limit_bytes);
+    let loader = tokio::task::spawn_blocking(move || build_service(&settings));
+    let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    let loading = tokio::spawn(async move {
+        match loader.await {
+            Ok(Ok(service)) => {
+                tracing::info!("model and store loaded; ready");
+                state.set_ready(Arc::new(service));
+            }
+            Ok(Err(err)) => {
+                let _ = load_failed.send(err);
+            }
+            Err(err) => {
+                let _ = load_failed.send(anyhow::anyhow!("loader task failed: {err}"));
+            }
+        }
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let failure_watch = tokio::spawn(async move {
+        tokio::select! {
+            Ok(err) = failure => { let _ = stop.send(()); Some(err) }
+            () = shutdown => { let _ = stop.send(()); None }
+        }
+    });
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await?;
+    loading.abort();
+    match failure_watch.await {
+        Ok(Some(err)) => Err(err.context("cannot load the model or store")),
+        _ => Ok(()),
+    }
+}

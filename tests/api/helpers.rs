@@ -1,0 +1,191 @@
+//! `spawn_app()`: a server on port 0 over a fresh copy of a store preloaded with the sample data.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use switchboard::configuration::Settings;
+use switchboard::ingest::{ColumnMapping, IngestOptions, ingest_incidents, ingest_knowledge};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Settings for tests: shipped model and prompts, store in `data_dir`.
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.data_dir = data_dir.to_path_buf();
+    settings.model.dir = repo().join("models/all-MiniLM-L6-v2");
+    settings.prompts_dir = repo().join("prompts");
+    settings.server.listen = "127.0.0.1:0".into();
+    settings
+}
+
+/// A store with the sample incidents and articles, built once per test run.
+fn sample_store() -> &'static Path {
+    static STORE: OnceLock<TempDir> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            std::thread::spawn(|| {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let runtime = tokio::runtime::Runtime::new().expect("runtime");
+                runtime.block_on(async {
+                    let service = switchboard::startup::build_service(&test_settings(dir.path()))
+                        .expect("model and store load");
+                    ingest_incidents(
+                        &service,
+                        &repo().join("sample/incidents.csv"),
+                        &ColumnMapping::default(),
+                        IngestOptions::default(),
+                    )
+                    .await
+                    .expect("sample incidents ingest");
+                    ingest_knowledge(&service, &repo().join("sample/kb"), true)
+                        .await
+                        .expect("sample kb ingest");
+                });
+                dir
+            })
+            .join()
+            .expect("sample store builder")
+        })
+        .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The store directory (kept for restarts).
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a server over a fresh copy of the sample store and waits until it is ready.
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    copy_dir(sample_store(), data_dir.path());
+    spawn_app_on(data_dir, |_| {}).await
+}
+
+/// Starts a server over `data_dir` with settings adjusted by `tweak`.
+pub async fn spawn_app_on(data_dir: TempDir, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(data_dir.path());
+    tweak(&mut settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let server = tokio::spawn(switchboard::startup::run(listener, settings, async {
+        let _ = stop.await;
+    }));
+    let app = TestApp {
+        address,
+        client: reqwest::Client::new(),
+        data_dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    };
+    app.wait_ready().await;
+    app
+}
+
+impl TestApp {
+    async fn wait_ready(&self) {
+        let started = Instant::now();
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.address))
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "server never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs raw bytes with a JSON content type.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the server gracefully and returns its data directory.
+    pub async fn stop(mut self) -> TempDir {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.server
+            .take()
+            .unwrap()
+            .await
+            .unwrap()
+            .expect("server exits cleanly");
+        self.data_dir
+    }
+}
+
+/// Asserts the error shape and returns the code.
+pub async fn error_code(response: reqwest::Response, status: u16) -> (String, serde_json::Value) {
+    assert_eq!(response.status().as_u16(), status);
+    let body: serde_json::Value = response.json().await.expect("error body is JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    (code, body)
+}

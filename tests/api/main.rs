@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a free port, the real model, a real
+//! embedded store in a temporary directory.
+
+mod errors;
+mod helpers;
+mod incidents;
+mod ingest;
+mod parity;
+mod triage;

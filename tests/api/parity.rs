@@ -1,0 +1,57 @@
+//! Embedder parity with sentence-transformers on `../shared/reference/minilm_parity.jsonl`.
+
+use switchboard::embed::BertModelEmbedder;
+
+use crate::helpers::repo;
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    let reference = repo().join("../shared/reference/minilm_parity.jsonl");
+    let raw = std::fs::read_to_string(&reference)
+        .unwrap_or_else(|e| panic!("{} is needed for the parity test: {e}", reference.display()));
+    let (texts, expected): (Vec<String>, Vec<Vec<f32>>) = raw
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = value["text"].as_str().unwrap().to_owned();
+            let embedding = value["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            (text, embedding)
+        })
+        .unzip();
+    assert!(texts.len() >= 50, "reference has {} lines", texts.len());
+    let model = BertModelEmbedder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
+    assert_eq!(model.max_tokens(), 256);
+    // Batched (padding in play) and one by one must both match.
+    let batched = model.embed(&texts, 8).unwrap();
+    for (i, (ours, theirs)) in batched.iter().zip(&expected).enumerate() {
+        let c = cosine(ours, theirs);
+        assert!(
+            c >= 0.9999,
+            "line {}: cosine {c} for {:?}",
+            i + 1,
+            texts[i].chars().take(60).collect::<String>()
+        );
+        let norm: f32 = ours.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    for (i, text) in texts.iter().enumerate().step_by(7) {
+        let single = model.embed(std::slice::from_ref(text), 1).unwrap();
+        assert!(
+            cosine(&single[0], &expected[i]) >= 0.9999,
+            "line {} unbatched",
+            i + 1
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! `POST /v1/triage` on the sample data.
+
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+async fn triage(app: &crate::helpers::TestApp, title: &str, description: &str) -> Value {
+    let response = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "title": title, "description": description }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn triage_returns_full_shape_with_sensible_suggestions() {
+    let app = spawn_app().await;
+    let body = triage(
+        &app,
+        "VPN keeps disconnecting",
+        "Working from home, the GlobalProtect VPN drops every few minutes and I have to reconnect.",
+    )
+    .await;
+
+    let group = &body["suggestions"]["assignment_group"];
+    assert_eq!(group["label"], "Network Operations", "{body:#}");
+    let confidence = group["confidence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&confidence));
+    assert!(group["alternatives"].as_array().unwrap().len() <= 3);
+    let evidence = group["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty());
+    assert!(
+        evidence
+            .iter()
+            .all(|e| e["id"].as_str().unwrap().starts_with("INC"))
+    );
+    assert!(
+        evidence
+            .iter()
+            .all(|e| e["similarity"].as_f64().unwrap() > 0.3)
+    );
+    assert_eq!(body["suggestions"]["category"]["label"], "network");
+    for field in ["assignee", "priority"] {
+        assert!(
+            body["suggestions"][field]["label"].is_string(),
+            "{field} missing"
+        );
+    }
+    let route = body["route"]["assignment_group"].as_str().unwrap();
+    assert!(route == "auto" || route == "suggest");
+    assert_eq!(route, group["route"]);
+
+    let similar = body["similar_incidents"].as_array().unwrap();
+    assert_eq!(similar.len(), 5);
+    assert!(similar[0]["resolution"].as_str().unwrap().len() > 10);
+    let sims: Vec<f64> = similar
+        .iter()
+        .map(|s| s["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        sims.windows(2).all(|w| w[0] >= w[1]),
+        "sorted best first: {sims:?}"
+    );
+
+    let articles = body["knowledge_articles"].as_array().unwrap();
+    assert!(!articles.is_empty());
+    assert_eq!(
+        articles[0]["article_id"], "vpn-troubleshooting",
+        "{articles:#?}"
+    );
+    assert!(articles[0]["snippet"].as_str().unwrap().len() > 20);
+    assert!(body["took_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn different_tickets_route_to_different_groups() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            "Filesystem almost full",
+            "Alert: /var on app-prd-02 is at 96%",
+            "Server Operations",
+        ),
+        (
+            "Cannot log in to SAP",
+            "SAP says my user is locked",
+            "ERP Support",
+        ),
+        (
+            "Printer not printing",
+            "Paper stuck in tray 2 of the floor printer",
+            "Desktop Support",
+        ),
+        (
+            "Forgot my password",
+            "I need my Windows password reset, I am locked out",
+            "Identity & Access",
+        ),
+    ];
+    for (title, description, group) in cases {
+        let body = triage(&app, title, description).await;
+        assert_eq!(
+            body["suggestions"]["assignment_group"]["label"], group,
+            "{title}: {body:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn auto_route_follows_configured_threshold() {
+    let data = tempfile::tempdir().unwrap();
+    let app = spawn_app().await;
+    let dir = app.stop().await;
+    // Threshold 0: everything routes automatically; threshold 1 for one field: never auto.
+    let app = crate::helpers::spawn_app_on(dir, |s| {
+        s.triage.auto_route_threshold = 0.0;
+        s.triage.field_thresholds.insert("assignee".into(), 1.0);
+    })
+    .await;
+    let body = triage(
+        &app,
+        "Outlook not syncing",
+        "No new mail in Outlook since this morning",
+    )
+    .await;
+    assert_eq!(body["route"]["assignment_group"], "auto");
+    assert_eq!(body["route"]["assignee"], "suggest");
+    drop(data);
+}
