@@ -20,6 +20,16 @@ pub struct Settings {
     pub model: ModelSettings,
     /// Suggestion and routing settings.
     pub triage: TriageSettings,
+    /// API tokens.
+    pub auth: AuthSettings,
+}
+
+/// Who may call the mutating endpoints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Tokens by hash; create one with `switchboard token new`.
+    pub tokens: Vec<crate::auth::TokenEntry>,
 }
 
 /// HTTP listener and request limits.
@@ -62,6 +72,8 @@ pub struct TriageSettings {
     pub auto_route_threshold: f32,
     /// Per-field overrides of `auto_route_threshold`.
     pub field_thresholds: BTreeMap<String, f32>,
+    /// Repair mis-decoded UTF-8 and drop e-mail noise before embedding.
+    pub clean_text: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +84,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             model: ModelSettings::default(),
             triage: TriageSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -89,7 +102,7 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("models/all-MiniLM-L6-v2"),
-            max_batch: 32,
+            max_batch: 8,
             max_wait_ms: 2,
             queue_capacity: 256,
         }
@@ -105,6 +118,7 @@ impl Default for TriageSettings {
             knowledge_articles: 3,
             auto_route_threshold: 0.9,
             field_thresholds: BTreeMap::new(),
+            clean_text: true,
         }
     }
 }
@@ -159,6 +173,13 @@ impl Settings {
         for threshold in thresholds {
             if !(0.0..=1.0).contains(threshold) {
                 return bad("auto-route thresholds must lie in [0, 1]");
+            }
+        }
+        for token in &self.auth.tokens {
+            let valid_hash =
+                token.sha256.len() == 64 && token.sha256.chars().all(|c| c.is_ascii_hexdigit());
+            if !valid_hash {
+                return bad("auth.tokens: sha256 must be 64 hex characters (the token's hash)");
             }
         }
         Ok(())

@@ -21,6 +21,7 @@
 //! - [`prompts`]: the templates that turn records into model input.
 //! - [`configuration`], [`telemetry`]: settings and logging.
 
+pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod domain;

@@ -65,7 +65,7 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::default();
+    let state = AppState::new(settings.auth.tokens.clone());
     let app = router(state.clone(), settings.server.body_limit_bytes);
     let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();

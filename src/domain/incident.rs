@@ -95,3 +95,73 @@ impl Incident {
         serde_json::from_value(Value::Object(payload)).ok()
     }
 }
+
+/// An incident as API clients send it: the common label fields may be given at
+/// the top level (`"assignment_group": "Network"`) as well as inside `labels`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentInput {
+    /// Ticketing system id.
+    pub id: String,
+    /// Short description.
+    #[serde(default)]
+    pub title: String,
+    /// Full text.
+    #[serde(default)]
+    pub description: String,
+    /// How it was fixed.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// When it was opened.
+    #[serde(default)]
+    pub opened_at: Option<String>,
+    /// When it was resolved.
+    #[serde(default)]
+    pub resolved_at: Option<String>,
+    /// Category label.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Assignment group label.
+    #[serde(default)]
+    pub assignment_group: Option<String>,
+    /// Assignee label.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Priority label.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Business service label.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Any other labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl From<IncidentInput> for Incident {
+    fn from(input: IncidentInput) -> Self {
+        let mut labels = input.labels;
+        let top_level = [
+            ("category", input.category),
+            ("assignment_group", input.assignment_group),
+            ("assignee", input.assignee),
+            ("priority", input.priority),
+            ("service", input.service),
+        ];
+        for (field, value) in top_level {
+            if let Some(value) = value {
+                labels.insert(field.to_owned(), value);
+            }
+        }
+        Incident {
+            id: input.id,
+            title: input.title,
+            description: input.description,
+            resolution: input.resolution,
+            opened_at: input.opened_at,
+            resolved_at: input.resolved_at,
+            labels,
+        }
+        .without_blank_labels()
+    }
+}

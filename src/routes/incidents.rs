@@ -4,18 +4,23 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::{ApiError, ApiJson, AppState};
-use crate::domain::Incident;
+use super::{ApiError, ApiJson, AppState, Authenticated};
+use crate::auth::Role;
+use crate::domain::{Incident, IncidentInput};
 
 /// Adds or replaces one resolved incident; the next triage sees it.
 pub async fn put_incident(
     State(state): State<AppState>,
-    ApiJson(incident): ApiJson<Incident>,
+    caller: Authenticated,
+    ApiJson(input): ApiJson<IncidentInput>,
 ) -> Result<(StatusCode, Json<Incident>), ApiError> {
-    let incident = incident.without_blank_labels();
+    let caller = caller.require(Role::Agent)?;
+    let incident = Incident::from(input);
+    incident.validate()?;
     let service = state.service()?;
     let existed = service.incident(&incident.id).await?.is_some();
     service.store_incidents(vec![incident.clone()]).await?;
+    tracing::info!(caller = %caller.name, incident = %incident.id, replaced = existed, "incident stored");
     let status = if existed {
         StatusCode::OK
     } else {

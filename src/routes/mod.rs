@@ -1,11 +1,13 @@
 //! HTTP handlers: thin wrappers that parse, call the triage service and answer JSON.
 
+mod auth;
 pub(crate) mod error;
 mod extract;
 mod health;
 mod incidents;
 mod triage;
 
+pub use auth::Authenticated;
 pub use error::ApiError;
 pub use extract::ApiJson;
 pub use health::{healthz, readyz};
@@ -14,15 +16,30 @@ pub use triage::triage;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::auth::TokenEntry;
 use crate::triage::TriageService;
 
 /// Shared state of every handler: the service, set once loading has finished.
 #[derive(Clone, Default)]
 pub struct AppState {
     service: Arc<OnceLock<Arc<TriageService>>>,
+    tokens: Arc<Vec<TokenEntry>>,
 }
 
 impl AppState {
+    /// State that authenticates callers against `tokens`.
+    pub fn new(tokens: Vec<TokenEntry>) -> Self {
+        Self {
+            service: Arc::default(),
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// The configured API tokens.
+    pub fn tokens(&self) -> &[TokenEntry] {
+        &self.tokens
+    }
+
     /// Marks the service loaded; `/readyz` turns ready.
     pub fn set_ready(&self, service: Arc<TriageService>) {
         let _ = self.service.set(service);

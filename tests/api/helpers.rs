@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use switchboard::auth::{Role, TokenEntry, hash_token};
 use switchboard::configuration::Settings;
 use switchboard::ingest::{ColumnMapping, IngestOptions, ingest_incidents, ingest_knowledge};
 use tempfile::TempDir;
@@ -15,9 +16,24 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Settings for tests: shipped model and prompts, store in `data_dir`.
+/// Token with the agent role in every test server.
+pub const AGENT_TOKEN: &str = "test-agent-token";
+/// Token with the viewer role in every test server.
+pub const VIEWER_TOKEN: &str = "test-viewer-token";
+
+/// Settings for tests: shipped model and prompts, store in `data_dir`, two tokens.
 pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::default();
+    for (name, role, token) in [
+        ("agent", Role::Agent, AGENT_TOKEN),
+        ("viewer", Role::Viewer, VIEWER_TOKEN),
+    ] {
+        settings.auth.tokens.push(TokenEntry {
+            name: name.into(),
+            role,
+            sha256: hash_token(token),
+        });
+    }
     settings.data_dir = data_dir.to_path_buf();
     settings.model.dir = repo().join("models/all-MiniLM-L6-v2");
     settings.prompts_dir = repo().join("prompts");
@@ -131,14 +147,23 @@ impl TestApp {
         }
     }
 
-    /// POSTs `body` as JSON to `path`.
+    /// POSTs `body` as JSON to `path` with the agent token.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.post_json_as(Some(AGENT_TOKEN), path, body).await
+    }
+
+    /// POSTs `body` as JSON to `path` with `token`, or none.
+    pub async fn post_json_as(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.json(body).send().await.unwrap()
     }
 
     /// POSTs raw bytes with a JSON content type.

@@ -10,7 +10,8 @@ fn printer_fire() -> serde_json::Value {
         "title": "Smoke coming out of plotter in drawing office",
         "description": "The large-format plotter in the drawing office smells burnt and smokes when printing.",
         "resolution": "Unplugged the plotter, facilities replaced the power supply board.",
-        "labels": { "assignment_group": "Facilities Electrical", "category": "facilities" }
+        "assignment_group": "Facilities Electrical",
+        "labels": { "category": "facilities" }
     })
 }
 
@@ -63,7 +64,7 @@ async fn updating_an_incident_replaces_it() {
         201
     );
     let mut changed = printer_fire();
-    changed["labels"]["assignment_group"] = json!("Facilities");
+    changed["assignment_group"] = json!("Facilities");
     assert_eq!(app.post_json("/v1/incidents", &changed).await.status(), 200);
     let stored: serde_json::Value = app
         .get("/v1/incidents/INC9990001")
@@ -119,4 +120,51 @@ async fn health_and_readiness() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
+}
+
+#[tokio::test]
+async fn adding_incidents_needs_an_agent_token() {
+    let app = spawn_app().await;
+    let (code, _) = error_code(
+        app.post_json_as(None, "/v1/incidents", &printer_fire())
+            .await,
+        401,
+    )
+    .await;
+    assert_eq!(code, "unauthorized");
+    let (code, _) = error_code(
+        app.post_json_as(Some("not-a-token"), "/v1/incidents", &printer_fire())
+            .await,
+        401,
+    )
+    .await;
+    assert_eq!(code, "unauthorized");
+    let (code, _) = error_code(
+        app.post_json_as(
+            Some(crate::helpers::VIEWER_TOKEN),
+            "/v1/incidents",
+            &printer_fire(),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(code, "forbidden");
+    assert_eq!(app.get("/v1/incidents/INC9990001").await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_missing_model_stops_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.model.dir = dir.path().join("no-model-here");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        switchboard::startup::run(listener, settings, std::future::pending()),
+    )
+    .await
+    .expect("server stops by itself");
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(message.contains("fetch-model"), "{message}");
 }

@@ -1,0 +1,52 @@
+//! The `Caller` extractor: a bearer token checked against the configured hashes.
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+use crate::auth::{Caller, Role, authenticate};
+
+/// An authenticated caller; 401 without a valid token.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
+        };
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                unauthorized("this endpoint needs an API token (Authorization: Bearer ...)")
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        authenticate(state.tokens(), token)
+            .map(Authenticated)
+            .ok_or_else(|| unauthorized("unknown API token"))
+    }
+}
+
+impl Authenticated {
+    /// 403 unless the caller's role is at least `role`.
+    pub fn require(self, role: Role) -> Result<Caller, ApiError> {
+        if self.0.role >= role {
+            Ok(self.0)
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this action needs the {role:?} role or higher").to_lowercase(),
+            ))
+        }
+    }
+}
