@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::voting::{FieldSuggestion, Neighbour, VoteSettings, suggest_labels};
 use crate::configuration::TriageSettings;
+use crate::domain::text::clean_ticket_text;
 use crate::domain::{Incident, NewTicket, ValidationError};
 use crate::embed::{EmbedError, Embedder};
 use crate::prompts::Prompts;
@@ -149,7 +150,12 @@ impl TriageService {
 
     /// Model input for a ticket, from the ticket template.
     pub fn ticket_text(&self, title: &str, description: &str) -> String {
-        self.prompts.ticket(title, description)
+        if self.settings.clean_text {
+            self.prompts
+                .ticket(&clean_ticket_text(title), &clean_ticket_text(description))
+        } else {
+            self.prompts.ticket(title, description)
+        }
     }
 
     /// Triage one ticket.
