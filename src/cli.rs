@@ -29,6 +29,46 @@ enum Command {
     Ingest(IngestCommand),
     /// Score suggestions: store TRAIN in a temporary store, triage every TEST row.
     Eval(EvalArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the settings entry (with its hash) to add.
+    New {
+        /// Name recorded as the caller.
+        #[arg(long)]
+        name: String,
+        /// viewer, agent, approver or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: crate::auth::Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<crate::auth::Role, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown role {s:?}: use viewer, agent, approver or admin"))
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Embedding throughput on the ticket texts of an incident file.
+    Embed {
+        /// CSV or JSONL incident file (title + description are embedded).
+        #[arg(long)]
+        file: PathBuf,
+        /// Use at most this many texts.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,10 +152,25 @@ struct EvalArgs {
 impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
+        if let Command::Token(TokenCommand::New { name, role }) = &self.command {
+            let token = crate::auth::generate_token();
+            println!("token (shown once, give it to the caller): {token}");
+            println!("add to switchboard.toml:\n");
+            println!(
+                "[[auth.tokens]]\nname = {name:?}\nrole = \"{}\"\nsha256 = \"{}\"",
+                format!("{role:?}").to_lowercase(),
+                crate::auth::hash_token(&token)
+            );
+            return Ok(());
+        }
         let mut settings = Settings::load(self.config.as_deref()).context("invalid settings")?;
         match self.command {
+            Command::Token(_) => Ok(()),
             Command::Serve => serve(settings).await,
             Command::Ingest(command) => ingest(&settings, command).await,
+            Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
+                bench_embed(&settings, &file, limit, batch)
+            }
             Command::Eval(args) => {
                 let temp = tempfile::tempdir().context("cannot create a temporary store")?;
                 settings.data_dir = temp.path().to_path_buf();
@@ -220,14 +275,54 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "{:<20} {:>8} {:>9} {:>9}",
-        "label", "support", "accuracy", "macro_f1"
+        "{:<20} {:>8} {:>9} {:>9} {:>9} {:>13} {:>14}",
+        "label", "support", "accuracy", "top3_acc", "macro_f1", "auto_coverage", "auto_precision"
     );
     for (field, s) in &scores {
         println!(
-            "{field:<20} {:>8} {:>9.4} {:>9.4}",
-            s.support, s.accuracy, s.macro_f1
+            "{field:<20} {:>8} {:>9.4} {:>9.4} {:>9.4} {:>13.4} {:>14.4}",
+            s.support, s.accuracy, s.top3_accuracy, s.macro_f1, s.auto_coverage, s.auto_precision
         );
     }
+    Ok(())
+}
+
+fn bench_embed(
+    settings: &Settings,
+    file: &std::path::Path,
+    limit: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
+    let mut reader = crate::ingest::IncidentReader::open(file, &ColumnMapping::default())?;
+    let mut texts = Vec::new();
+    while texts.len() < limit {
+        match reader.next_row() {
+            Some(Ok(incident)) => {
+                texts.push(prompts.ticket(&incident.title, &incident.description))
+            }
+            Some(Err(_)) => {}
+            None => break,
+        }
+    }
+    anyhow::ensure!(!texts.is_empty(), "no texts in {}", file.display());
+    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?;
+    let tokens: usize = model.count_tokens(&texts)?.iter().sum();
+    model.embed(&texts[..texts.len().min(batch)], batch)?;
+    let started = std::time::Instant::now();
+    // One call, as bulk ingest makes it: texts are sorted by length, then run `batch` at a time.
+    model.embed(&texts, batch)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "texts={} batch={batch} threads={} mean_tokens={:.1} texts_per_s={:.1} tokens_per_s={:.0} ms_per_text={:.2}",
+        texts.len(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        tokens as f64 / texts.len() as f64,
+        texts.len() as f64 / secs,
+        tokens as f64 / secs,
+        1000.0 * secs / texts.len() as f64
+    );
     Ok(())
 }
