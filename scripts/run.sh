@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cargo build --release --locked
-bin=target/release/switchboard
+# The dev profile builds dependencies (candle, Qdrant) fully optimised and shares its
+# artefacts with `make test`; use `cargo build --release` for production binaries.
+cargo build --locked
+bin=target/debug/switchboard
 listen="${SWITCHBOARD_SERVER__LISTEN:-127.0.0.1:8080}"
 
 "$bin" ingest incidents sample/incidents.csv

@@ -168,3 +168,29 @@ fn second_process_on_same_data_dir_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another switchboard process"));
 }
+
+#[test]
+fn kb_reingest_replaces_chunks_instead_of_duplicating() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kb = repo().join("sample/kb");
+    let out = switchboard(&data, &["ingest", "kb", kb.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("stored 12 articles"), "{stdout}");
+    let count = |data: &Path| {
+        EdgeStore::open(data, 384)
+            .unwrap()
+            .count(Collection::Knowledge)
+            .unwrap()
+    };
+    let first = count(&data);
+    assert!(first > 12, "articles are chunked by heading: {first}");
+    let out = switchboard(&data, &["ingest", "kb", kb.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(count(&data), first);
+}

@@ -111,7 +111,6 @@ async fn different_tickets_route_to_different_groups() {
 
 #[tokio::test]
 async fn auto_route_follows_configured_threshold() {
-    let data = tempfile::tempdir().unwrap();
     let app = spawn_app().await;
     let dir = app.stop().await;
     // Threshold 0: everything routes automatically; threshold 1 for one field: never auto.
@@ -128,5 +127,4 @@ async fn auto_route_follows_configured_threshold() {
     .await;
     assert_eq!(body["route"]["assignment_group"], "auto");
     assert_eq!(body["route"]["assignee"], "suggest");
-    drop(data);
 }
