@@ -97,3 +97,50 @@ async fn hostile_text_is_triaged_not_crashed() {
     assert_eq!(response.status(), 200);
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_full_model_queue_answers_503_with_retry_after_and_recovers() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_on(dir, |s| {
+        s.model.queue_capacity = 1;
+        s.model.max_batch = 1;
+        s.model.max_wait_ms = 0;
+    })
+    .await;
+    let body = json!({ "title": "VPN down", "description": "cannot connect to the VPN from home" });
+    let responses = concurrent_triage(&app, &body, 40).await;
+    let overloaded: Vec<&reqwest::Response> =
+        responses.iter().filter(|r| r.status() == 503).collect();
+    assert!(
+        !overloaded.is_empty(),
+        "40 concurrent requests on a queue of 1 must overflow"
+    );
+    assert!(
+        overloaded
+            .iter()
+            .all(|r| r.headers().get("retry-after").is_some())
+    );
+    assert!(
+        responses
+            .iter()
+            .all(|r| r.status() == 200 || r.status() == 503)
+    );
+    // Once the storm has passed the service answers normally again.
+    assert_eq!(app.post_json("/v1/triage", &body).await.status(), 200);
+}
+
+async fn concurrent_triage(
+    app: &crate::helpers::TestApp,
+    body: &serde_json::Value,
+    n: usize,
+) -> Vec<reqwest::Response> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let client = app.client.clone();
+        let url = format!("{}/v1/triage", app.address);
+        let body = body.clone();
+        tasks.spawn(async move { client.post(url).json(&body).send().await.unwrap() });
+    }
+    tasks.join_all().await
+}
