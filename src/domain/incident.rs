@@ -82,14 +82,6 @@ impl Incident {
         self
     }
 
-    /// The incident as a store payload.
-    pub fn to_payload(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        }
-    }
-
     /// Rebuilds an incident from a store payload; `None` if it is not one.
     pub fn from_payload(payload: Map<String, Value>) -> Option<Self> {
         serde_json::from_value(Value::Object(payload)).ok()

@@ -250,20 +250,13 @@ impl TriageService {
         for incident in &incidents {
             incident.validate()?;
         }
-        let texts = incidents
-            .iter()
-            .map(|i| self.ticket_text(&i.title, &i.description))
-            .collect();
-        let vectors = self.embedder.embed(texts).await?;
-        let points = incidents
-            .into_iter()
-            .zip(vectors)
-            .map(|(incident, vector)| StoredPoint {
-                id: incident.id.clone(),
-                vector,
-                payload: incident.to_payload(),
-            })
-            .collect();
+        let points = self
+            .embed_points(
+                &incidents,
+                |i| self.ticket_text(&i.title, &i.description),
+                |i| &i.id,
+            )
+            .await?;
         let store = Arc::clone(&self.store);
         blocking(move || store.upsert(Collection::Incidents, points)).await
     }
@@ -282,23 +275,13 @@ impl TriageService {
         article_id: &str,
         chunks: Vec<KnowledgeChunk>,
     ) -> Result<(), TriageError> {
-        let texts = chunks
-            .iter()
-            .map(|c| self.prompts.passage(&c.title, &c.text))
-            .collect();
-        let vectors = self.embedder.embed(texts).await?;
-        let points = chunks
-            .into_iter()
-            .zip(vectors)
-            .map(|(chunk, vector)| StoredPoint {
-                id: chunk.id.clone(),
-                vector,
-                payload: match serde_json::to_value(&chunk) {
-                    Ok(Value::Object(map)) => map,
-                    _ => Map::new(),
-                },
-            })
-            .collect();
+        let points = self
+            .embed_points(
+                &chunks,
+                |c| self.prompts.passage(&c.title, &c.text),
+                |c| &c.id,
+            )
+            .await?;
         let store = Arc::clone(&self.store);
         let article_id = article_id.to_owned();
         blocking(move || {
@@ -306,6 +289,31 @@ impl TriageService {
             store.upsert(Collection::Knowledge, points)
         })
         .await
+    }
+
+    /// Embeds `records` (text from `text`) into store points carrying the record as payload.
+    async fn embed_points<T: Serialize>(
+        &self,
+        records: &[T],
+        text: impl Fn(&T) -> String,
+        id: impl Fn(&T) -> &String,
+    ) -> Result<Vec<StoredPoint>, TriageError> {
+        let vectors = self
+            .embedder
+            .embed(records.iter().map(text).collect())
+            .await?;
+        Ok(records
+            .iter()
+            .zip(vectors)
+            .map(|(record, vector)| StoredPoint {
+                id: id(record).clone(),
+                vector,
+                payload: match serde_json::to_value(record) {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                },
+            })
+            .collect())
     }
 
     /// Makes stored data durable and builds indexes; call after bulk loads.
