@@ -131,7 +131,7 @@ pub async fn evaluate(
         }
     }
     let mut predictions: BTreeMap<&str, Vec<Prediction>> = BTreeMap::new();
-    let mut progress = Progress::new("evaluate", rows.len() as u64);
+    let mut progress = Progress::new("evaluate", "tickets", rows.len() as u64);
     for (done, chunk) in rows.chunks(64).enumerate() {
         let texts = chunk
             .iter()

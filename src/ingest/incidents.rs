@@ -433,7 +433,7 @@ pub async fn ingest_incidents(
     options: IngestOptions,
 ) -> Result<IngestReport, IngestError> {
     let mut reader = IncidentReader::open(path, mapping)?;
-    let mut progress = Progress::new("ingest incidents", reader.size());
+    let mut progress = Progress::new("ingest incidents", "rows", reader.size());
     let mut report = IngestReport::default();
     let mut batch = Vec::with_capacity(options.batch_size);
     loop {

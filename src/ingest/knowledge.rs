@@ -113,8 +113,7 @@ pub fn parse_article(relative: &str, text: &str) -> Result<Article, String> {
                 if sections.is_empty() {
                     sections.push((String::new(), String::new()));
                 }
-                let text = &mut sections.last_mut().map(|s| &mut s.1);
-                if let Some(text) = text {
+                if let Some((_, text)) = sections.last_mut() {
                     text.push_str(line);
                     text.push('\n');
                 }
@@ -182,7 +181,7 @@ pub async fn ingest_knowledge(
     let mut files = Vec::new();
     markdown_files(dir, &mut files).map_err(read_error)?;
     files.sort();
-    let mut progress = Progress::new("ingest kb", files.len() as u64);
+    let mut progress = Progress::new("ingest kb", "articles", files.len() as u64);
     let (mut articles, mut chunks, mut problems) = (0, 0, Vec::new());
     for (done, path) in files.iter().enumerate() {
         let relative = path

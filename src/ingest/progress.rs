@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Progress {
     bar: Option<ProgressBar>,
     label: String,
+    unit: String,
     total: u64,
     started: Instant,
     last_line: Instant,
@@ -17,8 +18,9 @@ pub struct Progress {
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    /// A progress reporter for `label` over `total` units.
-    pub fn new(label: &str, total: u64) -> Self {
+    /// A progress reporter for `label` over `total` units of position; `unit`
+    /// names the items counted (rows, articles...).
+    pub fn new(label: &str, unit: &str, total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -34,6 +36,7 @@ impl Progress {
         Self {
             bar,
             label: label.to_owned(),
+            unit: unit.to_owned(),
             total,
             started: Instant::now(),
             last_line: Instant::now(),
@@ -46,12 +49,15 @@ impl Progress {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(position.min(self.total));
-                bar.set_message(format!("{items} rows, {rate:.0}/s"));
+                bar.set_message(format!("{items} {}, {rate:.0}/s", self.unit));
             }
             None if self.last_line.elapsed() >= LINE_EVERY => {
                 self.last_line = Instant::now();
                 let percent = 100.0 * position as f64 / self.total.max(1) as f64;
-                eprintln!("{}: {items} rows, {rate:.0}/s, {percent:.0}%", self.label);
+                eprintln!(
+                    "{}: {items} {}, {rate:.0}/s, {percent:.0}%",
+                    self.label, self.unit
+                );
             }
             None => {}
         }
@@ -64,8 +70,9 @@ impl Progress {
         }
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
-            "{}: {items} rows in {secs:.1}s ({:.0}/s)",
+            "{}: {items} {} in {secs:.1}s ({:.0}/s)",
             self.label,
+            self.unit,
             items as f64 / secs.max(1e-3)
         );
     }
