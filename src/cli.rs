@@ -145,8 +145,25 @@ struct EvalArgs {
     /// Label field(s) to score; repeatable.
     #[arg(long = "label", required = true)]
     labels: Vec<String>,
+    /// Pick each field's auto-route threshold to reach this precision on a
+    /// calibration split of TRAIN (never on TEST), and report it on TEST.
+    #[arg(long, value_parser = parse_probability)]
+    target_precision: Option<f64>,
+    /// Share of TRAIN held out as the calibration split.
+    #[arg(long, default_value_t = 0.2, value_parser = parse_probability)]
+    calibration_share: f64,
+    /// Write report.json and one SVG chart per label into this directory.
+    #[arg(long)]
+    report: Option<PathBuf>,
     #[command(flatten)]
     mapping: MappingArgs,
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a number between 0 and 1")),
+    }
 }
 
 impl Cli {
@@ -266,23 +283,74 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
 
 async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     let service = load_service(settings).await?;
-    let scores = crate::eval::evaluate(
+    let options = crate::eval::EvalOptions {
+        labels: args.labels.clone(),
+        target_precision: args.target_precision,
+        calibration_share: args.calibration_share,
+    };
+    let reports = crate::eval::evaluate(
         &service,
         &args.train,
         &args.test,
-        &args.labels,
         &args.mapping.mapping(),
+        &options,
     )
     .await?;
     println!(
-        "{:<20} {:>8} {:>9} {:>9} {:>9} {:>13} {:>14}",
-        "label", "support", "accuracy", "top3_acc", "macro_f1", "auto_coverage", "auto_precision"
+        "{:<18} {:>7} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9}",
+        "label", "support", "accuracy", "top3_acc", "macro_f1", "ece", "auto_cov", "auto_prec"
     );
-    for (field, s) in &scores {
+    for (field, r) in &reports {
+        let s = &r.scores;
         println!(
-            "{field:<20} {:>8} {:>9.4} {:>9.4} {:>9.4} {:>13.4} {:>14.4}",
-            s.support, s.accuracy, s.top3_accuracy, s.macro_f1, s.auto_coverage, s.auto_precision
+            "{field:<18} {:>7} {:>8.4} {:>8.4} {:>8.4} {:>6.3} {:>9.4} {:>9.4}",
+            s.support,
+            s.accuracy,
+            s.top3_accuracy,
+            s.macro_f1,
+            r.expected_calibration_error,
+            s.auto_coverage,
+            s.auto_precision
         );
+    }
+    for (field, r) in &reports {
+        println!("\n{field}: precision-coverage (threshold coverage precision)");
+        for p in r.precision_coverage.iter().step_by(2) {
+            println!("  {:.2} {:.4} {:.4}", p.threshold, p.coverage, p.precision);
+        }
+        println!("{field}: classes (label precision recall f1 support), largest first");
+        for c in r.classes.iter().take(15) {
+            println!(
+                "  {:<24} {:.3} {:.3} {:.3} {}",
+                c.label, c.precision, c.recall, c.f1, c.support
+            );
+        }
+        if r.classes.len() > 15 {
+            println!(
+                "  ... {} more classes in the JSON report",
+                r.classes.len() - 15
+            );
+        }
+        if let Some(c) = &r.calibrated {
+            println!(
+                "{field}: target precision {:.2} -> threshold {:.2} (calibration split: coverage {:.4}, precision {:.4}; test: coverage {:.4}, precision {:.4})",
+                c.target_precision,
+                c.threshold,
+                c.calibration.coverage,
+                c.calibration.precision,
+                c.test.coverage,
+                c.test.precision
+            );
+            println!(
+                "  to use it: [triage.field_thresholds] {field} = {:.2}",
+                c.threshold
+            );
+        }
+    }
+    if let Some(dir) = &args.report {
+        crate::eval::write_report(dir, &reports)
+            .with_context(|| format!("cannot write the report to {}", dir.display()))?;
+        println!("\nreport written to {}", dir.display());
     }
     Ok(())
 }

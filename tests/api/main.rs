@@ -2,6 +2,7 @@
 //! embedded store in a temporary directory.
 
 mod errors;
+mod eval;
 mod helpers;
 mod incidents;
 mod ingest;

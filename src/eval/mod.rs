@@ -1,0 +1,213 @@
+//! Offline evaluation: store a training file, triage every row of a test file
+//! through the same code path as the API, and score the suggestions.
+//!
+//! With a target precision, a calibration share of the training file is held
+//! out of the store and used to pick each field's auto-route threshold; the
+//! test file is never used to choose anything.
+
+mod metrics;
+mod report;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use metrics::{
+    ClassScores, CurvePoint, FieldScores, Prediction, ReliabilityBin, at_threshold, class_scores,
+    expected_calibration_error, lowest_threshold_for_precision, precision_coverage_curve,
+    reliability_bins, score,
+};
+pub use report::write_report;
+
+use crate::domain::Incident;
+use crate::ingest::{ColumnMapping, IncidentReader, IngestError, Progress};
+use crate::triage::{Route, TriageError, TriageService};
+
+/// How an evaluation runs.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Label fields to score.
+    pub labels: Vec<String>,
+    /// Pick auto-route thresholds reaching this precision on a calibration split.
+    pub target_precision: Option<f64>,
+    /// Share of training rows held out for calibration (when a target is set).
+    pub calibration_share: f64,
+}
+
+/// A threshold chosen on the calibration split and what it achieved.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibratedThreshold {
+    /// The precision asked for.
+    pub target_precision: f64,
+    /// Lowest confidence threshold reaching it on the calibration split (1.0 if none does).
+    pub threshold: f64,
+    /// Coverage and precision on the calibration split.
+    pub calibration: CurvePoint,
+    /// Coverage and precision on the test file at that threshold.
+    pub test: CurvePoint,
+}
+
+/// Everything measured for one label field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldReport {
+    /// Headline scores.
+    pub scores: FieldScores,
+    /// Expected calibration error of the confidence (10 equal-width bins).
+    pub expected_calibration_error: f64,
+    /// Per-class precision, recall, F1 and support, by support.
+    pub classes: Vec<ClassScores>,
+    /// Coverage and precision for thresholds 0.00, 0.05, ..., 1.00.
+    pub precision_coverage: Vec<CurvePoint>,
+    /// Reliability diagram bins.
+    pub reliability: Vec<ReliabilityBin>,
+    /// The calibrated threshold, when a target precision was given.
+    pub calibrated: Option<CalibratedThreshold>,
+}
+
+/// Is this training row held out for calibration? A stable hash of its id decides.
+fn is_calibration_row(id: &str, share: f64) -> bool {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    let bucket = u16::from_be_bytes([digest[0], digest[1]]);
+    f64::from(bucket) / f64::from(u16::MAX) < share
+}
+
+fn read_rows(
+    path: &Path,
+    mapping: &ColumnMapping,
+    what: &str,
+) -> Result<Vec<Incident>, IngestError> {
+    let mut reader = IncidentReader::open(path, mapping)?;
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row() {
+        match row {
+            Ok(incident) => rows.push(incident),
+            Err(bad) => eprintln!("{what}: skipping {bad}"),
+        }
+    }
+    Ok(rows)
+}
+
+const BATCH: usize = 64;
+
+/// Triages `rows` and records, per field, what was suggested against the truth.
+async fn predict(
+    service: &TriageService,
+    rows: &[Incident],
+    labels: &[String],
+    label: &str,
+) -> Result<BTreeMap<String, Vec<Prediction>>, TriageError> {
+    let mut predictions: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
+    let mut progress = Progress::new(label, "tickets", rows.len() as u64);
+    let mut done = 0;
+    for chunk in rows.chunks(BATCH) {
+        let texts = chunk
+            .iter()
+            .map(|i| service.ticket_text(&i.title, &i.description))
+            .collect();
+        let vectors = service.embedder().embed(texts).await?;
+        for (incident, vector) in chunk.iter().zip(vectors) {
+            let suggestions = service
+                .suggest_for_vector(vector, Some(&incident.id))
+                .await?;
+            for field in labels {
+                let Some(truth) = incident.labels.get(field) else {
+                    continue;
+                };
+                let suggestion = suggestions.get(field);
+                predictions
+                    .entry(field.clone())
+                    .or_default()
+                    .push(Prediction {
+                        truth: truth.clone(),
+                        ranked: suggestion
+                            .map(|s| {
+                                std::iter::once(s.label.clone())
+                                    .chain(s.alternatives.iter().map(|a| a.label.clone()))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        confidence: suggestion.map_or(0.0, |s| f64::from(s.confidence)),
+                        auto: suggestion.is_some_and(|s| s.route == Route::Auto),
+                    });
+            }
+        }
+        done += chunk.len();
+        progress.update(done as u64, done as u64);
+    }
+    progress.finish(done as u64);
+    Ok(predictions)
+}
+
+/// Stores `train` (less the calibration split), triages `test` and reports every label.
+pub async fn evaluate(
+    service: &TriageService,
+    train: &Path,
+    test: &Path,
+    mapping: &ColumnMapping,
+    options: &EvalOptions,
+) -> Result<BTreeMap<String, FieldReport>, IngestError> {
+    let train_rows = read_rows(train, mapping, "train")?;
+    let share = if options.target_precision.is_some() {
+        options.calibration_share
+    } else {
+        0.0
+    };
+    let (calibration, fit): (Vec<Incident>, Vec<Incident>) = train_rows
+        .into_iter()
+        .partition(|i| is_calibration_row(&i.id, share));
+    let mut progress = Progress::new("store train", "rows", fit.len() as u64);
+    for (n, chunk) in fit.chunks(BATCH).enumerate() {
+        service.store_incidents(chunk.to_vec()).await?;
+        let stored = ((n + 1) * BATCH).min(fit.len()) as u64;
+        progress.update(stored, stored);
+    }
+    service.flush().await?;
+    progress.finish(fit.len() as u64);
+    eprintln!(
+        "train: {} incidents stored, {} held out for calibration",
+        fit.len(),
+        calibration.len()
+    );
+
+    let calibration = match options.target_precision {
+        Some(_) => predict(service, &calibration, &options.labels, "calibrate").await?,
+        None => BTreeMap::new(),
+    };
+    let test_rows = read_rows(test, mapping, "test")?;
+    let predictions = predict(service, &test_rows, &options.labels, "evaluate").await?;
+
+    Ok(options
+        .labels
+        .iter()
+        .map(|field| {
+            let test = predictions
+                .get(field)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let calibrated = options.target_precision.map(|target| {
+                let held_out = calibration
+                    .get(field)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let threshold = lowest_threshold_for_precision(held_out, target);
+                CalibratedThreshold {
+                    target_precision: target,
+                    threshold,
+                    calibration: at_threshold(held_out, threshold),
+                    test: at_threshold(test, threshold),
+                }
+            });
+            let report = FieldReport {
+                scores: score(test),
+                expected_calibration_error: expected_calibration_error(test),
+                classes: class_scores(test),
+                precision_coverage: precision_coverage_curve(test),
+                reliability: reliability_bins(test),
+                calibrated,
+            };
+            (field.clone(), report)
+        })
+        .collect())
+}

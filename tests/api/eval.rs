@@ -1,0 +1,97 @@
+//! `switchboard eval` as a real process on the sample data and a fixture with known answers.
+
+use std::process::Command;
+
+use crate::helpers::repo;
+
+const KNOWN: &str = "id,title,description,assignment_group,category\n\
+T1,VPN keeps dropping,GlobalProtect VPN disconnects every few minutes at home,Network Operations,network\n\
+T2,Locked out of Windows,my AD account is locked after wrong passwords,Identity & Access,access\n\
+T3,Outlook not syncing,no new mail arrives in Outlook since this morning,Messaging & Collaboration,email\n\
+T4,Printer paper jam,the floor printer has paper stuck in tray 2,Desktop Support,hardware\n\
+T5,SAP user locked,SAP ERP says my user is locked,ERP Support,application\n\
+T6,Disk almost full,monitoring: /var filesystem on app-prd-01 is 96% full,Server Operations,server\n\
+T7,Replication lag,replica db-prd-02 is far behind the primary,Database Administration,database\n\
+T8,Malware alert,endpoint protection quarantined a trojan on my laptop,Security Operations,security\n";
+
+#[test]
+fn eval_scores_known_answers_and_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_file = dir.path().join("known.csv");
+    std::fs::write(&test_file, KNOWN).unwrap();
+    let report = dir.path().join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["eval", "--train"])
+        .arg(repo().join("sample/incidents.csv"))
+        .arg("--test")
+        .arg(&test_file)
+        .args([
+            "--label",
+            "assignment_group",
+            "--label",
+            "category",
+            "--target-precision",
+            "0.9",
+            "--report",
+        ])
+        .arg(&report)
+        .env(
+            "SWITCHBOARD_MODEL__DIR",
+            repo().join("models/all-MiniLM-L6-v2"),
+        )
+        .env("SWITCHBOARD_PROMPTS_DIR", repo().join("prompts"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("target precision 0.90 -> threshold"),
+        "{stdout}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    for field in ["assignment_group", "category"] {
+        let scores = &json[field]["scores"];
+        assert_eq!(scores["support"], 8);
+        assert_eq!(scores["accuracy"], 1.0, "{field}: {stdout}");
+        assert_eq!(json[field]["classes"].as_array().unwrap().len(), 8);
+        assert_eq!(
+            json[field]["precision_coverage"].as_array().unwrap().len(),
+            21
+        );
+        let threshold = json[field]["calibrated"]["threshold"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&threshold));
+        let svg = std::fs::read_to_string(report.join(format!("{field}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{field}.svg"
+        );
+    }
+}
+
+#[test]
+fn eval_refuses_a_target_precision_outside_0_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "eval",
+            "--train",
+            "a.csv",
+            "--test",
+            "b.csv",
+            "--label",
+            "x",
+            "--target-precision",
+            "1.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a number between 0 and 1"));
+}
