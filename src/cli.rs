@@ -342,9 +342,16 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
                 c.test.precision
             );
             println!(
-                "  to use it: [triage.field_thresholds] {field} = {:.2}",
+                "{field}: with per-label thresholds: test coverage {:.4}, precision {:.4}",
+                c.test_with_class_thresholds.coverage, c.test_with_class_thresholds.precision
+            );
+            println!(
+                "to use them, add to switchboard.toml:\n[triage.field_thresholds]\n{field} = {:.2}\n[triage.class_thresholds.{field}]",
                 c.threshold
             );
+            for (label, threshold) in &c.class_thresholds {
+                println!("{label:?} = {threshold:.2}");
+            }
         }
     }
     if let Some(dir) = &args.report {

@@ -72,6 +72,8 @@ pub struct TriageSettings {
     pub auto_route_threshold: f32,
     /// Per-field overrides of `auto_route_threshold`.
     pub field_thresholds: BTreeMap<String, f32>,
+    /// Per-label overrides, field -> label -> threshold (e.g. from `eval --target-precision`).
+    pub class_thresholds: BTreeMap<String, BTreeMap<String, f32>>,
     /// Repair mis-decoded UTF-8 and drop e-mail noise before embedding.
     pub clean_text: bool,
 }
@@ -118,16 +120,20 @@ impl Default for TriageSettings {
             knowledge_articles: 3,
             auto_route_threshold: 0.9,
             field_thresholds: BTreeMap::new(),
+            class_thresholds: BTreeMap::new(),
             clean_text: true,
         }
     }
 }
 
 impl TriageSettings {
-    /// The confidence a suggestion for `field` needs to be routed automatically.
-    pub fn threshold_for(&self, field: &str) -> f32 {
-        self.field_thresholds
+    /// The confidence a suggestion of `label` for `field` needs to be routed
+    /// automatically: the label's own threshold, else the field's, else the global one.
+    pub fn threshold_for(&self, field: &str, label: &str) -> f32 {
+        self.class_thresholds
             .get(field)
+            .and_then(|labels| labels.get(label))
+            .or_else(|| self.field_thresholds.get(field))
             .copied()
             .unwrap_or(self.auto_route_threshold)
     }
@@ -169,7 +175,13 @@ impl Settings {
             return bad("model.max_batch and model.queue_capacity must be at least 1");
         }
         let thresholds = std::iter::once(&self.triage.auto_route_threshold)
-            .chain(self.triage.field_thresholds.values());
+            .chain(self.triage.field_thresholds.values())
+            .chain(
+                self.triage
+                    .class_thresholds
+                    .values()
+                    .flat_map(|m| m.values()),
+            );
         for threshold in thresholds {
             if !(0.0..=1.0).contains(threshold) {
                 return bad("auto-route thresholds must lie in [0, 1]");
@@ -195,8 +207,18 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchboard.example.toml");
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.server.listen, "127.0.0.1:8080");
-        assert_eq!(settings.triage.threshold_for("assignee"), 0.95);
-        assert_eq!(settings.triage.threshold_for("category"), 0.9);
+        assert_eq!(settings.triage.threshold_for("assignee", "anyone"), 0.95);
+        assert_eq!(settings.triage.threshold_for("category", "network"), 0.9);
+        assert_eq!(
+            settings
+                .triage
+                .threshold_for("assignment_group", "Service Desk"),
+            0.8
+        );
+        assert_eq!(
+            settings.triage.threshold_for("assignment_group", "Network"),
+            0.9
+        );
     }
 
     #[test]

@@ -197,6 +197,60 @@ pub fn lowest_threshold_for_precision(predictions: &[Prediction], target: f64) -
         .unwrap_or(1.0)
 }
 
+/// Per predicted label, the lowest threshold reaching `target` on the rows
+/// predicted as that label; labels predicted fewer than 20 times get none.
+pub fn class_thresholds_for_precision(
+    predictions: &[Prediction],
+    target: f64,
+) -> BTreeMap<String, f64> {
+    let mut by_label: BTreeMap<&str, Vec<Prediction>> = BTreeMap::new();
+    for p in predictions {
+        if let Some(label) = p.ranked.first() {
+            by_label.entry(label).or_default().push(p.clone());
+        }
+    }
+    by_label
+        .into_iter()
+        .filter(|(_, rows)| rows.len() >= MIN_CALIBRATION_ROWS)
+        .map(|(label, rows)| {
+            (
+                label.to_owned(),
+                lowest_threshold_for_precision(&rows, target),
+            )
+        })
+        .collect()
+}
+
+/// Coverage and precision when each predicted label uses its own threshold
+/// (or `fallback`); the returned point's `threshold` is 0.
+pub fn at_class_thresholds(
+    predictions: &[Prediction],
+    thresholds: &BTreeMap<String, f64>,
+    fallback: f64,
+) -> CurvePoint {
+    let kept: Vec<&Prediction> = predictions
+        .iter()
+        .filter(|p| {
+            let t = p
+                .ranked
+                .first()
+                .and_then(|l| thresholds.get(l))
+                .copied()
+                .unwrap_or(fallback);
+            p.confidence >= t
+        })
+        .collect();
+    CurvePoint {
+        threshold: 0.0,
+        coverage: ratio(kept.len(), predictions.len()),
+        precision: if kept.is_empty() {
+            1.0
+        } else {
+            ratio(kept.iter().filter(|p| p.correct()).count(), kept.len())
+        },
+    }
+}
+
 /// Ten equal-width confidence bins (empty bins included).
 pub fn reliability_bins(predictions: &[Prediction]) -> Vec<ReliabilityBin> {
     (0..10)
@@ -293,6 +347,13 @@ mod tests {
         many.extend((0..20).map(|_| prediction("x", &["y"], 0.6, false)));
         assert!((lowest_threshold_for_precision(&many, 0.99) - 0.61).abs() < 1e-9);
         assert_eq!(lowest_threshold_for_precision(&many[20..], 0.9), 1.0);
+
+        // Per label: "x" predictions are always right (threshold 0), "y" never (1.0).
+        let per_class = class_thresholds_for_precision(&many, 0.9);
+        assert_eq!(per_class["x"], 0.0);
+        assert_eq!(per_class["y"], 1.0);
+        let point = at_class_thresholds(&many, &per_class, 0.5);
+        assert_eq!((point.coverage, point.precision), (0.5, 1.0));
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use metrics::{
-    ClassScores, CurvePoint, FieldScores, Prediction, ReliabilityBin, at_threshold, class_scores,
-    expected_calibration_error, lowest_threshold_for_precision, precision_coverage_curve,
-    reliability_bins, score,
+    ClassScores, CurvePoint, FieldScores, Prediction, ReliabilityBin, at_class_thresholds,
+    at_threshold, class_scores, class_thresholds_for_precision, expected_calibration_error,
+    lowest_threshold_for_precision, precision_coverage_curve, reliability_bins, score,
 };
 pub use report::write_report;
 
@@ -46,6 +46,11 @@ pub struct CalibratedThreshold {
     pub calibration: CurvePoint,
     /// Coverage and precision on the test file at that threshold.
     pub test: CurvePoint,
+    /// Per-label thresholds for labels predicted often enough on the calibration split.
+    pub class_thresholds: BTreeMap<String, f64>,
+    /// Coverage and precision on the test file with the per-label thresholds
+    /// (falling back to `threshold`); its `threshold` field is 0.
+    pub test_with_class_thresholds: CurvePoint,
 }
 
 /// Everything measured for one label field.
@@ -192,11 +197,18 @@ pub async fn evaluate(
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 let threshold = lowest_threshold_for_precision(held_out, target);
+                let class_thresholds = class_thresholds_for_precision(held_out, target);
                 CalibratedThreshold {
                     target_precision: target,
                     threshold,
                     calibration: at_threshold(held_out, threshold),
                     test: at_threshold(test, threshold),
+                    test_with_class_thresholds: at_class_thresholds(
+                        test,
+                        &class_thresholds,
+                        threshold,
+                    ),
+                    class_thresholds,
                 }
             });
             let report = FieldReport {

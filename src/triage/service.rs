@@ -229,7 +229,7 @@ impl TriageService {
             VoteSettings {
                 sharpness: self.settings.vote_sharpness,
             },
-            |field| self.settings.threshold_for(field),
+            |field, label| self.settings.threshold_for(field, label),
         )
     }
 

@@ -75,11 +75,11 @@ const MAX_ALTERNATIVES: usize = 3;
 const MAX_EVIDENCE: usize = 5;
 
 /// Suggests a label for every field any neighbour carries. `threshold` gives the
-/// auto-route threshold for a field.
+/// auto-route threshold for a field and its suggested label.
 pub fn suggest_labels(
     neighbours: &[Neighbour<'_>],
     settings: VoteSettings,
-    threshold: impl Fn(&str) -> f32,
+    threshold: impl Fn(&str, &str) -> f32,
 ) -> BTreeMap<String, FieldSuggestion> {
     let weight = |n: &Neighbour<'_>| n.similarity.max(0.0).powf(settings.sharpness);
     let total: f32 = neighbours.iter().map(weight).sum();
@@ -102,7 +102,7 @@ pub fn suggest_labels(
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let (label, score) = ranked[0];
         let confidence = (score / total).clamp(0.0, 1.0);
-        let threshold = threshold(field);
+        let threshold = threshold(field, label);
         let evidence = neighbours
             .iter()
             .filter(|n| n.labels.get(field).map(String::as_str) == Some(label))
@@ -177,7 +177,7 @@ mod tests {
                 labels: &b,
             },
         ];
-        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 4.0 }, |_| 0.8);
+        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 4.0 }, |_, _| 0.8);
         let group = &out["assignment_group"];
         assert_eq!(group.label, "Network");
         assert!(
@@ -206,7 +206,7 @@ mod tests {
                 labels: &none,
             },
         ];
-        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 1.0 }, |_| 0.9);
+        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 1.0 }, |_, _| 0.9);
         let group = &out["assignment_group"];
         assert!((group.confidence - 0.5).abs() < 1e-6);
         assert_eq!(group.route, Route::Suggest);
@@ -214,6 +214,6 @@ mod tests {
 
     #[test]
     fn no_neighbours_no_suggestions() {
-        assert!(suggest_labels(&[], VoteSettings { sharpness: 2.0 }, |_| 0.5).is_empty());
+        assert!(suggest_labels(&[], VoteSettings { sharpness: 2.0 }, |_, _| 0.5).is_empty());
     }
 }
