@@ -160,12 +160,21 @@ pub fn class_scores(predictions: &[Prediction]) -> Vec<ClassScores> {
 
 /// Coverage and precision of the rows whose confidence is at least `threshold`.
 pub fn at_threshold(predictions: &[Prediction], threshold: f64) -> CurvePoint {
+    covered(predictions, threshold, |_| threshold)
+}
+
+/// Coverage and precision of the rows whose confidence reaches `threshold_of` them.
+fn covered(
+    predictions: &[Prediction],
+    reported_threshold: f64,
+    threshold_of: impl Fn(&Prediction) -> f64,
+) -> CurvePoint {
     let kept: Vec<&Prediction> = predictions
         .iter()
-        .filter(|p| p.confidence >= threshold)
+        .filter(|p| p.confidence >= threshold_of(p))
         .collect();
     CurvePoint {
-        threshold,
+        threshold: reported_threshold,
         coverage: ratio(kept.len(), predictions.len()),
         precision: if kept.is_empty() {
             1.0
@@ -228,27 +237,13 @@ pub fn at_class_thresholds(
     thresholds: &BTreeMap<String, f64>,
     fallback: f64,
 ) -> CurvePoint {
-    let kept: Vec<&Prediction> = predictions
-        .iter()
-        .filter(|p| {
-            let t = p
-                .ranked
-                .first()
-                .and_then(|l| thresholds.get(l))
-                .copied()
-                .unwrap_or(fallback);
-            p.confidence >= t
-        })
-        .collect();
-    CurvePoint {
-        threshold: 0.0,
-        coverage: ratio(kept.len(), predictions.len()),
-        precision: if kept.is_empty() {
-            1.0
-        } else {
-            ratio(kept.iter().filter(|p| p.correct()).count(), kept.len())
-        },
-    }
+    covered(predictions, 0.0, |p| {
+        p.ranked
+            .first()
+            .and_then(|l| thresholds.get(l))
+            .copied()
+            .unwrap_or(fallback)
+    })
 }
 
 /// Ten equal-width confidence bins (empty bins included).

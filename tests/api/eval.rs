@@ -1,8 +1,6 @@
 //! `switchboard eval` as a real process on the sample data and a fixture with known answers.
 
-use std::process::Command;
-
-use crate::helpers::repo;
+use crate::helpers::{repo, switchboard_command};
 
 const KNOWN: &str = "id,title,description,assignment_group,category\n\
 T1,VPN keeps dropping,GlobalProtect VPN disconnects every few minutes at home,Network Operations,network\n\
@@ -20,7 +18,7 @@ fn eval_scores_known_answers_and_writes_a_report() {
     let test_file = dir.path().join("known.csv");
     std::fs::write(&test_file, KNOWN).unwrap();
     let report = dir.path().join("report");
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let out = switchboard_command()
         .args(["eval", "--train"])
         .arg(repo().join("sample/incidents.csv"))
         .arg("--test")
@@ -35,12 +33,6 @@ fn eval_scores_known_answers_and_writes_a_report() {
             "--report",
         ])
         .arg(&report)
-        .env(
-            "SWITCHBOARD_MODEL__DIR",
-            repo().join("models/all-MiniLM-L6-v2"),
-        )
-        .env("SWITCHBOARD_PROMPTS_DIR", repo().join("prompts"))
-        .env("RUST_LOG", "warn")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -78,7 +70,7 @@ fn eval_scores_known_answers_and_writes_a_report() {
 
 #[test]
 fn eval_refuses_a_target_precision_outside_0_1() {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let out = switchboard_command()
         .args([
             "eval",
             "--train",

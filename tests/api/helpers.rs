@@ -21,6 +21,19 @@ pub const AGENT_TOKEN: &str = "test-agent-token";
 /// Token with the viewer role in every test server.
 pub const VIEWER_TOKEN: &str = "test-viewer-token";
 
+/// The `switchboard` binary, set up to use the repository's model and prompts.
+pub fn switchboard_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .env(
+            "SWITCHBOARD_MODEL__DIR",
+            repo().join("models/all-MiniLM-L6-v2"),
+        )
+        .env("SWITCHBOARD_PROMPTS_DIR", repo().join("prompts"))
+        .env("RUST_LOG", "warn");
+    command
+}
+
 /// Settings for tests: shipped model and prompts, store in `data_dir`, two tokens.
 pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::default();

@@ -1,22 +1,16 @@
 //! `switchboard ingest` as a real process: bad rows, strict mode, re-ingest, JSONL.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use switchboard::store::{Collection, EdgeStore, VectorStore};
 
-use crate::helpers::repo;
+use crate::helpers::{repo, switchboard_command};
 
 fn switchboard(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    switchboard_command()
         .args(args)
         .env("SWITCHBOARD_DATA_DIR", data_dir)
-        .env(
-            "SWITCHBOARD_MODEL__DIR",
-            repo().join("models/all-MiniLM-L6-v2"),
-        )
-        .env("SWITCHBOARD_PROMPTS_DIR", repo().join("prompts"))
-        .env("RUST_LOG", "warn")
         .output()
         .expect("switchboard runs")
 }
