@@ -128,3 +128,12 @@ async fn auto_route_follows_configured_threshold() {
     assert_eq!(body["route"]["assignment_group"], "auto");
     assert_eq!(body["route"]["assignee"], "suggest");
 }
+
+#[tokio::test]
+async fn an_empty_store_answers_with_no_suggestions() {
+    let app = crate::helpers::spawn_app_on(tempfile::tempdir().unwrap(), |_| {}).await;
+    let body = triage(&app, "VPN down", "cannot connect").await;
+    assert_eq!(body["suggestions"], serde_json::json!({}));
+    assert_eq!(body["similar_incidents"], serde_json::json!([]));
+    assert_eq!(body["knowledge_articles"], serde_json::json!([]));
+}
