@@ -76,6 +76,13 @@ pub struct TriageSettings {
     pub class_thresholds: BTreeMap<String, BTreeMap<String, f32>>,
     /// Repair mis-decoded UTF-8 and drop e-mail noise before embedding.
     pub clean_text: bool,
+    /// Cosine similarity at which a stored incident counts as the same ticket
+    /// seen before: then only such near-duplicates vote (above 1 turns this off).
+    pub duplicate_similarity: f32,
+    /// The classifier head blended with the neighbours' vote.
+    pub classifier: crate::classify::HeadOptions,
+    /// ITIL priority derived from suggested impact and urgency.
+    pub priority: crate::triage::PrioritySettings,
 }
 
 impl Default for Settings {
@@ -122,6 +129,9 @@ impl Default for TriageSettings {
             field_thresholds: BTreeMap::new(),
             class_thresholds: BTreeMap::new(),
             clean_text: true,
+            duplicate_similarity: 0.99,
+            classifier: crate::classify::HeadOptions::default(),
+            priority: crate::triage::PrioritySettings::default(),
         }
     }
 }
@@ -186,6 +196,15 @@ impl Settings {
             if !(0.0..=1.0).contains(threshold) {
                 return bad("auto-route thresholds must lie in [0, 1]");
             }
+        }
+        let head = &self.triage.classifier;
+        if !(0.0..=1.0).contains(&head.weight) {
+            return bad("triage.classifier.weight must lie in [0, 1]");
+        }
+        if head.epochs == 0 || head.learning_rate <= 0.0 || head.l2 < 0.0 {
+            return bad(
+                "triage.classifier: epochs and learning_rate must be positive, l2 not negative",
+            );
         }
         for token in &self.auth.tokens {
             let valid_hash =

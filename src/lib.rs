@@ -2,17 +2,21 @@
 //!
 //! A ticket arrives over HTTP, is embedded by a local transformer model, its
 //! nearest past incidents and knowledge articles are retrieved from an embedded
-//! vector store, and the neighbours' labels become suggestions with confidence,
-//! evidence and a routing decision.
+//! vector store, and the neighbours' labels, blended with a classifier head
+//! trained in process, become suggestions with confidence, evidence and a
+//! routing decision. Agents' corrections are stored at once and feed the next
+//! retrain.
 //!
 //! Layout, from the outside in:
 //!
-//! - [`cli`]: the `switchboard` commands (`serve`, `ingest`, `eval`).
+//! - [`cli`]: the `switchboard` commands (`serve`, `ingest`, `retrain`, `eval`, `bench`, `token`).
 //! - [`startup`]: builds the service and router; `run(listener, settings, shutdown)`.
 //! - [`routes`]: thin axum handlers and the single error-to-status table.
-//! - [`triage`]: the service layer: retrieval and similarity-weighted voting. No HTTP types.
+//! - [`triage`]: the service layer: retrieval, similarity-weighted voting blended
+//!   with the head, feedback log and stats, ITIL priority. No HTTP types.
+//! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
 //! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
-//! - [`eval`]: accuracy and macro-F1 of suggestions on a labelled test file.
+//! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
 //! - [`embed`]: the candle BERT model on its own thread behind a bounded batching queue.
 //!   The only module that imports candle or tokenizers.
 //! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend.
@@ -22,6 +26,7 @@
 //! - [`configuration`], [`telemetry`]: settings and logging.
 
 pub mod auth;
+pub mod classify;
 pub mod cli;
 pub mod configuration;
 pub mod domain;

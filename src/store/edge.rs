@@ -8,7 +8,8 @@ use parking_lot::RwLock;
 use qdrant_edge::{
     Condition, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, FieldCondition, Filter, JsonPath,
     Match, NamedQuery, PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum,
-    QueryRequest, ScoringQuery, UpdateOperation, WithPayloadInterface, WithVector,
+    QueryRequest, Record, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
+    VectorStructInternal, WithPayloadInterface, WithVector,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -19,6 +20,8 @@ use super::{Collection, Hit, StoreError, StoredPoint, VectorStore};
 const POINT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5b0a_4d1e_77c2_4f0e_9d3a_1c6e_2b8f_4a10);
 /// Payload key that keeps the caller-facing id next to the derived point id.
 const ID_KEY: &str = "id";
+/// Points read per page when scrolling a whole collection.
+const SCROLL_PAGE: usize = 1024;
 
 /// Qdrant Edge shards on local disk, one per [`Collection`].
 pub struct EdgeStore {
@@ -103,6 +106,25 @@ fn payload_map(payload: Option<qdrant_edge::Payload>) -> Map<String, Value> {
     payload
         .map(|p| p.0.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// A record read back as a [`StoredPoint`]; `None` without a dense vector or an id.
+fn stored_point(record: Record) -> Option<StoredPoint> {
+    let vector = match record.vector? {
+        VectorStructInternal::Single(v) => v,
+        VectorStructInternal::Named(mut named) => match named.remove("")? {
+            VectorInternal::Dense(v) => v,
+            _ => return None,
+        },
+        VectorStructInternal::MultiDense(_) => return None,
+    };
+    let payload = payload_map(record.payload);
+    let id = payload.get(ID_KEY).and_then(Value::as_str)?.to_owned();
+    Some(StoredPoint {
+        id,
+        vector,
+        payload,
+    })
 }
 
 impl VectorStore for EdgeStore {
@@ -205,21 +227,39 @@ impl VectorStore for EdgeStore {
             .collect())
     }
 
-    fn get(
-        &self,
-        collection: Collection,
-        id: &str,
-    ) -> Result<Option<Map<String, Value>>, StoreError> {
+    fn get(&self, collection: Collection, id: &str) -> Result<Option<StoredPoint>, StoreError> {
         let records = self
             .shard(collection)
             .read()
             .retrieve(
                 &[point_id(collection, id)],
                 None,
-                Some(WithVector::Bool(false)),
+                Some(WithVector::Bool(true)),
             )
             .map_err(backend)?;
-        Ok(records.into_iter().next().map(|r| payload_map(r.payload)))
+        Ok(records.into_iter().next().and_then(stored_point))
+    }
+
+    fn all(&self, collection: Collection) -> Result<Vec<StoredPoint>, StoreError> {
+        let shard = self.shard(collection).read();
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let request = ScrollRequest {
+                offset,
+                limit: Some(SCROLL_PAGE),
+                filter: None,
+                with_payload: Some(WithPayloadInterface::Bool(true)),
+                with_vector: WithVector::Bool(true),
+                order_by: None,
+            };
+            let (records, next) = shard.scroll(request).map_err(backend)?;
+            out.extend(records.into_iter().filter_map(stored_point));
+            match next {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     fn count(&self, collection: Collection) -> Result<usize, StoreError> {

@@ -16,17 +16,24 @@ pub enum Collection {
     Incidents,
     /// Knowledge article chunks.
     Knowledge,
+    /// Tickets triaged with an id, kept so agents' feedback can refer to them.
+    Tickets,
 }
 
 impl Collection {
     /// Every collection, for opening and reporting.
-    pub const ALL: [Collection; 2] = [Collection::Incidents, Collection::Knowledge];
+    pub const ALL: [Collection; 3] = [
+        Collection::Incidents,
+        Collection::Knowledge,
+        Collection::Tickets,
+    ];
 
     /// Directory and log name of the collection.
     pub fn name(self) -> &'static str {
         match self {
             Collection::Incidents => "incidents",
             Collection::Knowledge => "knowledge",
+            Collection::Tickets => "tickets",
         }
     }
 }
@@ -95,12 +102,10 @@ pub trait VectorStore: Send + Sync {
         vector: &[f32],
         limit: usize,
     ) -> Result<Vec<Hit>, StoreError>;
-    /// The payload stored under `id`, if any.
-    fn get(
-        &self,
-        collection: Collection,
-        id: &str,
-    ) -> Result<Option<Map<String, Value>>, StoreError>;
+    /// The point stored under `id` (vector and payload), if any.
+    fn get(&self, collection: Collection, id: &str) -> Result<Option<StoredPoint>, StoreError>;
+    /// Every point of the collection with its vector and payload, for retraining.
+    fn all(&self, collection: Collection) -> Result<Vec<StoredPoint>, StoreError>;
     /// Number of points stored.
     fn count(&self, collection: Collection) -> Result<usize, StoreError>;
     /// Makes everything written so far durable and builds search indexes.

@@ -1,12 +1,16 @@
-//! Similarity-weighted voting over nearest neighbours.
+//! Similarity-weighted voting over nearest neighbours, blended with the classifier head.
 //!
 //! Each neighbour votes for its label with weight `similarity ^ sharpness`.
-//! Confidence is the label's share of the weight of *all* neighbours, so a
-//! label that only a few neighbours carry cannot look certain.
+//! A label's vote share is its part of the weight of *all* neighbours, so a
+//! label that only a few neighbours carry cannot look certain. When a
+//! classifier head covers the field, confidence is a weighted mean of the vote
+//! share and the head's probability.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+
+use crate::classify::{ClassifierHead, Features, TermWeight};
 
 /// A past incident near the ticket, with the labels it carries.
 #[derive(Debug, Clone)]
@@ -34,7 +38,7 @@ pub enum Route {
 pub struct Alternative {
     /// The label.
     pub label: String,
-    /// Its share of the vote.
+    /// Its blended score, in [0, 1].
     pub confidence: f32,
 }
 
@@ -47,21 +51,36 @@ pub struct Evidence {
     pub similarity: f32,
 }
 
+/// Where a suggestion's confidence came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoreSources {
+    /// The label's share of the neighbours' similarity-weighted vote.
+    pub neighbours: f32,
+    /// The classifier head's probability for the label, when a head covers the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<f32>,
+}
+
 /// The suggestion for one label field.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FieldSuggestion {
     /// Suggested value.
     pub label: String,
-    /// Share of the neighbours' vote, in [0, 1].
+    /// Blend of the neighbours' vote and the classifier head, in [0, 1].
     pub confidence: f32,
     /// `auto` when confidence reached the threshold.
     pub route: Route,
     /// The threshold that applied.
     pub threshold: f32,
+    /// The two parts of `confidence`.
+    pub sources: ScoreSources,
     /// Up to three runner-up labels.
     pub alternatives: Vec<Alternative>,
     /// The incidents that voted for the label, most similar first.
     pub evidence: Vec<Evidence>,
+    /// The ticket's terms that pushed the classifier head towards the label most.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<TermWeight>,
 }
 
 /// Knobs of the vote.
@@ -71,37 +90,95 @@ pub struct VoteSettings {
     pub sharpness: f32,
 }
 
+/// The classifier head's view of one ticket, blended into the vote.
+#[derive(Clone, Copy)]
+pub struct HeadVote<'a> {
+    /// The trained head.
+    pub head: &'a ClassifierHead,
+    /// The ticket as the head sees it.
+    pub features: &'a Features,
+    /// Share of the head in the blend, in [0, 1].
+    pub weight: f32,
+}
+
+/// A label's vote share and, when a head covers the field, its probability.
+type Parts = (f32, Option<f32>);
+
 const MAX_ALTERNATIVES: usize = 3;
 const MAX_EVIDENCE: usize = 5;
+const MAX_TERMS: usize = 5;
 
-/// Suggests a label for every field any neighbour carries. `threshold` gives the
-/// auto-route threshold for a field and its suggested label.
-pub fn suggest_labels(
-    neighbours: &[Neighbour<'_>],
+/// Each field's labels with their share of the neighbours' weighted vote.
+fn neighbour_shares<'a>(
+    neighbours: &'a [Neighbour<'a>],
     settings: VoteSettings,
-    threshold: impl Fn(&str, &str) -> f32,
-) -> BTreeMap<String, FieldSuggestion> {
+) -> BTreeMap<&'a str, HashMap<&'a str, f32>> {
     let weight = |n: &Neighbour<'_>| n.similarity.max(0.0).powf(settings.sharpness);
     let total: f32 = neighbours.iter().map(weight).sum();
-    let mut tallies: BTreeMap<&str, HashMap<&str, f32>> = BTreeMap::new();
+    let mut shares: BTreeMap<&str, HashMap<&str, f32>> = BTreeMap::new();
+    if total <= 0.0 {
+        return shares;
+    }
     for neighbour in neighbours {
         for (field, label) in neighbour.labels {
-            *tallies
+            *shares
                 .entry(field.as_str())
                 .or_default()
                 .entry(label.as_str())
-                .or_default() += weight(neighbour);
+                .or_default() += weight(neighbour) / total;
         }
     }
-    let mut out = BTreeMap::new();
-    if total <= 0.0 {
-        return out;
+    shares
+}
+
+/// Suggests a label for every field the neighbours or the head know. With a
+/// head, a label's score is `(1 - w) * vote share + w * head probability`.
+/// `threshold` gives the auto-route threshold for a field and its suggested label.
+pub fn suggest_labels(
+    neighbours: &[Neighbour<'_>],
+    settings: VoteSettings,
+    head: Option<HeadVote<'_>>,
+    threshold: impl Fn(&str, &str) -> f32,
+) -> BTreeMap<String, FieldSuggestion> {
+    let shares = neighbour_shares(neighbours, settings);
+    let mut fields: Vec<&str> = shares.keys().copied().collect();
+    if let Some(vote) = head {
+        fields.extend(vote.head.fields());
     }
-    for (field, tally) in tallies {
-        let mut ranked: Vec<(&str, f32)> = tally.into_iter().collect();
+    fields.sort_unstable();
+    fields.dedup();
+
+    let mut out = BTreeMap::new();
+    for field in fields {
+        let vote_share = shares.get(field);
+        let head_p = head.and_then(|v| Some((v, v.head.probabilities(field, v.features)?)));
+        let mut scores: HashMap<&str, (f32, Option<f32>)> = HashMap::new();
+        if let Some(tally) = vote_share {
+            for (label, share) in tally {
+                scores.insert(label, (*share, None));
+            }
+        }
+        if let Some((_, p)) = &head_p {
+            for (label, p) in p {
+                scores.entry(label).or_insert((0.0, None)).1 = Some(*p);
+            }
+        }
+        let blend = |(share, p): (f32, Option<f32>)| match (p, &head_p) {
+            (Some(p), Some((vote, _))) => (1.0 - vote.weight) * share + vote.weight * p,
+            (None, Some((vote, _))) => (1.0 - vote.weight) * share,
+            _ => share,
+        };
+        let mut ranked: Vec<(&str, f32, Parts)> = scores
+            .into_iter()
+            .map(|(label, parts)| (label, blend(parts).clamp(0.0, 1.0), parts))
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let (label, score) = ranked[0];
-        let confidence = (score / total).clamp(0.0, 1.0);
+        let Some(&(label, confidence, (share, p))) = ranked.first() else {
+            continue;
+        };
+        if confidence <= 0.0 {
+            continue;
+        }
         let threshold = threshold(field, label);
         let evidence = neighbours
             .iter()
@@ -114,12 +191,17 @@ pub fn suggest_labels(
             .collect();
         let alternatives = ranked[1..]
             .iter()
+            .filter(|(_, score, _)| *score > 0.0)
             .take(MAX_ALTERNATIVES)
-            .map(|(label, score)| Alternative {
+            .map(|(label, score, _)| Alternative {
                 label: (*label).to_owned(),
-                confidence: (score / total).clamp(0.0, 1.0),
+                confidence: *score,
             })
             .collect();
+        let terms = head_p
+            .as_ref()
+            .map(|(vote, _)| vote.head.explain(field, label, vote.features, MAX_TERMS))
+            .unwrap_or_default();
         out.insert(
             field.to_owned(),
             FieldSuggestion {
@@ -131,8 +213,13 @@ pub fn suggest_labels(
                     Route::Suggest
                 },
                 threshold,
+                sources: ScoreSources {
+                    neighbours: share,
+                    classifier: p,
+                },
                 alternatives,
                 evidence,
+                terms,
             },
         );
     }
@@ -177,7 +264,12 @@ mod tests {
                 labels: &b,
             },
         ];
-        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 4.0 }, |_, _| 0.8);
+        let out = suggest_labels(
+            &neighbours,
+            VoteSettings { sharpness: 4.0 },
+            None,
+            |_, _| 0.8,
+        );
         let group = &out["assignment_group"];
         assert_eq!(group.label, "Network");
         assert!(
@@ -206,7 +298,12 @@ mod tests {
                 labels: &none,
             },
         ];
-        let out = suggest_labels(&neighbours, VoteSettings { sharpness: 1.0 }, |_, _| 0.9);
+        let out = suggest_labels(
+            &neighbours,
+            VoteSettings { sharpness: 1.0 },
+            None,
+            |_, _| 0.9,
+        );
         let group = &out["assignment_group"];
         assert!((group.confidence - 0.5).abs() < 1e-6);
         assert_eq!(group.route, Route::Suggest);
@@ -214,6 +311,6 @@ mod tests {
 
     #[test]
     fn no_neighbours_no_suggestions() {
-        assert!(suggest_labels(&[], VoteSettings { sharpness: 2.0 }, |_, _| 0.5).is_empty());
+        assert!(suggest_labels(&[], VoteSettings { sharpness: 2.0 }, None, |_, _| 0.5).is_empty());
     }
 }
