@@ -33,12 +33,15 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         },
     )?;
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&settings.data_dir, dimension)?);
-    Ok(TriageService::new(
-        embedder,
-        store,
-        prompts,
-        settings.triage.clone(),
-    ))
+    let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
+        .with_head_file(head_file(settings))?
+        .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?;
+    Ok(service)
+}
+
+/// Where the classifier head trained from the store is kept.
+pub fn head_file(settings: &Settings) -> std::path::PathBuf {
+    settings.data_dir.join("classifier").join("head.bin")
 }
 
 /// The HTTP routes over `state`.
@@ -46,7 +49,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let v1 = Router::new()
         .route("/triage", post(routes::triage))
         .route("/incidents", post(routes::put_incident))
-        .route("/incidents/{id}", get(routes::get_incident));
+        .route("/incidents/{id}", get(routes::get_incident))
+        .route("/tickets/{id}/feedback", post(routes::post_feedback))
+        .route("/stats", get(routes::stats))
+        .route("/admin/retrain", post(routes::retrain));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))

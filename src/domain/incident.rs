@@ -23,6 +23,29 @@ pub const LABEL_FIELDS: &[&str] = &[
     "impact",
 ];
 
+/// Checks a label: the field name is 1-64 characters of `[A-Za-z0-9_-]`, the
+/// value at most 256 characters.
+pub fn validate_label(field: &str, value: &str) -> Result<(), ValidationError> {
+    let ok_name = !field.is_empty()
+        && field.len() <= 64
+        && field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok_name {
+        return Err(ValidationError::new(
+            Some("labels"),
+            format!("label name {field:?} must be 1-64 characters of [A-Za-z0-9_-]"),
+        ));
+    }
+    if value.chars().count() > 256 {
+        return Err(ValidationError::new(
+            Some("labels"),
+            format!("label {field} is longer than 256 characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A past incident with what it was labelled and how it was resolved.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -55,23 +78,7 @@ impl Incident {
         validate_id(&self.id)?;
         validate_text_lengths(&self.title, &self.description)?;
         for (field, value) in &self.labels {
-            let ok_name = !field.is_empty()
-                && field.len() <= 64
-                && field
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !ok_name {
-                return Err(ValidationError::new(
-                    Some("labels"),
-                    format!("label name {field:?} must be 1-64 characters of [A-Za-z0-9_-]"),
-                ));
-            }
-            if value.chars().count() > 256 {
-                return Err(ValidationError::new(
-                    Some("labels"),
-                    format!("label {field} is longer than 256 characters"),
-                ));
-            }
+            validate_label(field, value)?;
         }
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The service desk records Switchboard works with, and their validation rules.
 
+mod feedback;
 mod incident;
 pub mod text;
 mod ticket;
 
-pub use incident::{Incident, IncidentInput, LABEL_FIELDS};
-pub use ticket::{NewTicket, ValidationError};
+pub use feedback::LabelFeedback;
+pub use incident::{Incident, IncidentInput, LABEL_FIELDS, validate_label};
+pub use ticket::{NewTicket, ValidationError, validate_id};

@@ -84,6 +84,11 @@ impl From<TriageError> for ApiError {
                 "overloaded",
                 "too many requests are waiting for the model; retry shortly",
             ),
+            TriageError::NotFound(message) => Self::not_found(message),
+            TriageError::Busy(message) => Self::new(StatusCode::CONFLICT, "busy", message),
+            TriageError::Classifier(err @ crate::classify::HeadError::NothingToTrain(_)) => {
+                Self::new(StatusCode::CONFLICT, "nothing_to_train", err.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 Self::new(

@@ -3,6 +3,7 @@
 mod auth;
 pub(crate) mod error;
 mod extract;
+mod feedback;
 mod health;
 mod incidents;
 mod triage;
@@ -10,6 +11,7 @@ mod triage;
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use extract::ApiJson;
+pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
 pub use incidents::{get_incident, put_incident};
 pub use triage::triage;

@@ -3,10 +3,20 @@
 //!
 //! Nothing here knows about HTTP; the API and the CLI both call [`TriageService`].
 
+mod feedback;
+mod priority;
 mod service;
 mod voting;
 
-pub use service::{
-    KnowledgeChunk, KnowledgeHit, SimilarIncident, Triage, TriageError, TriageService,
+pub use feedback::{
+    FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,
 };
-pub use voting::{Alternative, Evidence, FieldSuggestion, Route, VoteSettings, suggest_labels};
+pub use priority::{DerivedPriority, PrioritySettings};
+pub use service::{
+    FeedbackReceipt, HeadSummary, KnowledgeChunk, KnowledgeHit, RetrainReport, ServiceStats,
+    SimilarIncident, Triage, TriageError, TriageService,
+};
+pub use voting::{
+    Alternative, Evidence, FieldSuggestion, HeadVote, Route, ScoreSources, VoteSettings,
+    suggest_labels,
+};

@@ -20,6 +20,8 @@ pub fn repo() -> PathBuf {
 pub const AGENT_TOKEN: &str = "test-agent-token";
 /// Token with the viewer role in every test server.
 pub const VIEWER_TOKEN: &str = "test-viewer-token";
+/// Token with the admin role in every test server.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// The `switchboard` binary, set up to use the repository's model and prompts.
 pub fn switchboard_command() -> std::process::Command {
@@ -34,12 +36,13 @@ pub fn switchboard_command() -> std::process::Command {
     command
 }
 
-/// Settings for tests: shipped model and prompts, store in `data_dir`, two tokens.
+/// Settings for tests: shipped model and prompts, store in `data_dir`, three tokens.
 pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::default();
     for (name, role, token) in [
         ("agent", Role::Agent, AGENT_TOKEN),
         ("viewer", Role::Viewer, VIEWER_TOKEN),
+        ("admin", Role::Admin, ADMIN_TOKEN),
     ] {
         settings.auth.tokens.push(TokenEntry {
             name: name.into(),
@@ -54,7 +57,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings
 }
 
-/// A store with the sample incidents and articles, built once per test run.
+/// A store with the sample incidents and articles and a classifier head
+/// trained on them, built once per test run.
 fn sample_store() -> &'static Path {
     static STORE: OnceLock<TempDir> = OnceLock::new();
     STORE
@@ -76,6 +80,7 @@ fn sample_store() -> &'static Path {
                     ingest_knowledge(&service, &repo().join("sample/kb"), true)
                         .await
                         .expect("sample kb ingest");
+                    service.retrain().await.expect("classifier head trains");
                 });
                 dir
             })

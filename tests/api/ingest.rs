@@ -125,7 +125,11 @@ fn jsonl_with_column_mapping() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("line 2: invalid JSON"), "{stderr}");
     let store = EdgeStore::open(&data, 384).unwrap();
-    let stored = store.get(Collection::Incidents, "T-2").unwrap().unwrap();
+    let stored = store
+        .get(Collection::Incidents, "T-2")
+        .unwrap()
+        .unwrap()
+        .payload;
     assert_eq!(stored["labels"]["assignment_group"], "Servers");
 }
 

@@ -3,6 +3,7 @@
 
 mod errors;
 mod eval;
+mod feedback;
 mod helpers;
 mod incidents;
 mod ingest;
