@@ -35,6 +35,17 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Rebuild the classifier head from every stored incident (feedback included).
+    Retrain(RetrainArgs),
+}
+
+#[derive(Debug, Args)]
+struct RetrainArgs {
+    /// Ask a running server to retrain (it keeps answering with the old head
+    /// until the new one is ready); the admin token is read from SWITCHBOARD_TOKEN.
+    /// Without it the store is opened directly, so no server may be running on it.
+    #[arg(long)]
+    server: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +93,9 @@ enum IngestCommand {
         /// Stop at the first bad row instead of skipping it.
         #[arg(long)]
         strict: bool,
+        /// Do not retrain the classifier head afterwards.
+        #[arg(long)]
+        no_retrain: bool,
     },
     /// Markdown knowledge articles under a directory.
     Kb {
@@ -155,6 +169,9 @@ struct EvalArgs {
     /// Write report.json and one SVG chart per label into this directory.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Keep embeddings in this file between runs (keyed by text; one file per model).
+    #[arg(long)]
+    embedding_cache: Option<PathBuf>,
     #[command(flatten)]
     mapping: MappingArgs,
 }
@@ -184,6 +201,7 @@ impl Cli {
         match self.command {
             Command::Token(_) => Ok(()),
             Command::Serve => serve(settings).await,
+            Command::Retrain(args) => retrain(&settings, args).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
                 bench_embed(&settings, &file, limit, batch)
@@ -238,6 +256,7 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
             file,
             mapping,
             strict,
+            no_retrain,
         } => {
             let options = IngestOptions {
                 strict,
@@ -255,6 +274,17 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
                         report.stored,
                         report.skipped.len()
                     );
+                    if !no_retrain && settings.triage.classifier.enabled {
+                        match service.retrain().await {
+                            Ok(report) => print_retrain(&report),
+                            Err(crate::triage::TriageError::Classifier(
+                                err @ crate::classify::HeadError::NothingToTrain(_),
+                            )) => println!(
+                                "classifier head not trained ({err}); suggestions come from neighbours alone"
+                            ),
+                            Err(err) => return Err(err.into()),
+                        }
+                    }
                     Ok(())
                 }
                 Err(IngestError::BadRow(bad)) => {
@@ -281,21 +311,70 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
     }
 }
 
+fn print_retrain(report: &crate::triage::RetrainReport) {
+    println!(
+        "classifier head retrained on {} incidents ({} terms; fields: {}) in {:.1} s",
+        report.incidents,
+        report.terms,
+        report.fields.join(", "),
+        report.took_ms / 1000.0
+    );
+}
+
+async fn retrain(settings: &Settings, args: RetrainArgs) -> anyhow::Result<()> {
+    let Some(server) = args.server else {
+        let service = load_service(settings).await.context(
+            "cannot open the store; if `switchboard serve` is running on it, use --server",
+        )?;
+        print_retrain(&service.retrain().await?);
+        return Ok(());
+    };
+    let token = std::env::var("SWITCHBOARD_TOKEN")
+        .context("set SWITCHBOARD_TOKEN to an admin API token to use --server")?;
+    let url = format!("{}/v1/admin/retrain", server.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} answered {status} without JSON"))?;
+    if !status.is_success() {
+        anyhow::bail!("{url} answered {status}: {}", body["error"]["message"]);
+    }
+    let report: crate::triage::RetrainReport = serde_json::from_value(body)?;
+    print_retrain(&report);
+    Ok(())
+}
+
 async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     let service = load_service(settings).await?;
     let options = crate::eval::EvalOptions {
         labels: args.labels.clone(),
         target_precision: args.target_precision,
         calibration_share: args.calibration_share,
+        classifier: settings.triage.classifier.enabled,
+    };
+    let mut cache = match &args.embedding_cache {
+        Some(path) => crate::eval::EmbeddingCache::open(path, service.embedder().dimension())
+            .with_context(|| format!("cannot read the embedding cache {}", path.display()))?,
+        None => crate::eval::EmbeddingCache::in_memory(),
     };
     let reports = crate::eval::evaluate(
         &service,
+        &mut cache,
         &args.train,
         &args.test,
         &args.mapping.mapping(),
         &options,
     )
-    .await?;
+    .await;
+    cache.save().context("cannot write the embedding cache")?;
+    let reports = reports?;
     println!(
         "{:<18} {:>7} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9}",
         "label", "support", "accuracy", "top3_acc", "macro_f1", "ece", "auto_cov", "auto_prec"

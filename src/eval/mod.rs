@@ -5,6 +5,7 @@
 //! out of the store and used to pick each field's auto-route threshold; the
 //! test file is never used to choose anything.
 
+mod cache;
 mod metrics;
 mod report;
 
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub use cache::EmbeddingCache;
 pub use metrics::{
     ClassScores, CurvePoint, FieldScores, Prediction, ReliabilityBin, at_class_thresholds,
     at_threshold, class_scores, class_thresholds_for_precision, expected_calibration_error,
@@ -33,6 +35,8 @@ pub struct EvalOptions {
     pub target_precision: Option<f64>,
     /// Share of training rows held out for calibration (when a target is set).
     pub calibration_share: f64,
+    /// Train the classifier head on the stored rows before triaging.
+    pub classifier: bool,
 }
 
 /// A threshold chosen on the calibration split and what it achieved.
@@ -99,6 +103,7 @@ const BATCH: usize = 64;
 /// Triages `rows` and records, per field, what was suggested against the truth.
 async fn predict(
     service: &TriageService,
+    cache: &mut EmbeddingCache,
     rows: &[Incident],
     labels: &[String],
     label: &str,
@@ -107,14 +112,14 @@ async fn predict(
     let mut progress = Progress::new(label, "tickets", rows.len() as u64);
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
-        let texts = chunk
+        let texts: Vec<String> = chunk
             .iter()
             .map(|i| service.ticket_text(&i.title, &i.description))
             .collect();
-        let vectors = service.embedder().embed(texts).await?;
-        for (incident, vector) in chunk.iter().zip(vectors) {
+        let vectors = cache.embed(service.embedder(), &texts).await?;
+        for ((incident, vector), text) in chunk.iter().zip(vectors).zip(&texts) {
             let suggestions = service
-                .suggest_for_vector(vector, Some(&incident.id))
+                .suggest_for_vector(text, vector, Some(&incident.id))
                 .await?;
             for field in labels {
                 let Some(truth) = incident.labels.get(field) else {
@@ -145,9 +150,50 @@ async fn predict(
     Ok(predictions)
 }
 
-/// Stores `train` (less the calibration split), triages `test` and reports every label.
+/// Embeds (through the cache) and stores `rows`.
+async fn store_rows(
+    service: &TriageService,
+    cache: &mut EmbeddingCache,
+    rows: &[Incident],
+    label: &str,
+) -> Result<(), TriageError> {
+    let mut progress = Progress::new(label, "rows", rows.len() as u64);
+    for (n, chunk) in rows.chunks(BATCH).enumerate() {
+        let texts: Vec<String> = chunk
+            .iter()
+            .map(|i| service.ticket_text(&i.title, &i.description))
+            .collect();
+        let vectors = cache.embed(service.embedder(), &texts).await?;
+        service
+            .store_embedded_incidents(chunk.to_vec(), vectors)
+            .await?;
+        let stored = ((n + 1) * BATCH).min(rows.len()) as u64;
+        progress.update(stored, stored);
+    }
+    service.flush().await?;
+    progress.finish(rows.len() as u64);
+    Ok(())
+}
+
+async fn retrain(service: &TriageService) -> Result<(), TriageError> {
+    let report = service.retrain().await?;
+    eprintln!(
+        "classifier head: {} incidents, {} terms, fields {:?}, {:.1} s",
+        report.incidents,
+        report.terms,
+        report.fields,
+        report.took_ms / 1000.0
+    );
+    Ok(())
+}
+
+/// Stores `train` less the calibration split and trains the classifier head on
+/// it; with a target precision, triages the calibration split to pick
+/// thresholds, then adds it to the store and retrains; finally triages `test`
+/// and reports every label.
 pub async fn evaluate(
     service: &TriageService,
+    cache: &mut EmbeddingCache,
     train: &Path,
     test: &Path,
     mapping: &ColumnMapping,
@@ -162,26 +208,39 @@ pub async fn evaluate(
     let (calibration, fit): (Vec<Incident>, Vec<Incident>) = train_rows
         .into_iter()
         .partition(|i| is_calibration_row(&i.id, share));
-    let mut progress = Progress::new("store train", "rows", fit.len() as u64);
-    for (n, chunk) in fit.chunks(BATCH).enumerate() {
-        service.store_incidents(chunk.to_vec()).await?;
-        let stored = ((n + 1) * BATCH).min(fit.len()) as u64;
-        progress.update(stored, stored);
-    }
-    service.flush().await?;
-    progress.finish(fit.len() as u64);
+    store_rows(service, cache, &fit, "store train").await?;
     eprintln!(
         "train: {} incidents stored, {} held out for calibration",
         fit.len(),
         calibration.len()
     );
-
+    if options.classifier {
+        retrain(service).await?;
+    }
+    let calibration_rows = calibration;
     let calibration = match options.target_precision {
-        Some(_) => predict(service, &calibration, &options.labels, "calibrate").await?,
+        Some(_) => {
+            predict(
+                service,
+                cache,
+                &calibration_rows,
+                &options.labels,
+                "calibrate",
+            )
+            .await?
+        }
         None => BTreeMap::new(),
     };
+    if !calibration_rows.is_empty() {
+        // Thresholds are chosen; now learn from the whole training file, as a
+        // deployment would, before scoring the test file.
+        store_rows(service, cache, &calibration_rows, "store calibration").await?;
+        if options.classifier {
+            retrain(service).await?;
+        }
+    }
     let test_rows = read_rows(test, mapping, "test")?;
-    let predictions = predict(service, &test_rows, &options.labels, "evaluate").await?;
+    let predictions = predict(service, cache, &test_rows, &options.labels, "evaluate").await?;
 
     Ok(options
         .labels
