@@ -126,10 +126,19 @@ impl SoftmaxRegression {
             })
             .collect();
 
+        // The weights returned are the mean of the end-of-epoch weights over the
+        // second half of training: less dependent on the shuffling order.
+        let averaged_from = options.epochs / 2;
+        let mut sums = Self {
+            n_classes,
+            sparse_weights: vec![0.0; model.sparse_weights.len()],
+            dense_weights: vec![0.0; model.dense_weights.len()],
+            bias: vec![0.0; n_classes],
+        };
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = SplitMix(options.seed);
         let mut gradient = vec![0.0f32; n_classes];
-        for _ in 0..options.epochs {
+        for epoch in 0..options.epochs {
             rng.shuffle(&mut order);
             for &i in &order {
                 let example = examples[i];
@@ -166,8 +175,37 @@ impl SoftmaxRegression {
                 };
                 adagrad_row(&mut model.bias, &mut bias_accum, 1.0, &gradient, &no_decay);
             }
+            if epoch >= averaged_from {
+                sums.add(&model);
+            }
         }
-        model
+        sums.scale(1.0 / (options.epochs - averaged_from) as f32);
+        sums
+    }
+
+    fn add(&mut self, other: &Self) {
+        let pairs = [
+            (&mut self.sparse_weights, &other.sparse_weights),
+            (&mut self.dense_weights, &other.dense_weights),
+            (&mut self.bias, &other.bias),
+        ];
+        for (sum, values) in pairs {
+            for (s, v) in sum.iter_mut().zip(values) {
+                *s += v;
+            }
+        }
+    }
+
+    fn scale(&mut self, factor: f32) {
+        for values in [
+            &mut self.sparse_weights,
+            &mut self.dense_weights,
+            &mut self.bias,
+        ] {
+            for v in values.iter_mut() {
+                *v *= factor;
+            }
+        }
     }
 
     /// Raw class scores for one row.
