@@ -37,6 +37,37 @@ enum Command {
     Token(TokenCommand),
     /// Rebuild the classifier head from every stored incident (feedback included).
     Retrain(RetrainArgs),
+    /// Runbook catalog: list, validate, plan a run.
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RunbookCommand {
+    /// The valid runbooks.
+    List,
+    /// Check every runbook file; exit 1 with file, field and reason for each problem.
+    Validate {
+        /// Runbook directory (default: runbooks.dir from the settings).
+        dir: Option<PathBuf>,
+    },
+    /// Validate parameters and target and print what a run would execute.
+    Run {
+        /// Runbook id.
+        id: String,
+        /// A parameter, `name=value`; repeatable. The target is `target=<item>`.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Only plan (and show the check steps); the executor is not built yet.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +233,7 @@ impl Cli {
             Command::Token(_) => Ok(()),
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
+            Command::Runbook(command) => runbook(&settings, command),
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
                 bench_embed(&settings, &file, limit, batch)
@@ -305,6 +337,81 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
             println!(
                 "stored {articles} articles ({chunks} chunks), skipped {}",
                 problems.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {
+    use crate::runbook::{Catalog, Inventory};
+    let dir = match &command {
+        RunbookCommand::Validate { dir: Some(dir) } => dir.clone(),
+        _ => settings.runbooks.dir.clone(),
+    };
+    let (catalog, problems) = Catalog::load(&dir);
+    match command {
+        RunbookCommand::Validate { .. } => {
+            let inventory = dir.join(crate::runbook::INVENTORY_FILE);
+            let inventory_problem = Inventory::load(&inventory).err();
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            if let Some(problem) = &inventory_problem {
+                eprintln!("{problem}");
+            }
+            let count = catalog.runbooks().count();
+            if problems.is_empty() && inventory_problem.is_none() {
+                println!("{count} runbooks valid in {}", dir.display());
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} problems in {} ({count} runbooks valid)",
+                    problems.len() + usize::from(inventory_problem.is_some()),
+                    dir.display()
+                )
+            }
+        }
+        RunbookCommand::List => {
+            for problem in &problems {
+                eprintln!("skipped: {problem}");
+            }
+            println!(
+                "{:<24} {:>3} {:<7} {:<7} title",
+                "id", "ver", "risk", "approval"
+            );
+            for rb in catalog.runbooks() {
+                println!(
+                    "{:<24} {:>3} {:<7} {:<7} {}",
+                    rb.id,
+                    rb.version,
+                    format!("{:?}", rb.risk).to_lowercase(),
+                    format!("{:?}", rb.approval.mode).to_lowercase(),
+                    rb.title
+                );
+            }
+            Ok(())
+        }
+        RunbookCommand::Run {
+            id,
+            params,
+            dry_run,
+        } => {
+            let spec = catalog.get(&id).with_context(|| {
+                format!(
+                    "no valid runbook {id:?} in {} (see `switchboard runbook validate`)",
+                    dir.display()
+                )
+            })?;
+            let inventory =
+                Inventory::load(&settings.runbooks.inventory).map_err(anyhow::Error::msg)?;
+            let given: BTreeMap<String, String> = params.into_iter().collect();
+            let plan = crate::runbook::plan(spec, &given, &inventory)
+                .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            anyhow::ensure!(
+                dry_run,
+                "executing runbooks is not built yet; use --dry-run to see the plan"
             );
             Ok(())
         }

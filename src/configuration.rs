@@ -22,6 +22,27 @@ pub struct Settings {
     pub triage: TriageSettings,
     /// API tokens.
     pub auth: AuthSettings,
+    /// Where runbooks and the inventory live.
+    pub runbooks: RunbookSettings,
+}
+
+/// Where runbooks and the inventory of configuration items live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunbookSettings {
+    /// Directory of `*.yaml` runbooks.
+    pub dir: PathBuf,
+    /// Configuration items runbooks may touch.
+    pub inventory: PathBuf,
+}
+
+impl Default for RunbookSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("runbooks"),
+            inventory: PathBuf::from("runbooks/inventory.yaml"),
+        }
+    }
 }
 
 /// Who may call the mutating endpoints.
@@ -94,6 +115,7 @@ impl Default for Settings {
             model: ModelSettings::default(),
             triage: TriageSettings::default(),
             auth: AuthSettings::default(),
+            runbooks: RunbookSettings::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod eval;
 pub mod ingest;
 pub mod prompts;
 pub mod routes;
+pub mod runbook;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -152,10 +152,22 @@ impl Vocabulary {
             .map(|(i, tf)| (i, (1.0 + tf.ln()) * self.idf[i as usize]))
             .collect();
         row.sort_unstable_by_key(|(i, _)| *i);
-        let norm = row.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, v) in &mut row {
-                *v /= norm;
+        // Words and character pieces are scaled to unit length separately, so
+        // the many pieces of a word do not drown the words themselves.
+        let is_piece = |i: u32| self.terms[i as usize].starts_with(CHAR_GRAM_PREFIX);
+        for pieces in [false, true] {
+            let norm = row
+                .iter()
+                .filter(|(i, _)| is_piece(*i) == pieces)
+                .map(|(_, v)| v * v)
+                .sum::<f32>()
+                .sqrt();
+            if norm > 0.0 {
+                for (i, v) in &mut row {
+                    if is_piece(*i) == pieces {
+                        *v /= norm;
+                    }
+                }
             }
         }
         row

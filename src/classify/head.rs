@@ -37,6 +37,9 @@ pub struct HeadOptions {
     pub embedding_weight: f32,
     /// A field gets a head only with this many labelled incidents.
     pub min_incidents: usize,
+    /// Models trained with different shuffling seeds and averaged; more seeds
+    /// make the head steadier and training proportionally slower.
+    pub seeds: usize,
 }
 
 impl Default for HeadOptions {
@@ -53,6 +56,7 @@ impl Default for HeadOptions {
             char_grams: false,
             embedding_weight: 1.0,
             min_incidents: 20,
+            seeds: 1,
         }
     }
 }
@@ -197,8 +201,14 @@ impl ClassifierHead {
                         .unwrap_or_default() as u32,
                 })
                 .collect();
-            let model =
-                SoftmaxRegression::train(&data, classes.len(), n_sparse, dimension, &train_options);
+            let model = SoftmaxRegression::train_averaged(
+                &data,
+                classes.len(),
+                n_sparse,
+                dimension,
+                &train_options,
+                options.seeds.max(1),
+            );
             FieldModel { classes, model }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

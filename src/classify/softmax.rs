@@ -208,6 +208,30 @@ impl SoftmaxRegression {
         }
     }
 
+    /// Trains `seeds` models from different shuffling orders (seed, seed + 1, ...)
+    /// and averages their weights: one model, steadier than any of them.
+    pub fn train_averaged(
+        examples: &[Example<'_>],
+        n_classes: usize,
+        n_sparse: usize,
+        n_dense: usize,
+        options: &TrainOptions,
+        seeds: usize,
+    ) -> Self {
+        let mut sum = Self::train(examples, n_classes, n_sparse, n_dense, options);
+        for extra in 1..seeds {
+            let options = TrainOptions {
+                seed: options.seed.wrapping_add(extra as u64),
+                ..*options
+            };
+            sum.add(&Self::train(
+                examples, n_classes, n_sparse, n_dense, &options,
+            ));
+        }
+        sum.scale(1.0 / seeds.max(1) as f32);
+        sum
+    }
+
     /// Raw class scores for one row.
     pub fn logits(&self, sparse: &[(u32, f32)], dense: &[f32]) -> Vec<f32> {
         let k = self.n_classes;

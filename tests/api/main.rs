@@ -8,4 +8,5 @@ mod helpers;
 mod incidents;
 mod ingest;
 mod parity;
+mod runbooks;
 mod triage;

@@ -1,0 +1,130 @@
+//! `inventory.yaml`: the configuration items runbooks may touch. A target that
+//! is not listed here, or lacks the kind or tags a runbook asks for, is refused.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::TargetSpec;
+
+/// One configuration item.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigurationItem {
+    /// Name used as the `target` parameter.
+    pub name: String,
+    /// `host`, `service`, `database`, ...
+    pub kind: String,
+    /// How a remote command reaches it (host name or address), if not `name`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Free-form tags runbooks select on.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Every configuration item runbooks may touch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// The items.
+    #[serde(default)]
+    pub items: Vec<ConfigurationItem>,
+}
+
+/// A target refused for a runbook.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("target {target:?}: {reason}")]
+pub struct TargetError {
+    /// The target asked for.
+    pub target: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+impl Inventory {
+    /// Reads `path`; a missing file is an empty inventory (no target allowed).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let inventory: Self = serde_norway::from_str(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut names: Vec<&str> =
+                    inventory.items.iter().map(|i| i.name.as_str()).collect();
+                names.sort_unstable();
+                if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(format!(
+                        "{}: item {:?} is listed twice",
+                        path.display(),
+                        w[0]
+                    ));
+                }
+                Ok(inventory)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// The item named `target` if `spec` allows it.
+    pub fn resolve(
+        &self,
+        spec: &TargetSpec,
+        target: &str,
+    ) -> Result<&ConfigurationItem, TargetError> {
+        let refuse = |reason: String| TargetError {
+            target: target.to_owned(),
+            reason,
+        };
+        let item = self
+            .items
+            .iter()
+            .find(|i| i.name == target)
+            .ok_or_else(|| refuse("is not in the inventory".into()))?;
+        if !spec.kinds.is_empty() && !spec.kinds.contains(&item.kind) {
+            return Err(refuse(format!(
+                "is a {}, this runbook acts on {}",
+                item.kind,
+                spec.kinds.join(" or ")
+            )));
+        }
+        if let Some(missing) = spec.tags.iter().find(|t| !item.tags.contains(t)) {
+            return Err(refuse(format!(
+                "lacks the tag {missing:?} this runbook requires"
+            )));
+        }
+        Ok(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_only_listed_items_with_the_right_kind_and_tags() {
+        let inventory: Inventory = serde_norway::from_str(
+            "items:\n  - { name: web-01, kind: host, tags: [linux, web] }\n  - { name: db-01, kind: database }\n",
+        )
+        .unwrap();
+        let spec = TargetSpec {
+            required: true,
+            kinds: vec!["host".into()],
+            tags: vec!["linux".into()],
+        };
+        assert_eq!(inventory.resolve(&spec, "web-01").unwrap().name, "web-01");
+        assert!(
+            inventory
+                .resolve(&spec, "web-02")
+                .unwrap_err()
+                .reason
+                .contains("not in the inventory")
+        );
+        assert!(inventory.resolve(&spec, "db-01").is_err());
+        let tagged = TargetSpec {
+            tags: vec!["windows".into()],
+            ..spec
+        };
+        assert!(inventory.resolve(&tagged, "web-01").is_err());
+    }
+}

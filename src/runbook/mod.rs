@@ -1,0 +1,22 @@
+//! Runbook automation, first part: the declared runbook format, its
+//! validation, parameter and target checks, and the plan a run would execute.
+//! Nothing here runs a shell: steps are argv arrays with validated values
+//! substituted one argument at a time.
+
+mod catalog;
+mod inventory;
+mod params;
+mod plan;
+mod spec;
+
+pub use catalog::{
+    Catalog, INVENTORY_FILE, Problem, TARGET_PARAMETER, check_runbook, fill, placeholders,
+    validate_run_params,
+};
+pub use inventory::{ConfigurationItem, Inventory, TargetError};
+pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, whole_value_regex};
+pub use plan::{Plan, PlanError, PlannedStep, plan};
+pub use spec::{
+    ApprovalMode, ApprovalSpec, ConcurrencySpec, HttpStepSpec, MatchSpec, ParameterSpec,
+    ParameterType, Risk, RunbookSpec, StepSpec, TargetSpec,
+};

@@ -1,0 +1,138 @@
+//! A run of a runbook with every parameter validated and substituted: what
+//! `--dry-run` shows and what the executor will run.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::catalog::{TARGET_PARAMETER, fill, validate_run_params};
+use super::inventory::{Inventory, TargetError};
+use super::params::{ParamError, parse_duration};
+use super::spec::{RunbookSpec, StepSpec};
+
+/// Why a run cannot be planned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// A parameter was refused.
+    #[error(transparent)]
+    Parameter(#[from] ParamError),
+    /// The target was refused.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The runbook needs a target and none was given.
+    #[error("this runbook acts on a target: give target=<inventory item>")]
+    MissingTarget,
+}
+
+/// One step ready to run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedStep {
+    /// Step name.
+    pub name: String,
+    /// Program and arguments, values substituted (empty for an HTTP step).
+    pub argv: Vec<String>,
+    /// `METHOD url` of an HTTP step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// Time limit in milliseconds.
+    pub timeout_ms: u64,
+    /// Extra attempts after a failure.
+    pub retries: u32,
+    /// Environment variables passed through, by name.
+    pub env: Vec<String>,
+    /// Secrets exposed as environment variables, by name only.
+    pub secrets: Vec<String>,
+}
+
+/// A fully validated run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plan {
+    /// Runbook id.
+    pub runbook: String,
+    /// Runbook version.
+    pub version: u32,
+    /// Validated parameter values (target included).
+    pub params: BTreeMap<String, String>,
+    /// The inventory item acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Dry-run steps.
+    pub check: Vec<PlannedStep>,
+    /// The fix.
+    pub steps: Vec<PlannedStep>,
+    /// Run if a step fails.
+    pub rollback: Vec<PlannedStep>,
+}
+
+fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep {
+    PlannedStep {
+        name: step.name.clone(),
+        argv: step.run.iter().map(|arg| fill(arg, values)).collect(),
+        http: step.http.as_ref().map(|h| {
+            let encoded: BTreeMap<String, String> = values
+                .iter()
+                .map(|(k, v)| (k.clone(), url_encode(v)))
+                .collect();
+            format!("{} {}", h.method, fill(&h.url, &encoded))
+        }),
+        timeout_ms: parse_duration(&step.timeout)
+            .unwrap_or(Duration::from_secs(30))
+            .as_millis()
+            .try_into()
+            .unwrap_or(u64::MAX),
+        retries: step.retries,
+        env: step.env.clone(),
+        secrets: step.secrets.clone(),
+    }
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Validates `given` (and the target against `inventory`) and substitutes the values.
+pub fn plan(
+    spec: &RunbookSpec,
+    given: &BTreeMap<String, String>,
+    inventory: &Inventory,
+) -> Result<Plan, PlanError> {
+    let mut values = validate_run_params(spec, given)?;
+    let target = match (spec.targets.required, given.get(TARGET_PARAMETER)) {
+        (true, None) => return Err(PlanError::MissingTarget),
+        (true, Some(name)) => {
+            let item = inventory.resolve(&spec.targets, name)?;
+            values.insert(TARGET_PARAMETER.to_owned(), item.name.clone());
+            values.insert(
+                "target_address".to_owned(),
+                item.address.clone().unwrap_or_else(|| item.name.clone()),
+            );
+            Some(item.name.clone())
+        }
+        (false, Some(_)) => {
+            return Err(PlanError::Parameter(ParamError {
+                parameter: TARGET_PARAMETER.to_owned(),
+                reason: "this runbook does not act on a target".to_owned(),
+            }));
+        }
+        (false, None) => None,
+    };
+    let steps = |list: &[StepSpec]| list.iter().map(|s| plan_step(s, &values)).collect();
+    Ok(Plan {
+        runbook: spec.id.clone(),
+        version: spec.version,
+        check: steps(&spec.check),
+        steps: steps(&spec.steps),
+        rollback: steps(&spec.rollback),
+        target,
+        params: values.clone(),
+    })
+}

@@ -1,0 +1,155 @@
+//! `switchboard runbook validate | list | run --dry-run` on the shipped runbooks and broken ones.
+
+use crate::helpers::{repo, switchboard_command};
+
+fn runbook(args: &[&str]) -> std::process::Output {
+    switchboard_command()
+        .current_dir(repo())
+        .arg("runbook")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn shipped_runbooks_are_valid_and_listed() {
+    let out = runbook(&["validate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 runbooks valid"));
+    let list = String::from_utf8_lossy(&runbook(&["list"]).stdout).to_string();
+    for id in [
+        "clean-old-files",
+        "rotate-log",
+        "collect-diagnostics",
+        "restart-test-service",
+    ] {
+        assert!(list.contains(id), "{list}");
+    }
+}
+
+#[test]
+fn broken_runbooks_are_reported_with_file_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shell.yaml"),
+        r#"
+id: shell
+version: 1
+title: t
+description: d
+owner: o
+risk: high
+approval: { mode: auto }
+parameters:
+  - { name: cmd, type: string }
+steps:
+  - { name: s, run: [bash, -c, "{cmd}"] }
+  - { name: p, run: ["{cmd}"] }
+  - { name: u, run: [echo, "{nope}"], timeout: 2y }
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("typo.yaml"), "id: x\nversoin: 1\n").unwrap();
+    let out = runbook(&["validate", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "shell.yaml: approval.mode: only low-risk runbooks",
+        "shell.yaml: steps[0].run[0]: bash would run a shell string",
+        "shell.yaml: steps[1].run[0]: the program must be fixed",
+        "shell.yaml: steps[2].run[1]: {nope} is not a declared parameter",
+        "shell.yaml: steps[2].timeout",
+        "typo.yaml: -: unknown field `versoin`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn dry_run_substitutes_values_and_refuses_bad_ones() {
+    let out = runbook(&[
+        "run",
+        "clean-old-files",
+        "--param",
+        "directory=/tmp/switchboard/cache",
+        "--param",
+        "days=3",
+        "--dry-run",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["steps"][0]["argv"],
+        serde_json::json!([
+            "find",
+            "/tmp/switchboard/cache",
+            "-xdev",
+            "-type",
+            "f",
+            "-mtime",
+            "+3",
+            "-print",
+            "-delete"
+        ])
+    );
+    for (params, reason) in [
+        (vec!["directory=/tmp/switchboard/../../etc"], "without '..'"),
+        (vec!["directory=/etc"], "must be inside"),
+        (
+            vec!["directory=/tmp/switchboard/x;reboot"],
+            "metacharacter ';'",
+        ),
+        (vec!["directory=/tmp/switchboard/a b"], "may only contain"),
+        (
+            vec!["directory=/tmp/switchboard/x", "days=$(reboot)"],
+            "metacharacter",
+        ),
+        (vec!["directory=/tmp/switchboard/x", "days=0"], "at least 1"),
+        (
+            vec!["directory=/tmp/switchboard/x", "force=yes"],
+            "not a parameter",
+        ),
+        (vec!["directory=-rf"], "starts with '-'"),
+    ] {
+        let mut args = vec!["run", "clean-old-files", "--dry-run"];
+        for p in &params {
+            args.extend(["--param", p]);
+        }
+        let out = runbook(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{params:?} accepted");
+        assert!(stderr.contains(reason), "{params:?}: {stderr}");
+    }
+    let out = runbook(&[
+        "run",
+        "restart-test-service",
+        "--param",
+        "service=nginx",
+        "--param",
+        "target=mail-01",
+        "--dry-run",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the inventory"));
+    let out = runbook(&[
+        "run",
+        "restart-test-service",
+        "--param",
+        "service=nginx",
+        "--param",
+        "target=web-01",
+        "--dry-run",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["steps"][0]["argv"][6], "web-01.corp.example");
+}
