@@ -58,7 +58,7 @@ enum RunbookCommand {
         /// A parameter, `name=value`; repeatable. The target is `target=<item>`.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
-        /// Only plan (and show the check steps); the executor is not built yet.
+        /// Validate, plan and run only the check steps.
         #[arg(long)]
         dry_run: bool,
     },
@@ -233,7 +233,7 @@ impl Cli {
             Command::Token(_) => Ok(()),
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
-            Command::Runbook(command) => runbook(&settings, command),
+            Command::Runbook(command) => runbook(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
                 bench_embed(&settings, &file, limit, batch)
@@ -343,7 +343,7 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
     }
 }
 
-fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {
+async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {
     use crate::runbook::{Catalog, Inventory};
     let dir = match &command {
         RunbookCommand::Validate { dir: Some(dir) } => dir.clone(),
@@ -408,10 +408,20 @@ fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {
             let given: BTreeMap<String, String> = params.into_iter().collect();
             let plan = crate::runbook::plan(spec, &given, &inventory)
                 .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-            println!("{}", serde_json::to_string_pretty(&plan)?);
             anyhow::ensure!(
                 dry_run,
-                "executing runbooks is not built yet; use --dry-run to see the plan"
+                "executing runbooks needs the approval and audit trail, not built yet; \
+                 use --dry-run to see the plan and run its check steps"
+            );
+            let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let (status, checks) = crate::runbook::run_checks(&plan, &secrets, |_| {}).await;
+            let report =
+                serde_json::json!({ "plan": plan, "check_status": status, "checks": checks });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(
+                status == crate::runbook::RunStatus::Succeeded,
+                "a check step did not succeed"
             );
             Ok(())
         }

@@ -34,6 +34,9 @@ pub struct RunbookSettings {
     pub dir: PathBuf,
     /// Configuration items runbooks may touch.
     pub inventory: PathBuf,
+    /// YAML map of secret name -> value for runbook steps (keep it mode 0600);
+    /// `SWITCHBOARD_SECRET_<NAME>` variables override it.
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl Default for RunbookSettings {
@@ -41,6 +44,7 @@ impl Default for RunbookSettings {
         Self {
             dir: PathBuf::from("runbooks"),
             inventory: PathBuf::from("runbooks/inventory.yaml"),
+            secrets_file: None,
         }
     }
 }

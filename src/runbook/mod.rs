@@ -4,6 +4,8 @@
 //! substituted one argument at a time.
 
 mod catalog;
+mod executor;
+mod http;
 mod inventory;
 mod params;
 mod plan;
@@ -13,9 +15,13 @@ pub use catalog::{
     Catalog, INVENTORY_FILE, Problem, TARGET_PARAMETER, check_runbook, fill, placeholders,
     validate_run_params,
 };
+pub use executor::{
+    OUTPUT_LIMIT_BYTES, REDACTED, RunStatus, Secrets, StepResult, StepStatus, run_checks, run_plan,
+    run_step,
+};
 pub use inventory::{ConfigurationItem, Inventory, TargetError};
 pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, whole_value_regex};
-pub use plan::{Plan, PlanError, PlannedStep, plan};
+pub use plan::{Plan, PlanError, PlannedHttp, PlannedStep, plan};
 pub use spec::{
     ApprovalMode, ApprovalSpec, ConcurrencySpec, HttpStepSpec, MatchSpec, ParameterSpec,
     ParameterType, Risk, RunbookSpec, StepSpec, TargetSpec,

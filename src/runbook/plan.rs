@@ -32,9 +32,9 @@ pub struct PlannedStep {
     pub name: String,
     /// Program and arguments, values substituted (empty for an HTTP step).
     pub argv: Vec<String>,
-    /// `METHOD url` of an HTTP step.
+    /// The request of an HTTP step.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http: Option<String>,
+    pub http: Option<PlannedHttp>,
     /// Time limit in milliseconds.
     pub timeout_ms: u64,
     /// Extra attempts after a failure.
@@ -43,6 +43,36 @@ pub struct PlannedStep {
     pub env: Vec<String>,
     /// Secrets exposed as environment variables, by name only.
     pub secrets: Vec<String>,
+}
+
+/// An HTTP request with values substituted (URL parts percent-encoded).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedHttp {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// Request headers.
+    pub headers: BTreeMap<String, String>,
+    /// JSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Statuses that count as success; empty means any 2xx.
+    pub expect_status: Vec<u16>,
+}
+
+fn fill_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(fill(s, values)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill_json(v, values)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill_json(v, values)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// A fully validated run.
@@ -74,7 +104,17 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep 
                 .iter()
                 .map(|(k, v)| (k.clone(), url_encode(v)))
                 .collect();
-            format!("{} {}", h.method, fill(&h.url, &encoded))
+            PlannedHttp {
+                method: h.method.clone(),
+                url: fill(&h.url, &encoded),
+                headers: h
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), fill(v, values)))
+                    .collect(),
+                body: h.body.as_ref().map(|b| fill_json(b, values)),
+                expect_status: h.expect_status.clone(),
+            }
         }),
         timeout_ms: parse_duration(&step.timeout)
             .unwrap_or(Duration::from_secs(30))

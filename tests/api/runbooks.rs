@@ -74,11 +74,14 @@ steps:
 
 #[test]
 fn dry_run_substitutes_values_and_refuses_bad_ones() {
+    let scratch = format!("/tmp/switchboard/test-dry-run-{}", std::process::id());
+    std::fs::create_dir_all(&scratch).unwrap();
+    let directory = format!("directory={scratch}");
     let out = runbook(&[
         "run",
         "clean-old-files",
         "--param",
-        "directory=/tmp/switchboard/cache",
+        &directory,
         "--param",
         "days=3",
         "--dry-run",
@@ -88,19 +91,14 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["check_status"], "succeeded", "{report:#}");
+    assert_eq!(report["checks"][0]["argv"][0], "find");
+    let plan = &report["plan"];
     assert_eq!(
         plan["steps"][0]["argv"],
         serde_json::json!([
-            "find",
-            "/tmp/switchboard/cache",
-            "-xdev",
-            "-type",
-            "f",
-            "-mtime",
-            "+3",
-            "-print",
-            "-delete"
+            "find", scratch, "-xdev", "-type", "f", "-mtime", "+3", "-print", "-delete"
         ])
     );
     for (params, reason) in [
@@ -150,6 +148,6 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
         "target=web-01",
         "--dry-run",
     ]);
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plan["steps"][0]["argv"][6], "web-01.corp.example");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["plan"]["steps"][0]["argv"][6], "web-01.corp.example");
 }
