@@ -40,6 +40,15 @@ enum Command {
     /// Runbook catalog: list, validate, plan a run.
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// The audit trail of runbook executions.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute every hash of the audit chain; exit 1 at the first broken entry.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,7 +67,7 @@ enum RunbookCommand {
         /// A parameter, `name=value`; repeatable. The target is `target=<item>`.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
-        /// Validate, plan and run only the check steps.
+        /// Run only the check steps (no approval needed).
         #[arg(long)]
         dry_run: bool,
     },
@@ -234,6 +243,7 @@ impl Cli {
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
             Command::Runbook(command) => runbook(&settings, command).await,
+            Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
                 bench_embed(&settings, &file, limit, batch)
@@ -343,6 +353,23 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
     }
 }
 
+async fn audit_verify(settings: &Settings) -> anyhow::Result<()> {
+    let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
+    let report = crate::automation::AuditLog::new(pool).verify().await?;
+    match report.broken {
+        None => {
+            println!("audit chain intact: {} entries", report.entries);
+            Ok(())
+        }
+        Some((seq, reason)) => {
+            anyhow::bail!(
+                "audit chain broken at entry {seq} of {}: {reason}",
+                report.entries
+            )
+        }
+    }
+}
+
 async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {
     use crate::runbook::{Catalog, Inventory};
     let dir = match &command {
@@ -397,33 +424,45 @@ async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result
             params,
             dry_run,
         } => {
-            let spec = catalog.get(&id).with_context(|| {
-                format!(
-                    "no valid runbook {id:?} in {} (see `switchboard runbook validate`)",
-                    dir.display()
-                )
-            })?;
-            let inventory =
-                Inventory::load(&settings.runbooks.inventory).map_err(anyhow::Error::msg)?;
-            let given: BTreeMap<String, String> = params.into_iter().collect();
-            let plan = crate::runbook::plan(spec, &given, &inventory)
-                .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-            anyhow::ensure!(
+            let automation = crate::startup::build_automation(settings).await?;
+            let caller = crate::auth::Caller {
+                name: format!(
+                    "cli:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                ),
+                role: crate::auth::Role::Agent,
+            };
+            let request = crate::automation::ExecutionRequest {
+                runbook: id,
+                params: params
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+                ticket_id: None,
+                idempotency_key: None,
                 dry_run,
-                "executing runbooks needs the approval and audit trail, not built yet; \
-                 use --dry-run to see the plan and run its check steps"
-            );
-            let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
-                .map_err(anyhow::Error::msg)?;
-            let (status, checks) = crate::runbook::run_checks(&plan, &secrets, |_| {}).await;
-            let report =
-                serde_json::json!({ "plan": plan, "check_status": status, "checks": checks });
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            anyhow::ensure!(
-                status == crate::runbook::RunStatus::Succeeded,
-                "a check step did not succeed"
-            );
-            Ok(())
+            };
+            let (mut execution, _) = automation
+                .request(request, &caller)
+                .await
+                .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
+            use crate::automation::ExecutionState as S;
+            while matches!(execution.state, S::Approved | S::Running) {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                execution = automation.get(&execution.id).await?;
+            }
+            println!("{}", serde_json::to_string_pretty(&execution)?);
+            match execution.state {
+                S::Succeeded => Ok(()),
+                S::PendingApproval => {
+                    eprintln!(
+                        "execution {} waits for approval: POST /v1/executions/{}/approve",
+                        execution.id, execution.id
+                    );
+                    Ok(())
+                }
+                other => anyhow::bail!("execution {} ended {}", execution.id, other.as_str()),
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Where runbooks and the inventory live.
     pub runbooks: RunbookSettings,
+    /// State database for executions, approvals and audit: `postgres://...` or
+    /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
+    pub database_url: Option<String>,
 }
 
 /// Where runbooks and the inventory of configuration items live.
@@ -120,6 +123,7 @@ impl Default for Settings {
             triage: TriageSettings::default(),
             auth: AuthSettings::default(),
             runbooks: RunbookSettings::default(),
+            database_url: None,
         }
     }
 }

@@ -26,6 +26,7 @@
 //! - [`configuration`], [`telemetry`]: settings and logging.
 
 pub mod auth;
+pub mod automation;
 pub mod classify;
 pub mod cli;
 pub mod configuration;

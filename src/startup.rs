@@ -24,6 +24,16 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh")
     })?;
     let dimension = model.dimension();
+    let (catalog, _) = crate::runbook::Catalog::load(&settings.runbooks.dir);
+    let specs: Vec<crate::runbook::RunbookSpec> = catalog.runbooks().cloned().collect();
+    let descriptions: Vec<String> = specs
+        .iter()
+        .map(|r| prompts.ticket(&r.title, &r.description))
+        .collect();
+    let runbooks = specs
+        .into_iter()
+        .zip(model.embed(&descriptions, settings.model.max_batch)?)
+        .collect();
     let embedder = Embedder::spawn(
         model,
         WorkerOptions {
@@ -35,13 +45,42 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&settings.data_dir, dimension)?);
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_head_file(head_file(settings))?
-        .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?;
+        .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
+        .with_runbooks(runbooks);
     Ok(service)
 }
 
 /// Where the classifier head trained from the store is kept.
 pub fn head_file(settings: &Settings) -> std::path::PathBuf {
     settings.data_dir.join("classifier").join("head.bin")
+}
+
+/// The database URL from the settings, defaulting to SQLite in the data directory.
+pub fn database_url(settings: &Settings) -> String {
+    settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| crate::automation::default_url(&settings.data_dir))
+}
+
+/// Connects the state database and loads runbooks, inventory and secrets.
+/// Invalid runbooks are skipped with a warning (`switchboard runbook validate` lists why).
+pub async fn build_automation(
+    settings: &Settings,
+) -> anyhow::Result<Arc<crate::automation::AutomationService>> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let pool = crate::automation::connect(&database_url(settings))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the state database: {e}"))?;
+    let (catalog, problems) = crate::runbook::Catalog::load(&settings.runbooks.dir);
+    for problem in &problems {
+        tracing::warn!(%problem, "runbook skipped");
+    }
+    let inventory = crate::runbook::Inventory::load(&settings.runbooks.inventory)
+        .map_err(anyhow::Error::msg)?;
+    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    Ok(crate::automation::AutomationService::start(pool, catalog, inventory, secrets).await?)
 }
 
 /// The HTTP routes over `state`.
@@ -52,7 +91,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/incidents/{id}", get(routes::get_incident))
         .route("/tickets/{id}/feedback", post(routes::post_feedback))
         .route("/stats", get(routes::stats))
-        .route("/admin/retrain", post(routes::retrain));
+        .route("/admin/retrain", post(routes::retrain))
+        .route(
+            "/executions",
+            post(routes::create_execution).get(routes::list_executions),
+        )
+        .route("/executions/{id}", get(routes::get_execution))
+        .route("/executions/{id}/approve", post(routes::approve_execution))
+        .route("/executions/{id}/reject", post(routes::reject_execution))
+        .route("/executions/{id}/cancel", post(routes::cancel_execution))
+        .route("/executions/{id}/audit", get(routes::execution_audit));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -73,9 +121,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = AppState::new(settings.auth.tokens.clone());
     let app = router(state.clone(), settings.server.body_limit_bytes);
+    let automation_settings = settings.clone();
     let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let loading = tokio::spawn(async move {
+        match build_automation(&automation_settings).await {
+            Ok(automation) => state.set_automation(automation),
+            Err(err) => {
+                let _ = load_failed.send(err);
+                return;
+            }
+        }
         match loader.await {
             Ok(Ok(service)) => {
                 tracing::info!("model and store loaded; ready");

@@ -15,7 +15,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    field: Option<&'static str>,
+    field: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -65,7 +65,7 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
         Self {
-            field: err.field,
+            field: err.field.map(str::to_owned),
             ..Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
@@ -101,13 +101,36 @@ impl From<TriageError> for ApiError {
     }
 }
 
+impl From<crate::automation::AutomationError> for ApiError {
+    fn from(err: crate::automation::AutomationError) -> Self {
+        use crate::automation::AutomationError as E;
+        match err {
+            E::Refused { field, message } => Self {
+                field: Some(field),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", message)
+            },
+            E::NotFound(message) => Self::not_found(message),
+            E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            other => {
+                tracing::error!(error = %other, "automation request failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service could not complete the request; retry shortly",
+                )
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
-                field: self.field,
+                field: self.field.as_deref(),
             },
         };
         let mut response = (self.status, Json(body)).into_response();

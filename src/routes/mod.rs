@@ -2,6 +2,7 @@
 
 mod auth;
 pub(crate) mod error;
+mod executions;
 mod extract;
 mod feedback;
 mod health;
@@ -10,6 +11,10 @@ mod triage;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
+pub use executions::{
+    approve_execution, cancel_execution, create_execution, execution_audit, get_execution,
+    list_executions, reject_execution,
+};
 pub use extract::ApiJson;
 pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
@@ -19,12 +24,14 @@ pub use triage::triage;
 use std::sync::{Arc, OnceLock};
 
 use crate::auth::TokenEntry;
+use crate::automation::AutomationService;
 use crate::triage::TriageService;
 
-/// Shared state of every handler: the service, set once loading has finished.
+/// Shared state of every handler: the services, set once loading has finished.
 #[derive(Clone, Default)]
 pub struct AppState {
     service: Arc<OnceLock<Arc<TriageService>>>,
+    automation: Arc<OnceLock<Arc<AutomationService>>>,
     tokens: Arc<Vec<TokenEntry>>,
 }
 
@@ -33,6 +40,7 @@ impl AppState {
     pub fn new(tokens: Vec<TokenEntry>) -> Self {
         Self {
             service: Arc::default(),
+            automation: Arc::default(),
             tokens: Arc::new(tokens),
         }
     }
@@ -45,6 +53,16 @@ impl AppState {
     /// Marks the service loaded; `/readyz` turns ready.
     pub fn set_ready(&self, service: Arc<TriageService>) {
         let _ = self.service.set(service);
+    }
+
+    /// Marks runbook automation available.
+    pub fn set_automation(&self, automation: Arc<AutomationService>) {
+        let _ = self.automation.set(automation);
+    }
+
+    /// Runbook automation, or 503 while it is still loading.
+    pub fn automation(&self) -> Result<&Arc<AutomationService>, ApiError> {
+        self.automation.get().ok_or_else(ApiError::not_ready)
     }
 
     /// The service, or 503 while the model and store are still loading.

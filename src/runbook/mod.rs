@@ -7,6 +7,7 @@ mod catalog;
 mod executor;
 mod http;
 mod inventory;
+mod matching;
 mod params;
 mod plan;
 mod spec;
@@ -20,6 +21,7 @@ pub use executor::{
     run_step,
 };
 pub use inventory::{ConfigurationItem, Inventory, TargetError};
+pub use matching::{RunbookMatch, TicketView, match_runbook};
 pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, whole_value_regex};
 pub use plan::{Plan, PlanError, PlannedHttp, PlannedStep, plan};
 pub use spec::{

@@ -289,7 +289,13 @@ impl ParameterSpec {
         regex
             .captures_iter(text)
             .filter_map(|c| c.name("value"))
-            .find_map(|m| self.validate(m.as_str()).ok())
+            .find_map(|m| {
+                // Sentence punctuation right after a value is not part of it.
+                let value = m
+                    .as_str()
+                    .trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+                self.validate(value).ok()
+            })
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::catalog::{TARGET_PARAMETER, fill, validate_run_params};
 use super::inventory::{Inventory, TargetError};
@@ -26,7 +26,7 @@ pub enum PlanError {
 }
 
 /// One step ready to run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PlannedStep {
     /// Step name.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct PlannedStep {
 }
 
 /// An HTTP request with values substituted (URL parts percent-encoded).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PlannedHttp {
     /// `GET`, `POST`, ...
     pub method: String,
@@ -76,7 +76,7 @@ fn fill_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> se
 }
 
 /// A fully validated run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     /// Runbook id.
     pub runbook: String,

@@ -109,6 +109,8 @@ pub struct Triage {
     pub suggestions: BTreeMap<String, FieldSuggestion>,
     /// Label field -> `auto` or `suggest`, repeated from `suggestions` for quick routing.
     pub route: BTreeMap<String, super::Route>,
+    /// Runbooks that fit the ticket, with why and the parameters found in its text.
+    pub runbooks: Vec<crate::runbook::RunbookMatch>,
     /// ITIL priority from the suggested impact and urgency, when both are suggested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<super::DerivedPriority>,
@@ -182,6 +184,7 @@ pub struct TriageService {
     head_file: Option<std::path::PathBuf>,
     retraining: tokio::sync::Mutex<()>,
     feedback: Arc<parking_lot::Mutex<FeedbackLog>>,
+    runbooks: Vec<(crate::runbook::RunbookSpec, Vec<f32>)>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -210,7 +213,34 @@ impl TriageService {
             head_file: None,
             retraining: tokio::sync::Mutex::new(()),
             feedback: Arc::new(parking_lot::Mutex::new(FeedbackLog::in_memory())),
+            runbooks: Vec::new(),
         }
+    }
+
+    /// Runbooks triage may propose, each with the embedding of its title and description.
+    pub fn with_runbooks(mut self, runbooks: Vec<(crate::runbook::RunbookSpec, Vec<f32>)>) -> Self {
+        self.runbooks = runbooks;
+        self
+    }
+
+    /// Runbooks fitting a ticket with model text `text`, embedding `vector` and `labels`.
+    fn matching_runbooks(
+        &self,
+        text: &str,
+        vector: &[f32],
+        labels: &BTreeMap<String, String>,
+    ) -> Vec<crate::runbook::RunbookMatch> {
+        let ticket = crate::runbook::TicketView { text, labels };
+        let mut found: Vec<_> = self
+            .runbooks
+            .iter()
+            .filter_map(|(spec, description)| {
+                let similarity = vector.iter().zip(description).map(|(a, b)| a * b).sum();
+                crate::runbook::match_runbook(spec, similarity, &ticket)
+            })
+            .collect();
+        found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        found
     }
 
     /// Keeps agents' feedback in the append-only log at `path`, replaying it now.
@@ -331,7 +361,8 @@ impl TriageService {
         let incidents = neighbour_incidents(incidents, ticket.id.as_deref());
         let suggestions = self.suggest(&text, &vector, &incidents);
         if let Some(id) = &ticket.id {
-            self.remember_ticket(id, ticket, vector, &suggestions).await;
+            self.remember_ticket(id, ticket, vector.clone(), &suggestions)
+                .await;
         }
         let route = suggestions
             .iter()
@@ -349,7 +380,13 @@ impl TriageService {
             })
             .collect();
         let knowledge_articles = articles.into_iter().map(knowledge_hit).collect();
+        let labels: BTreeMap<String, String> = suggestions
+            .iter()
+            .map(|(field, s)| (field.clone(), s.label.clone()))
+            .collect();
+        let runbooks = self.matching_runbooks(&text, &vector, &labels);
         Ok(Triage {
+            runbooks,
             ticket_id: ticket.id.clone(),
             priority: self.settings.priority.derive(&suggestions),
             suggestions,

@@ -22,6 +22,10 @@ pub const AGENT_TOKEN: &str = "test-agent-token";
 pub const VIEWER_TOKEN: &str = "test-viewer-token";
 /// Token with the admin role in every test server.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Token with the approver role in every test server (caller `approver`).
+pub const APPROVER_TOKEN: &str = "test-approver-token";
+/// A second approver (caller `approver-2`).
+pub const APPROVER2_TOKEN: &str = "test-approver-2-token";
 
 /// The `switchboard` binary, set up to use the repository's model and prompts.
 pub fn switchboard_command() -> std::process::Command {
@@ -36,13 +40,15 @@ pub fn switchboard_command() -> std::process::Command {
     command
 }
 
-/// Settings for tests: shipped model and prompts, store in `data_dir`, three tokens.
+/// Settings for tests: shipped model, prompts and runbooks, store in `data_dir`, five tokens.
 pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::default();
     for (name, role, token) in [
         ("agent", Role::Agent, AGENT_TOKEN),
         ("viewer", Role::Viewer, VIEWER_TOKEN),
         ("admin", Role::Admin, ADMIN_TOKEN),
+        ("approver", Role::Approver, APPROVER_TOKEN),
+        ("approver-2", Role::Approver, APPROVER2_TOKEN),
     ] {
         settings.auth.tokens.push(TokenEntry {
             name: name.into(),
@@ -54,6 +60,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.model.dir = repo().join("models/all-MiniLM-L6-v2");
     settings.prompts_dir = repo().join("prompts");
     settings.server.listen = "127.0.0.1:0".into();
+    settings.runbooks.dir = repo().join("runbooks");
+    settings.runbooks.inventory = repo().join("runbooks/inventory.yaml");
     settings
 }
 
@@ -190,6 +198,16 @@ impl TestApp {
             .post(format!("{}{path}", self.address))
             .header("content-type", "application/json")
             .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GETs `path` with `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()

@@ -3,6 +3,7 @@
 
 mod errors;
 mod eval;
+mod executions;
 mod feedback;
 mod helpers;
 mod incidents;

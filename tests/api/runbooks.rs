@@ -3,8 +3,10 @@
 use crate::helpers::{repo, switchboard_command};
 
 fn runbook(args: &[&str]) -> std::process::Output {
+    let data = tempfile::tempdir().unwrap();
     switchboard_command()
         .current_dir(repo())
+        .env("SWITCHBOARD_DATA_DIR", data.path())
         .arg("runbook")
         .args(args)
         .output()
@@ -92,8 +94,9 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["check_status"], "succeeded", "{report:#}");
-    assert_eq!(report["checks"][0]["argv"][0], "find");
+    assert_eq!(report["state"], "succeeded", "{report:#}");
+    assert_eq!(report["steps"][0]["phase"], "check");
+    assert_eq!(report["steps"][0]["argv"][0], "find");
     let plan = &report["plan"];
     assert_eq!(
         plan["steps"][0]["argv"],

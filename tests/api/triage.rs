@@ -137,3 +137,50 @@ async fn an_empty_store_answers_with_no_suggestions() {
     assert_eq!(body["similar_incidents"], serde_json::json!([]));
     assert_eq!(body["knowledge_articles"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn triage_proposes_fitting_runbooks_with_parameters_from_the_text() {
+    let app = spawn_app().await;
+    let body = triage(
+        &app,
+        "Disk full on batch server",
+        "No space left on device: /tmp/switchboard/cache grew overnight and the nightly job fails.",
+    )
+    .await;
+    assert_eq!(
+        body["suggestions"]["category"]["label"], "server",
+        "{body:#}"
+    );
+    let runbooks = body["runbooks"].as_array().unwrap();
+    let clean = runbooks
+        .iter()
+        .find(|r| r["id"] == "clean-old-files")
+        .unwrap_or_else(|| panic!("{runbooks:#?}"));
+    assert_eq!(clean["params"]["directory"], "/tmp/switchboard/cache");
+    assert_eq!(clean["approval"], "auto");
+    let reasons: Vec<&str> = clean["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("no space left")),
+        "{reasons:?}"
+    );
+
+    let printer = triage(
+        &app,
+        "Printer jammed",
+        "The printer on floor 2 shows a paper jam.",
+    )
+    .await;
+    assert!(
+        printer["runbooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != "clean-old-files"),
+        "{printer:#}"
+    );
+}

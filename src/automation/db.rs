@@ -1,0 +1,50 @@
+//! The state database: SQLite under the data directory by default, PostgreSQL
+//! when `database_url` points at one; the same queries and migrations run on both.
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+/// Connects to `url` (creating a SQLite file if needed) and applies the migrations.
+pub async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite:");
+    let mut options = AnyPoolOptions::new()
+        // One writer at a time on SQLite avoids "database is locked" under load.
+        .max_connections(if sqlite { 1 } else { 8 });
+    if sqlite {
+        // Every new connection: WAL (readers never block the writer), full fsync
+        // (an acknowledged approval survives a crash), foreign keys, and a wait
+        // instead of an error when another process (the CLI) holds the lock.
+        options = options.after_connect(|connection, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA foreign_keys = ON",
+                    "PRAGMA busy_timeout = 5000",
+                ] {
+                    sqlx::query(pragma).execute(&mut *connection).await?;
+                }
+                Ok(())
+            })
+        });
+    }
+    let pool = options.connect(url).await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+/// The default database URL: `switchboard.db` in the data directory.
+pub fn default_url(data_dir: &std::path::Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("switchboard.db").display()
+    )
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,142 @@
+//! `/v1/executions`: request, approve, reject, cancel and read runbook executions.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::{ApiError, ApiJson, AppState, Authenticated};
+use crate::auth::Role;
+use crate::automation::{AuditEntry, Execution, ExecutionRequest, ExecutionState};
+
+/// Body of approve / reject / cancel.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+}
+
+impl DecisionBody {
+    /// An empty body means no comment; anything else must be `{ "comment": "..." }`.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("expected {{ \"comment\": \"...\" }}: {e}"),
+            )
+        })
+    }
+}
+
+/// `?state=` filter of the list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only executions in this state.
+    pub state: Option<String>,
+}
+
+/// Requests an execution: 201 when created, 200 when the idempotency key matched.
+pub async fn create_execution(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(request): ApiJson<ExecutionRequest>,
+) -> Result<(StatusCode, Json<Execution>), ApiError> {
+    let caller = caller.require(Role::Agent)?;
+    let (execution, created) = state.automation()?.request(request, &caller).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(execution)))
+}
+
+/// Approves a pending execution.
+pub async fn approve_execution(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Execution>, ApiError> {
+    let caller = caller.require(Role::Approver)?;
+    let comment = DecisionBody::parse(&body)?.comment;
+    Ok(Json(
+        state
+            .automation()?
+            .decide(&id, &caller, true, &comment)
+            .await?,
+    ))
+}
+
+/// Rejects a pending execution.
+pub async fn reject_execution(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Execution>, ApiError> {
+    let caller = caller.require(Role::Approver)?;
+    let comment = DecisionBody::parse(&body)?.comment;
+    Ok(Json(
+        state
+            .automation()?
+            .decide(&id, &caller, false, &comment)
+            .await?,
+    ))
+}
+
+/// Withdraws an execution that has not started.
+pub async fn cancel_execution(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, ApiError> {
+    let caller = caller.require(Role::Agent)?;
+    Ok(Json(state.automation()?.cancel(&id, &caller).await?))
+}
+
+/// One execution: state, decisions, step results (output capped, secrets redacted).
+pub async fn get_execution(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(state.automation()?.get(&id).await?))
+}
+
+/// The audit entries of one execution.
+pub async fn execution_audit(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(state.automation()?.history(&id).await?))
+}
+
+/// Executions, newest first, optionally filtered by `?state=`.
+pub async fn list_executions(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<Execution>>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let filter = match query.state.as_deref() {
+        None => None,
+        Some(name) => Some(ExecutionState::parse(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("unknown state {name:?}"),
+            )
+        })?),
+    };
+    Ok(Json(state.automation()?.list(filter).await?))
+}

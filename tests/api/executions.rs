@@ -1,0 +1,644 @@
+//! Runbook executions over HTTP: requests, approvals, refusals, audit, secrets,
+//! and a real process kill in the middle of a run.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use switchboard::configuration::Settings;
+
+use crate::helpers::{
+    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, VIEWER_TOKEN, error_code,
+    repo, spawn_app_on, switchboard_command,
+};
+
+/// Runbooks written for these tests next to a copy of the shipped ones.
+const TEST_RUNBOOKS: &[(&str, &str)] = &[
+    (
+        "say.yaml",
+        r#"
+id: say
+version: 1
+title: Echo a message after approval
+description: test runbook
+owner: tests
+parameters:
+  - { name: message, type: string, required: true, pattern: '[A-Za-z0-9 .-]{1,40}' }
+  - { name: mode, type: enum, enum: [plain, loud], default: plain }
+  - { name: count, type: integer, min: 1, max: 3, default: "1" }
+risk: medium
+approval: { mode: manual, approvers: 2, role: approver, expires_after: 4h }
+steps:
+  - { name: say, run: [echo, "{message}", "{mode}", "{count}"], timeout: 5s }
+"#,
+    ),
+    (
+        "quick-expiry.yaml",
+        r#"
+id: quick-expiry
+version: 1
+title: Expires fast
+description: test runbook
+owner: tests
+risk: medium
+approval: { mode: manual, approvers: 1, expires_after: 1s }
+steps:
+  - { name: t, run: ["true"] }
+"#,
+    ),
+    (
+        "use-secret.yaml",
+        r#"
+id: use-secret
+version: 1
+title: Prints a secret it should not
+description: test runbook
+owner: tests
+risk: low
+approval: { mode: auto }
+steps:
+  - { name: leak, run: [printenv, API_TOKEN], secrets: [API_TOKEN] }
+"#,
+    ),
+    (
+        "slow.yaml",
+        r#"
+id: slow
+version: 1
+title: Takes its time
+description: test runbook
+owner: tests
+risk: medium
+approval: { mode: manual, approvers: 1 }
+targets: { required: true, kinds: [host], tags: [linux] }
+steps:
+  - { name: wait, run: [sleep, "30"], timeout: 60s }
+"#,
+    ),
+];
+
+const SECRET_VALUE: &str = "tok-9f8e7d6c5b4a";
+
+fn runbook_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("runbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for (name, text) in TEST_RUNBOOKS {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("secrets.yaml"),
+        format!("API_TOKEN: {SECRET_VALUE}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+fn use_runbooks(settings: &mut Settings, dir: &std::path::Path) {
+    settings.runbooks.dir = dir.to_path_buf();
+    settings.runbooks.inventory = dir.join("inventory.yaml");
+    settings.runbooks.secrets_file = Some(dir.join("secrets.yaml"));
+}
+
+async fn spawn(runbooks: &tempfile::TempDir) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let dir = runbooks.path().to_path_buf();
+    spawn_app_on(data, move |s| use_runbooks(s, &dir)).await
+}
+
+async fn request(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.post_json_as(Some(token), "/v1/executions", &body).await
+}
+
+async fn wait_final(app: &TestApp, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let body: Value = app
+            .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let state = body["state"].as_str().unwrap().to_owned();
+        if !["approved", "running", "pending_approval"].contains(&state.as_str()) {
+            return body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn audit_verify(data_dir: &std::path::Path) -> std::process::Output {
+    switchboard_command()
+        .env("SWITCHBOARD_DATA_DIR", data_dir)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_standard_change_runs_at_once_and_cleans_only_old_files() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let scratch =
+        std::path::PathBuf::from(format!("/tmp/switchboard/test-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (old, new) = (scratch.join("old.tmp"), scratch.join("new.tmp"));
+    std::fs::write(&old, "x").unwrap();
+    std::fs::write(&new, "y").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(10 * 86_400))
+        .unwrap();
+
+    let response = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "clean-old-files", "params": { "directory": scratch, "days": 5 }, "ticket_id": "INC0099" }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let done = wait_final(&app, id).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert!(!old.exists() && new.exists());
+    let phases: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["check", "step"]);
+    assert!(
+        done["steps"][1]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("old.tmp")
+    );
+
+    let audit: Vec<Value> = app
+        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}/audit"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "execution.requested",
+            "execution.running",
+            "execution.succeeded"
+        ]
+    );
+    assert_eq!(audit[0]["actor"], "agent");
+    let out = audit_verify(app.data_dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[tokio::test]
+async fn approvals_follow_the_rules() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let body = json!({ "runbook": "say", "params": { "message": "hello there" }, "idempotency_key": "k-1" });
+    let (code, _) = error_code(app.post_json_as(None, "/v1/executions", &body).await, 401).await;
+    assert_eq!(code, "unauthorized");
+    let (code, _) = error_code(request(&app, VIEWER_TOKEN, body.clone()).await, 403).await;
+    assert_eq!(code, "forbidden");
+
+    let first = request(&app, AGENT_TOKEN, body.clone()).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["state"], "pending_approval");
+    assert_eq!(first["approvals_needed"], 2);
+    let again = request(&app, AGENT_TOKEN, body.clone()).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["id"],
+        first["id"],
+        "same key, same execution"
+    );
+    let id = first["id"].as_str().unwrap();
+    let approve = |token: &'static str| {
+        let path = format!("/v1/executions/{id}/approve");
+        let app = &app;
+        async move {
+            app.post_json_as(Some(token), &path, &json!({ "comment": "ok" }))
+                .await
+        }
+    };
+
+    let (code, _) = error_code(approve(VIEWER_TOKEN).await, 403).await;
+    assert_eq!(code, "forbidden");
+    let (code, _) = error_code(approve(AGENT_TOKEN).await, 403).await;
+    assert_eq!(code, "forbidden");
+    assert_eq!(approve(APPROVER_TOKEN).await.status(), 200);
+    let (code, body) = error_code(approve(APPROVER_TOKEN).await, 409).await;
+    assert_eq!(code, "conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already decided")
+    );
+    let second = approve(APPROVER2_TOKEN).await;
+    assert_eq!(second.status(), 200);
+    let done = wait_final(&app, id).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["steps"][0]["stdout"], "hello there plain 1\n");
+    assert_eq!(done["decisions"].as_array().unwrap().len(), 2);
+    let (code, _) = error_code(approve(ADMIN_TOKEN).await, 409).await;
+    assert_eq!(code, "conflict");
+
+    // An approver cannot approve their own request.
+    let own: Value = request(
+        &app,
+        APPROVER_TOKEN,
+        json!({ "runbook": "say", "params": { "message": "mine" } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let own_id = own["id"].as_str().unwrap();
+    let (_, body) = error_code(
+        app.post_json_as(
+            Some(APPROVER_TOKEN),
+            &format!("/v1/executions/{own_id}/approve"),
+            &json!({}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("own request")
+    );
+    let rejected: Value = app
+        .post_json_as(
+            Some(APPROVER2_TOKEN),
+            &format!("/v1/executions/{own_id}/reject"),
+            &json!({ "comment": "not today" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rejected["state"], "rejected");
+
+    // Cancelling, and approval after expiry.
+    let pending: Value = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "say", "params": { "message": "bye" } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let pending_id = pending["id"].as_str().unwrap();
+    let cancelled: Value = app
+        .post_json_as(
+            Some(AGENT_TOKEN),
+            &format!("/v1/executions/{pending_id}/cancel"),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled["state"], "cancelled");
+    let quick: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "quick-expiry" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let quick_id = quick["id"].as_str().unwrap();
+    let (_, body) = error_code(
+        app.post_json_as(
+            Some(APPROVER_TOKEN),
+            &format!("/v1/executions/{quick_id}/approve"),
+            &json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let listed: Vec<Value> = app
+        .get_as(VIEWER_TOKEN, "/v1/executions?state=expired")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], quick["id"]);
+
+    let audit: Vec<Value> = app
+        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{own_id}/audit"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "execution.approve_refused" && e["actor"] == "approver")
+    );
+    assert!(audit_verify(app.data_dir.path()).status.success());
+}
+
+#[tokio::test]
+async fn dangerous_parameters_are_refused_and_audited() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let cases = [
+        (
+            json!({ "runbook": "say", "params": { "message": "hi; reboot" } }),
+            "params.message",
+            "metacharacter",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "$(id)" } }),
+            "params.message",
+            "metacharacter",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "-rf" } }),
+            "params.message",
+            "starts with '-'",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "hi", "extra": "1" } }),
+            "params.extra",
+            "not a parameter",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "hi", "mode": "shout" } }),
+            "params.mode",
+            "one of",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "hi", "count": 9 } }),
+            "params.count",
+            "at most 3",
+        ),
+        (
+            json!({ "runbook": "say", "params": { "message": "x".repeat(41) } }),
+            "params.message",
+            "does not match",
+        ),
+        (
+            json!({ "runbook": "clean-old-files", "params": { "directory": "/tmp/switchboard/../../etc" } }),
+            "params.directory",
+            "'..'",
+        ),
+        (
+            json!({ "runbook": "clean-old-files", "params": { "directory": "/home" } }),
+            "params.directory",
+            "must be inside",
+        ),
+        (
+            json!({ "runbook": "slow", "params": { "target": "mail-99" } }),
+            "params.target",
+            "not in the inventory",
+        ),
+        (
+            json!({ "runbook": "slow", "params": { "target": "erp-db" } }),
+            "params.target",
+            "is a database",
+        ),
+        (json!({ "runbook": "nope" }), "runbook", "no runbook"),
+    ];
+    for (body, field, reason) in &cases {
+        let (code, error) = error_code(request(&app, AGENT_TOKEN, body.clone()).await, 422).await;
+        assert_eq!(code, "refused", "{body}");
+        assert_eq!(error["error"]["field"], *field, "{body}: {error}");
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(reason),
+            "{body}: {error}"
+        );
+    }
+    let listed: Vec<Value> = app
+        .get_as(VIEWER_TOKEN, "/v1/executions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "nothing refused was created");
+    let pool = switchboard::automation::connect(&switchboard::automation::default_url(
+        app.data_dir.path(),
+    ))
+    .await
+    .unwrap();
+    let log = switchboard::automation::AuditLog::new(pool);
+    let refused = log.for_subject("say").await.unwrap();
+    assert_eq!(refused.len(), 7);
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.action == "execution.refused" && e.actor == "agent")
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_responses_or_the_audit_trail() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let created: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "use-secret" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let done = wait_final(&app, id).await;
+    assert_eq!(done["state"], "succeeded");
+    assert_eq!(done["steps"][0]["stdout"], "[REDACTED]\n");
+    let audit = app
+        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}/audit"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for text in [done.to_string(), audit] {
+        assert!(!text.contains(SECRET_VALUE));
+    }
+}
+
+/// Reads the port a `switchboard serve` child logged, then keeps draining its logs.
+fn wait_for_port(stderr: std::process::ChildStderr) -> u16 {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(at) = line.find("127.0.0.1:") {
+            let digits: String = line[at + 10..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Ok(port) = digits.parse() {
+                std::thread::spawn(move || lines.for_each(drop));
+                return port;
+            }
+        }
+    }
+    panic!("server exited before listening");
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
+    let runbooks = runbook_dir();
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("switchboard.toml");
+    let token_line = |name: &str, role: &str, token: &str| {
+        format!(
+            "[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+            switchboard::auth::hash_token(token)
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[runbooks]\ndir = {:?}\ninventory = {:?}\n{}{}",
+            data.path().join("store"),
+            runbooks.path(),
+            runbooks.path().join("inventory.yaml"),
+            token_line("agent", "agent", AGENT_TOKEN),
+            token_line("approver", "approver", APPROVER_TOKEN),
+        ),
+    )
+    .unwrap();
+    let serve = || {
+        let mut child = switchboard_command()
+            .env("RUST_LOG", "info")
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let port = wait_for_port(child.stderr.take().unwrap());
+        (child, format!("http://127.0.0.1:{port}"))
+    };
+    let client = reqwest::Client::new();
+    let (mut server, base) = serve();
+    wait_ready(&client, &base).await;
+    let created: Value = client
+        .post(format!("{base}/v1/executions"))
+        .bearer_auth(AGENT_TOKEN)
+        .json(&json!({ "runbook": "slow", "params": { "target": "web-01" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let approved = client
+        .post(format!("{base}/v1/executions/{id}/approve"))
+        .bearer_auth(APPROVER_TOKEN)
+        .json(&json!({ "comment": "go" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let started = Instant::now();
+    loop {
+        let body: Value = client
+            .get(format!("{base}/v1/executions/{id}"))
+            .bearer_auth(AGENT_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["state"] == "running" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never ran: {body:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (mut server, base) = serve();
+    wait_ready(&client, &base).await;
+    let body: Value = client
+        .get(format!("{base}/v1/executions/{id}"))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["state"], "interrupted", "{body:#}");
+    assert_eq!(body["decisions"][0]["approver"], "approver");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again: Value = client
+        .get(format!("{base}/v1/executions/{id}"))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["state"], "interrupted", "never re-run");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = switchboard_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "^sleep 30$"])
+        .status();
+}
