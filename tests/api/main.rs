@@ -9,5 +9,6 @@ mod helpers;
 mod incidents;
 mod ingest;
 mod parity;
+mod postgres;
 mod runbooks;
 mod triage;
