@@ -58,6 +58,9 @@ impl Default for RunbookSettings {
 pub struct AuthSettings {
     /// Tokens by hash; create one with `switchboard token new`.
     pub tokens: Vec<crate::auth::TokenEntry>,
+    /// A YAML list of more entries (`name`, `role`, `sha256`), kept outside the
+    /// settings file; read at startup and merged with `tokens`.
+    pub tokens_file: Option<PathBuf>,
 }
 
 /// HTTP listener and request limits.
@@ -202,6 +205,20 @@ impl Settings {
             )
             .build()?
             .try_deserialize::<Settings>()?;
+        let mut settings = settings;
+        if let Some(path) = settings.auth.tokens_file.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                config::ConfigError::Message(format!("auth.tokens_file {}: {e}", path.display()))
+            })?;
+            let more: Vec<crate::auth::TokenEntry> =
+                serde_norway::from_str(&text).map_err(|e| {
+                    config::ConfigError::Message(format!(
+                        "auth.tokens_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            settings.auth.tokens.extend(more);
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -277,6 +294,27 @@ mod tests {
         std::fs::write(&path, "[triage]\nneighbors = 5\n").unwrap();
         assert!(Settings::load(Some(&path)).is_err());
         std::fs::write(&path, "[triage]\nauto_route_threshold = 1.5\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn tokens_file_entries_are_merged_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens.yaml");
+        let hash = crate::auth::hash_token("t0ken");
+        std::fs::write(
+            &tokens,
+            format!("- {{ name: snow-webhook, role: agent, sha256: {hash} }}\n"),
+        )
+        .unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, format!("[auth]\ntokens_file = {:?}\n", tokens)).unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        let caller = crate::auth::authenticate(&settings.auth.tokens, "t0ken").unwrap();
+        assert_eq!(caller.name, "snow-webhook");
+        std::fs::write(&tokens, "- { name: x, role: agent, sha256: nothex }\n").unwrap();
+        assert!(Settings::load(Some(&path)).is_err());
+        std::fs::remove_file(&tokens).unwrap();
         assert!(Settings::load(Some(&path)).is_err());
     }
 

@@ -368,7 +368,89 @@ async fn approvals_follow_the_rules() {
             .iter()
             .any(|e| e["action"] == "execution.approve_refused" && e["actor"] == "approver")
     );
+    let audit: Vec<Value> = app
+        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}/audit"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refused: Vec<&str> = audit
+        .iter()
+        .filter(|e| e["action"] == "execution.approve_refused")
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        ["viewer", "agent", "approver", "admin"],
+        "{audit:#?}"
+    );
     assert!(audit_verify(app.data_dir.path()).status.success());
+}
+
+#[tokio::test]
+async fn shipped_runbooks_rotate_a_log_and_collect_diagnostics_for_real() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let scratch = std::path::PathBuf::from(format!(
+        "/tmp/switchboard/test-rotate-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let log = scratch.join("app.log");
+    std::fs::write(&log, "line\n".repeat(1000)).unwrap();
+    let created: Value = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "rotate-log", "params": { "log_file": log } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(created["state"], "pending_approval");
+    let id = created["id"].as_str().unwrap();
+    let approved = app
+        .post_json_as(
+            Some(APPROVER_TOKEN),
+            &format!("/v1/executions/{id}/approve"),
+            &json!({ "comment": "rotate" }),
+        )
+        .await;
+    assert_eq!(approved.status(), 200);
+    let done = wait_final(&app, id).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len(),
+        0,
+        "live file truncated"
+    );
+    assert!(scratch.join("app.log.rotated.gz").exists());
+
+    let label = format!("TKT{}", std::process::id());
+    let out_dir = scratch.join("diag");
+    let created: Value = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "collect-diagnostics", "params": { "label": label, "output_dir": out_dir } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = wait_final(&app, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let archive = out_dir.join(format!("{label}.tar.gz"));
+    let listing = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("meminfo.txt") && listing.contains("loadavg.txt"),
+        "{listing}"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 #[tokio::test]
