@@ -279,6 +279,31 @@ impl AutomationService {
         AutomationError::Refused { field, message }
     }
 
+    /// Audits a caller whose role is too small for `action` on `subject`, and
+    /// returns the error to answer with.
+    pub async fn forbidden(
+        &self,
+        caller: &Caller,
+        subject: &str,
+        action: &str,
+        message: String,
+    ) -> AutomationError {
+        if let Err(err) = self
+            .audit
+            .append(AuditRecord {
+                actor: &caller.name,
+                action: &format!("execution.{action}_refused"),
+                subject,
+                detail: serde_json::json!({ "reason": message }),
+                ..AuditRecord::default()
+            })
+            .await
+        {
+            tracing::error!(error = %err, "cannot audit a refused request");
+        }
+        AutomationError::Forbidden(message)
+    }
+
     /// Validates and records a request; pre-approved (and dry-run) requests start at once.
     /// Returns the execution and whether it was created now (false: idempotent replay).
     pub async fn request(

@@ -14,26 +14,58 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = |message: &str| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
-        };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                unauthorized("this endpoint needs an API token (Authorization: Bearer ...)")
-            })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        authenticate(state.tokens(), token)
-            .map(Authenticated)
-            .ok_or_else(|| unauthorized("unknown API token"))
+        let result = authenticate_parts(parts, state);
+        if let Err(err) = &result {
+            audit_refusal(parts, state, err).await;
+        }
+        result
     }
+}
+
+/// Unauthenticated attempts on runbook executions go into the audit trail too.
+async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
+    // Nested routers see their path without the `/v1` prefix; the original has it.
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |original| original.0.path());
+    if !path.starts_with("/v1/executions") {
+        return;
+    }
+    let Ok(automation) = state.automation() else {
+        return;
+    };
+    let record = crate::automation::AuditRecord {
+        actor: "anonymous",
+        action: "auth.refused",
+        subject: path,
+        detail: serde_json::json!({ "method": parts.method.as_str(), "status": err.status().as_u16() }),
+        ..crate::automation::AuditRecord::default()
+    };
+    if let Err(e) = automation.audit().append(record).await {
+        tracing::error!(error = %e, "cannot audit a refused request");
+    }
+}
+
+fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let unauthorized =
+        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned());
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            unauthorized("this endpoint needs an API token (Authorization: Bearer ...)")
+        })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    authenticate(state.tokens(), token)
+        .map(Authenticated)
+        .ok_or_else(|| unauthorized("unknown API token"))
 }
 
 impl Authenticated {

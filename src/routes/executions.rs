@@ -47,8 +47,16 @@ pub async fn create_execution(
     caller: Authenticated,
     ApiJson(request): ApiJson<ExecutionRequest>,
 ) -> Result<(StatusCode, Json<Execution>), ApiError> {
-    let caller = caller.require(Role::Agent)?;
-    let (execution, created) = state.automation()?.request(request, &caller).await?;
+    let automation = state.automation()?;
+    let caller = caller.0;
+    if caller.role < Role::Agent {
+        let message = "requesting an execution needs the agent role or higher".to_owned();
+        return Err(automation
+            .forbidden(&caller, &request.runbook, "request", message)
+            .await
+            .into());
+    }
+    let (execution, created) = automation.request(request, &caller).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -407,6 +407,42 @@ mod tests {
         assert!(result.stderr.contains("secret NOPE is not configured"));
     }
 
+    /// A one-shot HTTP server answering `status` to the first request.
+    async fn answer_once(status: &'static str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let reply =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndone");
+            socket.write_all(reply.as_bytes()).await.unwrap();
+        });
+        format!("http://{address}/restart")
+    }
+
+    #[tokio::test]
+    async fn http_steps_succeed_on_the_expected_status_only() {
+        for (status, expected) in [
+            ("200 OK", StepStatus::Succeeded),
+            ("500 Internal Server Error", StepStatus::Failed),
+        ] {
+            let mut request = step(&[], 5_000);
+            request.http = Some(crate::runbook::PlannedHttp {
+                method: "POST".into(),
+                url: answer_once(status).await,
+                headers: BTreeMap::new(),
+                body: Some(serde_json::json!({ "service": "nginx" })),
+                expect_status: vec![],
+            });
+            let result = run_step(&request, "step", &Secrets::default()).await;
+            assert_eq!(result.status, expected, "{result:?}");
+            assert_eq!(result.stdout, "done");
+        }
+    }
+
     #[tokio::test]
     async fn output_is_capped() {
         let result = run_step(

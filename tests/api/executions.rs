@@ -76,6 +76,23 @@ steps:
     ),
 ];
 
+/// One at a time, whatever the demand.
+const SERIAL_RUNBOOK: (&str, &str) = (
+    "serial.yaml",
+    r#"
+id: serial
+version: 1
+title: One at a time
+description: test runbook
+owner: tests
+risk: low
+approval: { mode: auto }
+steps:
+  - { name: wait, run: [sleep, "1"], timeout: 10s }
+concurrency: { per_target: 1, global: 1 }
+"#,
+);
+
 const SECRET_VALUE: &str = "tok-9f8e7d6c5b4a";
 
 fn runbook_dir() -> tempfile::TempDir {
@@ -86,7 +103,7 @@ fn runbook_dir() -> tempfile::TempDir {
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
     }
-    for (name, text) in TEST_RUNBOOKS {
+    for (name, text) in TEST_RUNBOOKS.iter().chain([&SERIAL_RUNBOOK]) {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     std::fs::write(
@@ -524,6 +541,14 @@ async fn dangerous_parameters_are_refused_and_audited() {
             "{body}: {error}"
         );
     }
+    let viewer = json!({ "runbook": "say", "params": { "message": "hi" } });
+    let (code, _) = error_code(request(&app, VIEWER_TOKEN, viewer).await, 403).await;
+    assert_eq!(code, "forbidden");
+    let anonymous = app
+        .post_json_as(None, "/v1/executions", &json!({ "runbook": "say" }))
+        .await;
+    let (code, _) = error_code(anonymous, 401).await;
+    assert_eq!(code, "unauthorized");
     let listed: Vec<Value> = app
         .get_as(VIEWER_TOKEN, "/v1/executions")
         .await
@@ -538,12 +563,23 @@ async fn dangerous_parameters_are_refused_and_audited() {
     .unwrap();
     let log = switchboard::automation::AuditLog::new(pool);
     let refused = log.for_subject("say").await.unwrap();
-    assert_eq!(refused.len(), 7);
+    let who: Vec<(&str, &str)> = refused
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(who.len(), 8, "{who:?}");
     assert!(
-        refused
+        who[..7]
             .iter()
-            .all(|e| e.action == "execution.refused" && e.actor == "agent")
+            .all(|w| *w == ("agent", "execution.refused"))
     );
+    assert_eq!(who[7], ("viewer", "execution.request_refused"));
+    let anonymous = log.for_subject("/v1/executions").await.unwrap();
+    assert_eq!(
+        (anonymous[0].actor.as_str(), anonymous[0].action.as_str()),
+        ("anonymous", "auth.refused")
+    );
+    assert!(log.verify().await.unwrap().broken.is_none());
 }
 
 #[tokio::test]
@@ -723,4 +759,35 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
     let _ = std::process::Command::new("pkill")
         .args(["-f", "^sleep 30$"])
         .status();
+}
+
+#[tokio::test]
+async fn concurrency_limits_hold_back_a_second_run() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "serial" }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut states = Vec::new();
+    for id in &ids {
+        let body: Value = app
+            .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        states.push(body["state"].as_str().unwrap().to_owned());
+    }
+    states.sort();
+    assert_eq!(states, ["approved", "running"], "one runs, one waits");
+    for id in &ids {
+        assert_eq!(wait_final(&app, id).await["state"], "succeeded");
+    }
 }
