@@ -230,8 +230,19 @@ impl AutomationService {
             .await?;
         for row in stranded {
             let id: String = row.try_get("id")?;
+            // Its step processes outlived the old service: stop them, then say so.
+            let killed = crate::runbook::kill_leftovers(&id);
             service
-                .transition(&id, ExecutionState::Running, ExecutionState::Interrupted, SERVICE_ACTOR, serde_json::json!({ "reason": "the process stopped while the execution ran; it is not re-run" }))
+                .transition(
+                    &id,
+                    ExecutionState::Running,
+                    ExecutionState::Interrupted,
+                    SERVICE_ACTOR,
+                    serde_json::json!({
+                        "reason": "the process stopped while the execution ran; it is not re-run",
+                        "killed_process_groups": killed,
+                    }),
+                )
                 .await?;
         }
         let approved = sqlx::query("SELECT id FROM executions WHERE state = $1")
@@ -783,9 +794,9 @@ impl AutomationService {
             let _ = sender.send(result.clone());
         };
         let (status, results) = if execution.dry_run {
-            run_checks(&execution.plan, &self.secrets, record).await
+            run_checks(&execution.plan, &self.secrets, id, record).await
         } else {
-            run_plan(&execution.plan, &self.secrets, record).await
+            run_plan(&execution.plan, &self.secrets, id, record).await
         };
         drop(sender);
         let _ = writer.await;

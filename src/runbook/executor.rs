@@ -16,6 +16,9 @@ use super::plan::{Plan, PlannedStep};
 pub const OUTPUT_LIMIT_BYTES: usize = 64 * 1024;
 /// What replaces a secret's value in captured output.
 pub const REDACTED: &str = "[REDACTED]";
+/// Environment variable naming the execution a step process belongs to, so a
+/// restarted service can find and kill what an interrupted run left behind.
+pub const EXECUTION_ENV: &str = "SWITCHBOARD_EXECUTION";
 
 /// Secret values by name, never logged, never returned.
 #[derive(Clone, Default)]
@@ -151,6 +154,7 @@ fn kill_group(pid: u32) {
 async fn run_process(
     step: &PlannedStep,
     secrets: &Secrets,
+    execution: &str,
 ) -> (StepStatus, Option<i32>, String, String, bool) {
     let Some((program, args)) = step.argv.split_first() else {
         return (
@@ -170,6 +174,7 @@ async fn run_process(
             std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
         )
         .env("LANG", "C.UTF-8")
+        .env(EXECUTION_ENV, execution)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -253,7 +258,12 @@ async fn run_process(
 }
 
 /// Runs one step with its retries.
-pub async fn run_step(step: &PlannedStep, phase: &str, secrets: &Secrets) -> StepResult {
+pub async fn run_step(
+    step: &PlannedStep,
+    phase: &str,
+    secrets: &Secrets,
+    execution: &str,
+) -> StepResult {
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -268,7 +278,7 @@ pub async fn run_step(step: &PlannedStep, phase: &str, secrets: &Secrets) -> Ste
                 false,
             )
         } else {
-            run_process(step, secrets).await
+            run_process(step, secrets, execution).await
         };
         let done = status == StepStatus::Succeeded || attempts > step.retries;
         if done {
@@ -293,11 +303,12 @@ pub async fn run_step(step: &PlannedStep, phase: &str, secrets: &Secrets) -> Ste
 pub async fn run_checks(
     plan: &Plan,
     secrets: &Secrets,
+    execution: &str,
     mut on_step: impl FnMut(&StepResult),
 ) -> (RunStatus, Vec<StepResult>) {
     let mut results = Vec::new();
     for step in &plan.check {
-        let result = run_step(step, "check", secrets).await;
+        let result = run_step(step, "check", secrets, execution).await;
         on_step(&result);
         let status = result.status;
         results.push(result);
@@ -321,14 +332,15 @@ fn failed(status: StepStatus) -> RunStatus {
 pub async fn run_plan(
     plan: &Plan,
     secrets: &Secrets,
+    execution: &str,
     mut on_step: impl FnMut(&StepResult),
 ) -> (RunStatus, Vec<StepResult>) {
-    let (status, mut results) = run_checks(plan, secrets, &mut on_step).await;
+    let (status, mut results) = run_checks(plan, secrets, execution, &mut on_step).await;
     if status != RunStatus::Succeeded {
         return (status, results);
     }
     for step in &plan.steps {
-        let result = run_step(step, "step", secrets).await;
+        let result = run_step(step, "step", secrets, execution).await;
         on_step(&result);
         let status = result.status;
         results.push(result);
@@ -339,7 +351,7 @@ pub async fn run_plan(
             return (failed(status), results);
         }
         for undo in &plan.rollback {
-            let result = run_step(undo, "rollback", secrets).await;
+            let result = run_step(undo, "rollback", secrets, execution).await;
             on_step(&result);
             let ok = result.status == StepStatus::Succeeded;
             results.push(result);
@@ -350,6 +362,48 @@ pub async fn run_plan(
         return (RunStatus::RolledBack, results);
     }
     (RunStatus::Succeeded, results)
+}
+
+/// Process groups still running steps of `execution` (found by their
+/// [`EXECUTION_ENV`] marker); after a crash these belong to no live run.
+pub fn leftover_process_groups(execution: &str) -> Vec<i32> {
+    let marker = format!("{EXECUTION_ENV}={execution}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut groups: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+        })
+        .filter_map(|pid| {
+            // Field 5 of /proc/PID/stat is the process group (after the parenthesised name).
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(2)?
+                .parse()
+                .ok()
+        })
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
+/// Kills what [`leftover_process_groups`] finds; returns the groups killed.
+pub fn kill_leftovers(execution: &str) -> Vec<i32> {
+    let groups = leftover_process_groups(execution);
+    for &group in &groups {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(group),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    groups
 }
 
 #[cfg(test)]
@@ -388,7 +442,7 @@ mod tests {
         )]));
         let mut env = step(&["printenv"], 5_000);
         env.secrets = vec!["API_KEY".into()];
-        let result = run_step(&env, "step", &secrets).await;
+        let result = run_step(&env, "step", &secrets, "test").await;
         assert_eq!(result.status, StepStatus::Succeeded);
         let mut names: Vec<&str> = result
             .stdout
@@ -396,13 +450,18 @@ mod tests {
             .filter_map(|l| l.split_once('=').map(|(k, _)| k))
             .collect();
         names.sort_unstable();
-        assert_eq!(names, ["API_KEY", "LANG", "PATH"], "{}", result.stdout);
+        assert_eq!(
+            names,
+            ["API_KEY", "LANG", "PATH", EXECUTION_ENV],
+            "{}",
+            result.stdout
+        );
         assert!(result.stdout.contains("API_KEY=[REDACTED]"));
         assert!(!result.stdout.contains("s3cr3t"));
 
         let mut missing = step(&["true"], 5_000);
         missing.secrets = vec!["NOPE".into()];
-        let result = run_step(&missing, "step", &secrets).await;
+        let result = run_step(&missing, "step", &secrets, "test").await;
         assert_eq!(result.status, StepStatus::Failed);
         assert!(result.stderr.contains("secret NOPE is not configured"));
     }
@@ -437,7 +496,7 @@ mod tests {
                 body: Some(serde_json::json!({ "service": "nginx" })),
                 expect_status: vec![],
             });
-            let result = run_step(&request, "step", &Secrets::default()).await;
+            let result = run_step(&request, "step", &Secrets::default(), "test").await;
             assert_eq!(result.status, expected, "{result:?}");
             assert_eq!(result.stdout, "done");
         }
@@ -449,6 +508,7 @@ mod tests {
             &step(&["head", "-c", "300000", "/dev/zero"], 5_000),
             "step",
             &Secrets::default(),
+            "test",
         )
         .await;
         assert_eq!(result.status, StepStatus::Succeeded);
@@ -467,6 +527,7 @@ mod tests {
             &step(&["sh", "-c", &script], 300),
             "step",
             &Secrets::default(),
+            "test",
         )
         .await;
         assert_eq!(result.status, StepStatus::TimedOut);
@@ -484,11 +545,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn leftovers_of_an_execution_are_found_by_their_marker() {
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("30")
+            .env(EXECUTION_ENV, "exec-leftover-test")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id().unwrap()).unwrap();
+        assert_eq!(leftover_process_groups("exec-leftover-test"), [pid]);
+        assert!(leftover_process_groups("another-execution").is_empty());
+        assert_eq!(kill_leftovers("exec-leftover-test"), [pid]);
+        let status = child.wait().await.unwrap();
+        assert!(!status.success());
+    }
+
+    #[tokio::test]
     async fn failures_roll_back_and_retry() {
         let secrets = Secrets::default();
         let (status, results) = run_plan(
             &plan(vec![step(&["false"], 5_000)], vec![step(&["true"], 5_000)]),
             &secrets,
+            "test",
             |_| {},
         )
         .await;
@@ -500,6 +578,7 @@ mod tests {
         let (status, _) = run_plan(
             &plan(vec![step(&["false"], 5_000)], vec![step(&["false"], 5_000)]),
             &secrets,
+            "test",
             |_| {},
         )
         .await;
@@ -507,18 +586,25 @@ mod tests {
         let (status, results) = run_plan(
             &plan(vec![step(&["true"], 5_000), step(&["true"], 5_000)], vec![]),
             &secrets,
+            "test",
             |_| {},
         )
         .await;
         assert_eq!((status, results.len()), (RunStatus::Succeeded, 2));
         let mut flaky = step(&["false"], 5_000);
         flaky.retries = 2;
-        let result = run_step(&flaky, "step", &secrets).await;
+        let result = run_step(&flaky, "step", &secrets, "test").await;
         assert_eq!(
             (result.status, result.attempts, result.exit_code),
             (StepStatus::Failed, 3, Some(1))
         );
-        let missing = run_step(&step(&["/no/such/program"], 5_000), "step", &secrets).await;
+        let missing = run_step(
+            &step(&["/no/such/program"], 5_000),
+            "step",
+            &secrets,
+            "test",
+        )
+        .await;
         assert!(missing.stderr.contains("cannot start"));
     }
 }

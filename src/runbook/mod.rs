@@ -17,8 +17,8 @@ pub use catalog::{
     validate_run_params,
 };
 pub use executor::{
-    OUTPUT_LIMIT_BYTES, REDACTED, RunStatus, Secrets, StepResult, StepStatus, run_checks, run_plan,
-    run_step,
+    EXECUTION_ENV, OUTPUT_LIMIT_BYTES, REDACTED, RunStatus, Secrets, StepResult, StepStatus,
+    kill_leftovers, leftover_process_groups, run_checks, run_plan, run_step,
 };
 pub use inventory::{ConfigurationItem, Inventory, TargetError};
 pub use matching::{RunbookMatch, TicketView, match_runbook};

@@ -718,6 +718,12 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+    let orphans = switchboard::runbook::leftover_process_groups(&id);
+    assert_eq!(
+        orphans.len(),
+        1,
+        "the step's sleep outlives the killed service"
+    );
 
     let (mut server, base) = serve();
     wait_ready(&client, &base).await;
@@ -731,6 +737,23 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         .await
         .unwrap();
     assert_eq!(body["state"], "interrupted", "{body:#}");
+    let audit: Vec<Value> = client
+        .get(format!("{base}/v1/executions/{id}/audit"))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let interrupted = audit.last().unwrap();
+    assert_eq!(interrupted["action"], "execution.interrupted");
+    assert!(
+        interrupted["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&orphans[0].to_string())
+    );
     assert_eq!(body["decisions"][0]["approver"], "approver");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again: Value = client
@@ -756,9 +779,10 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::process::Command::new("pkill")
-        .args(["-f", "^sleep 30$"])
-        .status();
+    assert!(
+        switchboard::runbook::leftover_process_groups(&id).is_empty(),
+        "the restarted service killed the interrupted run's processes"
+    );
 }
 
 #[tokio::test]
