@@ -27,5 +27,10 @@ curl -fsS "http://$listen/v1/triage" \
   -H 'content-type: application/json' \
   -d '{"title":"VPN keeps dropping","description":"Since this morning my VPN disconnects every few minutes when working from home."}' \
   | python3 -m json.tool
+echo "== POST /v1/triage (a ticket a runbook can fix: see \"runbooks\")"
+curl -fsS "http://$listen/v1/triage" \
+  -H 'content-type: application/json' \
+  -d '{"title":"Disk full on batch server","description":"No space left on device: /tmp/switchboard/cache grew overnight."}' \
+  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["runbooks"], indent=2))'
 echo "== Switchboard is serving on http://$listen (Ctrl-C to stop)"
 wait $server
