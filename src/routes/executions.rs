@@ -67,40 +67,39 @@ pub async fn create_execution(
 
 /// Approves a pending execution.
 pub async fn approve_execution(
-    State(state): State<AppState>,
+    state: State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    id: Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Execution>, ApiError> {
-    // The role is checked by the service against the runbook's approver role,
-    // so a refused attempt is audited with the caller's name.
-    let caller = caller.0;
-    let comment = DecisionBody::parse(&body)?.comment;
-    Ok(Json(
-        state
-            .automation()?
-            .decide(&id, &caller, true, &comment)
-            .await?,
-    ))
+    decide(state, caller, id, &body, true).await
 }
 
 /// Rejects a pending execution.
 pub async fn reject_execution(
+    state: State<AppState>,
+    caller: Authenticated,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Execution>, ApiError> {
+    decide(state, caller, id, &body, false).await
+}
+
+/// One approver's decision. The role is checked by the service against the
+/// runbook's approver role, so a refused attempt is audited with the caller's name.
+async fn decide(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: &[u8],
+    approve: bool,
 ) -> Result<Json<Execution>, ApiError> {
-    // The role is checked by the service against the runbook's approver role,
-    // so a refused attempt is audited with the caller's name.
-    let caller = caller.0;
-    let comment = DecisionBody::parse(&body)?.comment;
-    Ok(Json(
-        state
-            .automation()?
-            .decide(&id, &caller, false, &comment)
-            .await?,
-    ))
+    let comment = DecisionBody::parse(body)?.comment;
+    let execution = state
+        .automation()?
+        .decide(&id, &caller.0, approve, &comment)
+        .await?;
+    Ok(Json(execution))
 }
 
 /// Withdraws an execution that has not started.

@@ -315,24 +315,18 @@ impl Catalog {
         };
         files.sort();
         for file in files {
-            let text = match std::fs::read_to_string(&file) {
-                Ok(text) => text,
-                Err(e) => {
-                    problems.push(Problem {
-                        file,
-                        field: "-".into(),
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let spec: RunbookSpec = match serde_norway::from_str(&text) {
+            let parsed = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    serde_norway::from_str::<RunbookSpec>(&text).map_err(|e| e.to_string())
+                });
+            let spec = match parsed {
                 Ok(spec) => spec,
-                Err(e) => {
+                Err(reason) => {
                     problems.push(Problem {
                         file,
                         field: "-".into(),
-                        reason: e.to_string(),
+                        reason,
                     });
                     continue;
                 }

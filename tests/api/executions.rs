@@ -130,15 +130,15 @@ async fn request(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.post_json_as(Some(token), "/v1/executions", &body).await
 }
 
+/// GETs `path` as a viewer and parses the JSON body.
+async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
+    app.get_as(VIEWER_TOKEN, path).await.json().await.unwrap()
+}
+
 async fn wait_final(app: &TestApp, id: &str) -> Value {
     let started = Instant::now();
     loop {
-        let body: Value = app
-            .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body: Value = get_json(app, &format!("/v1/executions/{id}")).await;
         let state = body["state"].as_str().unwrap().to_owned();
         if !["approved", "running", "pending_approval"].contains(&state.as_str()) {
             return body;
@@ -199,12 +199,7 @@ async fn a_standard_change_runs_at_once_and_cleans_only_old_files() {
             .contains("old.tmp")
     );
 
-    let audit: Vec<Value> = app
-        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}/audit"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{id}/audit")).await;
     let actions: Vec<&str> = audit
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -365,32 +360,17 @@ async fn approvals_follow_the_rules() {
             .unwrap()
             .contains("expired")
     );
-    let listed: Vec<Value> = app
-        .get_as(VIEWER_TOKEN, "/v1/executions?state=expired")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = get_json(&app, "/v1/executions?state=expired").await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], quick["id"]);
 
-    let audit: Vec<Value> = app
-        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{own_id}/audit"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{own_id}/audit")).await;
     assert!(
         audit
             .iter()
             .any(|e| e["action"] == "execution.approve_refused" && e["actor"] == "approver")
     );
-    let audit: Vec<Value> = app
-        .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}/audit"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{id}/audit")).await;
     let refused: Vec<&str> = audit
         .iter()
         .filter(|e| e["action"] == "execution.approve_refused")
@@ -549,12 +529,7 @@ async fn dangerous_parameters_are_refused_and_audited() {
         .await;
     let (code, _) = error_code(anonymous, 401).await;
     assert_eq!(code, "unauthorized");
-    let listed: Vec<Value> = app
-        .get_as(VIEWER_TOKEN, "/v1/executions")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<Value> = get_json(&app, "/v1/executions").await;
     assert!(listed.is_empty(), "nothing refused was created");
     let pool = switchboard::automation::connect(&switchboard::automation::default_url(
         app.data_dir.path(),
@@ -801,12 +776,7 @@ async fn concurrency_limits_hold_back_a_second_run() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut states = Vec::new();
     for id in &ids {
-        let body: Value = app
-            .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body: Value = get_json(&app, &format!("/v1/executions/{id}")).await;
         states.push(body["state"].as_str().unwrap().to_owned());
     }
     states.sort();
