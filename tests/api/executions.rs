@@ -130,6 +130,12 @@ async fn request(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.post_json_as(Some(token), "/v1/executions", &body).await
 }
 
+/// POSTs `body` to `/v1/executions/{id}/{action}` (approve, reject, cancel) with `token`.
+async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) -> reqwest::Response {
+    app.post_json_as(Some(token), &format!("/v1/executions/{id}/{action}"), &body)
+        .await
+}
+
 /// GETs `path` as a viewer and parses the JSON body.
 async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
     app.get_as(VIEWER_TOKEN, path).await.json().await.unwrap()
@@ -245,14 +251,7 @@ async fn approvals_follow_the_rules() {
         "same key, same execution"
     );
     let id = first["id"].as_str().unwrap();
-    let approve = |token: &'static str| {
-        let path = format!("/v1/executions/{id}/approve");
-        let app = &app;
-        async move {
-            app.post_json_as(Some(token), &path, &json!({ "comment": "ok" }))
-                .await
-        }
-    };
+    let approve = |token: &'static str| act(&app, token, id, "approve", json!({ "comment": "ok" }));
 
     let (code, _) = error_code(approve(VIEWER_TOKEN).await, 403).await;
     assert_eq!(code, "forbidden");
@@ -288,12 +287,7 @@ async fn approvals_follow_the_rules() {
     .unwrap();
     let own_id = own["id"].as_str().unwrap();
     let (_, body) = error_code(
-        app.post_json_as(
-            Some(APPROVER_TOKEN),
-            &format!("/v1/executions/{own_id}/approve"),
-            &json!({}),
-        )
-        .await,
+        act(&app, APPROVER_TOKEN, own_id, "approve", json!({})).await,
         403,
     )
     .await;
@@ -303,16 +297,17 @@ async fn approvals_follow_the_rules() {
             .unwrap()
             .contains("own request")
     );
-    let rejected: Value = app
-        .post_json_as(
-            Some(APPROVER2_TOKEN),
-            &format!("/v1/executions/{own_id}/reject"),
-            &json!({ "comment": "not today" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rejected: Value = act(
+        &app,
+        APPROVER2_TOKEN,
+        own_id,
+        "reject",
+        json!({ "comment": "not today" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(rejected["state"], "rejected");
 
     // Cancelling, and approval after expiry.
@@ -326,12 +321,7 @@ async fn approvals_follow_the_rules() {
     .await
     .unwrap();
     let pending_id = pending["id"].as_str().unwrap();
-    let cancelled: Value = app
-        .post_json_as(
-            Some(AGENT_TOKEN),
-            &format!("/v1/executions/{pending_id}/cancel"),
-            &json!({}),
-        )
+    let cancelled: Value = act(&app, AGENT_TOKEN, pending_id, "cancel", json!({}))
         .await
         .json()
         .await
@@ -345,12 +335,7 @@ async fn approvals_follow_the_rules() {
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let quick_id = quick["id"].as_str().unwrap();
     let (_, body) = error_code(
-        app.post_json_as(
-            Some(APPROVER_TOKEN),
-            &format!("/v1/executions/{quick_id}/approve"),
-            &json!({}),
-        )
-        .await,
+        act(&app, APPROVER_TOKEN, quick_id, "approve", json!({})).await,
         409,
     )
     .await;
@@ -406,13 +391,14 @@ async fn shipped_runbooks_rotate_a_log_and_collect_diagnostics_for_real() {
     .unwrap();
     assert_eq!(created["state"], "pending_approval");
     let id = created["id"].as_str().unwrap();
-    let approved = app
-        .post_json_as(
-            Some(APPROVER_TOKEN),
-            &format!("/v1/executions/{id}/approve"),
-            &json!({ "comment": "rotate" }),
-        )
-        .await;
+    let approved = act(
+        &app,
+        APPROVER_TOKEN,
+        id,
+        "approve",
+        json!({ "comment": "rotate" }),
+    )
+    .await;
     assert_eq!(approved.status(), 200);
     let done = wait_final(&app, id).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
