@@ -119,6 +119,12 @@ enum BenchCommand {
         /// Texts per forward pass.
         #[arg(long, default_value_t = 32)]
         batch: usize,
+        /// Time this many runs and report the fastest.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Also write the texts, one JSON string per line, for `benches/pytorch-compare.sh`.
+        #[arg(long)]
+        texts_out: Option<PathBuf>,
     },
 }
 
@@ -245,9 +251,13 @@ impl Cli {
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
             Command::Ingest(command) => ingest(&settings, command).await,
-            Command::Bench(BenchCommand::Embed { file, limit, batch }) => {
-                bench_embed(&settings, &file, limit, batch)
-            }
+            Command::Bench(BenchCommand::Embed {
+                file,
+                limit,
+                batch,
+                repeat,
+                texts_out,
+            }) => bench_embed(&settings, &file, limit, batch, repeat, texts_out.as_deref()),
             Command::Eval(args) => {
                 let temp = tempfile::tempdir().context("cannot create a temporary store")?;
                 settings.data_dir = temp.path().to_path_buf();
@@ -602,6 +612,8 @@ fn bench_embed(
     file: &std::path::Path,
     limit: usize,
     batch: usize,
+    repeat: usize,
+    texts_out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
     let mut reader = crate::ingest::IncidentReader::open(file, &ColumnMapping::default())?;
@@ -616,19 +628,29 @@ fn bench_embed(
         }
     }
     anyhow::ensure!(!texts.is_empty(), "no texts in {}", file.display());
-    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?;
+    if let Some(out) = texts_out {
+        let lines: Vec<String> = texts
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()?;
+        std::fs::write(out, lines.join("\n") + "\n")
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
+        .with_max_pass_tokens(settings.model.max_pass_tokens);
     let tokens: usize = model.count_tokens(&texts)?.iter().sum();
     model.embed(&texts[..texts.len().min(batch)], batch)?;
-    let started = std::time::Instant::now();
-    // One call, as bulk ingest makes it: texts are sorted by length, then run `batch` at a time.
-    model.embed(&texts, batch)?;
-    let secs = started.elapsed().as_secs_f64();
+    let mut secs = f64::INFINITY;
+    for _ in 0..repeat.max(1) {
+        let started = std::time::Instant::now();
+        // One call, as bulk ingest makes it: texts are sorted by length, then run `batch` at a time.
+        model.embed(&texts, batch)?;
+        secs = secs.min(started.elapsed().as_secs_f64());
+    }
     println!(
         "texts={} batch={batch} threads={} mean_tokens={:.1} texts_per_s={:.1} tokens_per_s={:.0} ms_per_text={:.2}",
         texts.len(),
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        model.threads(),
         tokens as f64 / texts.len() as f64,
         texts.len() as f64 / secs,
         tokens as f64 / secs,

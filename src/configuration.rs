@@ -81,6 +81,9 @@ pub struct ModelSettings {
     pub dir: PathBuf,
     /// Most texts run through the model in one forward pass.
     pub max_batch: usize,
+    /// Most tokens in one forward pass: a batch with more is run as several passes,
+    /// which keeps the activations in cache (packed passes have no padding to share).
+    pub max_pass_tokens: usize,
     /// How long the worker waits for more requests to join a batch, in milliseconds.
     pub max_wait_ms: u64,
     /// Requests allowed to wait for the model; beyond this the service answers 503.
@@ -144,7 +147,8 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("models/all-MiniLM-L6-v2"),
-            max_batch: 8,
+            max_batch: 32,
+            max_pass_tokens: 512,
             max_wait_ms: 2,
             queue_capacity: 256,
         }
@@ -228,8 +232,13 @@ impl Settings {
         if self.triage.neighbours == 0 {
             return bad("triage.neighbours must be at least 1");
         }
-        if self.model.max_batch == 0 || self.model.queue_capacity == 0 {
-            return bad("model.max_batch and model.queue_capacity must be at least 1");
+        if self.model.max_batch == 0
+            || self.model.queue_capacity == 0
+            || self.model.max_pass_tokens == 0
+        {
+            return bad(
+                "model.max_batch, model.max_pass_tokens and model.queue_capacity must be at least 1",
+            );
         }
         let thresholds = std::iter::once(&self.triage.auto_route_threshold)
             .chain(self.triage.field_thresholds.values())

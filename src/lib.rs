@@ -17,7 +17,8 @@
 //! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
 //! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
 //! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
-//! - [`embed`]: the candle BERT model on its own thread behind a bounded batching queue.
+//! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and fused kernels,
+//!   on its own thread behind a bounded batching queue.
 //!   The only module that imports candle or tokenizers.
 //! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend.
 //!   The only module that imports Qdrant.

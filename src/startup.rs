@@ -20,9 +20,9 @@ use crate::triage::TriageService;
 /// Loads the prompts, the model (on its own thread) and the store under `settings`.
 pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
     let prompts = Prompts::load(&settings.prompts_dir)?;
-    let model = BertModelEmbedder::load(&settings.model.dir).map_err(|e| {
-        anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh")
-    })?;
+    let model = BertModelEmbedder::load(&settings.model.dir)
+        .map_err(|e| anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh"))?
+        .with_max_pass_tokens(settings.model.max_pass_tokens);
     let dimension = model.dimension();
     let (catalog, _) = crate::runbook::Catalog::load(&settings.runbooks.dir);
     let specs: Vec<crate::runbook::RunbookSpec> = catalog.runbooks().cloned().collect();

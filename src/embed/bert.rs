@@ -2,22 +2,22 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::EmbedError;
+use super::encoder::{EncoderConfig, PackedBatch, PackedEncoder};
 
 /// A sentence-embedding model loaded from a Hugging Face directory.
 pub struct BertModelEmbedder {
-    model: BertModel,
+    encoder: PackedEncoder,
     tokenizer: Tokenizer,
-    device: Device,
-    dimension: usize,
     max_tokens: usize,
+    max_pass_tokens: usize,
 }
+
+/// Tokens per forward pass unless [`BertModelEmbedder::with_max_pass_tokens`] says otherwise.
+pub const DEFAULT_MAX_PASS_TOKENS: usize = 512;
 
 #[derive(Deserialize)]
 struct SentenceBertConfig {
@@ -41,7 +41,8 @@ impl BertModelEmbedder {
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let config_path = dir.join("config.json");
         let raw = std::fs::read_to_string(&config_path).map_err(|e| load_error(&config_path, e))?;
-        let config: Config = serde_json::from_str(&raw).map_err(|e| load_error(&config_path, e))?;
+        let config: EncoderConfig =
+            serde_json::from_str(&raw).map_err(|e| load_error(&config_path, e))?;
 
         let sbert_path = dir.join("sentence_bert_config.json");
         let max_tokens = match std::fs::read_to_string(&sbert_path) {
@@ -68,22 +69,23 @@ impl BertModelEmbedder {
 
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| load_error(&weights_path, e))?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(|e| load_error(&weights_path, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_error(&weights_path, e))?;
+        let encoder = PackedEncoder::load(&weights, &config, &weights_path)?;
         Ok(Self {
-            model,
+            encoder,
             tokenizer,
-            device,
-            dimension: config.hidden_size,
             max_tokens,
+            max_pass_tokens: DEFAULT_MAX_PASS_TOKENS,
         })
     }
 
     /// Length of every vector this model produces.
     pub fn dimension(&self) -> usize {
-        self.dimension
+        self.encoder.hidden()
+    }
+
+    /// Worker threads a forward pass uses (rayon's pool; `RAYON_NUM_THREADS` sets it).
+    pub fn threads(&self) -> usize {
+        rayon::current_num_threads()
     }
 
     /// Longest input in tokens; longer texts are truncated.
@@ -101,81 +103,55 @@ impl BertModelEmbedder {
         self.tokenizer.encode_batch(inputs, true).map_err(inference)
     }
 
-    /// Embeds `texts` in forward passes of at most `max_batch` texts. Texts are
-    /// sorted by length first so a pass pads as little as possible; results come
-    /// back in input order.
+    /// Sets the most tokens one forward pass may hold (at least one text always runs).
+    pub fn with_max_pass_tokens(mut self, tokens: usize) -> Self {
+        self.max_pass_tokens = tokens.max(1);
+        self
+    }
+
+    /// Embeds `texts` in packed forward passes of at most `max_batch` texts and
+    /// `max_pass_tokens` tokens. Texts are sorted by length first so passes hold texts
+    /// of similar length; results come back in input order.
     pub fn embed(&self, texts: &[String], max_batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
         let mut out = vec![Vec::new(); encodings.len()];
-        for chunk in order.chunks(max_batch.max(1)) {
-            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
-            let vectors = self.forward(&batch)?;
-            for (&i, vector) in chunk.iter().zip(vectors) {
-                out[i] = vector;
+        let mut pass: Vec<usize> = Vec::new();
+        let mut pass_tokens = 0;
+        for (n, &i) in order.iter().enumerate() {
+            pass.push(i);
+            pass_tokens += encodings[i].len();
+            let next = order.get(n + 1).map(|&j| encodings[j].len());
+            let full = pass.len() >= max_batch.max(1)
+                || next.is_none_or(|len| pass_tokens + len > self.max_pass_tokens);
+            if full {
+                let batch: Vec<&Encoding> = pass.iter().map(|&i| &encodings[i]).collect();
+                for (&i, vector) in pass.iter().zip(self.forward(&batch)?) {
+                    out[i] = vector;
+                }
+                pass.clear();
+                pass_tokens = 0;
             }
         }
         Ok(out)
     }
 
     fn forward(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let seq_len = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let rows = batch.len();
-        let mut ids = Vec::with_capacity(rows * seq_len);
-        let mut types = Vec::with_capacity(rows * seq_len);
-        let mut mask = Vec::with_capacity(rows * seq_len);
+        let tokens: usize = batch.iter().map(|e| e.len()).sum();
+        let mut ids = Vec::with_capacity(tokens);
+        let mut type_ids = Vec::with_capacity(tokens);
+        let mut starts = Vec::with_capacity(batch.len() + 1);
         for encoding in batch {
-            let pad = seq_len - encoding.len();
-            ids.extend(
-                encoding
-                    .get_ids()
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(0, pad)),
-            );
-            types.extend(
-                encoding
-                    .get_type_ids()
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(0, pad)),
-            );
-            mask.extend(
-                encoding
-                    .get_attention_mask()
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(0, pad)),
-            );
+            starts.push(ids.len());
+            ids.extend_from_slice(encoding.get_ids());
+            type_ids.extend_from_slice(encoding.get_type_ids());
         }
-        let shape = (rows, seq_len);
-        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(inference)?;
-        let types = Tensor::from_vec(types, shape, &self.device).map_err(inference)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(inference)?;
-
-        let hidden = self
-            .model
-            .forward(&ids, &types, Some(&mask))
-            .map_err(inference)?;
-        let mask = mask.to_dtype(DType::F32).map_err(inference)?;
-        let summed = hidden
-            .broadcast_mul(&mask.unsqueeze(2).map_err(inference)?)
-            .and_then(|t| t.sum(1))
-            .map_err(inference)?;
-        let counts = mask
-            .sum_keepdim(1)
-            .and_then(|t| t.clamp(1e-9f32, f32::MAX))
-            .map_err(inference)?;
-        let mean = summed.broadcast_div(&counts).map_err(inference)?;
-        let norms = mean
-            .sqr()
-            .and_then(|t| t.sum_keepdim(1))
-            .and_then(|t| t.sqrt())
-            .and_then(|t| t.clamp(1e-12f32, f32::MAX))
-            .map_err(inference)?;
-        mean.broadcast_div(&norms)
-            .and_then(|t| t.to_vec2::<f32>())
-            .map_err(inference)
+        starts.push(ids.len());
+        self.encoder.forward(&PackedBatch {
+            ids: &ids,
+            type_ids: &type_ids,
+            starts: &starts,
+        })
     }
 }

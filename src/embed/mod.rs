@@ -1,10 +1,15 @@
-//! Text embeddings: a BERT-family model run with candle on its own thread.
+//! Text embeddings: a BERT-family encoder over packed batches, on its own thread.
+//!
+//! Layout: [`bert`] tokenises and groups texts into passes, `encoder` runs one packed
+//! pass (candle matmuls + the fused `kernels`), `worker` owns the model thread.
 //!
 //! This is the only module that touches candle or tokenizers. The rest of the
 //! crate sees [`Embedder`], a cheap cloneable handle that sends texts to the
 //! model thread and gets normalised vectors back.
 
 mod bert;
+mod encoder;
+mod kernels;
 mod worker;
 
 pub use bert::BertModelEmbedder;

@@ -33,10 +33,15 @@ fn embeddings_match_sentence_transformers() {
     assert!(texts.len() >= 50, "reference has {} lines", texts.len());
     let model = BertModelEmbedder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
     assert_eq!(model.max_tokens(), 256);
-    // Batched (padding in play) and one by one must both match.
-    let batched = model.embed(&texts, 8).unwrap();
-    for (i, (ours, theirs)) in batched.iter().zip(&expected).enumerate() {
-        let c = cosine(ours, theirs);
+    // Packed passes of many texts, passes split by a small token budget, and one by
+    // one must all match.
+    let batched = model.embed(&texts, 32).unwrap();
+    let model = model.with_max_pass_tokens(64);
+    let split = model.embed(&texts, 32).unwrap();
+    let mut worst = 1f32;
+    for (i, ((ours, theirs), split)) in batched.iter().zip(&expected).zip(&split).enumerate() {
+        let c = cosine(ours, theirs).min(cosine(split, theirs));
+        worst = worst.min(c);
         assert!(
             c >= 0.9999,
             "line {}: cosine {c} for {:?}",
@@ -46,6 +51,7 @@ fn embeddings_match_sentence_transformers() {
         let norm: f32 = ours.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
     }
+    eprintln!("lowest cosine to sentence-transformers: {worst:.6}");
     for (i, text) in texts.iter().enumerate().step_by(7) {
         let single = model.embed(std::slice::from_ref(text), 1).unwrap();
         assert!(

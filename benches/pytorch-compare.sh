@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Switchboard's embedder next to sentence-transformers on PyTorch, on demand (not in CI):
+# makes a throw-away virtualenv from PyPI, embeds the same texts with the same thread
+# count right after Switchboard, and prints both figures and their ratio.
+#   benches/pytorch-compare.sh ../shared/datasets/gl8500_train.csv [LIMIT] [BATCH ...]
+# Environment: THREADS (default: all cores), REPEAT (best of N runs, default 3),
+# SWITCHBOARD (binary, default target/release/switchboard, else target/debug/switchboard).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+file="${1:?usage: benches/pytorch-compare.sh FILE [LIMIT] [BATCH ...]}"
+limit="${2:-1000}"
+shift $(( $# >= 2 ? 2 : $# ))
+batches=("${@:-1 32}")
+read -r -a batches <<<"${batches[*]}"
+threads="${THREADS:-$(nproc)}"
+repeat="${REPEAT:-3}"
+venv="${PYTORCH_VENV:-${TMPDIR:-/tmp}/switchboard-pytorch-venv}"
+bin="${SWITCHBOARD:-}"
+if [ -z "$bin" ]; then
+  if [ -x "$root/target/release/switchboard" ]; then bin="$root/target/release/switchboard"; else bin="$root/target/debug/switchboard"; fi
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "torch==2.15.0" "sentence-transformers==6.2.0"
+fi
+texts="$(mktemp)"
+trap 'rm -f "$texts"' EXIT
+model="${SWITCHBOARD_MODEL_DIR:-$root/models/all-MiniLM-L6-v2}"
+echo "binary: $bin  threads: $threads  best of $repeat"
+for batch in "${batches[@]}"; do
+  ours="$(RAYON_NUM_THREADS="$threads" "$bin" bench embed --file "$file" --limit "$limit" --batch "$batch" --repeat "$repeat" --texts-out "$texts" | tail -1)"
+  theirs="$(HF_HUB_OFFLINE=1 "$venv/bin/python" "$here/pytorch_embed.py" --model "$model" --texts "$texts" --batch "$batch" --threads "$threads" --repeat "$repeat" | tail -1)"
+  echo "switchboard: $ours"
+  echo "pytorch:     $theirs"
+  rate() { sed -n 's/.*texts_per_s=\([0-9.]*\).*/\1/p' <<<"$1"; }
+  python3 -c "import sys; print(f'batch {sys.argv[3]}: switchboard / pytorch = {float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$(rate "$ours")" "$(rate "$theirs")" "$batch"
+done

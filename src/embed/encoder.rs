@@ -1,0 +1,462 @@
+//! A BERT encoder over packed batches: the tokens of every text in a batch sit one
+//! after another (no padding), described by their start offsets, as
+//! text-embeddings-inference hands batches to its backends.
+//!
+//! The four dense layers of each block run as one matrix multiplication each over
+//! all tokens of the batch (candle's CPU matmul, weights pre-transposed at load and
+//! Q, K, V fused into one). Everything between them (bias, residual, layer norm,
+//! GELU, per-sequence attention, mean pooling) is done by the fused kernels in
+//! [`super::kernels`], spread over the cores with rayon. Padding is never computed,
+//! so a batch costs what its real tokens cost.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Storage, Tensor};
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::EmbedError;
+use super::kernels;
+
+/// The parts of a Hugging Face `config.json` this encoder needs.
+#[derive(Debug, Deserialize)]
+pub struct EncoderConfig {
+    /// Width of every token vector.
+    pub hidden_size: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Number of transformer blocks.
+    pub num_hidden_layers: usize,
+    /// Longest sequence the position table covers.
+    pub max_position_embeddings: usize,
+    /// Epsilon of every layer norm.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Activation of the feed-forward layer; only the exact `gelu` is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+}
+
+fn default_eps() -> f64 {
+    1e-12
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Dense {
+    /// `[in, out]`, contiguous.
+    weight: Tensor,
+    bias: Vec<f32>,
+}
+
+struct Block {
+    qkv: Dense,
+    attention_out: Dense,
+    attention_norm: Norm,
+    up: Dense,
+    down: Dense,
+    output_norm: Norm,
+}
+
+/// The encoder's weights, ready for packed forward passes.
+pub struct PackedEncoder {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    embedding_norm: Norm,
+    blocks: Vec<Block>,
+    hidden: usize,
+    heads: usize,
+    eps: f32,
+    vocab: usize,
+    types: usize,
+    max_positions: usize,
+}
+
+/// Token ids of several texts laid end to end.
+pub struct PackedBatch<'a> {
+    /// Token ids of all texts, concatenated.
+    pub ids: &'a [u32],
+    /// Token type ids, parallel to `ids`.
+    pub type_ids: &'a [u32],
+    /// Where each text starts in `ids`, plus a final entry equal to `ids.len()`.
+    pub starts: &'a [usize],
+}
+
+fn inference(err: impl ToString) -> EmbedError {
+    EmbedError::Inference(err.to_string())
+}
+
+impl PackedEncoder {
+    /// Builds the encoder from the tensors of a `model.safetensors` file.
+    pub fn load(weights: &[u8], config: &EncoderConfig, path: &Path) -> Result<Self, EmbedError> {
+        let fail = |reason: String| EmbedError::Load {
+            path: path.display().to_string(),
+            reason,
+        };
+        if config.hidden_act != "gelu" {
+            return Err(fail(format!(
+                "activation {:?} is not supported (only \"gelu\")",
+                config.hidden_act
+            )));
+        }
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
+            return Err(fail(
+                "hidden_size must be a multiple of num_attention_heads".into(),
+            ));
+        }
+        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+            .map_err(|e| fail(e.to_string()))?;
+        let weights = Weights { tensors, path };
+        let hidden = config.hidden_size;
+        let blocks = (0..config.num_hidden_layers)
+            .map(|i| {
+                let at = |name: &str| format!("encoder.layer.{i}.{name}");
+                Ok(Block {
+                    qkv: weights.dense_fused(
+                        &[
+                            &at("attention.self.query"),
+                            &at("attention.self.key"),
+                            &at("attention.self.value"),
+                        ],
+                        hidden,
+                        3 * hidden,
+                    )?,
+                    attention_out: weights.dense_fused(
+                        &[&at("attention.output.dense")],
+                        hidden,
+                        hidden,
+                    )?,
+                    attention_norm: weights.norm(&at("attention.output.LayerNorm"), hidden)?,
+                    up: weights.dense_fused(
+                        &[&at("intermediate.dense")],
+                        hidden,
+                        config.intermediate_size,
+                    )?,
+                    down: weights.dense_fused(
+                        &[&at("output.dense")],
+                        config.intermediate_size,
+                        hidden,
+                    )?,
+                    output_norm: weights.norm(&at("output.LayerNorm"), hidden)?,
+                })
+            })
+            .collect::<Result<Vec<_>, EmbedError>>()?;
+        let word = weights.vector("embeddings.word_embeddings.weight")?;
+        let position = weights.vector("embeddings.position_embeddings.weight")?;
+        let token_type = weights.vector("embeddings.token_type_embeddings.weight")?;
+        if word.len() % hidden != 0
+            || position.len() % hidden != 0
+            || token_type.len() % hidden != 0
+        {
+            return Err(fail("embedding tables do not match hidden_size".into()));
+        }
+        Ok(Self {
+            vocab: word.len() / hidden,
+            types: token_type.len() / hidden,
+            max_positions: (position.len() / hidden).min(config.max_position_embeddings),
+            word,
+            position,
+            token_type,
+            embedding_norm: weights.norm("embeddings.LayerNorm", hidden)?,
+            blocks,
+            hidden,
+            heads: config.num_attention_heads,
+            eps: config.layer_norm_eps as f32,
+        })
+    }
+
+    /// Width of the vectors [`Self::forward`] returns.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// Runs the encoder over `batch` and returns, per text, the mean of its token
+    /// vectors scaled to unit length (sentence-transformers' mean pooling + normalise).
+    pub fn forward(&self, batch: &PackedBatch<'_>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let tokens = batch.ids.len();
+        let h = self.hidden;
+        let sequences: Vec<(usize, usize)> =
+            batch.starts.windows(2).map(|w| (w[0], w[1])).collect();
+        if tokens == 0 || sequences.iter().any(|&(a, b)| b <= a) {
+            return Err(inference("every text needs at least one token"));
+        }
+        if sequences.iter().any(|&(a, b)| b - a > self.max_positions) {
+            return Err(inference("a text is longer than the position table"));
+        }
+
+        let mut x = self.embed_tokens(batch, &sequences)?;
+
+        let mut scratch = vec![0f32; tokens * h];
+        for block in &self.blocks {
+            // Attention: fused QKV projection, per (text, head) attention, output projection.
+            let qkv = matmul(&x, tokens, &block.qkv)?;
+
+            let mut biased = vec![0f32; tokens * 3 * h];
+            with_slice(&qkv, |q| {
+                parallel_rows(&mut biased, q, 3 * h, |out, rows| {
+                    kernels::add_bias(rows, &block.qkv.bias, out)
+                })
+            })?;
+            drop(qkv);
+
+            let context = self.attention(&biased, &sequences, tokens);
+
+            let projected = matmul(&context, tokens, &block.attention_out)?;
+
+            with_slice(&projected, |p| scratch.copy_from_slice(p))?;
+            parallel_rows(&mut scratch, &x, h, |rows, res| {
+                kernels::bias_residual_layer_norm(
+                    rows,
+                    res,
+                    &block.attention_out.bias,
+                    &block.attention_norm.gamma,
+                    &block.attention_norm.beta,
+                    self.eps,
+                )
+            });
+            std::mem::swap(&mut x, &mut scratch);
+
+            // Feed-forward: up projection + GELU, down projection + residual + norm.
+            let up = matmul(&x, tokens, &block.up)?;
+
+            let width = block.up.bias.len();
+            let mut activated = vec![0f32; tokens * width];
+            with_slice(&up, |u| {
+                parallel_rows(&mut activated, u, width, |out, rows| {
+                    kernels::bias_gelu(rows, &block.up.bias, out)
+                })
+            })?;
+            drop(up);
+
+            let down = matmul_owned(activated, tokens, &block.down)?;
+
+            with_slice(&down, |d| scratch.copy_from_slice(d))?;
+            parallel_rows(&mut scratch, &x, h, |rows, res| {
+                kernels::bias_residual_layer_norm(
+                    rows,
+                    res,
+                    &block.down.bias,
+                    &block.output_norm.gamma,
+                    &block.output_norm.beta,
+                    self.eps,
+                )
+            });
+            std::mem::swap(&mut x, &mut scratch);
+        }
+        Ok(sequences
+            .iter()
+            .map(|&(start, end)| mean_pool_normalised(&x[start * h..end * h], h))
+            .collect())
+    }
+
+    fn embed_tokens(
+        &self,
+        batch: &PackedBatch<'_>,
+        sequences: &[(usize, usize)],
+    ) -> Result<Vec<f32>, EmbedError> {
+        let h = self.hidden;
+        let mut x = vec![0f32; batch.ids.len() * h];
+        for &(start, end) in sequences {
+            for (position, t) in (start..end).enumerate() {
+                let id = batch.ids[t] as usize;
+                let kind = batch.type_ids.get(t).copied().unwrap_or(0) as usize;
+                if id >= self.vocab || kind >= self.types {
+                    return Err(inference(format!(
+                        "token id {id} / type {kind} out of range"
+                    )));
+                }
+                let row = &mut x[t * h..(t + 1) * h];
+                let word = &self.word[id * h..(id + 1) * h];
+                let pos = &self.position[position * h..(position + 1) * h];
+                let ty = &self.token_type[kind * h..(kind + 1) * h];
+                for (((v, w), p), k) in row.iter_mut().zip(word).zip(pos).zip(ty) {
+                    *v = w + p + k;
+                }
+            }
+        }
+        kernels::layer_norm(
+            &mut x,
+            &self.embedding_norm.gamma,
+            &self.embedding_norm.beta,
+            self.eps,
+        );
+        Ok(x)
+    }
+
+    /// Attention of every head over every text; returns the `[tokens, hidden]` context.
+    fn attention(&self, qkv: &[f32], sequences: &[(usize, usize)], tokens: usize) -> Vec<f32> {
+        let h = self.hidden;
+        let head_dim = h / self.heads;
+        let jobs: Vec<(usize, usize)> = (0..sequences.len())
+            .flat_map(|s| (0..self.heads).map(move |head| (s, head)))
+            .collect();
+        let parts: Vec<Vec<f32>> = jobs
+            .par_iter()
+            .map_init(Vec::new, |scratch, &(s, head)| {
+                let (start, end) = sequences[s];
+                let mut out = vec![0f32; (end - start) * head_dim];
+                kernels::attention_head(
+                    &qkv[start * 3 * h..end * 3 * h],
+                    h,
+                    head * head_dim,
+                    head_dim,
+                    &mut out,
+                    scratch,
+                );
+                out
+            })
+            .collect();
+        let mut context = vec![0f32; tokens * h];
+        for (&(s, head), part) in jobs.iter().zip(&parts) {
+            let start = sequences[s].0;
+            for (i, row) in part.chunks_exact(head_dim).enumerate() {
+                let at = (start + i) * h + head * head_dim;
+                context[at..at + head_dim].copy_from_slice(row);
+            }
+        }
+        context
+    }
+}
+
+/// Splits `rows` and `input` (both `width` wide, same row count) into one chunk of
+/// rows per core and runs `f` on each pair in parallel.
+fn parallel_rows(
+    rows: &mut [f32],
+    input: &[f32],
+    width: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
+    let count = rows.len() / width;
+    let per_chunk = count.div_ceil(rayon::current_num_threads().max(1)).max(1) * width;
+    rows.par_chunks_mut(per_chunk)
+        .zip(input.par_chunks(per_chunk))
+        .for_each(|(out, inp)| f(out, inp));
+}
+
+fn mean_pool_normalised(rows: &[f32], width: usize) -> Vec<f32> {
+    let count = (rows.len() / width).max(1) as f32;
+    let mut mean = vec![0f32; width];
+    for row in rows.chunks_exact(width) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    for m in &mut mean {
+        *m /= count;
+    }
+    let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    for m in &mut mean {
+        *m /= norm;
+    }
+    mean
+}
+
+/// `input [rows, in] x weight [in, out]` (bias not added) through candle's matmul.
+fn matmul(input: &[f32], rows: usize, dense: &Dense) -> Result<Tensor, EmbedError> {
+    let k = input.len() / rows;
+    let a = Tensor::from_slice(input, (rows, k), &Device::Cpu).map_err(inference)?;
+    a.matmul(&dense.weight).map_err(inference)
+}
+
+fn matmul_owned(input: Vec<f32>, rows: usize, dense: &Dense) -> Result<Tensor, EmbedError> {
+    let k = input.len() / rows;
+    let a = Tensor::from_vec(input, (rows, k), &Device::Cpu).map_err(inference)?;
+    a.matmul(&dense.weight).map_err(inference)
+}
+
+/// Runs `f` on the contiguous `f32` data of a CPU tensor without copying it.
+fn with_slice<R>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, EmbedError> {
+    let (storage, layout) = tensor.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(inference("encoder tensors must live on the CPU"));
+    };
+    let data = cpu.as_slice::<f32>().map_err(inference)?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| inference("matmul output is not contiguous"))?;
+    Ok(f(&data[start..end]))
+}
+
+struct Weights<'a> {
+    tensors: HashMap<String, Tensor>,
+    path: &'a Path,
+}
+
+impl Weights<'_> {
+    fn get(&self, name: &str) -> Result<Tensor, EmbedError> {
+        self.tensors
+            .get(name)
+            .or_else(|| self.tensors.get(&format!("bert.{name}")))
+            .ok_or_else(|| EmbedError::Load {
+                path: self.path.display().to_string(),
+                reason: format!("tensor {name} is missing"),
+            })?
+            .to_dtype(DType::F32)
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: impl ToString) -> EmbedError {
+        EmbedError::Load {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn vector(&self, name: &str) -> Result<Vec<f32>, EmbedError> {
+        self.get(name)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| self.error(e))
+    }
+
+    fn norm(&self, prefix: &str, width: usize) -> Result<Norm, EmbedError> {
+        let gamma = self.vector(&format!("{prefix}.weight"))?;
+        let beta = self.vector(&format!("{prefix}.bias"))?;
+        if gamma.len() != width || beta.len() != width {
+            return Err(self.error(format!("{prefix} has the wrong width")));
+        }
+        Ok(Norm { gamma, beta })
+    }
+
+    /// Stacks the `[out_i, in]` weights of `prefixes` and stores them as one `[in, out]`.
+    fn dense_fused(
+        &self,
+        prefixes: &[&str],
+        input: usize,
+        output: usize,
+    ) -> Result<Dense, EmbedError> {
+        let mut weights = Vec::new();
+        let mut bias = Vec::new();
+        for prefix in prefixes {
+            weights.push(self.get(&format!("{prefix}.weight"))?);
+            bias.extend(self.vector(&format!("{prefix}.bias"))?);
+        }
+        let weight = Tensor::cat(&weights, 0)
+            .and_then(|w| w.t())
+            .and_then(|w| w.contiguous())
+            .map_err(|e| self.error(e))?;
+        if weight.dims() != [input, output] || bias.len() != output {
+            return Err(self.error(format!(
+                "{} has shape {:?}, expected [{input}, {output}]",
+                prefixes.join("+"),
+                weight.dims()
+            )));
+        }
+        Ok(Dense { weight, bias })
+    }
+}
