@@ -24,7 +24,8 @@
 //!   The only module that imports Qdrant.
 //! - [`domain`]: tickets and incidents and their validation rules.
 //! - [`prompts`]: the templates that turn records into model input.
-//! - [`configuration`], [`telemetry`]: settings and logging.
+//! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
+//!   Prometheus registry behind `GET /metrics`.
 
 pub mod auth;
 pub mod automation;
@@ -35,6 +36,7 @@ pub mod domain;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
+pub mod metrics;
 pub mod prompts;
 pub mod routes;
 pub mod runbook;

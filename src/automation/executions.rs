@@ -913,6 +913,16 @@ impl AutomationService {
         Ok(out)
     }
 
+    /// How many executions are in each state (states with none are left out).
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, AutomationError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM executions GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+            .collect()
+    }
+
     /// The audit entries about one execution.
     pub async fn history(&self, id: &str) -> Result<Vec<AuditEntry>, AutomationError> {
         Ok(self.audit.for_subject(id).await?)

@@ -57,12 +57,19 @@ impl Embedder {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Job { texts, reply })
-            .map_err(|err| match err {
-                TrySendError::Full(_) => EmbedError::Overloaded,
+        let metrics = crate::metrics::global();
+        // Counted before sending so the worker's decrement can never come first.
+        metrics.queue_depth.inc();
+        self.queue.try_send(Job { texts, reply }).map_err(|err| {
+            metrics.queue_depth.dec();
+            match err {
+                TrySendError::Full(_) => {
+                    metrics.overloaded.inc();
+                    EmbedError::Overloaded
+                }
                 TrySendError::Disconnected(_) => EmbedError::Unavailable,
-            })?;
+            }
+        })?;
         answer.await.map_err(|_| EmbedError::Unavailable)?
     }
 
@@ -76,7 +83,9 @@ impl Embedder {
 }
 
 fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOptions) {
+    let metrics = crate::metrics::global();
     while let Ok(first) = jobs.recv() {
+        metrics.queue_depth.dec();
         let mut batch = vec![first];
         let mut texts: usize = batch[0].texts.len();
         let deadline = Instant::now() + options.max_wait;
@@ -84,6 +93,7 @@ fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOp
             let wait = deadline.saturating_duration_since(Instant::now());
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
+                    metrics.queue_depth.dec();
                     texts += job.texts.len();
                     batch.push(job);
                 }
@@ -105,6 +115,9 @@ fn run_batch(model: &BertModelEmbedder, batch: Vec<Job>, max_batch: usize) {
     .unwrap_or_else(|_| Err(EmbedError::Inference("model panicked on this batch".into())));
     match result {
         Ok(vectors) => {
+            let metrics = crate::metrics::global();
+            metrics.batch_size.observe(all.len() as f64);
+            metrics.embeddings.inc_by(all.len() as u64);
             let mut vectors = vectors.into_iter();
             for job in batch {
                 let mine: Vec<Vec<f32>> = vectors.by_ref().take(job.texts.len()).collect();

@@ -7,6 +7,7 @@ mod extract;
 mod feedback;
 mod health;
 mod incidents;
+mod metrics;
 mod triage;
 
 pub use auth::Authenticated;
@@ -19,6 +20,7 @@ pub use extract::ApiJson;
 pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
 pub use incidents::{get_incident, put_incident};
+pub use metrics::{metrics, record as record_metrics};
 pub use triage::triage;
 
 use std::sync::{Arc, OnceLock};

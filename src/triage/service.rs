@@ -368,6 +368,15 @@ impl TriageService {
             .iter()
             .map(|(field, s)| (field.clone(), s.route))
             .collect();
+        for (field, suggestion) in &suggestions {
+            crate::metrics::global()
+                .suggestions
+                .get_or_create(&crate::metrics::SuggestionLabels {
+                    field: field.clone(),
+                    decision: suggestion.route.as_str().to_owned(),
+                })
+                .inc();
+        }
         let similar_incidents = incidents
             .into_iter()
             .take(self.settings.similar_incidents)

@@ -33,6 +33,16 @@ pub enum Route {
     Suggest,
 }
 
+impl Route {
+    /// The name used in responses and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Auto => "auto",
+            Route::Suggest => "suggest",
+        }
+    }
+}
+
 /// A runner-up label.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Alternative {

@@ -8,6 +8,7 @@ mod feedback;
 mod helpers;
 mod incidents;
 mod ingest;
+mod metrics;
 mod parity;
 mod postgres;
 mod runbooks;

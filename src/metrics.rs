@@ -1,0 +1,143 @@
+//! Prometheus metrics: one process-wide registry the layers record into and
+//! `GET /metrics` renders in the text exposition format.
+//!
+//! What is recorded: request latency by route and status (HTTP middleware), texts per
+//! model pass, queue depth, texts embedded and requests refused for overload (embedding
+//! worker), suggestions by route decision (triage service) and executions by state
+//! (read from the state database when scraped). Embeddings per second is
+//! `rate(switchboard_embeddings_total[1m])`.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of an HTTP request sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// The route template (`/v1/executions/{id}`), never the raw path.
+    pub route: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// Labels of a suggestion sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SuggestionLabels {
+    /// The field suggested (`assignment_group`, `category`, ...).
+    pub field: String,
+    /// The route decision: `auto` or `suggest`.
+    pub decision: String,
+}
+
+/// Labels of an execution-count sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// Execution state (`pending_approval`, `succeeded`, ...).
+    pub state: String,
+}
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Request latency in seconds by method, route and status.
+    pub requests: Family<RequestLabels, Histogram>,
+    /// Texts the model thread embedded together in one batch.
+    pub batch_size: Histogram,
+    /// Embedding requests waiting for the model thread.
+    pub queue_depth: Gauge,
+    /// Texts embedded since start.
+    pub embeddings: Counter,
+    /// Embedding requests refused because the queue was full.
+    pub overloaded: Counter,
+    /// Suggestions made, by field and route decision.
+    pub suggestions: Family<SuggestionLabels, Counter>,
+    /// Executions per state, refreshed from the state database on every scrape.
+    pub executions: Family<StateLabels, Gauge>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    ])
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let requests = {
+            registry.register(
+                "http_request_duration_seconds",
+                "HTTP request latency by method, route and status",
+                requests.clone(),
+            );
+            requests
+        };
+        let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
+        registry.register(
+            "embed_batch_size",
+            "Texts the model thread embedded together in one batch",
+            batch_size.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "embed_queue_depth",
+            "Embedding requests waiting for the model thread",
+            queue_depth.clone(),
+        );
+        let embeddings = Counter::default();
+        registry.register("embeddings", "Texts embedded", embeddings.clone());
+        let overloaded = Counter::default();
+        registry.register(
+            "embed_overloaded",
+            "Embedding requests refused because the queue was full (answered 503)",
+            overloaded.clone(),
+        );
+        let suggestions = Family::<SuggestionLabels, Counter>::default();
+        registry.register(
+            "suggestions",
+            "Suggestions made, by field and route decision",
+            suggestions.clone(),
+        );
+        let executions = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "executions",
+            "Runbook executions by state",
+            executions.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            batch_size,
+            queue_depth,
+            embeddings,
+            overloaded,
+            suggestions,
+            executions,
+        }
+    }
+
+    /// The registry in Prometheus' text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// The process-wide metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
