@@ -3,8 +3,8 @@
 //! text-embeddings-inference hands batches to its backends.
 //!
 //! The four dense layers of each block run as one matrix multiplication each over
-//! all tokens of the batch (candle's CPU matmul, weights pre-transposed at load and
-//! Q, K, V fused into one). Everything between them (bias, residual, layer norm,
+//! all tokens of the batch (Q, K, V fused into one), against weights packed once at
+//! load ([`super::gemm`]; candle's CPU matmul on CPUs without AVX2 + FMA). Everything between them (bias, residual, layer norm,
 //! GELU, per-sequence attention, mean pooling) is done by the fused kernels in
 //! [`super::kernels`], spread over the cores with rayon. Padding is never computed,
 //! so a batch costs what its real tokens cost.
@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::EmbedError;
+use super::gemm::PackedWeights;
 use super::kernels;
 
 /// The parts of a Hugging Face `config.json` this encoder needs.
@@ -56,6 +57,8 @@ struct Norm {
 struct Dense {
     /// `[in, out]`, contiguous.
     weight: Tensor,
+    /// The same weights packed for [`PackedWeights::matmul`] (when `out` allows).
+    packed: Option<PackedWeights>,
     bias: Vec<f32>,
 }
 
@@ -200,63 +203,45 @@ impl PackedEncoder {
         }
 
         let mut x = self.embed_tokens(batch, &sequences)?;
-
-        let mut scratch = vec![0f32; tokens * h];
         for block in &self.blocks {
             // Attention: fused QKV projection, per (text, head) attention, output projection.
-            let qkv = matmul(&x, tokens, &block.qkv)?;
-
-            let mut biased = vec![0f32; tokens * 3 * h];
-            with_slice(&qkv, |q| {
-                parallel_rows(&mut biased, q, 3 * h, |out, rows| {
-                    kernels::add_bias(rows, &block.qkv.bias, out)
-                })
-            })?;
+            let mut qkv = block.qkv.apply(&x, tokens)?;
+            parallel_rows(&mut qkv, 3 * h, |rows| {
+                kernels::add_bias(rows, &block.qkv.bias)
+            });
+            let context = self.attention(&qkv, &sequences, tokens);
             drop(qkv);
-
-            let context = self.attention(&biased, &sequences, tokens);
-
-            let projected = matmul(&context, tokens, &block.attention_out)?;
-
-            with_slice(&projected, |p| scratch.copy_from_slice(p))?;
-            parallel_rows(&mut scratch, &x, h, |rows, res| {
+            let mut attended = block.attention_out.apply(&context, tokens)?;
+            parallel_rows_with(&mut attended, &x, h, |rows, residual| {
                 kernels::bias_residual_layer_norm(
                     rows,
-                    res,
+                    residual,
                     &block.attention_out.bias,
                     &block.attention_norm.gamma,
                     &block.attention_norm.beta,
                     self.eps,
                 )
             });
-            std::mem::swap(&mut x, &mut scratch);
+            x = attended;
 
             // Feed-forward: up projection + GELU, down projection + residual + norm.
-            let up = matmul(&x, tokens, &block.up)?;
-
-            let width = block.up.bias.len();
-            let mut activated = vec![0f32; tokens * width];
-            with_slice(&up, |u| {
-                parallel_rows(&mut activated, u, width, |out, rows| {
-                    kernels::bias_gelu(rows, &block.up.bias, out)
-                })
-            })?;
-            drop(up);
-
-            let down = matmul_owned(activated, tokens, &block.down)?;
-
-            with_slice(&down, |d| scratch.copy_from_slice(d))?;
-            parallel_rows(&mut scratch, &x, h, |rows, res| {
+            let mut activated = block.up.apply(&x, tokens)?;
+            parallel_rows(&mut activated, block.up.bias.len(), |rows| {
+                kernels::bias_gelu(rows, &block.up.bias)
+            });
+            let mut output = block.down.apply(&activated, tokens)?;
+            drop(activated);
+            parallel_rows_with(&mut output, &x, h, |rows, residual| {
                 kernels::bias_residual_layer_norm(
                     rows,
-                    res,
+                    residual,
                     &block.down.bias,
                     &block.output_norm.gamma,
                     &block.output_norm.beta,
                     self.eps,
                 )
             });
-            std::mem::swap(&mut x, &mut scratch);
+            x = output;
         }
         Ok(sequences
             .iter()
@@ -333,18 +318,30 @@ impl PackedEncoder {
     }
 }
 
-/// Splits `rows` and `input` (both `width` wide, same row count) into one chunk of
-/// rows per core and runs `f` on each pair in parallel.
-fn parallel_rows(
+/// Rows per parallel task: the rows split evenly between the rayon threads.
+fn chunk_len(len: usize, width: usize) -> usize {
+    (len / width)
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1)
+        * width
+}
+
+/// Runs `f` on one chunk of whole rows (`width` wide) of `rows` per thread, in parallel.
+fn parallel_rows(rows: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
+    let chunk = chunk_len(rows.len(), width);
+    rows.par_chunks_mut(chunk).for_each(&f);
+}
+
+/// Like [`parallel_rows`], pairing each chunk with the same rows of `input`.
+fn parallel_rows_with(
     rows: &mut [f32],
     input: &[f32],
     width: usize,
     f: impl Fn(&mut [f32], &[f32]) + Sync,
 ) {
-    let count = rows.len() / width;
-    let per_chunk = count.div_ceil(rayon::current_num_threads().max(1)).max(1) * width;
-    rows.par_chunks_mut(per_chunk)
-        .zip(input.par_chunks(per_chunk))
+    let chunk = chunk_len(rows.len(), width);
+    rows.par_chunks_mut(chunk)
+        .zip(input.par_chunks(chunk))
         .for_each(|(out, inp)| f(out, inp));
 }
 
@@ -366,17 +363,18 @@ fn mean_pool_normalised(rows: &[f32], width: usize) -> Vec<f32> {
     mean
 }
 
-/// `input [rows, in] x weight [in, out]` (bias not added) through candle's matmul.
-fn matmul(input: &[f32], rows: usize, dense: &Dense) -> Result<Tensor, EmbedError> {
-    let k = input.len() / rows;
-    let a = Tensor::from_slice(input, (rows, k), &Device::Cpu).map_err(inference)?;
-    a.matmul(&dense.weight).map_err(inference)
-}
-
-fn matmul_owned(input: Vec<f32>, rows: usize, dense: &Dense) -> Result<Tensor, EmbedError> {
-    let k = input.len() / rows;
-    let a = Tensor::from_vec(input, (rows, k), &Device::Cpu).map_err(inference)?;
-    a.matmul(&dense.weight).map_err(inference)
+impl Dense {
+    /// `input [rows, in] x weight [in, out]`, bias not added: the packed kernel where
+    /// the CPU has AVX2 + FMA, candle's matmul otherwise.
+    fn apply(&self, input: &[f32], rows: usize) -> Result<Vec<f32>, EmbedError> {
+        if let Some(out) = self.packed.as_ref().and_then(|p| p.matmul(input, rows)) {
+            return Ok(out);
+        }
+        let k = input.len() / rows;
+        let a = Tensor::from_slice(input, (rows, k), &Device::Cpu).map_err(inference)?;
+        let product = a.matmul(&self.weight).map_err(inference)?;
+        with_slice(&product, <[f32]>::to_vec)
+    }
 }
 
 /// Runs `f` on the contiguous `f32` data of a CPU tensor without copying it.
@@ -457,6 +455,15 @@ impl Weights<'_> {
                 weight.dims()
             )));
         }
-        Ok(Dense { weight, bias })
+        let values = weight
+            .flatten_all()
+            .and_then(|w| w.to_vec1::<f32>())
+            .map_err(|e| self.error(e))?;
+        let packed = PackedWeights::pack(&values, input, output);
+        Ok(Dense {
+            weight,
+            packed,
+            bias,
+        })
     }
 }

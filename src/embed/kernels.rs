@@ -134,52 +134,36 @@ pub fn sum(values: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
-/// Writes `gelu(x + bias)` (the exact, erf-based GELU BERT uses) for every row of
-/// `input` (width `bias.len()`) into `output`.
-pub fn bias_gelu(input: &[f32], bias: &[f32], output: &mut [f32]) {
-    vectorized(BiasGelu {
-        input,
-        bias,
-        output,
-    });
+/// Replaces every value `x` of `rows` (width `bias.len()`) with `gelu(x + bias)`, the
+/// exact, erf-based GELU BERT uses.
+pub fn bias_gelu(rows: &mut [f32], bias: &[f32]) {
+    vectorized(BiasGelu { rows, bias });
 }
 
-kernel!(BiasGelu<'a> { input: &'a [f32], bias: &'a [f32], output: &'a mut [f32] } => bias_gelu_body);
+kernel!(BiasGelu<'a> { rows: &'a mut [f32], bias: &'a [f32] } => bias_gelu_body);
 
 #[inline(always)]
-fn bias_gelu_body(input: &[f32], bias: &[f32], output: &mut [f32]) {
-    let width = bias.len();
-    for (out, row) in output
-        .chunks_exact_mut(width)
-        .zip(input.chunks_exact(width))
-    {
-        for ((o, x), b) in out.iter_mut().zip(row).zip(bias) {
-            let v = x + b;
-            *o = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+fn bias_gelu_body(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (x, b) in row.iter_mut().zip(bias) {
+            let v = *x + b;
+            *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
         }
     }
 }
 
-/// Copies `input` into `output` adding `bias` to every row (width `bias.len()`).
-pub fn add_bias(input: &[f32], bias: &[f32], output: &mut [f32]) {
-    vectorized(AddBias {
-        input,
-        bias,
-        output,
-    });
+/// Adds `bias` to every row of `rows` (width `bias.len()`).
+pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
+    vectorized(AddBias { rows, bias });
 }
 
-kernel!(AddBias<'a> { input: &'a [f32], bias: &'a [f32], output: &'a mut [f32] } => add_bias_body);
+kernel!(AddBias<'a> { rows: &'a mut [f32], bias: &'a [f32] } => add_bias_body);
 
 #[inline(always)]
-fn add_bias_body(input: &[f32], bias: &[f32], output: &mut [f32]) {
-    let width = bias.len();
-    for (out, row) in output
-        .chunks_exact_mut(width)
-        .zip(input.chunks_exact(width))
-    {
-        for ((o, x), b) in out.iter_mut().zip(row).zip(bias) {
-            *o = x + b;
+fn add_bias_body(rows: &mut [f32], bias: &[f32]) {
+    for row in rows.chunks_exact_mut(bias.len()) {
+        for (x, b) in row.iter_mut().zip(bias) {
+            *x += b;
         }
     }
 }

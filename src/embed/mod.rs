@@ -9,6 +9,7 @@
 
 mod bert;
 mod encoder;
+mod gemm;
 mod kernels;
 mod worker;
 
