@@ -105,6 +105,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
         .nest("/v1", v1)
         .fallback(routes::error::not_found)
         .method_not_allowed_fallback(routes::error::method_not_allowed)

@@ -19,7 +19,7 @@ use crate::runbook::{
 };
 
 /// Where an execution is in its life.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionState {
     /// Waiting for approvers.
@@ -82,7 +82,7 @@ impl From<RunStatus> for ExecutionState {
 }
 
 /// `POST /v1/executions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
     /// Runbook id.
@@ -102,7 +102,7 @@ pub struct ExecutionRequest {
 }
 
 /// One approver's decision.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Decision {
     /// Token name of the approver.
     pub approver: String,
@@ -115,7 +115,7 @@ pub struct Decision {
 }
 
 /// An execution as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Execution {
     /// Id.
     pub id: String,

@@ -97,7 +97,7 @@ pub struct TrainingExample {
 }
 
 /// A term and how much it pushed a label up.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TermWeight {
     /// The word or word pair.
     pub term: String,

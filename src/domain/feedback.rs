@@ -6,7 +6,7 @@ use super::incident::validate_label;
 use super::ticket::ValidationError;
 
 /// `POST /v1/tickets/{id}/feedback`: the label an agent set on a field.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelFeedback {
     /// Label field, e.g. `assignment_group`.

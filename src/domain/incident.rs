@@ -47,7 +47,7 @@ pub fn validate_label(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// A past incident with what it was labelled and how it was resolved.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Incident {
     /// Ticketing system id, e.g. `INC0012345`.
@@ -97,7 +97,7 @@ impl Incident {
 
 /// An incident as API clients send it: the common label fields may be given at
 /// the top level (`"assignment_group": "Network"`) as well as inside `labels`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentInput {
     /// Ticketing system id.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 pub const MAX_TEXT_CHARS: usize = 100_000;
 
 /// An incoming ticket: at least a title or a description is required.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicket {
     /// The ticketing system's id, when the ticket already has one.

@@ -5,12 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState, Authenticated};
 use crate::auth::Role;
 use crate::automation::{AuditEntry, Execution, ExecutionRequest, ExecutionState};
 
 /// Body of approve / reject / cancel.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// Why.
@@ -35,13 +36,15 @@ impl DecisionBody {
 }
 
 /// `?state=` filter of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only executions in this state.
     pub state: Option<String>,
 }
 
 /// Requests an execution: 201 when created, 200 when the idempotency key matched.
+#[utoipa::path(post, path = "/v1/executions", tag = "executions", request_body = ExecutionRequest, security(("bearer" = [])), responses((status = 201, description = "Created (pending approval, or approved and started)", body = Execution), (status = 200, description = "An execution with this idempotency key exists", body = Execution), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 422, description = "Refused: unknown runbook, invalid parameter or target; audited", body = ErrorBody)))]
 pub async fn create_execution(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -66,6 +69,7 @@ pub async fn create_execution(
 }
 
 /// Approves a pending execution.
+#[utoipa::path(post, path = "/v1/executions/{id}/approve", tag = "executions", params(("id" = String, Path, description = "Execution id")), request_body(content = Option<DecisionBody>, description = "Optional comment"), security(("bearer" = [])), responses((status = 200, body = Execution), (status = 404, body = ErrorBody), (status = 409, description = "Self-approval, second decision, expired or not pending", body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn approve_execution(
     state: State<AppState>,
     caller: Authenticated,
@@ -76,6 +80,7 @@ pub async fn approve_execution(
 }
 
 /// Rejects a pending execution.
+#[utoipa::path(post, path = "/v1/executions/{id}/reject", tag = "executions", params(("id" = String, Path, description = "Execution id")), request_body(content = Option<DecisionBody>, description = "Optional comment"), security(("bearer" = [])), responses((status = 200, body = Execution), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn reject_execution(
     state: State<AppState>,
     caller: Authenticated,
@@ -103,6 +108,7 @@ async fn decide(
 }
 
 /// Withdraws an execution that has not started.
+#[utoipa::path(post, path = "/v1/executions/{id}/cancel", tag = "executions", params(("id" = String, Path, description = "Execution id")), security(("bearer" = [])), responses((status = 200, body = Execution), (status = 404, body = ErrorBody), (status = 409, description = "Already started or finished", body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn cancel_execution(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -113,6 +119,7 @@ pub async fn cancel_execution(
 }
 
 /// One execution: state, decisions, step results (output capped, secrets redacted).
+#[utoipa::path(get, path = "/v1/executions/{id}", tag = "executions", params(("id" = String, Path, description = "Execution id")), security(("bearer" = [])), responses((status = 200, body = Execution), (status = 404, body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn get_execution(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -123,6 +130,7 @@ pub async fn get_execution(
 }
 
 /// The audit entries of one execution.
+#[utoipa::path(get, path = "/v1/executions/{id}/audit", tag = "executions", params(("id" = String, Path, description = "Execution id")), security(("bearer" = [])), responses((status = 200, description = "Hash-chained audit entries about this execution", body = Vec<AuditEntry>), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn execution_audit(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -133,6 +141,7 @@ pub async fn execution_audit(
 }
 
 /// Executions, newest first, optionally filtered by `?state=`.
+#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "Newest first, at most 500", body = Vec<Execution>), (status = 400, description = "Unknown state", body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn list_executions(
     State(state): State<AppState>,
     caller: Authenticated,

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::metrics::{RequestLabels, StateLabels, global};
 
 /// Renders every metric; execution counts are read from the state database first.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(automation) = state.automation() {
         match automation.count_by_state().await {

@@ -8,6 +8,7 @@ mod feedback;
 mod health;
 mod incidents;
 mod metrics;
+mod openapi;
 mod triage;
 
 pub use auth::Authenticated;
@@ -21,6 +22,7 @@ pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
 pub use incidents::{get_incident, put_incident};
 pub use metrics::{metrics, record as record_metrics};
+pub use openapi::{ApiDoc, openapi};
 pub use triage::triage;
 
 use std::sync::{Arc, OnceLock};

@@ -73,7 +73,7 @@ impl Secrets {
 }
 
 /// How one step ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Exit status 0 (or an expected HTTP status).
@@ -85,7 +85,7 @@ pub enum StepStatus {
 }
 
 /// What one step did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StepResult {
     /// `check`, `step` or `rollback`.
     pub phase: String,

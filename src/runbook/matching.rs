@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::spec::{ApprovalMode, Risk, RunbookSpec};
 
 /// A runbook proposed for a ticket.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunbookMatch {
     /// Runbook id.
     pub id: String,

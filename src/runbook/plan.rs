@@ -26,7 +26,7 @@ pub enum PlanError {
 }
 
 /// One step ready to run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PlannedStep {
     /// Step name.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct PlannedStep {
 }
 
 /// An HTTP request with values substituted (URL parts percent-encoded).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PlannedHttp {
     /// `GET`, `POST`, ...
     pub method: String,
@@ -76,7 +76,7 @@ fn fill_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> se
 }
 
 /// A fully validated run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Plan {
     /// Runbook id.
     pub runbook: String,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// One agent's correction or confirmation of a ticket's label.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct FeedbackEntry {
     /// Seconds since the Unix epoch.
     pub at: u64,
@@ -37,7 +37,7 @@ impl FeedbackEntry {
 }
 
 /// Reassignments from one label to another.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Reassignment {
     /// Label before.
     pub from: String,
@@ -48,7 +48,7 @@ pub struct Reassignment {
 }
 
 /// Tickets that went back and forth between two labels.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PingPong {
     /// The two labels, in alphabetical order.
     pub between: [String; 2],
@@ -59,7 +59,7 @@ pub struct PingPong {
 }
 
 /// Feedback counts for one label field.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldFeedback {
     /// Feedback entries received.
     pub total: u64,
@@ -74,7 +74,7 @@ pub struct FieldFeedback {
 }
 
 /// What the feedback log says, for `GET /v1/stats`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FeedbackStats {
     /// Feedback entries received.
     pub total: u64,

@@ -44,7 +44,7 @@ impl Default for PrioritySettings {
 }
 
 /// A priority derived from the suggested impact and urgency.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DerivedPriority {
     /// 1 (critical) to 5 (planning).
     pub level: u8,

@@ -48,7 +48,7 @@ pub enum TriageError {
 }
 
 /// A past incident similar to the ticket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SimilarIncident {
     /// Incident id.
     pub id: String,
@@ -82,7 +82,7 @@ pub struct KnowledgeChunk {
 }
 
 /// A knowledge article chunk relevant to the ticket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KnowledgeHit {
     /// Chunk id.
     pub id: String,
@@ -101,7 +101,7 @@ pub struct KnowledgeHit {
 }
 
 /// Everything triage says about one ticket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Triage {
     /// The ticket's id, when it had one.
     pub ticket_id: Option<String>,
@@ -125,7 +125,7 @@ pub struct Triage {
 const SNIPPET_CHARS: usize = 280;
 
 /// What a retrain did.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RetrainReport {
     /// Incidents the new head learned from.
     pub incidents: usize,
@@ -138,7 +138,7 @@ pub struct RetrainReport {
 }
 
 /// What recording an agent's feedback did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeedbackReceipt {
     /// The logged entry.
     pub feedback: FeedbackEntry,
@@ -149,7 +149,7 @@ pub struct FeedbackReceipt {
 }
 
 /// The classifier head in use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HeadSummary {
     /// Incidents it was trained on.
     pub trained_on: usize,
@@ -160,7 +160,7 @@ pub struct HeadSummary {
 }
 
 /// Counts for `GET /v1/stats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ServiceStats {
     /// Incidents stored.
     pub incidents: usize,

@@ -24,7 +24,7 @@ pub struct Neighbour<'a> {
 }
 
 /// Whether a suggestion may be applied without a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     /// Confidence reached the configured threshold: apply it.
@@ -44,7 +44,7 @@ impl Route {
 }
 
 /// A runner-up label.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Alternative {
     /// The label.
     pub label: String,
@@ -53,7 +53,7 @@ pub struct Alternative {
 }
 
 /// A past incident that voted for the suggested label.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Evidence {
     /// Incident id.
     pub id: String,
@@ -62,7 +62,7 @@ pub struct Evidence {
 }
 
 /// Where a suggestion's confidence came from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ScoreSources {
     /// The label's share of the neighbours' similarity-weighted vote.
     pub neighbours: f32,
@@ -72,7 +72,7 @@ pub struct ScoreSources {
 }
 
 /// The suggestion for one label field.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FieldSuggestion {
     /// Suggested value.
     pub label: String,

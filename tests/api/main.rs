@@ -9,6 +9,7 @@ mod helpers;
 mod incidents;
 mod ingest;
 mod metrics;
+mod openapi;
 mod parity;
 mod postgres;
 mod runbooks;

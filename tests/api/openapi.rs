@@ -1,0 +1,76 @@
+//! `GET /openapi.json`: every endpoint and its schemas, generated from the code.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn openapi_describes_every_endpoint_and_schema() {
+    let app = spawn_app().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/triage", "post"),
+        ("/v1/incidents", "post"),
+        ("/v1/incidents/{id}", "get"),
+        ("/v1/tickets/{id}/feedback", "post"),
+        ("/v1/stats", "get"),
+        ("/v1/admin/retrain", "post"),
+        ("/v1/executions", "post"),
+        ("/v1/executions", "get"),
+        ("/v1/executions/{id}", "get"),
+        ("/v1/executions/{id}/approve", "post"),
+        ("/v1/executions/{id}/reject", "post"),
+        ("/v1/executions/{id}/cancel", "post"),
+        ("/v1/executions/{id}/audit", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(paths.len(), 16, "an endpoint the test does not know");
+
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "NewTicket",
+        "Triage",
+        "FieldSuggestion",
+        "Execution",
+        "ExecutionRequest",
+        "AuditEntry",
+        "LabelFeedback",
+        "ServiceStats",
+        "ErrorBody",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    // Every `$ref` points at a schema that exists.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling $ref to {name}");
+    }
+    let triage = &paths["/v1/triage"]["post"];
+    assert!(triage["responses"]["200"].is_object());
+    assert!(triage["responses"]["503"].is_object());
+    let create = &paths["/v1/executions"]["post"];
+    assert_eq!(create["security"][0]["bearer"], serde_json::json!([]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // The triage response schema names the fields a client reads.
+    let triage_schema = &schemas["Triage"]["properties"];
+    for field in ["suggestions", "route", "similar_incidents", "runbooks"] {
+        assert!(triage_schema.get(field).is_some(), "Triage.{field}");
+    }
+}
