@@ -88,6 +88,9 @@ pub struct ModelSettings {
     pub max_wait_ms: u64,
     /// Requests allowed to wait for the model; beyond this the service answers 503.
     pub queue_capacity: usize,
+    /// A request that waited this long for the model is answered 503 instead of run,
+    /// in milliseconds: bounded latency under overload, instant recovery after it.
+    pub max_queue_wait_ms: u64,
 }
 
 /// How suggestions are computed and when a ticket is routed automatically.
@@ -150,7 +153,8 @@ impl Default for ModelSettings {
             max_batch: 32,
             max_pass_tokens: 512,
             max_wait_ms: 2,
-            queue_capacity: 256,
+            queue_capacity: 64,
+            max_queue_wait_ms: 500,
         }
     }
 }

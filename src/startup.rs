@@ -40,6 +40,7 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
             max_batch: settings.model.max_batch,
             max_wait: Duration::from_millis(settings.model.max_wait_ms),
             queue_capacity: settings.model.queue_capacity,
+            max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },
     )?;
     let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&settings.data_dir, dimension)?);

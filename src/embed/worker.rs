@@ -20,11 +20,31 @@ pub struct WorkerOptions {
     pub max_wait: Duration,
     /// Requests allowed to wait; more are refused.
     pub queue_capacity: usize,
+    /// A request that waited longer than this is answered "overloaded" instead of run,
+    /// so latency stays bounded under overload and the backlog clears at once after it.
+    pub max_queue_wait: Duration,
 }
 
 struct Job {
     texts: Vec<String>,
+    queued_at: Instant,
     reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
+}
+
+impl Job {
+    /// Whether the job should still be run: its caller is waiting and it is not stale.
+    /// Abandoned jobs (the client went away) are dropped; stale ones are refused.
+    fn worth_running(self, max_wait: Duration) -> Option<Self> {
+        if self.reply.is_closed() {
+            return None;
+        }
+        if self.queued_at.elapsed() > max_wait {
+            crate::metrics::global().overloaded.inc();
+            let _ = self.reply.send(Err(EmbedError::Overloaded));
+            return None;
+        }
+        Some(self)
+    }
 }
 
 /// Cloneable handle to the model thread.
@@ -60,16 +80,22 @@ impl Embedder {
         let metrics = crate::metrics::global();
         // Counted before sending so the worker's decrement can never come first.
         metrics.queue_depth.inc();
-        self.queue.try_send(Job { texts, reply }).map_err(|err| {
-            metrics.queue_depth.dec();
-            match err {
-                TrySendError::Full(_) => {
-                    metrics.overloaded.inc();
-                    EmbedError::Overloaded
+        self.queue
+            .try_send(Job {
+                texts,
+                queued_at: Instant::now(),
+                reply,
+            })
+            .map_err(|err| {
+                metrics.queue_depth.dec();
+                match err {
+                    TrySendError::Full(_) => {
+                        metrics.overloaded.inc();
+                        EmbedError::Overloaded
+                    }
+                    TrySendError::Disconnected(_) => EmbedError::Unavailable,
                 }
-                TrySendError::Disconnected(_) => EmbedError::Unavailable,
-            }
-        })?;
+            })?;
         answer.await.map_err(|_| EmbedError::Unavailable)?
     }
 
@@ -86,6 +112,9 @@ fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOp
     let metrics = crate::metrics::global();
     while let Ok(first) = jobs.recv() {
         metrics.queue_depth.dec();
+        let Some(first) = first.worth_running(options.max_queue_wait) else {
+            continue;
+        };
         let mut batch = vec![first];
         let mut texts: usize = batch[0].texts.len();
         let deadline = Instant::now() + options.max_wait;
@@ -94,8 +123,10 @@ fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOp
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
                     metrics.queue_depth.dec();
-                    texts += job.texts.len();
-                    batch.push(job);
+                    if let Some(job) = job.worth_running(options.max_queue_wait) {
+                        texts += job.texts.len();
+                        batch.push(job);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }

@@ -130,6 +130,32 @@ async fn a_full_model_queue_answers_503_with_retry_after_and_recovers() {
     assert_eq!(app.post_json("/v1/triage", &body).await.status(), 200);
 }
 
+#[tokio::test]
+async fn a_request_that_waited_too_long_for_the_model_is_refused_not_run() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = app.stop().await;
+    // A zero wait budget makes every queued request stale by the time the model
+    // thread takes it: the answer is 503 + Retry-After and the model never runs it.
+    let app = crate::helpers::spawn_app_on(dir, |s| s.model.max_queue_wait_ms = 0).await;
+    let response = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "title": "VPN down", "description": "cannot connect" }),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_on(dir, |_| {}).await;
+    let response = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "title": "VPN down", "description": "cannot connect" }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
 async fn concurrent_triage(
     app: &crate::helpers::TestApp,
     body: &serde_json::Value,

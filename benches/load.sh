@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Load behaviour of POST /v1/triage, on demand (not in CI), with wrk (Debian's package,
+# installed if missing) against 127.0.0.1:
+#   1. latency at 1 client (p50 / p99),
+#   2. throughput at 16 clients,
+#   3. overload: OVERLOAD_CLIENTS concurrent closed-loop clients (default 768, far past
+#      what the model can serve) for OVERLOAD_SECONDS (default 60) while the server's
+#      resident memory is sampled every 2 s; 503s are expected, errors and growth are not,
+#   4. recovery: 1 client again right after.
+#
+#   benches/load.sh                       # a fresh store with sample/incidents.csv
+#   INCIDENTS=../shared/datasets/gl8500_train.csv benches/load.sh
+#   DATA_DIR=/path/to/existing/store benches/load.sh   # e.g. one with 100k incidents
+#
+# Environment: SWITCHBOARD (binary, default target/release/switchboard, else
+# target/debug/switchboard), PORT (default 18080), DURATION (seconds per phase, 30).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+port="${PORT:-18080}"
+duration="${DURATION:-30}"
+overload_clients="${OVERLOAD_CLIENTS:-768}"
+overload_seconds="${OVERLOAD_SECONDS:-60}"
+bin="${SWITCHBOARD:-}"
+if [ -z "$bin" ]; then
+  if [ -x "$root/target/release/switchboard" ]; then bin="$root/target/release/switchboard"; else bin="$root/target/debug/switchboard"; fi
+fi
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
+
+work="$(mktemp -d)"
+cleanup() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
+export SWITCHBOARD_MODEL__DIR="$root/models/all-MiniLM-L6-v2"
+export SWITCHBOARD_PROMPTS_DIR="$root/prompts"
+export SWITCHBOARD_RUNBOOKS__DIR="$root/runbooks"
+export SWITCHBOARD_RUNBOOKS__INVENTORY="$root/runbooks/inventory.yaml"
+if [ -n "${DATA_DIR:-}" ]; then
+  export SWITCHBOARD_DATA_DIR="$DATA_DIR"
+else
+  export SWITCHBOARD_DATA_DIR="$work/data"
+  incidents="${INCIDENTS:-$root/sample/incidents.csv}"
+  echo "== ingesting $incidents"
+  /usr/bin/time -f "ingest: %e s wall, peak RSS %M KiB" "$bin" ingest incidents "$incidents" 2>&1 | tail -2
+fi
+
+"$bin" serve >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 600); do
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
+  sleep 0.5
+done
+rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+incidents_stored="$(curl -fsS "http://127.0.0.1:$port/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["incidents"])')"
+echo "== serving $incidents_stored incidents; RSS $(rss) KiB after start"
+
+cat >"$work/triage.lua" <<'LUA'
+-- Rotates through a few realistic tickets so requests are not identical.
+local tickets = {
+  '{"title":"VPN keeps dropping","description":"Since this morning my VPN disconnects every few minutes when working from home."}',
+  '{"title":"Outlook asks for password","description":"Outlook prompts for my credentials every few minutes and does not sync."}',
+  '{"title":"Printer offline","description":"The printer on floor 3 shows offline for everyone, jobs stay in the queue."}',
+  '{"title":"Disk full on batch server","description":"No space left on device: /tmp/switchboard/cache grew overnight."}',
+  '{"title":"Cannot log in to ERP","description":"My account is locked after the password change, ERP login fails with error 401."}',
+}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/triage", { ["Content-Type"] = "application/json" }, tickets[(n % #tickets) + 1])
+end
+-- Responses by status, summed over wrk's threads and printed at the end.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status ~= 200 and not refusal then refusal = body end
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + count end
+  end
+  for status, count in pairs(total) do io.write(string.format("status %s: %d\n", status, count)) end
+  for _, thread in ipairs(threads) do
+    local body = thread:get("refusal")
+    if body then io.write("status first refusal: " .. body .. "\n") break end
+  end
+end
+LUA
+
+run() { wrk --latency -s "$work/triage.lua" "$@" "http://127.0.0.1:$port"; }
+summary() { grep -E "^\s+(50%|99%)|Requests/sec|Socket errors|requests in|^status"; }
+
+echo "== 1 client, ${duration}s"
+run -t1 -c1 -d"${duration}s" | summary
+echo "== 16 clients, ${duration}s"
+run -t2 -c16 -d"${duration}s" | summary
+echo "== overload: $overload_clients clients, ${overload_seconds}s (RSS sampled every 2 s)"
+: >"$work/rss"
+( while kill -0 "$server" 2>/dev/null; do rss >>"$work/rss"; sleep 2; done ) &
+sampler=$!
+run -t2 -c"$overload_clients" -d"${overload_seconds}s" --timeout 10s | summary
+kill "$sampler" 2>/dev/null || true
+sort -n "$work/rss" | awk 'NR==1 {min=$1} {max=$1} END {printf "RSS during overload: min %d KiB, max %d KiB\n", min, max}'
+kill -0 "$server" 2>/dev/null && echo "server still running"
+echo "== recovery: 1 client, 10s, right after"
+run -t1 -c1 -d10s | summary
+echo "RSS at the end: $(rss) KiB"
