@@ -15,15 +15,11 @@
 # Environment: SWITCHBOARD (binary, default target/release/switchboard, else
 # target/debug/switchboard), PORT (default 18080), DURATION (seconds per phase, 30).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port="${PORT:-18080}"
 duration="${DURATION:-30}"
 overload_clients="${OVERLOAD_CLIENTS:-768}"
 overload_seconds="${OVERLOAD_SECONDS:-60}"
-bin="${SWITCHBOARD:-}"
-if [ -z "$bin" ]; then
-  if [ -x "$root/target/release/switchboard" ]; then bin="$root/target/release/switchboard"; else bin="$root/target/debug/switchboard"; fi
-fi
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
 
 work="$(mktemp -d)"
@@ -34,10 +30,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
-export SWITCHBOARD_MODEL__DIR="$root/models/all-MiniLM-L6-v2"
-export SWITCHBOARD_PROMPTS_DIR="$root/prompts"
-export SWITCHBOARD_RUNBOOKS__DIR="$root/runbooks"
-export SWITCHBOARD_RUNBOOKS__INVENTORY="$root/runbooks/inventory.yaml"
+use_repo_assets
 if [ -n "${DATA_DIR:-}" ]; then
   export SWITCHBOARD_DATA_DIR="$DATA_DIR"
 else

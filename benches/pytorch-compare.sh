@@ -7,7 +7,7 @@
 # SWITCHBOARD (binary, default target/release/switchboard, else target/debug/switchboard).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
+source "$here/common.sh"
 file="${1:?usage: benches/pytorch-compare.sh FILE [LIMIT] [BATCH ...]}"
 limit="${2:-1000}"
 shift $(( $# >= 2 ? 2 : $# ))
@@ -16,10 +16,6 @@ read -r -a batches <<<"${batches[*]}"
 threads="${THREADS:-$(nproc)}"
 repeat="${REPEAT:-3}"
 venv="${PYTORCH_VENV:-${TMPDIR:-/tmp}/switchboard-pytorch-venv}"
-bin="${SWITCHBOARD:-}"
-if [ -z "$bin" ]; then
-  if [ -x "$root/target/release/switchboard" ]; then bin="$root/target/release/switchboard"; else bin="$root/target/debug/switchboard"; fi
-fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "torch==2.15.0" "sentence-transformers==6.2.0"

@@ -170,3 +170,40 @@ async fn concurrent_triage(
     }
     tasks.join_all().await
 }
+
+#[tokio::test]
+async fn shutdown_drains_requests_already_in_flight() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = app.stop().await;
+    // One text per forward pass, so eight requests take a while to get through.
+    let app = crate::helpers::spawn_app_on(dir, |s| {
+        s.model.max_batch = 1;
+        s.model.max_wait_ms = 0;
+    })
+    .await;
+    let url = format!("{}/v1/triage", app.address);
+    let client = app.client.clone();
+    let requests: Vec<_> = (0..8)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({ "title": format!("VPN down {i}"), "description": "cannot connect from home" }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    // Let the requests reach the server, then shut down while they are being served.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    app.stop().await;
+    for request in requests {
+        assert_eq!(
+            request.await.unwrap().ok(),
+            Some(200),
+            "an in-flight request was cut off"
+        );
+    }
+}
