@@ -8,15 +8,11 @@
 # Environment: SWITCHBOARD (binary, default target/release/switchboard, else
 # target/debug/switchboard), PORT (default 18090).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source_file="${1:?usage: benches/scale-store.sh SOURCE.csv [COUNT] [DATA_DIR]}"
 count="${2:-100000}"
 data_dir="${3:-$(mktemp -d)/data}"
 port="${PORT:-18090}"
-bin="${SWITCHBOARD:-}"
-if [ -z "$bin" ]; then
-  if [ -x "$root/target/release/switchboard" ]; then bin="$root/target/release/switchboard"; else bin="$root/target/debug/switchboard"; fi
-fi
 incidents="$(dirname "$data_dir")/incidents-$count.csv"
 mkdir -p "$(dirname "$data_dir")"
 python3 - "$source_file" "$count" "$incidents" <<'PY'
@@ -32,10 +28,7 @@ with open(out, "w", newline="", encoding="utf-8") as f:
         w.writerow([f"SCALE{i:07d}", a["short_description"], b["description"], a["assignment_group"]])
 PY
 export SWITCHBOARD_DATA_DIR="$data_dir"
-export SWITCHBOARD_MODEL__DIR="$root/models/all-MiniLM-L6-v2"
-export SWITCHBOARD_PROMPTS_DIR="$root/prompts"
-export SWITCHBOARD_RUNBOOKS__DIR="$root/runbooks"
-export SWITCHBOARD_RUNBOOKS__INVENTORY="$root/runbooks/inventory.yaml"
+use_repo_assets
 export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
 echo "== ingesting $count incidents into $data_dir"
 /usr/bin/time -f "ingest: %e s wall, peak RSS %M KiB" "$bin" ingest incidents "$incidents" 2>&1 | tail -3
