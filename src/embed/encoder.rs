@@ -4,7 +4,8 @@
 //!
 //! The four dense layers of each block run as one matrix multiplication each over
 //! all tokens of the batch (Q, K, V fused into one), against weights packed once at
-//! load ([`super::gemm`]; candle's CPU matmul on CPUs without AVX2 + FMA). Everything between them (bias, residual, layer norm,
+//! load ([`super::gemm`]; candle's CPU matmul on CPUs without AVX2 + FMA, decided
+//! once at load so each layer holds one copy of its weights). Everything between them (bias, residual, layer norm,
 //! GELU, per-sequence attention, mean pooling) is done by the fused kernels in
 //! [`super::kernels`], spread over the cores with rayon. Padding is never computed,
 //! so a batch costs what its real tokens cost.
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -55,11 +56,15 @@ struct Norm {
 }
 
 struct Dense {
-    /// `[in, out]`, contiguous.
-    weight: Tensor,
-    /// The same weights packed for [`PackedWeights::matmul`] (when `out` allows).
-    packed: Option<PackedWeights>,
+    weight: DenseWeight,
     bias: Vec<f32>,
+}
+
+/// How a dense layer's weights are held: packed for [`PackedWeights::matmul`] where the
+/// CPU and shape allow, otherwise as a contiguous `[in, out]` tensor for candle's matmul.
+enum DenseWeight {
+    Packed(PackedWeights),
+    Tensor(Tensor),
 }
 
 struct Block {
@@ -212,16 +217,12 @@ impl PackedEncoder {
             let context = self.attention(&qkv, &sequences, tokens);
             drop(qkv);
             let mut attended = block.attention_out.apply(&context, tokens)?;
-            parallel_rows_with(&mut attended, &x, h, |rows, residual| {
-                kernels::bias_residual_layer_norm(
-                    rows,
-                    residual,
-                    &block.attention_out.bias,
-                    &block.attention_norm.gamma,
-                    &block.attention_norm.beta,
-                    self.eps,
-                )
-            });
+            self.add_and_norm(
+                &mut attended,
+                &x,
+                &block.attention_out,
+                &block.attention_norm,
+            );
             x = attended;
 
             // Feed-forward: up projection + GELU, down projection + residual + norm.
@@ -231,22 +232,28 @@ impl PackedEncoder {
             });
             let mut output = block.down.apply(&activated, tokens)?;
             drop(activated);
-            parallel_rows_with(&mut output, &x, h, |rows, residual| {
-                kernels::bias_residual_layer_norm(
-                    rows,
-                    residual,
-                    &block.down.bias,
-                    &block.output_norm.gamma,
-                    &block.output_norm.beta,
-                    self.eps,
-                )
-            });
+            self.add_and_norm(&mut output, &x, &block.down, &block.output_norm);
             x = output;
         }
         Ok(sequences
             .iter()
             .map(|&(start, end)| mean_pool_normalised(&x[start * h..end * h], h))
             .collect())
+    }
+
+    /// `rows = norm(rows + dense.bias + residual)`, the step that closes both halves of
+    /// a block.
+    fn add_and_norm(&self, rows: &mut [f32], residual: &[f32], dense: &Dense, norm: &Norm) {
+        parallel_rows_with(rows, residual, self.hidden, |rows, residual| {
+            kernels::bias_residual_layer_norm(
+                rows,
+                residual,
+                &dense.bias,
+                &norm.gamma,
+                &norm.beta,
+                self.eps,
+            )
+        });
     }
 
     fn embed_tokens(
@@ -367,27 +374,18 @@ impl Dense {
     /// `input [rows, in] x weight [in, out]`, bias not added: the packed kernel where
     /// the CPU has AVX2 + FMA, candle's matmul otherwise.
     fn apply(&self, input: &[f32], rows: usize) -> Result<Vec<f32>, EmbedError> {
-        if let Some(out) = self.packed.as_ref().and_then(|p| p.matmul(input, rows)) {
-            return Ok(out);
+        match &self.weight {
+            DenseWeight::Packed(packed) => Ok(packed.matmul(input, rows)),
+            DenseWeight::Tensor(weight) => {
+                let k = input.len() / rows;
+                Tensor::from_slice(input, (rows, k), &Device::Cpu)
+                    .and_then(|a| a.matmul(weight))
+                    .and_then(|product| product.flatten_all())
+                    .and_then(|product| product.to_vec1::<f32>())
+                    .map_err(inference)
+            }
         }
-        let k = input.len() / rows;
-        let a = Tensor::from_slice(input, (rows, k), &Device::Cpu).map_err(inference)?;
-        let product = a.matmul(&self.weight).map_err(inference)?;
-        with_slice(&product, <[f32]>::to_vec)
     }
-}
-
-/// Runs `f` on the contiguous `f32` data of a CPU tensor without copying it.
-fn with_slice<R>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, EmbedError> {
-    let (storage, layout) = tensor.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        return Err(inference("encoder tensors must live on the CPU"));
-    };
-    let data = cpu.as_slice::<f32>().map_err(inference)?;
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| inference("matmul output is not contiguous"))?;
-    Ok(f(&data[start..end]))
 }
 
 struct Weights<'a> {
@@ -459,11 +457,10 @@ impl Weights<'_> {
             .flatten_all()
             .and_then(|w| w.to_vec1::<f32>())
             .map_err(|e| self.error(e))?;
-        let packed = PackedWeights::pack(&values, input, output);
-        Ok(Dense {
-            weight,
-            packed,
-            bias,
-        })
+        let weight = match PackedWeights::pack(&values, input, output) {
+            Some(packed) => DenseWeight::Packed(packed),
+            None => DenseWeight::Tensor(weight),
+        };
+        Ok(Dense { weight, bias })
     }
 }

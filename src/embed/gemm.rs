@@ -9,8 +9,8 @@
 //! the activations stay in L2 while the panels stream; the panels are split between
 //! the rayon threads, each writing its own column block.
 //!
-//! Only AVX2 + FMA CPUs take this path ([`PackedWeights::matmul`] returns `None`
-//! elsewhere and the caller falls back to candle).
+//! Only AVX2 + FMA CPUs take this path ([`PackedWeights::pack`] returns `None`
+//! elsewhere and the caller keeps candle's matmul).
 
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
@@ -25,29 +25,33 @@ const TILE_BYTES: usize = 192 * 1024;
 
 /// A `[k, n]` weight matrix stored as `n / 16` panels of `[k][16]`.
 pub struct PackedWeights {
+    /// Proof, taken once at load, that this CPU has AVX2 + FMA.
+    simd: pulp::x86::V3,
     k: usize,
     n: usize,
     panels: Vec<f32>,
 }
 
 impl PackedWeights {
-    /// Packs a row-major `[k, n]` matrix; `n` must be a multiple of 16.
+    /// Packs a row-major `[k, n]` matrix; `None` unless `n` is a multiple of 16 and
+    /// the CPU has AVX2 + FMA.
     pub fn pack(weights: &[f32], k: usize, n: usize) -> Option<Self> {
         if !n.is_multiple_of(PANEL) || weights.len() != k * n {
             return None;
         }
+        let simd = pulp::x86::V3::try_new()?;
         let mut panels = Vec::with_capacity(k * n);
         for panel in 0..n / PANEL {
             for row in weights.chunks_exact(n) {
                 panels.extend_from_slice(&row[panel * PANEL..][..PANEL]);
             }
         }
-        Some(Self { k, n, panels })
+        Some(Self { simd, k, n, panels })
     }
 
-    /// `a [m, k] x W [k, n]` as a row-major `[m, n]`, or `None` without AVX2 + FMA.
-    pub fn matmul(&self, a: &[f32], m: usize) -> Option<Vec<f32>> {
-        let simd = pulp::x86::V3::try_new()?;
+    /// `a [m, k] x W [k, n]` as a row-major `[m, n]`.
+    pub fn matmul(&self, a: &[f32], m: usize) -> Vec<f32> {
+        let simd = self.simd;
         debug_assert_eq!(a.len(), m * self.k);
         let panels = self.n / PANEL;
         let threads = rayon::current_num_threads().clamp(1, panels);
@@ -73,7 +77,11 @@ impl PackedWeights {
             })
             .collect();
         if parts.len() == 1 {
-            return parts.into_iter().next().map(|(_, out)| out);
+            return parts
+                .into_iter()
+                .next()
+                .map(|(_, out)| out)
+                .unwrap_or_default();
         }
         let mut c = vec![0f32; m * self.n];
         for (first, part) in parts {
@@ -82,7 +90,7 @@ impl PackedWeights {
                 row[first * PANEL..][..width].copy_from_slice(values);
             }
         }
-        Some(c)
+        c
     }
 }
 
@@ -167,10 +175,10 @@ mod tests {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 17 % 89) as f32 - 44.0) / 40.0)
                 .collect();
-            let packed = PackedWeights::pack(&w, k, n).unwrap();
-            let Some(c) = packed.matmul(&a, m) else {
+            let Some(packed) = PackedWeights::pack(&w, k, n) else {
                 return; // No AVX2 + FMA here: the encoder uses candle's matmul instead.
             };
+            let c = packed.matmul(&a, m);
             for i in 0..m {
                 for j in 0..n {
                     let expected: f32 = (0..k).map(|t| a[i * k + t] * w[t * n + j]).sum();
