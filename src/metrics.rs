@@ -74,14 +74,11 @@ impl Metrics {
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
-        let requests = {
-            registry.register(
-                "http_request_duration_seconds",
-                "HTTP request latency by method, route and status",
-                requests.clone(),
-            );
-            requests
-        };
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method, route and status",
+            requests.clone(),
+        );
         let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
         registry.register(
             "embed_batch_size",
