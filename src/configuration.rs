@@ -261,10 +261,8 @@ impl Settings {
         if !(0.0..=1.0).contains(&head.weight) {
             return bad("triage.classifier.weight must lie in [0, 1]");
         }
-        if head.epochs == 0 || head.learning_rate <= 0.0 || head.l2 < 0.0 {
-            return bad(
-                "triage.classifier: epochs and learning_rate must be positive, l2 not negative",
-            );
+        if head.max_iterations == 0 || head.l2.is_nan() || head.l2 < 0.0 {
+            return bad("triage.classifier: max_iterations must be positive, l2 not negative");
         }
         for token in &self.auth.tokens {
             let valid_hash =

@@ -8,16 +8,37 @@ use serde::{Deserialize, Serialize};
 /// Longest token kept, in characters; longer runs are hashes or encoded blobs.
 const MAX_TOKEN_CHARS: usize = 40;
 
+/// Characters that join the parts of an identifier (`job_scheduler`,
+/// `usa-2950-access-sw02`, `hr_tool`): kept as one token besides its parts.
+const JOINERS: [char; 3] = ['_', '-', '.'];
+
+/// Longest identifier kept whole, in characters.
+const MAX_IDENTIFIER_CHARS: usize = 60;
+
 /// Lower-cased word tokens of `text`: runs of letters and digits, at least two
 /// characters, not purely digits (ticket numbers and timestamps carry no topic).
+/// A word joined by `_`, `-` or `.` is also kept whole after its parts: job,
+/// tool and host names route monitoring alerts better than their pieces do.
 pub fn tokens(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| {
-            let chars = t.chars().count();
-            (2..=MAX_TOKEN_CHARS).contains(&chars) && !t.chars().all(|c| c.is_ascii_digit())
-        })
-        .map(str::to_lowercase)
-        .collect()
+    let is_part = |t: &&str| {
+        let chars = t.chars().count();
+        (2..=MAX_TOKEN_CHARS).contains(&chars) && !t.chars().all(|c| c.is_ascii_digit())
+    };
+    let mut out = Vec::new();
+    for word in text.split(|c: char| !(c.is_alphanumeric() || JOINERS.contains(&c))) {
+        let word = word.trim_matches(&JOINERS[..]);
+        let parts_before = out.len();
+        out.extend(
+            word.split(|c: char| !c.is_alphanumeric())
+                .filter(is_part)
+                .map(str::to_lowercase),
+        );
+        let joined = word.contains(&JOINERS[..]);
+        if joined && out.len() > parts_before && word.chars().count() <= MAX_IDENTIFIER_CHARS {
+            out.push(word.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Prefix of character n-gram terms, so they never collide with words.
@@ -185,6 +206,26 @@ mod tests {
             ["outlook", "crashed", "error", "0x80", "at", "ticket"]
         );
         assert_eq!(tokens("Drucker STÖRUNG"), ["drucker", "störung"]);
+    }
+
+    #[test]
+    fn identifiers_are_kept_whole_after_their_parts() {
+        assert_eq!(
+            tokens("job SID_79hot failed in job_scheduler at: 10.1.2.3."),
+            [
+                "job",
+                "sid",
+                "79hot",
+                "sid_79hot",
+                "failed",
+                "in",
+                "job",
+                "scheduler",
+                "job_scheduler",
+                "at"
+            ]
+        );
+        assert_eq!(tokens("Job_1378 -v"), ["job", "job_1378"]);
     }
 
     #[test]

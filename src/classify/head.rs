@@ -19,11 +19,10 @@ pub struct HeadOptions {
     pub enabled: bool,
     /// Share of the head in a suggestion's score; the neighbours' vote has the rest.
     pub weight: f32,
-    /// Passes over the training data.
-    pub epochs: usize,
-    /// AdaGrad step size.
-    pub learning_rate: f32,
-    /// L2 penalty.
+    /// Most L-BFGS iterations; training usually converges well before.
+    pub max_iterations: usize,
+    /// L2 penalty next to the mean loss per incident (scikit-learn's `C` is
+    /// `1 / (l2 * incidents)`).
     pub l2: f32,
     /// 0 ignores class imbalance, 1 weights every class equally.
     pub class_balance: f32,
@@ -37,9 +36,6 @@ pub struct HeadOptions {
     pub embedding_weight: f32,
     /// A field gets a head only with this many labelled incidents.
     pub min_incidents: usize,
-    /// Models trained with different shuffling seeds and averaged; more seeds
-    /// make the head steadier and training proportionally slower.
-    pub seeds: usize,
 }
 
 impl Default for HeadOptions {
@@ -47,8 +43,7 @@ impl Default for HeadOptions {
         Self {
             enabled: true,
             weight: 0.7,
-            epochs: 8,
-            learning_rate: 0.2,
+            max_iterations: 300,
             l2: 1e-5,
             class_balance: 0.6,
             min_term_incidents: 2,
@@ -56,7 +51,6 @@ impl Default for HeadOptions {
             char_grams: false,
             embedding_weight: 1.0,
             min_incidents: 20,
-            seeds: 1,
         }
     }
 }
@@ -140,7 +134,8 @@ struct FileHeader {
 }
 
 const MAGIC: &[u8; 8] = b"SWBHEAD1";
-const SEED: u64 = 0x5EED_0FC1_A551_F1ED;
+/// Training stops when an L-BFGS iteration improves the objective by less than this share.
+const TOLERANCE: f64 = 1e-6;
 
 impl ClassifierHead {
     /// Trains a head for every field with at least `options.min_incidents` labelled examples.
@@ -177,11 +172,10 @@ impl ClassifierHead {
             return Err(HeadError::NothingToTrain(options.min_incidents));
         }
         let train_options = TrainOptions {
-            epochs: options.epochs,
-            learning_rate: options.learning_rate,
+            max_iterations: options.max_iterations,
+            tolerance: TOLERANCE,
             l2: options.l2,
             class_balance: options.class_balance,
-            seed: SEED,
         };
         let n_sparse = vocabulary.len();
         let train_field = |field: &str, members: &[usize]| {
@@ -201,34 +195,15 @@ impl ClassifierHead {
                         .unwrap_or_default() as u32,
                 })
                 .collect();
-            let model = SoftmaxRegression::train_averaged(
-                &data,
-                classes.len(),
-                n_sparse,
-                dimension,
-                &train_options,
-                options.seeds.max(1),
-            );
+            let model =
+                SoftmaxRegression::train(&data, classes.len(), n_sparse, dimension, &train_options);
             FieldModel { classes, model }
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let jobs: Vec<(&str, Vec<usize>)> = by_field.into_iter().collect();
-        let mut fields = BTreeMap::new();
-        for group in jobs.chunks(threads) {
-            let trained: Vec<(String, FieldModel)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = group
-                    .iter()
-                    .map(|(field, members)| {
-                        scope.spawn(|| (field.to_string(), train_field(field, members)))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("training thread panicked"))
-                    .collect()
-            });
-            fields.extend(trained);
-        }
+        // One field at a time: each training pass already uses every core.
+        let fields = by_field
+            .into_iter()
+            .map(|(field, members)| (field.to_owned(), train_field(field, &members)))
+            .collect();
         Ok(Self {
             vocabulary,
             embedding_weight: options.embedding_weight,

@@ -1,5 +1,8 @@
 //! Multinomial logistic regression over a sparse lexical row plus a dense
-//! embedding, trained with AdaGrad; small, dependency-free and explainable.
+//! embedding, trained to convergence with L-BFGS on the whole training set;
+//! small, dependency-free, deterministic and explainable.
+
+use rayon::prelude::*;
 
 /// One training row.
 #[derive(Debug, Clone, Copy)]
@@ -15,17 +18,16 @@ pub struct Example<'a> {
 /// How training runs.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOptions {
-    /// Passes over the data.
-    pub epochs: usize,
-    /// AdaGrad step size.
-    pub learning_rate: f32,
-    /// L2 penalty on the weights touched by each step.
+    /// Most L-BFGS iterations (one pass over the data each, plus line search).
+    pub max_iterations: usize,
+    /// Stop when an iteration lowers the objective by less than this share of it.
+    pub tolerance: f64,
+    /// L2 penalty `l2 / 2 * |w|^2` next to the mean loss per example (scikit-learn's
+    /// `C` is `1 / (l2 * n)`); the biases are not penalised.
     pub l2: f32,
     /// Class weights are `(n / (k * n_class)) ^ class_balance`: 0 ignores
     /// imbalance, 1 weights every class equally.
     pub class_balance: f32,
-    /// Seed of the shuffling order.
-    pub seed: u64,
 }
 
 /// Weights of a linear softmax classifier, feature-major so a sparse row
@@ -42,26 +44,6 @@ pub struct SoftmaxRegression {
     pub bias: Vec<f32>,
 }
 
-/// SplitMix64: a tiny seeded generator for shuffling, so training is reproducible.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
 /// Turns logits into probabilities in place.
 pub fn softmax(values: &mut [f32]) {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -75,24 +57,141 @@ pub fn softmax(values: &mut [f32]) {
     }
 }
 
-/// One AdaGrad step on a weight row: `w -= lr * g / sqrt(G)` with `G += g^2`.
-#[inline]
-fn adagrad_row(
-    weights: &mut [f32],
-    accum: &mut [f32],
-    x: f32,
-    gradient: &[f32],
-    options: &TrainOptions,
-) {
-    for ((w, a), g) in weights.iter_mut().zip(accum.iter_mut()).zip(gradient) {
-        let step = x * g + options.l2 * *w;
-        *a += step * step;
-        *w -= options.learning_rate * step / (a.sqrt() + 1e-8);
+/// Past steps L-BFGS keeps to shape its next direction.
+const HISTORY: usize = 6;
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum()
+}
+
+/// The training objective over a flat parameter vector laid out as
+/// `[sparse weights, dense weights, bias]`.
+struct Objective<'a> {
+    examples: &'a [Example<'a>],
+    class_weight: Vec<f32>,
+    n_classes: usize,
+    n_sparse: usize,
+    n_dense: usize,
+    l2: f32,
+}
+
+impl Objective<'_> {
+    fn len(&self) -> usize {
+        (self.n_sparse + self.n_dense + 1) * self.n_classes
+    }
+
+    fn as_model(&self, x: &[f32]) -> SoftmaxRegression {
+        let k = self.n_classes;
+        let (sparse, rest) = x.split_at(self.n_sparse * k);
+        let (dense, bias) = rest.split_at(self.n_dense * k);
+        SoftmaxRegression {
+            n_classes: k,
+            sparse_weights: sparse.to_vec(),
+            dense_weights: dense.to_vec(),
+            bias: bias.to_vec(),
+        }
+    }
+
+    /// Mean weighted cross-entropy plus the penalty, and its gradient; the
+    /// examples are split across the cores, each summing its own gradient.
+    fn evaluate(&self, x: &[f32]) -> (f64, Vec<f32>) {
+        let k = self.n_classes;
+        let dense_at = self.n_sparse * k;
+        let bias_at = dense_at + self.n_dense * k;
+        let n = self.examples.len().max(1) as f32;
+        let chunk = self
+            .examples
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .max(1);
+        let (loss, mut gradient) = self
+            .examples
+            .par_chunks(chunk)
+            .map(|part| {
+                let mut gradient = vec![0.0f32; x.len()];
+                let mut loss = 0.0f64;
+                let mut p = vec![0.0f32; k];
+                for e in part {
+                    p.copy_from_slice(&x[bias_at..]);
+                    for &(j, v) in e.sparse {
+                        let row = &x[j as usize * k..(j as usize + 1) * k];
+                        p.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
+                    }
+                    for (d, &v) in e.dense.iter().enumerate() {
+                        let row = &x[dense_at + d * k..dense_at + (d + 1) * k];
+                        p.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
+                    }
+                    softmax(&mut p);
+                    let weight = self.class_weight[e.class as usize] / n;
+                    loss -= f64::from(weight) * f64::from(p[e.class as usize].max(1e-30)).ln();
+                    p[e.class as usize] -= 1.0;
+                    p.iter_mut().for_each(|r| *r *= weight);
+                    for &(j, v) in e.sparse {
+                        let row = &mut gradient[j as usize * k..(j as usize + 1) * k];
+                        row.iter_mut().zip(&p).for_each(|(g, r)| *g += v * r);
+                    }
+                    for (d, &v) in e.dense.iter().enumerate() {
+                        let row = &mut gradient[dense_at + d * k..dense_at + (d + 1) * k];
+                        row.iter_mut().zip(&p).for_each(|(g, r)| *g += v * r);
+                    }
+                    gradient[bias_at..]
+                        .iter_mut()
+                        .zip(&p)
+                        .for_each(|(g, r)| *g += r);
+                }
+                (loss, gradient)
+            })
+            .reduce(
+                || (0.0, vec![0.0f32; x.len()]),
+                |(la, mut ga), (lb, gb)| {
+                    ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+                    (la + lb, ga)
+                },
+            );
+        let weights = &x[..bias_at];
+        let penalty = 0.5 * f64::from(self.l2) * dot(weights, weights);
+        gradient[..bias_at]
+            .iter_mut()
+            .zip(weights)
+            .for_each(|(g, w)| *g += self.l2 * w);
+        (loss + penalty, gradient)
     }
 }
 
+/// `direction = -H * gradient` by the L-BFGS two-loop recursion over `history`
+/// (oldest first) of `(step, gradient change, 1 / (step . change))`.
+fn lbfgs_direction(gradient: &[f32], history: &[(Vec<f32>, Vec<f32>, f64)]) -> Vec<f32> {
+    let mut q = gradient.to_vec();
+    let mut alphas = Vec::with_capacity(history.len());
+    for (s, y, rho) in history.iter().rev() {
+        let alpha = rho * dot(s, &q);
+        q.iter_mut()
+            .zip(y)
+            .for_each(|(q, y)| *q -= (alpha * f64::from(*y)) as f32);
+        alphas.push(alpha);
+    }
+    if let Some((s, y, _)) = history.last() {
+        let gamma = (dot(s, y) / dot(y, y)) as f32;
+        q.iter_mut().for_each(|q| *q *= gamma);
+    }
+    for ((s, y, rho), alpha) in history.iter().zip(alphas.into_iter().rev()) {
+        let beta = rho * dot(y, &q);
+        q.iter_mut()
+            .zip(s)
+            .for_each(|(q, s)| *q += ((alpha - beta) * f64::from(*s)) as f32);
+    }
+    q.iter_mut().for_each(|q| *q = -*q);
+    q
+}
+
 impl SoftmaxRegression {
-    /// Trains on `examples` with `n_sparse` lexical and `n_dense` dense features.
+    /// Trains on `examples` with `n_sparse` lexical and `n_dense` dense features:
+    /// minimises the class-weighted mean cross-entropy plus the L2 penalty with
+    /// L-BFGS and a backtracking (Armijo) line search, from all-zero weights, so
+    /// the same data always gives the same model.
     pub fn train(
         examples: &[Example<'_>],
         n_classes: usize,
@@ -100,21 +199,11 @@ impl SoftmaxRegression {
         n_dense: usize,
         options: &TrainOptions,
     ) -> Self {
-        let mut model = Self {
-            n_classes,
-            sparse_weights: vec![0.0; n_sparse * n_classes],
-            dense_weights: vec![0.0; n_dense * n_classes],
-            bias: vec![0.0; n_classes],
-        };
-        let mut sparse_accum = vec![0.0; model.sparse_weights.len()];
-        let mut dense_accum = vec![0.0; model.dense_weights.len()];
-        let mut bias_accum = vec![0.0; n_classes];
-
         let mut per_class = vec![0usize; n_classes];
         for e in examples {
             per_class[e.class as usize] += 1;
         }
-        let class_weight: Vec<f32> = per_class
+        let class_weight = per_class
             .iter()
             .map(|&n| {
                 if n == 0 {
@@ -125,111 +214,78 @@ impl SoftmaxRegression {
                 }
             })
             .collect();
-
-        // The weights returned are the mean of the end-of-epoch weights over the
-        // second half of training: less dependent on the shuffling order.
-        let averaged_from = options.epochs / 2;
-        let mut sums = Self {
+        let objective = Objective {
+            examples,
+            class_weight,
             n_classes,
-            sparse_weights: vec![0.0; model.sparse_weights.len()],
-            dense_weights: vec![0.0; model.dense_weights.len()],
-            bias: vec![0.0; n_classes],
+            n_sparse,
+            n_dense,
+            l2: options.l2,
         };
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        let mut rng = SplitMix(options.seed);
-        let mut gradient = vec![0.0f32; n_classes];
-        for epoch in 0..options.epochs {
-            rng.shuffle(&mut order);
-            for &i in &order {
-                let example = examples[i];
-                gradient.copy_from_slice(&model.logits(example.sparse, example.dense));
-                softmax(&mut gradient);
-                gradient[example.class as usize] -= 1.0;
-                let weight = class_weight[example.class as usize];
-                for g in &mut gradient {
-                    *g *= weight;
-                }
-                for &(j, x) in example.sparse {
-                    let row = j as usize * n_classes..(j as usize + 1) * n_classes;
-                    adagrad_row(
-                        &mut model.sparse_weights[row.clone()],
-                        &mut sparse_accum[row],
-                        x,
-                        &gradient,
-                        options,
-                    );
-                }
-                for (d, &x) in example.dense.iter().enumerate() {
-                    let row = d * n_classes..(d + 1) * n_classes;
-                    adagrad_row(
-                        &mut model.dense_weights[row.clone()],
-                        &mut dense_accum[row],
-                        x,
-                        &gradient,
-                        options,
-                    );
-                }
-                let no_decay = TrainOptions {
-                    l2: 0.0,
-                    ..*options
-                };
-                adagrad_row(&mut model.bias, &mut bias_accum, 1.0, &gradient, &no_decay);
+        let mut x = vec![0.0f32; objective.len()];
+        let (mut loss, mut gradient) = objective.evaluate(&x);
+        let mut history: Vec<(Vec<f32>, Vec<f32>, f64)> = Vec::with_capacity(HISTORY);
+        let mut evaluations = 1usize;
+        let mut iterations = 0usize;
+        for _ in 0..options.max_iterations {
+            iterations += 1;
+            let mut direction = lbfgs_direction(&gradient, &history);
+            let mut slope = dot(&gradient, &direction);
+            if slope >= 0.0 {
+                // Not a descent direction (numerical trouble): start over from steepest descent.
+                history.clear();
+                direction = gradient.iter().map(|g| -g).collect();
+                slope = dot(&gradient, &direction);
             }
-            if epoch >= averaged_from {
-                sums.add(&model);
+            if slope == 0.0 {
+                break;
             }
-        }
-        sums.scale(1.0 / (options.epochs - averaged_from) as f32);
-        sums
-    }
-
-    fn add(&mut self, other: &Self) {
-        let pairs = [
-            (&mut self.sparse_weights, &other.sparse_weights),
-            (&mut self.dense_weights, &other.dense_weights),
-            (&mut self.bias, &other.bias),
-        ];
-        for (sum, values) in pairs {
-            for (s, v) in sum.iter_mut().zip(values) {
-                *s += v;
-            }
-        }
-    }
-
-    fn scale(&mut self, factor: f32) {
-        for values in [
-            &mut self.sparse_weights,
-            &mut self.dense_weights,
-            &mut self.bias,
-        ] {
-            for v in values.iter_mut() {
-                *v *= factor;
-            }
-        }
-    }
-
-    /// Trains `seeds` models from different shuffling orders (seed, seed + 1, ...)
-    /// and averages their weights: one model, steadier than any of them.
-    pub fn train_averaged(
-        examples: &[Example<'_>],
-        n_classes: usize,
-        n_sparse: usize,
-        n_dense: usize,
-        options: &TrainOptions,
-        seeds: usize,
-    ) -> Self {
-        let mut sum = Self::train(examples, n_classes, n_sparse, n_dense, options);
-        for extra in 1..seeds {
-            let options = TrainOptions {
-                seed: options.seed.wrapping_add(extra as u64),
-                ..*options
+            let mut step = if history.is_empty() {
+                (1.0 / slope.abs().sqrt()).min(1.0)
+            } else {
+                1.0
             };
-            sum.add(&Self::train(
-                examples, n_classes, n_sparse, n_dense, &options,
-            ));
+            let mut accepted = None;
+            for _ in 0..30 {
+                let candidate: Vec<f32> = x
+                    .iter()
+                    .zip(&direction)
+                    .map(|(x, d)| x + (step as f32) * d)
+                    .collect();
+                let (candidate_loss, candidate_gradient) = objective.evaluate(&candidate);
+                evaluations += 1;
+                if candidate_loss <= loss + 1e-4 * step * slope {
+                    accepted = Some((candidate, candidate_loss, candidate_gradient));
+                    break;
+                }
+                step *= 0.5;
+            }
+            let Some((next, next_loss, next_gradient)) = accepted else {
+                break;
+            };
+            let s: Vec<f32> = next.iter().zip(&x).map(|(a, b)| a - b).collect();
+            let y: Vec<f32> = next_gradient
+                .iter()
+                .zip(&gradient)
+                .map(|(a, b)| a - b)
+                .collect();
+            let curvature = dot(&s, &y);
+            if curvature > 1e-12 {
+                if history.len() == HISTORY {
+                    history.remove(0);
+                }
+                history.push((s, y, 1.0 / curvature));
+            }
+            let improvement = loss - next_loss;
+            x = next;
+            gradient = next_gradient;
+            loss = next_loss;
+            if improvement <= options.tolerance * loss.abs().max(1e-12) {
+                break;
+            }
         }
-        sum.scale(1.0 / seeds.max(1) as f32);
-        sum
+        tracing::debug!(iterations, evaluations, loss, "softmax regression trained");
+        objective.as_model(&x)
     }
 
     /// Raw class scores for one row.
@@ -303,11 +359,10 @@ mod tests {
             })
             .collect();
         let options = TrainOptions {
-            epochs: 5,
-            learning_rate: 0.5,
-            l2: 1e-4,
+            max_iterations: 100,
+            tolerance: 1e-6,
+            l2: 1e-3,
             class_balance: 0.0,
-            seed: 7,
         };
         let model = SoftmaxRegression::train(&examples, 2, 3, 0, &options);
         let p = model.probabilities(&[(1, 1.0), (2, 0.5)], &[]);
@@ -318,5 +373,36 @@ mod tests {
             top.iter().all(|(j, _)| *j != 2),
             "shared feature explains nothing: {top:?}"
         );
+    }
+
+    #[test]
+    fn converges_to_the_class_frequencies_without_features() {
+        let examples: Vec<Example<'_>> = [15usize, 10, 5]
+            .iter()
+            .enumerate()
+            .flat_map(|(class, &n)| {
+                (0..n).map(move |_| Example {
+                    sparse: &[],
+                    dense: &[],
+                    class: class as u32,
+                })
+            })
+            .collect();
+        let mut options = TrainOptions {
+            max_iterations: 200,
+            tolerance: 1e-9,
+            l2: 0.0,
+            class_balance: 0.0,
+        };
+        let model = SoftmaxRegression::train(&examples, 3, 0, 0, &options);
+        let p = model.probabilities(&[], &[]);
+        for (got, want) in p.iter().zip([0.5, 1.0 / 3.0, 1.0 / 6.0]) {
+            assert!((got - want).abs() < 1e-3, "{p:?}");
+        }
+        options.class_balance = 1.0;
+        let balanced = SoftmaxRegression::train(&examples, 3, 0, 0, &options);
+        for got in balanced.probabilities(&[], &[]) {
+            assert!((got - 1.0 / 3.0).abs() < 1e-3, "{got}");
+        }
     }
 }
