@@ -1,6 +1,7 @@
 """Reference classifier for `switchboard eval`: TF-IDF + linear SVM (accuracy,
 macro-F1) and TF-IDF + logistic regression (coverage at a target precision,
-threshold picked on the same calibration split as `switchboard eval`).
+threshold picked on cross-fitted training predictions over the same folds as
+`switchboard eval`).
 
 Run through benches/reference-tfidf.sh, which makes a throw-away virtualenv.
 Usage: reference_tfidf.py TRAIN TEST LABEL [LABEL ...] [--target-precision 0.9]
@@ -30,37 +31,45 @@ def read(path):
     return rows, texts
 
 
-def is_calibration(ticket_id, share):
+def fold_of(ticket_id, folds):
     digest = hashlib.sha256(ticket_id.encode()).digest()
-    return int.from_bytes(digest[:2], "big") / 65535 < share
+    return int.from_bytes(digest[:2], "big") * folds // 65536
 
 
 def vectorizer():
     return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
 
 
-def coverage_at_precision(train_texts, train_y, ids, test_texts, test_y, target, share):
-    cal = np.array([is_calibration(i, share) for i in ids])
-    fit_x = [t for t, c in zip(train_texts, cal) if not c]
-    fit_y = [y for y, c in zip(train_y, cal) if not c]
-    cal_x = [t for t, c in zip(train_texts, cal) if c]
-    cal_y = np.array([y for y, c in zip(train_y, cal) if c])
+def fit_logreg(texts, labels):
     vec = vectorizer()
     model = LogisticRegression(C=10.0, max_iter=2000)
-    model.fit(vec.fit_transform(fit_x), fit_y)
+    model.fit(vec.fit_transform(texts), labels)
 
-    def scored(texts):
-        p = model.predict_proba(vec.transform(texts))
+    def scored(query):
+        p = model.predict_proba(vec.transform(query))
         return model.classes_[p.argmax(1)], p.max(1)
 
-    cal_pred, cal_conf = scored(cal_x)
+    return scored
+
+
+def coverage_at_precision(train_texts, train_y, ids, test_texts, test_y, target, folds):
+    fold = np.array([fold_of(i, folds) for i in ids])
+    train_texts = np.array(train_texts, dtype=object)
+    train_y = np.array(train_y, dtype=object)
+    cal_pred = np.empty(len(train_y), dtype=object)
+    cal_conf = np.zeros(len(train_y))
+    for f in range(folds):
+        held = fold == f
+        if held.any():
+            scored = fit_logreg(list(train_texts[~held]), list(train_y[~held]))
+            cal_pred[held], cal_conf[held] = scored(list(train_texts[held]))
     threshold = 1.0
     for t in np.arange(0.0, 1.0001, 0.01):
         chosen = cal_conf >= t
-        if chosen.sum() and (cal_pred[chosen] == cal_y[chosen]).mean() >= target:
+        if chosen.sum() and (cal_pred[chosen] == train_y[chosen]).mean() >= target:
             threshold = t
             break
-    test_pred, test_conf = scored(test_texts)
+    test_pred, test_conf = fit_logreg(list(train_texts), list(train_y))(test_texts)
     chosen = test_conf >= threshold
     test_y = np.array(test_y)
     coverage = chosen.mean()
@@ -74,7 +83,7 @@ def main():
     parser.add_argument("test")
     parser.add_argument("labels", nargs="+")
     parser.add_argument("--target-precision", type=float, default=0.9)
-    parser.add_argument("--calibration-share", type=float, default=0.2)
+    parser.add_argument("--calibration-folds", type=int, default=10)
     args = parser.parse_args()
     train_rows, train_texts = read(args.train)
     test_rows, test_texts = read(args.test)
@@ -88,7 +97,7 @@ def main():
         svm.fit(vec.fit_transform(x), y)
         pred = svm.predict(vec.transform(tx))
         threshold, coverage, precision = coverage_at_precision(
-            x, y, ids, tx, ty, args.target_precision, args.calibration_share
+            x, y, ids, tx, ty, args.target_precision, args.calibration_folds
         )
         print(
             f"{label}: tfidf+linear_svm accuracy={accuracy_score(ty, pred):.4f} "

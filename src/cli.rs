@@ -205,13 +205,14 @@ struct EvalArgs {
     /// Label field(s) to score; repeatable.
     #[arg(long = "label", required = true)]
     labels: Vec<String>,
-    /// Pick each field's auto-route threshold to reach this precision on a
-    /// calibration split of TRAIN (never on TEST), and report it on TEST.
+    /// Pick each field's auto-route threshold to reach this precision on
+    /// cross-fitted predictions for TRAIN (never on TEST), and report it on TEST.
     #[arg(long, value_parser = parse_probability)]
     target_precision: Option<f64>,
-    /// Share of TRAIN held out as the calibration split.
-    #[arg(long, default_value_t = 0.2, value_parser = parse_probability)]
-    calibration_share: f64,
+    /// Folds of TRAIN for calibration: each is triaged by neighbours and a
+    /// head trained without it (one retrain per fold).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=50))]
+    calibration_folds: u16,
     /// Write report.json and one SVG chart per label into this directory.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -522,7 +523,7 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     let options = crate::eval::EvalOptions {
         labels: args.labels.clone(),
         target_precision: args.target_precision,
-        calibration_share: args.calibration_share,
+        calibration_folds: usize::from(args.calibration_folds),
         classifier: settings.triage.classifier.enabled,
     };
     let mut cache = match &args.embedding_cache {
@@ -578,7 +579,7 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
         }
         if let Some(c) = &r.calibrated {
             println!(
-                "{field}: target precision {:.2} -> threshold {:.2} (calibration split: coverage {:.4}, precision {:.4}; test: coverage {:.4}, precision {:.4})",
+                "{field}: target precision {:.2} -> threshold {:.2} (cross-fitted train: coverage {:.4}, precision {:.4}; test: coverage {:.4}, precision {:.4})",
                 c.target_precision,
                 c.threshold,
                 c.calibration.coverage,

@@ -1,9 +1,10 @@
 //! Offline evaluation: store a training file, triage every row of a test file
 //! through the same code path as the API, and score the suggestions.
 //!
-//! With a target precision, a calibration share of the training file is held
-//! out of the store and used to pick each field's auto-route threshold; the
-//! test file is never used to choose anything.
+//! With a target precision, each field's auto-route threshold is picked on
+//! cross-fitted predictions for the training file: it is split into folds, and
+//! each fold is triaged by neighbours and a head that never saw it. The test
+//! file is never used to choose anything.
 
 mod cache;
 mod metrics;
@@ -31,26 +32,27 @@ use crate::triage::{Route, TriageError, TriageService};
 pub struct EvalOptions {
     /// Label fields to score.
     pub labels: Vec<String>,
-    /// Pick auto-route thresholds reaching this precision on a calibration split.
+    /// Pick auto-route thresholds reaching this precision on cross-fitted training predictions.
     pub target_precision: Option<f64>,
-    /// Share of training rows held out for calibration (when a target is set).
-    pub calibration_share: f64,
+    /// Folds the training file is split into for calibration (when a target is set).
+    pub calibration_folds: usize,
     /// Train the classifier head on the stored rows before triaging.
     pub classifier: bool,
 }
 
-/// A threshold chosen on the calibration split and what it achieved.
+/// A threshold chosen on cross-fitted training predictions and what it achieved.
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibratedThreshold {
     /// The precision asked for.
     pub target_precision: f64,
-    /// Lowest confidence threshold reaching it on the calibration split (1.0 if none does).
+    /// Lowest confidence threshold reaching it on the cross-fitted training
+    /// predictions (1.0 if none does).
     pub threshold: f64,
-    /// Coverage and precision on the calibration split.
+    /// Coverage and precision on the cross-fitted training predictions.
     pub calibration: CurvePoint,
     /// Coverage and precision on the test file at that threshold.
     pub test: CurvePoint,
-    /// Per-label thresholds for labels predicted often enough on the calibration split.
+    /// Per-label thresholds for labels predicted often enough in calibration.
     pub class_thresholds: BTreeMap<String, f64>,
     /// Coverage and precision on the test file with the per-label thresholds
     /// (falling back to `threshold`); its `threshold` field is 0.
@@ -74,12 +76,12 @@ pub struct FieldReport {
     pub calibrated: Option<CalibratedThreshold>,
 }
 
-/// Is this training row held out for calibration? A stable hash of its id decides.
-fn is_calibration_row(id: &str, share: f64) -> bool {
+/// The calibration fold of a training row, by a stable hash of its id.
+fn fold_of(id: &str, folds: usize) -> usize {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(id.as_bytes());
-    let bucket = u16::from_be_bytes([digest[0], digest[1]]);
-    f64::from(bucket) / f64::from(u16::MAX) < share
+    let bucket = usize::from(u16::from_be_bytes([digest[0], digest[1]]));
+    bucket * folds / (usize::from(u16::MAX) + 1)
 }
 
 fn read_rows(
@@ -187,10 +189,45 @@ async fn retrain(service: &TriageService) -> Result<(), TriageError> {
     Ok(())
 }
 
-/// Stores `train` less the calibration split and trains the classifier head on
-/// it; with a target precision, triages the calibration split to pick
-/// thresholds, then adds it to the store and retrains; finally triages `test`
-/// and reports every label.
+/// Predictions for every training row from neighbours and a head that never
+/// saw it: for each fold, its rows leave the store, the head is retrained on
+/// the rest, the fold is triaged, and its rows go back.
+async fn cross_fit(
+    service: &TriageService,
+    cache: &mut EmbeddingCache,
+    rows: &[Incident],
+    options: &EvalOptions,
+) -> Result<BTreeMap<String, Vec<Prediction>>, IngestError> {
+    let mut predictions: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
+    let folds = options.calibration_folds;
+    for fold in 0..folds {
+        let held_out: Vec<Incident> = rows
+            .iter()
+            .filter(|i| fold_of(&i.id, folds) == fold)
+            .cloned()
+            .collect();
+        if held_out.is_empty() {
+            continue;
+        }
+        service
+            .delete_incidents(held_out.iter().map(|i| i.id.clone()).collect())
+            .await?;
+        if options.classifier {
+            retrain(service).await?;
+        }
+        let label = format!("calibrate {}/{folds}", fold + 1);
+        let fold_predictions = predict(service, cache, &held_out, &options.labels, &label).await?;
+        for (field, mut list) in fold_predictions {
+            predictions.entry(field).or_default().append(&mut list);
+        }
+        store_rows(service, cache, &held_out, "restore fold").await?;
+    }
+    Ok(predictions)
+}
+
+/// Stores `train`; with a target precision, cross-fits predictions for it to
+/// pick thresholds; trains the classifier head on all of it, as a deployment
+/// would; finally triages `test` and reports every label.
 pub async fn evaluate(
     service: &TriageService,
     cache: &mut EmbeddingCache,
@@ -200,44 +237,14 @@ pub async fn evaluate(
     options: &EvalOptions,
 ) -> Result<BTreeMap<String, FieldReport>, IngestError> {
     let train_rows = read_rows(train, mapping, "train")?;
-    let share = if options.target_precision.is_some() {
-        options.calibration_share
-    } else {
-        0.0
-    };
-    let (calibration, fit): (Vec<Incident>, Vec<Incident>) = train_rows
-        .into_iter()
-        .partition(|i| is_calibration_row(&i.id, share));
-    store_rows(service, cache, &fit, "store train").await?;
-    eprintln!(
-        "train: {} incidents stored, {} held out for calibration",
-        fit.len(),
-        calibration.len()
-    );
-    if options.classifier {
-        retrain(service).await?;
-    }
-    let calibration_rows = calibration;
+    store_rows(service, cache, &train_rows, "store train").await?;
+    eprintln!("train: {} incidents stored", train_rows.len());
     let calibration = match options.target_precision {
-        Some(_) => {
-            predict(
-                service,
-                cache,
-                &calibration_rows,
-                &options.labels,
-                "calibrate",
-            )
-            .await?
-        }
+        Some(_) => cross_fit(service, cache, &train_rows, options).await?,
         None => BTreeMap::new(),
     };
-    if !calibration_rows.is_empty() {
-        // Thresholds are chosen; now learn from the whole training file, as a
-        // deployment would, before scoring the test file.
-        store_rows(service, cache, &calibration_rows, "store calibration").await?;
-        if options.classifier {
-            retrain(service).await?;
-        }
+    if options.classifier {
+        retrain(service).await?;
     }
     let test_rows = read_rows(test, mapping, "test")?;
     let predictions = predict(service, cache, &test_rows, &options.labels, "evaluate").await?;

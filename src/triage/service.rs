@@ -662,6 +662,17 @@ impl TriageService {
         blocking(move || store.upsert(Collection::Incidents, points)).await
     }
 
+    /// Removes stored incidents by id (ids not stored are ignored); the
+    /// classifier head forgets them at its next retrain.
+    pub async fn delete_incidents(&self, ids: Vec<String>) -> Result<(), TriageError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            ids.iter()
+                .try_for_each(|id| store.delete_where(Collection::Incidents, "id", id))
+        })
+        .await
+    }
+
     /// The stored incident with `id`, if any.
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, TriageError> {
         let store = Arc::clone(&self.store);

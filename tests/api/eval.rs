@@ -87,3 +87,50 @@ fn eval_refuses_a_target_precision_outside_0_1() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a number between 0 and 1"));
 }
+
+#[test]
+fn calibration_never_lets_a_training_ticket_vote_for_itself() {
+    // Every ticket has a label no other ticket has: only a head trained on the
+    // ticket itself could predict it, so no threshold may reach the target.
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("unique.csv");
+    let rows: String = (0..40)
+        .map(|i| format!("U{i},system{i} broken,the system{i} host does not answer,Team {i}\n"))
+        .collect();
+    std::fs::write(
+        &train,
+        format!("id,title,description,assignment_group\n{rows}"),
+    )
+    .unwrap();
+    let report = dir.path().join("report");
+    let out = switchboard_command()
+        .env("SWITCHBOARD_TRIAGE__CLASSIFIER__MIN_INCIDENTS", "2")
+        .env("SWITCHBOARD_TRIAGE__CLASSIFIER__WEIGHT", "1.0")
+        .args(["eval", "--train"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&train)
+        .args([
+            "--label",
+            "assignment_group",
+            "--target-precision",
+            "0.5",
+            "--calibration-folds",
+            "4",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    let calibrated = &json["assignment_group"]["calibrated"];
+    assert_eq!(calibrated["threshold"], 1.0, "{calibrated}");
+    assert_eq!(calibrated["calibration"]["coverage"], 0.0, "{calibrated}");
+}
