@@ -28,7 +28,9 @@ pub struct HeadOptions {
     pub class_balance: f32,
     /// A term must occur in this many incidents to become a feature.
     pub min_term_incidents: usize,
-    /// Largest vocabulary kept (the most frequent terms).
+    /// Largest vocabulary kept (the most frequent terms). Training holds about
+    /// 20 copies of `terms x labels` floats (L-BFGS history and gradients), so
+    /// this bounds retrain memory: 50,000 terms x 74 labels is ~300 MB.
     pub max_terms: usize,
     /// Add 3-5 character pieces of words as terms (typos, inflections, compounds).
     pub char_grams: bool,
@@ -47,7 +49,7 @@ impl Default for HeadOptions {
             l2: 1e-5,
             class_balance: 0.6,
             min_term_incidents: 2,
-            max_terms: 200_000,
+            max_terms: 50_000,
             char_grams: false,
             embedding_weight: 1.0,
             min_incidents: 20,
