@@ -44,7 +44,7 @@ impl Default for HeadOptions {
     fn default() -> Self {
         Self {
             enabled: true,
-            weight: 0.7,
+            weight: 0.8,
             max_iterations: 300,
             l2: 1e-5,
             class_balance: 0.6,

@@ -144,13 +144,14 @@ impl Objective<'_> {
                 }
                 (loss, gradient)
             })
-            .reduce(
-                || (0.0, vec![0.0f32; x.len()]),
-                |(la, mut ga), (lb, gb)| {
-                    ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
-                    (la + lb, ga)
-                },
-            );
+            // Collected in chunk order and summed in that order, so the result
+            // does not depend on which thread finished first.
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold((0.0, vec![0.0f32; x.len()]), |(la, mut ga), (lb, gb)| {
+                ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+                (la + lb, ga)
+            });
         let weights = &x[..bias_at];
         let penalty = 0.5 * f64::from(self.l2) * dot(weights, weights);
         gradient[..bias_at]
@@ -190,8 +191,8 @@ fn lbfgs_direction(gradient: &[f32], history: &[(Vec<f32>, Vec<f32>, f64)]) -> V
 impl SoftmaxRegression {
     /// Trains on `examples` with `n_sparse` lexical and `n_dense` dense features:
     /// minimises the class-weighted mean cross-entropy plus the L2 penalty with
-    /// L-BFGS and a backtracking (Armijo) line search, from all-zero weights, so
-    /// the same data always gives the same model.
+    /// L-BFGS and a backtracking (Armijo) line search, from all-zero weights and
+    /// with no randomness: the same data on the same machine gives the same model.
     pub fn train(
         examples: &[Example<'_>],
         n_classes: usize,
