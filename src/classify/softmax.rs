@@ -1,6 +1,6 @@
 //! Multinomial logistic regression over a sparse lexical row plus a dense
 //! embedding, trained to convergence with L-BFGS on the whole training set;
-//! small, dependency-free, deterministic and explainable.
+//! small, free of ML libraries, without randomness and explainable.
 
 use rayon::prelude::*;
 
@@ -54,6 +54,25 @@ pub fn softmax(values: &mut [f32]) {
     }
     for v in values.iter_mut() {
         *v /= sum;
+    }
+}
+
+/// Adds a row's class scores to `out` (which starts as the biases):
+/// `sparse_weights` is `n_sparse x k`, `dense_weights` is `n_dense x k`.
+fn add_scores(
+    out: &mut [f32],
+    sparse_weights: &[f32],
+    dense_weights: &[f32],
+    sparse: &[(u32, f32)],
+    dense: &[f32],
+) {
+    let k = out.len();
+    for &(j, x) in sparse {
+        let row = &sparse_weights[j as usize * k..(j as usize + 1) * k];
+        out.iter_mut().zip(row).for_each(|(o, w)| *o += x * w);
+    }
+    for (row, &x) in dense_weights.chunks_exact(k).zip(dense) {
+        out.iter_mut().zip(row).for_each(|(o, w)| *o += x * w);
     }
 }
 
@@ -116,14 +135,13 @@ impl Objective<'_> {
                 let mut p = vec![0.0f32; k];
                 for e in part {
                     p.copy_from_slice(&x[bias_at..]);
-                    for &(j, v) in e.sparse {
-                        let row = &x[j as usize * k..(j as usize + 1) * k];
-                        p.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
-                    }
-                    for (d, &v) in e.dense.iter().enumerate() {
-                        let row = &x[dense_at + d * k..dense_at + (d + 1) * k];
-                        p.iter_mut().zip(row).for_each(|(o, w)| *o += v * w);
-                    }
+                    add_scores(
+                        &mut p,
+                        &x[..dense_at],
+                        &x[dense_at..bias_at],
+                        e.sparse,
+                        e.dense,
+                    );
                     softmax(&mut p);
                     let weight = self.class_weight[e.class as usize] / n;
                     loss -= f64::from(weight) * f64::from(p[e.class as usize].max(1e-30)).ln();
@@ -291,20 +309,14 @@ impl SoftmaxRegression {
 
     /// Raw class scores for one row.
     pub fn logits(&self, sparse: &[(u32, f32)], dense: &[f32]) -> Vec<f32> {
-        let k = self.n_classes;
         let mut out = self.bias.clone();
-        for &(j, x) in sparse {
-            let row = &self.sparse_weights[j as usize * k..(j as usize + 1) * k];
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += x * w;
-            }
-        }
-        for (d, &x) in dense.iter().enumerate() {
-            let row = &self.dense_weights[d * k..(d + 1) * k];
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += x * w;
-            }
-        }
+        add_scores(
+            &mut out,
+            &self.sparse_weights,
+            &self.dense_weights,
+            sparse,
+            dense,
+        );
         out
     }
 

@@ -200,12 +200,11 @@ async fn cross_fit(
 ) -> Result<BTreeMap<String, Vec<Prediction>>, IngestError> {
     let mut predictions: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
     let folds = options.calibration_folds;
-    for fold in 0..folds {
-        let held_out: Vec<Incident> = rows
-            .iter()
-            .filter(|i| fold_of(&i.id, folds) == fold)
-            .cloned()
-            .collect();
+    let mut by_fold: Vec<Vec<Incident>> = vec![Vec::new(); folds];
+    for row in rows {
+        by_fold[fold_of(&row.id, folds)].push(row.clone());
+    }
+    for (fold, held_out) in by_fold.iter().enumerate() {
         if held_out.is_empty() {
             continue;
         }
@@ -216,11 +215,11 @@ async fn cross_fit(
             retrain(service).await?;
         }
         let label = format!("calibrate {}/{folds}", fold + 1);
-        let fold_predictions = predict(service, cache, &held_out, &options.labels, &label).await?;
+        let fold_predictions = predict(service, cache, held_out, &options.labels, &label).await?;
         for (field, mut list) in fold_predictions {
             predictions.entry(field).or_default().append(&mut list);
         }
-        store_rows(service, cache, &held_out, "restore fold").await?;
+        store_rows(service, cache, held_out, "restore fold").await?;
     }
     Ok(predictions)
 }
