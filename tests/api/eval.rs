@@ -1,6 +1,6 @@
 //! `switchboard eval` as a real process on the sample data and a fixture with known answers.
 
-use crate::helpers::{repo, switchboard_command};
+use crate::helpers::{assert_succeeded, repo, switchboard_command};
 
 const KNOWN: &str = "id,title,description,assignment_group,category\n\
 T1,VPN keeps dropping,GlobalProtect VPN disconnects every few minutes at home,Network Operations,network\n\
@@ -11,6 +11,11 @@ T5,SAP user locked,SAP ERP says my user is locked,ERP Support,application\n\
 T6,Disk almost full,monitoring: /var filesystem on app-prd-01 is 96% full,Server Operations,server\n\
 T7,Replication lag,replica db-prd-02 is far behind the primary,Database Administration,database\n\
 T8,Malware alert,endpoint protection quarantined a trojan on my laptop,Security Operations,security\n";
+
+/// The `report.json` that `eval --report DIR` wrote.
+fn read_report(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
 
 #[test]
 fn eval_scores_known_answers_and_writes_a_report() {
@@ -36,19 +41,13 @@ fn eval_scores_known_answers_and_writes_a_report() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         stdout.contains("target precision 0.90 -> threshold"),
         "{stdout}"
     );
 
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
-            .unwrap();
+    let json = read_report(&report);
     for field in ["assignment_group", "category"] {
         let scores = &json[field]["scores"];
         assert_eq!(scores["support"], 8);
@@ -122,14 +121,8 @@ fn calibration_never_lets_a_training_ticket_vote_for_itself() {
         .arg(&report)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
-            .unwrap();
+    assert_succeeded(&out);
+    let json = read_report(&report);
     let calibrated = &json["assignment_group"]["calibrated"];
     assert_eq!(calibrated["threshold"], 1.0, "{calibrated}");
     assert_eq!(calibrated["calibration"]["coverage"], 0.0, "{calibrated}");

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use switchboard::configuration::Settings;
 
 use crate::helpers::{
-    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, VIEWER_TOKEN, error_code,
-    repo, spawn_app_on, switchboard_command,
+    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, VIEWER_TOKEN,
+    assert_succeeded, error_code, repo, spawn_app_on, switchboard_command,
 };
 
 /// Runbooks written for these tests next to a copy of the shipped ones.
@@ -220,11 +220,7 @@ async fn a_standard_change_runs_at_once_and_cleans_only_old_files() {
     );
     assert_eq!(audit[0]["actor"], "agent");
     let out = audit_verify(app.data_dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
@@ -735,11 +731,7 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         .args(["audit", "verify"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         switchboard::runbook::leftover_process_groups(&id).is_empty(),
         "the restarted service killed the interrupted run's processes"

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, AGENT_TOKEN, TestApp, VIEWER_TOKEN, error_code, spawn_app, switchboard_command,
+    ADMIN_TOKEN, AGENT_TOKEN, TestApp, VIEWER_TOKEN, assert_succeeded, error_code, spawn_app,
+    switchboard_command,
 };
 
 const TITLE: &str = "VPN keeps disconnecting";
@@ -241,11 +242,7 @@ fn retrain_command_writes_the_head_and_refuses_a_store_in_use() {
         .arg(crate::helpers::repo().join("sample/incidents.csv"))
         .output()
         .unwrap();
-    assert!(
-        ingest.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ingest.stderr)
-    );
+    assert_succeeded(&ingest);
     assert!(!data.join("classifier/head.bin").exists());
 
     let retrain = switchboard_command()
@@ -254,11 +251,7 @@ fn retrain_command_writes_the_head_and_refuses_a_store_in_use() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&retrain.stdout);
-    assert!(
-        retrain.status.success(),
-        "{}",
-        String::from_utf8_lossy(&retrain.stderr)
-    );
+    assert_succeeded(&retrain);
     assert!(stdout.contains("retrained on 320 incidents"), "{stdout}");
     assert!(data.join("classifier/head.bin").exists());
 

@@ -40,6 +40,16 @@ pub fn switchboard_command() -> std::process::Command {
     command
 }
 
+/// Asserts that a finished `switchboard` process succeeded, showing its stderr if not.
+#[track_caller]
+pub fn assert_succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Settings for tests: shipped model, prompts and runbooks, store in `data_dir`, five tokens.
 pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::default();

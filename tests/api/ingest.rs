@@ -5,7 +5,7 @@ use std::process::Output;
 
 use switchboard::store::{Collection, EdgeStore, VectorStore};
 
-use crate::helpers::{repo, switchboard_command};
+use crate::helpers::{assert_succeeded, repo, switchboard_command};
 
 fn switchboard(data_dir: &Path, args: &[&str]) -> Output {
     switchboard_command()
@@ -83,11 +83,7 @@ fn reingest_updates_instead_of_duplicating() {
     let rows = std::fs::read_to_string(&sample).unwrap().lines().count() - 1;
     for _ in 0..2 {
         let out = switchboard(&data, &["ingest", "incidents", sample.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_succeeded(&out);
     }
     assert_eq!(incident_count(&data), rows);
 }
@@ -173,11 +169,7 @@ fn kb_reingest_replaces_chunks_instead_of_duplicating() {
     let data = dir.path().join("data");
     let kb = repo().join("sample/kb");
     let out = switchboard(&data, &["ingest", "kb", kb.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("stored 12 articles"), "{stdout}");
     let count = |data: &Path| {

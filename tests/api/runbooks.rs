@@ -1,6 +1,6 @@
 //! `switchboard runbook validate | list | run --dry-run` on the shipped runbooks and broken ones.
 
-use crate::helpers::{repo, switchboard_command};
+use crate::helpers::{assert_succeeded, repo, switchboard_command};
 
 fn runbook(args: &[&str]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
@@ -16,11 +16,7 @@ fn runbook(args: &[&str]) -> std::process::Output {
 #[test]
 fn shipped_runbooks_are_valid_and_listed() {
     let out = runbook(&["validate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 runbooks valid"));
     let list = String::from_utf8_lossy(&runbook(&["list"]).stdout).to_string();
     for id in [
@@ -88,11 +84,7 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
         "days=3",
         "--dry-run",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["state"], "succeeded", "{report:#}");
     assert_eq!(report["steps"][0]["phase"], "check");
