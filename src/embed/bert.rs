@@ -112,7 +112,19 @@ impl BertModelEmbedder {
     /// Embeds `texts` in packed forward passes of at most `max_batch` texts and
     /// `max_pass_tokens` tokens. Texts are sorted by length first so passes hold texts
     /// of similar length; results come back in input order.
+    ///
+    /// The work runs inside the rayon pool, so the many short parallel steps of a
+    /// pass are forked from a pool thread instead of each handing a job across from
+    /// the calling thread and putting it to sleep until the job is done.
     pub fn embed(&self, texts: &[String], max_batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        rayon::scope(|_| self.embed_in_pool(texts, max_batch))
+    }
+
+    fn embed_in_pool(
+        &self,
+        texts: &[String],
+        max_batch: usize,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));

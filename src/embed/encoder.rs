@@ -89,6 +89,59 @@ pub struct PackedEncoder {
     vocab: usize,
     types: usize,
     max_positions: usize,
+    buffers: BufferPool,
+}
+
+/// Activation buffers kept from one forward pass to the next: allocating fresh
+/// multi-megabyte buffers for every layer cost ~16% of batch-32 time in page faults,
+/// zeroing and copies (perf).
+#[derive(Default)]
+struct BufferPool(parking_lot::Mutex<Vec<Vec<f32>>>);
+
+/// Buffers the pool holds at most (a pass needs five at a time).
+const POOLED_BUFFERS: usize = 8;
+
+impl BufferPool {
+    /// Takes the pooled buffers for one pass; they return when the guard drops.
+    fn borrow(&self) -> Buffers<'_> {
+        Buffers {
+            free: std::mem::take(&mut *self.0.lock()),
+            pool: self,
+        }
+    }
+}
+
+/// The buffers one forward pass works with.
+struct Buffers<'a> {
+    pool: &'a BufferPool,
+    free: Vec<Vec<f32>>,
+}
+
+impl Buffers<'_> {
+    /// A buffer of `len` floats with unspecified contents (every caller overwrites
+    /// all of it): the first free buffer large enough, else the largest, grown.
+    fn take(&mut self, len: usize) -> Vec<f32> {
+        let fits = self.free.iter().position(|b| b.capacity() >= len);
+        let largest = (0..self.free.len()).max_by_key(|&i| self.free[i].capacity());
+        let mut buffer = fits
+            .or(largest)
+            .map(|i| self.free.swap_remove(i))
+            .unwrap_or_default();
+        buffer.resize(len, 0.0);
+        buffer
+    }
+
+    fn give(&mut self, buffer: Vec<f32>) {
+        self.free.push(buffer);
+    }
+}
+
+impl Drop for Buffers<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.pool.0.lock();
+        pool.append(&mut self.free);
+        pool.truncate(POOLED_BUFFERS);
+    }
 }
 
 /// Token ids of several texts laid end to end.
@@ -185,6 +238,7 @@ impl PackedEncoder {
             hidden,
             heads: config.num_attention_heads,
             eps: config.layer_norm_eps as f32,
+            buffers: BufferPool::default(),
         })
     }
 
@@ -207,38 +261,47 @@ impl PackedEncoder {
             return Err(inference("a text is longer than the position table"));
         }
 
+        let mut buffers = self.buffers.borrow();
         let mut x = self.embed_tokens(batch, &sequences)?;
         for block in &self.blocks {
             // Attention: fused QKV projection, per (text, head) attention, output projection.
-            let mut qkv = block.qkv.apply(&x, tokens)?;
+            let mut qkv = buffers.take(tokens * 3 * h);
+            block.qkv.apply(&x, tokens, &mut qkv)?;
             parallel_rows(&mut qkv, 3 * h, |rows| {
                 kernels::add_bias(rows, &block.qkv.bias)
             });
-            let context = self.attention(&qkv, &sequences, tokens);
-            drop(qkv);
-            let mut attended = block.attention_out.apply(&context, tokens)?;
+            let mut context = buffers.take(tokens * h);
+            self.attention(&qkv, &sequences, &mut context);
+            buffers.give(qkv);
+            let mut attended = buffers.take(tokens * h);
+            block.attention_out.apply(&context, tokens, &mut attended)?;
+            buffers.give(context);
             self.add_and_norm(
                 &mut attended,
                 &x,
                 &block.attention_out,
                 &block.attention_norm,
             );
-            x = attended;
+            buffers.give(std::mem::replace(&mut x, attended));
 
             // Feed-forward: up projection + GELU, down projection + residual + norm.
-            let mut activated = block.up.apply(&x, tokens)?;
+            let mut activated = buffers.take(tokens * block.up.bias.len());
+            block.up.apply(&x, tokens, &mut activated)?;
             parallel_rows(&mut activated, block.up.bias.len(), |rows| {
                 kernels::bias_gelu(rows, &block.up.bias)
             });
-            let mut output = block.down.apply(&activated, tokens)?;
-            drop(activated);
+            let mut output = buffers.take(tokens * h);
+            block.down.apply(&activated, tokens, &mut output)?;
+            buffers.give(activated);
             self.add_and_norm(&mut output, &x, &block.down, &block.output_norm);
-            x = output;
+            buffers.give(std::mem::replace(&mut x, output));
         }
-        Ok(sequences
+        let pooled = sequences
             .iter()
             .map(|&(start, end)| mean_pool_normalised(&x[start * h..end * h], h))
-            .collect())
+            .collect();
+        buffers.give(x);
+        Ok(pooled)
     }
 
     /// `rows = norm(rows + dense.bias + residual)`, the step that closes both halves of
@@ -290,8 +353,8 @@ impl PackedEncoder {
         Ok(x)
     }
 
-    /// Attention of every head over every text; returns the `[tokens, hidden]` context.
-    fn attention(&self, qkv: &[f32], sequences: &[(usize, usize)], tokens: usize) -> Vec<f32> {
+    /// Attention of every head over every text into `context` (`[tokens, hidden]`).
+    fn attention(&self, qkv: &[f32], sequences: &[(usize, usize)], context: &mut [f32]) {
         let h = self.hidden;
         let head_dim = h / self.heads;
         let jobs: Vec<(usize, usize)> = (0..sequences.len())
@@ -313,7 +376,6 @@ impl PackedEncoder {
                 out
             })
             .collect();
-        let mut context = vec![0f32; tokens * h];
         for (&(s, head), part) in jobs.iter().zip(&parts) {
             let start = sequences[s].0;
             for (i, row) in part.chunks_exact(head_dim).enumerate() {
@@ -321,7 +383,6 @@ impl PackedEncoder {
                 context[at..at + head_dim].copy_from_slice(row);
             }
         }
-        context
     }
 }
 
@@ -333,8 +394,17 @@ fn chunk_len(len: usize, width: usize) -> usize {
         * width
 }
 
-/// Runs `f` on one chunk of whole rows (`width` wide) of `rows` per thread, in parallel.
+/// Floats below which an elementwise step runs on the calling thread: waking the
+/// other threads costs more than the work (a single ticket spent ~10% of its time in
+/// the scheduler when every step was split).
+const PARALLEL_MIN_FLOATS: usize = 1 << 17;
+
+/// Runs `f` on one chunk of whole rows (`width` wide) of `rows` per thread, in parallel
+/// (on this thread alone for small inputs).
 fn parallel_rows(rows: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
+    if rows.len() < PARALLEL_MIN_FLOATS {
+        return f(rows);
+    }
     let chunk = chunk_len(rows.len(), width);
     rows.par_chunks_mut(chunk).for_each(&f);
 }
@@ -346,6 +416,9 @@ fn parallel_rows_with(
     width: usize,
     f: impl Fn(&mut [f32], &[f32]) + Sync,
 ) {
+    if rows.len() < PARALLEL_MIN_FLOATS {
+        return f(rows, input);
+    }
     let chunk = chunk_len(rows.len(), width);
     rows.par_chunks_mut(chunk)
         .zip(input.par_chunks(chunk))
@@ -371,20 +444,22 @@ fn mean_pool_normalised(rows: &[f32], width: usize) -> Vec<f32> {
 }
 
 impl Dense {
-    /// `input [rows, in] x weight [in, out]`, bias not added: the packed kernel where
-    /// the CPU has AVX2 + FMA, candle's matmul otherwise.
-    fn apply(&self, input: &[f32], rows: usize) -> Result<Vec<f32>, EmbedError> {
+    /// `input [rows, in] x weight [in, out]` into `out`, bias not added: the packed
+    /// kernel where the CPU has AVX2 + FMA, candle's matmul otherwise.
+    fn apply(&self, input: &[f32], rows: usize, out: &mut [f32]) -> Result<(), EmbedError> {
         match &self.weight {
-            DenseWeight::Packed(packed) => Ok(packed.matmul(input, rows)),
+            DenseWeight::Packed(packed) => packed.matmul_into(input, rows, out),
             DenseWeight::Tensor(weight) => {
                 let k = input.len() / rows;
-                Tensor::from_slice(input, (rows, k), &Device::Cpu)
+                let product = Tensor::from_slice(input, (rows, k), &Device::Cpu)
                     .and_then(|a| a.matmul(weight))
                     .and_then(|product| product.flatten_all())
                     .and_then(|product| product.to_vec1::<f32>())
-                    .map_err(inference)
+                    .map_err(inference)?;
+                out.copy_from_slice(&product);
             }
         }
+        Ok(())
     }
 }
 
