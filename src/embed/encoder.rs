@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::EmbedError;
-use super::gemm::PackedWeights;
+use super::gemm::{Epilogue, PackedWeights};
 use super::kernels;
 
 /// The parts of a Hugging Face `config.json` this encoder needs.
@@ -266,34 +266,29 @@ impl PackedEncoder {
         for block in &self.blocks {
             // Attention: fused QKV projection, per (text, head) attention, output projection.
             let mut qkv = buffers.take(tokens * 3 * h);
-            block.qkv.apply(&x, tokens, &mut qkv)?;
-            parallel_rows(&mut qkv, 3 * h, |rows| {
-                kernels::add_bias(rows, &block.qkv.bias)
-            });
+            block.qkv.apply(&x, tokens, Activation::None, &mut qkv)?;
             let mut context = buffers.take(tokens * h);
             self.attention(&qkv, &sequences, &mut context);
             buffers.give(qkv);
             let mut attended = buffers.take(tokens * h);
-            block.attention_out.apply(&context, tokens, &mut attended)?;
+            block
+                .attention_out
+                .apply(&context, tokens, Activation::None, &mut attended)?;
             buffers.give(context);
-            self.add_and_norm(
-                &mut attended,
-                &x,
-                &block.attention_out,
-                &block.attention_norm,
-            );
+            self.add_and_norm(&mut attended, &x, &block.attention_norm);
             buffers.give(std::mem::replace(&mut x, attended));
 
             // Feed-forward: up projection + GELU, down projection + residual + norm.
             let mut activated = buffers.take(tokens * block.up.bias.len());
-            block.up.apply(&x, tokens, &mut activated)?;
-            parallel_rows(&mut activated, block.up.bias.len(), |rows| {
-                kernels::bias_gelu(rows, &block.up.bias)
-            });
+            block
+                .up
+                .apply(&x, tokens, Activation::Gelu, &mut activated)?;
             let mut output = buffers.take(tokens * h);
-            block.down.apply(&activated, tokens, &mut output)?;
+            block
+                .down
+                .apply(&activated, tokens, Activation::None, &mut output)?;
             buffers.give(activated);
-            self.add_and_norm(&mut output, &x, &block.down, &block.output_norm);
+            self.add_and_norm(&mut output, &x, &block.output_norm);
             buffers.give(std::mem::replace(&mut x, output));
         }
         let pooled = sequences
@@ -304,18 +299,11 @@ impl PackedEncoder {
         Ok(pooled)
     }
 
-    /// `rows = norm(rows + dense.bias + residual)`, the step that closes both halves of
-    /// a block.
-    fn add_and_norm(&self, rows: &mut [f32], residual: &[f32], dense: &Dense, norm: &Norm) {
+    /// `rows = norm(rows + residual)`, the step that closes both halves of a block
+    /// (the dense layer before it has added its bias).
+    fn add_and_norm(&self, rows: &mut [f32], residual: &[f32], norm: &Norm) {
         parallel_rows_with(rows, residual, self.hidden, |rows, residual| {
-            kernels::bias_residual_layer_norm(
-                rows,
-                residual,
-                &dense.bias,
-                &norm.gamma,
-                &norm.beta,
-                self.eps,
-            )
+            kernels::residual_layer_norm(rows, residual, &norm.gamma, &norm.beta, self.eps)
         });
     }
 
@@ -444,11 +432,25 @@ fn mean_pool_normalised(rows: &[f32], width: usize) -> Vec<f32> {
 }
 
 impl Dense {
-    /// `input [rows, in] x weight [in, out]` into `out`, bias not added: the packed
-    /// kernel where the CPU has AVX2 + FMA, candle's matmul otherwise.
-    fn apply(&self, input: &[f32], rows: usize, out: &mut [f32]) -> Result<(), EmbedError> {
+    /// `activation(input [rows, in] x weight [in, out] + bias)` into `out`: the packed
+    /// kernel (bias and activation applied as it stores) where the CPU has AVX2 + FMA,
+    /// candle's matmul and separate passes otherwise.
+    fn apply(
+        &self,
+        input: &[f32],
+        rows: usize,
+        activation: Activation,
+        out: &mut [f32],
+    ) -> Result<(), EmbedError> {
+        let gelu = matches!(activation, Activation::Gelu);
         match &self.weight {
-            DenseWeight::Packed(packed) => packed.matmul_into(input, rows, out),
+            DenseWeight::Packed(packed) => {
+                let epilogue = Epilogue {
+                    bias: &self.bias,
+                    gelu,
+                };
+                packed.matmul_into(input, rows, epilogue, out);
+            }
             DenseWeight::Tensor(weight) => {
                 let k = input.len() / rows;
                 let product = Tensor::from_slice(input, (rows, k), &Device::Cpu)
@@ -457,10 +459,24 @@ impl Dense {
                     .and_then(|product| product.to_vec1::<f32>())
                     .map_err(inference)?;
                 out.copy_from_slice(&product);
+                parallel_rows(out, self.bias.len(), |rows| {
+                    if gelu {
+                        kernels::bias_gelu(rows, &self.bias)
+                    } else {
+                        kernels::add_bias(rows, &self.bias)
+                    }
+                });
             }
         }
         Ok(())
     }
+}
+
+/// What a dense layer applies after its bias.
+#[derive(Clone, Copy)]
+enum Activation {
+    None,
+    Gelu,
 }
 
 struct Weights<'a> {
@@ -537,5 +553,50 @@ impl Weights<'_> {
             None => DenseWeight::Tensor(weight),
         };
         Ok(Dense { weight, bias })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dense layer held as a candle tensor (CPUs without AVX2 + FMA) and the same
+    /// layer packed must give the same `activation(x W + b)`.
+    #[test]
+    fn the_fallback_matmul_applies_bias_and_gelu_like_the_packed_one() {
+        let (k, n, rows) = (24, 64, 7);
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 20.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 / 32.0 - 1.0).collect();
+        let x: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) / 10.0)
+            .collect();
+        let tensor = Dense {
+            weight: DenseWeight::Tensor(
+                Tensor::from_slice(&w, (k, n), &Device::Cpu).expect("tensor"),
+            ),
+            bias: bias.clone(),
+        };
+        let Some(packed) = PackedWeights::pack(&w, k, n) else {
+            return; // No AVX2 + FMA here: only the fallback exists.
+        };
+        let packed = Dense {
+            weight: DenseWeight::Packed(packed),
+            bias,
+        };
+        for activation in [Activation::None, Activation::Gelu] {
+            let mut expected = vec![f32::NAN; rows * n];
+            let mut got = vec![f32::NAN; rows * n];
+            tensor
+                .apply(&x, rows, activation, &mut expected)
+                .expect("fallback");
+            packed
+                .apply(&x, rows, activation, &mut got)
+                .expect("packed");
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
     }
 }

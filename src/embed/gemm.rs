@@ -19,6 +19,8 @@
 //! slower, hence the checks hoisted out of the loop and the copies before storing.
 
 use pulp::{Simd, WithSimd};
+
+use super::kernels::gelu;
 use rayon::prelude::*;
 
 /// Bytes of activations a row tile may hold (kept in L2 while the panels stream).
@@ -72,6 +74,16 @@ impl Isa {
     }
 }
 
+/// What the matmul does to each output as it stores it: add the layer's bias, then
+/// optionally apply GELU, so neither needs a pass of its own over the output.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// One value per output column.
+    pub bias: &'a [f32],
+    /// Apply the exact GELU after the bias.
+    pub gelu: bool,
+}
+
 /// A `[k, n]` weight matrix stored as `n / width` panels of `[k][width]`.
 pub struct PackedWeights {
     isa: Isa,
@@ -101,21 +113,29 @@ impl PackedWeights {
         Some(Self { isa, k, n, panels })
     }
 
-    /// `a [m, k] x W [k, n]` into `out`, a row-major `[m, n]` (every element written).
+    /// `epilogue(a [m, k] x W [k, n])` into `out`, a row-major `[m, n]` (every element
+    /// written).
     ///
     /// With enough rows each thread takes a run of whole rows and writes them in
     /// place; with few (a single short ticket) the threads split the panels instead,
     /// each into its own column block, which is then copied into place.
-    pub fn matmul_into(&self, a: &[f32], m: usize, out: &mut [f32]) {
+    pub fn matmul_into(&self, a: &[f32], m: usize, epilogue: Epilogue<'_>, out: &mut [f32]) {
         debug_assert_eq!(a.len(), m * self.k);
         debug_assert_eq!(out.len(), m * self.n);
+        assert_eq!(
+            epilogue.bias.len(),
+            self.n,
+            "one bias value per output column"
+        );
         let threads = rayon::current_num_threads().max(1);
         let rows = self.isa.block_rows();
         if threads == 1 || m >= ROW_SPLIT_BLOCKS * rows * threads {
             let per_thread = m.div_ceil(threads).next_multiple_of(rows);
             out.par_chunks_mut(per_thread * self.n)
                 .zip(a.par_chunks(per_thread * self.k))
-                .for_each(|(out, a)| self.multiply(a, a.len() / self.k, &self.panels, out));
+                .for_each(|(out, a)| {
+                    self.multiply(a, a.len() / self.k, &self.panels, epilogue, out)
+                });
             return;
         }
         let width = self.isa.panel_width();
@@ -129,7 +149,8 @@ impl PackedWeights {
                 let count = per_thread.min(panels - first);
                 let mut part = vec![0f32; m * count * width];
                 let run = &self.panels[first * self.k * width..][..count * self.k * width];
-                self.multiply(a, m, run, &mut part);
+                let bias = &epilogue.bias[first * width..][..count * width];
+                self.multiply(a, m, run, Epilogue { bias, ..epilogue }, &mut part);
                 (first, part)
             })
             .collect();
@@ -144,8 +165,16 @@ impl PackedWeights {
         }
     }
 
-    /// `a [m, k]` times a run of panels into `out [m, panels * width]`, on this thread.
-    fn multiply(&self, a: &[f32], m: usize, panels: &[f32], out: &mut [f32]) {
+    /// `a [m, k]` times a run of panels into `out [m, panels * width]`, on this thread;
+    /// `epilogue.bias` covers the run's columns only.
+    fn multiply(
+        &self,
+        a: &[f32],
+        m: usize,
+        panels: &[f32],
+        epilogue: Epilogue<'_>,
+        out: &mut [f32],
+    ) {
         let k = self.k;
         match self.isa {
             Isa::V4(simd) => Simd::vectorize(
@@ -155,6 +184,7 @@ impl PackedWeights {
                     m,
                     k,
                     panels,
+                    epilogue,
                     out,
                 },
             ),
@@ -165,6 +195,7 @@ impl PackedWeights {
                     m,
                     k,
                     panels,
+                    epilogue,
                     out,
                 },
             ),
@@ -179,6 +210,7 @@ struct Block<'a, const R: usize, const P: usize> {
     m: usize,
     k: usize,
     panels: &'a [f32],
+    epilogue: Epilogue<'a>,
     out: &'a mut [f32],
 }
 
@@ -192,6 +224,7 @@ impl<const R: usize, const P: usize> WithSimd for Block<'_, R, P> {
             m,
             k,
             panels,
+            epilogue,
             out,
         } = self;
         let panel_width = P * S::F32_LANES;
@@ -201,32 +234,44 @@ impl<const R: usize, const P: usize> WithSimd for Block<'_, R, P> {
             let tile_end = (tile + tile_rows).min(m);
             for (p, panel) in panels.chunks_exact(k * panel_width).enumerate() {
                 let panel: &[S::f32s] = bytemuck::cast_slice(panel);
-                let column = p * panel_width;
+                let mut target = Target {
+                    out: &mut *out,
+                    width,
+                    column: p * panel_width,
+                    bias: &epilogue.bias[p * panel_width..][..panel_width],
+                };
                 let mut first = tile;
                 while first + R <= tile_end {
-                    rows_times_panel::<S, R, P>(simd, a, first, k, panel, out, width, column);
+                    rows_times_panel::<S, R, P>(simd, a, first, k, panel, &mut target);
                     first += R;
                 }
-                tail::<S, P>(
-                    simd,
-                    tile_end - first,
-                    a,
-                    first,
-                    k,
-                    panel,
-                    out,
-                    width,
-                    column,
-                );
+                tail::<S, P>(simd, tile_end - first, a, first, k, panel, &mut target);
+                // GELU over the block just stored, while it is still in L1 (inside the
+                // kernel it pushed accumulators out of registers).
+                if epilogue.gelu {
+                    for row in tile..tile_end {
+                        for x in &mut out[row * width + p * panel_width..][..panel_width] {
+                            *x = gelu(*x);
+                        }
+                    }
+                }
             }
         }
     }
 }
 
+/// Where one panel's results go: columns `column..` of `out` (stride `width`), and
+/// the panel's share of the bias.
+struct Target<'a> {
+    out: &'a mut [f32],
+    width: usize,
+    column: usize,
+    bias: &'a [f32],
+}
+
 /// The last `rows < R` rows of a tile, with a kernel of exactly that height
 /// (`R` is at most 8).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn tail<S: Simd, const P: usize>(
     simd: S,
     rows: usize,
@@ -234,14 +279,12 @@ fn tail<S: Simd, const P: usize>(
     first: usize,
     k: usize,
     panel: &[S::f32s],
-    out: &mut [f32],
-    width: usize,
-    column: usize,
+    target: &mut Target<'_>,
 ) {
     macro_rules! heights {
         ($($r:literal)*) => {
             match rows {
-                $($r => rows_times_panel::<S, $r, P>(simd, a, first, k, panel, out, width, column),)*
+                $($r => rows_times_panel::<S, $r, P>(simd, a, first, k, panel, target),)*
                 _ => {}
             }
         };
@@ -249,22 +292,22 @@ fn tail<S: Simd, const P: usize>(
     heights!(1 2 3 4 5 6 7);
 }
 
-/// Rows `first..first + R` of `a` (stride `k`) times one panel, stored at `column` of
-/// `out` (stride `width`).
+/// Rows `first..first + R` of `a` (stride `k`) times one panel, plus the bias, stored
+/// into `target`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn rows_times_panel<S: Simd, const R: usize, const P: usize>(
     simd: S,
     a: &[f32],
     first: usize,
     k: usize,
     panel: &[S::f32s],
-    out: &mut [f32],
-    width: usize,
-    column: usize,
+    target: &mut Target<'_>,
 ) {
-    let zero = simd.splat_f32s(0.0);
-    let mut acc = [[zero; P]; R];
+    let lanes = S::F32_LANES;
+    let bias: [S::f32s; P] = std::array::from_fn(|v| {
+        bytemuck::pod_read_unaligned(bytemuck::cast_slice(&target.bias[v * lanes..][..lanes]))
+    });
+    let mut acc = [bias; R];
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(first + r) * k..][..k]);
     // Checked once here so the loop below has no bounds checks (a panic path inside it
     // would keep the accumulators in memory instead of registers).
@@ -279,11 +322,11 @@ fn rows_times_panel<S: Simd, const R: usize, const P: usize>(
             }
         }
     }
-    let lanes = P * S::F32_LANES;
     for (r, &values) in acc.iter().enumerate() {
         // A copy, so the accumulators themselves never have their address taken.
         let values: [S::f32s; P] = values;
-        out[(first + r) * width + column..][..lanes].copy_from_slice(bytemuck::cast_slice(&values));
+        target.out[(first + r) * target.width + target.column..][..P * lanes]
+            .copy_from_slice(bytemuck::cast_slice(&values));
     }
 }
 
@@ -299,11 +342,29 @@ mod tests {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 17 % 89) as f32 - 44.0) / 40.0)
                 .collect();
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 / 10.0 - 2.0).collect();
             let mut c = vec![f32::NAN; m * n];
-            packed.matmul_into(&a, m, &mut c);
+            let epilogue = Epilogue {
+                bias: &bias,
+                gelu: false,
+            };
+            packed.matmul_into(&a, m, epilogue, &mut c);
+            let mut activated = vec![f32::NAN; m * n];
+            let epilogue = Epilogue {
+                bias: &bias,
+                gelu: true,
+            };
+            packed.matmul_into(&a, m, epilogue, &mut activated);
             for i in 0..m {
                 for j in 0..n {
-                    let expected: f32 = (0..k).map(|t| a[i * k + t] * w[t * n + j]).sum();
+                    let expected: f32 =
+                        (0..k).map(|t| a[i * k + t] * w[t * n + j]).sum::<f32>() + bias[j];
+                    let activated = activated[i * n + j];
+                    assert!(
+                        (activated - gelu(expected)).abs() < 1e-3,
+                        "GELU m {m} [{i},{j}]: {activated} vs {}",
+                        gelu(expected)
+                    );
                     assert!(
                         (c[i * n + j] - expected).abs() < 1e-3,
                         "panel width {} m {m} [{i},{j}]: {} vs {expected}",

@@ -1,5 +1,6 @@
-//! Fused elementwise kernels for the packed encoder: bias + residual + layer norm,
-//! bias + GELU, softmax and the attention of one head over one sequence.
+//! Fused elementwise kernels for the packed encoder: residual + layer norm, GELU
+//! (also applied by the matmul as it stores), bias + GELU and bias for the fallback
+//! matmul, softmax and the attention of one head over one sequence.
 //!
 //! They work on plain `f32` slices in fixed-size chunks the compiler vectorises, and
 //! use polynomial `exp` / `erf` instead of libm calls (the profile of candle's path
@@ -37,44 +38,41 @@ macro_rules! kernel {
     };
 }
 
-/// Adds `bias` and `residual` to each row of `rows` (width `bias.len()`), then layer
-/// normalises the row in place with `gamma`, `beta` and `eps`.
-pub fn bias_residual_layer_norm(
+/// Adds `residual` to each row of `rows` (width `gamma.len()`), then layer normalises
+/// the row in place with `gamma`, `beta` and `eps`.
+pub fn residual_layer_norm(
     rows: &mut [f32],
     residual: &[f32],
-    bias: &[f32],
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
 ) {
-    vectorized(BiasResidualLayerNorm {
+    vectorized(ResidualLayerNorm {
         rows,
         residual,
-        bias,
         gamma,
         beta,
         eps,
     });
 }
 
-kernel!(BiasResidualLayerNorm<'a> { rows: &'a mut [f32], residual: &'a [f32], bias: &'a [f32], gamma: &'a [f32], beta: &'a [f32], eps: f32 } => bias_residual_layer_norm_body);
+kernel!(ResidualLayerNorm<'a> { rows: &'a mut [f32], residual: &'a [f32], gamma: &'a [f32], beta: &'a [f32], eps: f32 } => residual_layer_norm_body);
 
 #[inline(always)]
-fn bias_residual_layer_norm_body(
+fn residual_layer_norm_body(
     rows: &mut [f32],
     residual: &[f32],
-    bias: &[f32],
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
 ) {
-    let width = bias.len();
+    let width = gamma.len();
     for (row, res) in rows
         .chunks_exact_mut(width)
         .zip(residual.chunks_exact(width))
     {
-        for ((v, r), b) in row.iter_mut().zip(res).zip(bias) {
-            *v += r + b;
+        for (v, r) in row.iter_mut().zip(res) {
+            *v += r;
         }
         layer_norm_row(row, gamma, beta, eps);
     }
@@ -164,8 +162,7 @@ kernel!(BiasGelu<'a> { rows: &'a mut [f32], bias: &'a [f32] } => bias_gelu_body)
 fn bias_gelu_body(rows: &mut [f32], bias: &[f32]) {
     for row in rows.chunks_exact_mut(bias.len()) {
         for (x, b) in row.iter_mut().zip(bias) {
-            let v = *x + b;
-            *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            *x = gelu(*x + b);
         }
     }
 }
@@ -184,6 +181,12 @@ fn add_bias_body(rows: &mut [f32], bias: &[f32]) {
             *x += b;
         }
     }
+}
+
+/// The exact, erf-based GELU BERT uses.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// `erf(x)` as a rational approximation on [-4, 4] (Eigen's `generic_fast_erf_float`);
