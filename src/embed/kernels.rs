@@ -321,13 +321,12 @@ fn attention_head_blocked<S: Simd, const R: usize>(simd: S, job: AttentionHead<'
 
     scratch.clear();
     scratch.resize(
-        padded * head_dim + column_blocks * len * lanes + head_dim * R + R * padded + len * R,
+        padded * head_dim + column_blocks * len * lanes + head_dim * R + R * padded,
         0.0,
     );
     let (keys, rest) = scratch.split_at_mut(padded * head_dim);
     let (values, rest) = rest.split_at_mut(column_blocks * len * lanes);
-    let (queries, rest) = rest.split_at_mut(head_dim * R);
-    let (scores, probabilities) = rest.split_at_mut(R * padded);
+    let (queries, scores) = rest.split_at_mut(head_dim * R);
 
     // keys: [key block][d][lanes]; values: [column block][j][lanes].
     for (j, row) in qkv.chunks_exact(stride).enumerate() {
@@ -362,32 +361,27 @@ fn attention_head_blocked<S: Simd, const R: usize>(simd: S, job: AttentionHead<'
                     *acc = simd.mul_add_f32s(simd.splat_f32s(q), k, *acc);
                 }
             }
-            for (r, acc) in acc.iter().enumerate() {
-                store::<S>(&mut scores[r * padded + block * lanes..][..lanes], *acc);
+            for (r, &value) in acc.iter().enumerate() {
+                // A copy, so the accumulators themselves never have their address taken.
+                let value: S::f32s = value;
+                store::<S>(&mut scores[r * padded + block * lanes..][..lanes], value);
             }
         }
 
-        // probabilities: [j][R], softmax of each query row over the real keys.
+        // Softmax of each query row over the real keys (rows past the end are unused).
         for r in 0..rows {
-            let row = &mut scores[r * padded..][..len];
-            softmax(row);
-            for (j, p) in row.iter().enumerate() {
-                probabilities[j * R + r] = *p;
-            }
+            softmax(&mut scores[r * padded..][..len]);
         }
-        for p in probabilities.chunks_exact_mut(R) {
-            p[rows..].fill(0.0);
-        }
+        let probabilities: [&[f32]; R] = std::array::from_fn(|r| &scores[r * padded..][..len]);
+        // Checked once so the loop below has no bounds checks.
+        assert!(probabilities.iter().all(|p| p.len() == len));
 
         for (c, block_values) in values.chunks_exact(len * lanes).enumerate() {
             let mut acc = [zero; R];
-            for (v, p) in block_values
-                .chunks_exact(lanes)
-                .zip(probabilities.chunks_exact(R))
-            {
+            for (j, v) in block_values.chunks_exact(lanes).enumerate() {
                 let v = load::<S>(v);
-                for (acc, &p) in acc.iter_mut().zip(p) {
-                    *acc = simd.mul_add_f32s(simd.splat_f32s(p), v, *acc);
+                for (acc, p) in acc.iter_mut().zip(&probabilities) {
+                    *acc = simd.mul_add_f32s(simd.splat_f32s(p[j]), v, *acc);
                 }
             }
             let width = lanes.min(head_dim - c * lanes);
