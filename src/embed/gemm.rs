@@ -175,37 +175,24 @@ impl PackedWeights {
         epilogue: Epilogue<'_>,
         out: &mut [f32],
     ) {
-        let k = self.k;
+        let operands = Operands {
+            a,
+            m,
+            k: self.k,
+            panels,
+            epilogue,
+            out,
+        };
         match self.isa {
-            Isa::V4(simd) => Simd::vectorize(
-                simd,
-                Block::<'_, V4_ROWS, V4_VECTORS> {
-                    a,
-                    m,
-                    k,
-                    panels,
-                    epilogue,
-                    out,
-                },
-            ),
-            Isa::V3(simd) => Simd::vectorize(
-                simd,
-                Block::<'_, V3_ROWS, V3_VECTORS> {
-                    a,
-                    m,
-                    k,
-                    panels,
-                    epilogue,
-                    out,
-                },
-            ),
+            Isa::V4(simd) => Simd::vectorize(simd, Block::<'_, V4_ROWS, V4_VECTORS>(operands)),
+            Isa::V3(simd) => Simd::vectorize(simd, Block::<'_, V3_ROWS, V3_VECTORS>(operands)),
         }
     }
 }
 
-/// One thread's share: all rows against a run of panels, into `out [m, panels * width]`,
-/// `R` rows at a time.
-struct Block<'a, const R: usize, const P: usize> {
+/// One thread's share: all rows of `a [m, k]` against a run of panels, into
+/// `out [m, panels * width]`.
+struct Operands<'a> {
     a: &'a [f32],
     m: usize,
     k: usize,
@@ -214,19 +201,22 @@ struct Block<'a, const R: usize, const P: usize> {
     out: &'a mut [f32],
 }
 
+/// [`Operands`] worked through `R` rows and `P` panel vectors at a time.
+struct Block<'a, const R: usize, const P: usize>(Operands<'a>);
+
 impl<const R: usize, const P: usize> WithSimd for Block<'_, R, P> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Block {
+        let Operands {
             a,
             m,
             k,
             panels,
             epilogue,
             out,
-        } = self;
+        } = self.0;
         let panel_width = P * S::F32_LANES;
         let width = panels.len() / k;
         let tile_rows = (TILE_BYTES / (4 * k)).max(R) / R * R;
