@@ -18,6 +18,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Embedding model settings.
     pub model: ModelSettings,
+    /// Vector store settings.
+    pub store: StoreSettings,
     /// Suggestion and routing settings.
     pub triage: TriageSettings,
     /// API tokens.
@@ -27,6 +29,22 @@ pub struct Settings {
     /// State database for executions, approvals and audit: `postgres://...` or
     /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
     pub database_url: Option<String>,
+}
+
+/// How the vector store searches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// HNSW beam width of each search: larger is more accurate and slower.
+    pub search_ef: usize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            search_ef: crate::store::DEFAULT_SEARCH_EF,
+        }
+    }
 }
 
 /// Where runbooks and the inventory of configuration items live.
@@ -129,6 +147,7 @@ impl Default for Settings {
             prompts_dir: PathBuf::from("prompts"),
             server: ServerSettings::default(),
             model: ModelSettings::default(),
+            store: StoreSettings::default(),
             triage: TriageSettings::default(),
             auth: AuthSettings::default(),
             runbooks: RunbookSettings::default(),
@@ -235,6 +254,9 @@ impl Settings {
         let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_owned()));
         if self.triage.neighbours == 0 {
             return bad("triage.neighbours must be at least 1");
+        }
+        if self.store.search_ef == 0 {
+            return bad("store.search_ef must be at least 1");
         }
         if self.model.max_batch == 0
             || self.model.queue_capacity == 0

@@ -43,7 +43,9 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
             max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },
     )?;
-    let store: Arc<dyn VectorStore> = Arc::new(EdgeStore::open(&settings.data_dir, dimension)?);
+    let store: Arc<dyn VectorStore> = Arc::new(
+        EdgeStore::open(&settings.data_dir, dimension)?.with_search_ef(settings.store.search_ef),
+    );
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?

@@ -7,7 +7,7 @@ mod edge;
 
 use serde_json::{Map, Value};
 
-pub use edge::EdgeStore;
+pub use edge::{DEFAULT_SEARCH_EF, EdgeStore};
 
 /// The collections Switchboard keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
