@@ -98,7 +98,7 @@ pub struct PackedEncoder {
 #[derive(Default)]
 struct BufferPool(parking_lot::Mutex<Vec<Vec<f32>>>);
 
-/// Buffers the pool holds at most (a pass needs five at a time).
+/// Buffers the pool holds at most (a pass holds three at a time).
 const POOLED_BUFFERS: usize = 8;
 
 impl BufferPool {
@@ -257,12 +257,18 @@ impl PackedEncoder {
         if tokens == 0 || sequences.iter().any(|&(a, b)| b <= a) {
             return Err(inference("every text needs at least one token"));
         }
+        // Every step below writes each token's row once, which is what lets it work
+        // in reused buffers: the texts must cover the tokens exactly.
+        if batch.starts.first() != Some(&0) || batch.starts.last() != Some(&tokens) {
+            return Err(inference("text starts do not cover the batch's tokens"));
+        }
         if sequences.iter().any(|&(a, b)| b - a > self.max_positions) {
             return Err(inference("a text is longer than the position table"));
         }
 
         let mut buffers = self.buffers.borrow();
-        let mut x = self.embed_tokens(batch, &sequences)?;
+        let mut x = buffers.take(tokens * h);
+        self.embed_tokens(batch, &sequences, &mut x)?;
         for block in &self.blocks {
             // Attention: fused QKV projection, per (text, head) attention, output projection.
             let mut qkv = buffers.take(tokens * 3 * h);
@@ -307,13 +313,15 @@ impl PackedEncoder {
         });
     }
 
+    /// Word + position + type embeddings of every token, layer normalised, into
+    /// `x` (`[tokens, hidden]`).
     fn embed_tokens(
         &self,
         batch: &PackedBatch<'_>,
         sequences: &[(usize, usize)],
-    ) -> Result<Vec<f32>, EmbedError> {
+        x: &mut [f32],
+    ) -> Result<(), EmbedError> {
         let h = self.hidden;
-        let mut x = vec![0f32; batch.ids.len() * h];
         for &(start, end) in sequences {
             for (position, t) in (start..end).enumerate() {
                 let id = batch.ids[t] as usize;
@@ -333,12 +341,12 @@ impl PackedEncoder {
             }
         }
         kernels::layer_norm(
-            &mut x,
+            x,
             &self.embedding_norm.gamma,
             &self.embedding_norm.beta,
             self.eps,
         );
-        Ok(x)
+        Ok(())
     }
 
     /// Attention of every head over every text into `context` (`[tokens, hidden]`).

@@ -2,7 +2,7 @@
 //!
 //! candle's CPU matmul (the `gemm` crate) repacks the weight matrix on every call;
 //! for the short token counts of single tickets that packing, not the arithmetic,
-//! dominates. Here each weight matrix is stored as panels of two SIMD vectors of
+//! dominates. Here each weight matrix is stored as panels of a few SIMD vectors of
 //! output columns (`[k][vectors * lanes]` contiguous), and a register-blocked kernel
 //! streams them: per step of `k`, one load per panel vector and one broadcast of the
 //! activations per row feed one fused multiply-add per row and vector. Rows are taken in
@@ -19,9 +19,9 @@
 //! slower, hence the checks hoisted out of the loop and the copies before storing.
 
 use pulp::{Simd, WithSimd};
-
-use super::kernels::gelu;
 use rayon::prelude::*;
+
+use super::kernels::{gelu, load};
 
 /// Bytes of activations a row tile may hold (kept in L2 while the panels stream).
 const TILE_BYTES: usize = 192 * 1024;
@@ -294,9 +294,7 @@ fn rows_times_panel<S: Simd, const R: usize, const P: usize>(
     target: &mut Target<'_>,
 ) {
     let lanes = S::F32_LANES;
-    let bias: [S::f32s; P] = std::array::from_fn(|v| {
-        bytemuck::pod_read_unaligned(bytemuck::cast_slice(&target.bias[v * lanes..][..lanes]))
-    });
+    let bias: [S::f32s; P] = std::array::from_fn(|v| load::<S>(&target.bias[v * lanes..][..lanes]));
     let mut acc = [bias; R];
     let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(first + r) * k..][..k]);
     // Checked once here so the loop below has no bounds checks (a panic path inside it

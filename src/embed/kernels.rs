@@ -398,7 +398,7 @@ fn attention_head_blocked<S: Simd, const R: usize>(simd: S, job: AttentionHead<'
 
 /// One vector from `lanes` consecutive floats (no alignment needed).
 #[inline(always)]
-fn load<S: Simd>(values: &[f32]) -> S::f32s {
+pub(super) fn load<S: Simd>(values: &[f32]) -> S::f32s {
     bytemuck::pod_read_unaligned(bytemuck::cast_slice(values))
 }
 
