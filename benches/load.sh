@@ -2,7 +2,8 @@
 # Load behaviour of POST /v1/triage, on demand (not in CI), with wrk (Debian's package,
 # installed if missing) against 127.0.0.1:
 #   1. latency at 1 client (p50 / p99),
-#   2. throughput at 16 clients,
+#   2. throughput at 16 clients, and raw batch-32 embedding of the same tickets right
+#      after it (`switchboard bench embed`), with the ratio of the two (ROUNDS pairs),
 #   3. overload: OVERLOAD_CLIENTS concurrent closed-loop clients (default 768, far past
 #      what the model can serve) for OVERLOAD_SECONDS (default 60) while the server's
 #      resident memory is sampled every 2 s; 503s are expected, errors and growth are not,
@@ -13,7 +14,8 @@
 #   DATA_DIR=/path/to/existing/store benches/load.sh   # e.g. one with 100k incidents
 #
 # Environment: SWITCHBOARD (binary, default target/release/switchboard, else
-# target/debug/switchboard), PORT (default 18080), DURATION (seconds per phase, 30).
+# target/debug/switchboard), PORT (default 18080), DURATION (seconds per phase, 30),
+# ROUNDS (16-client / raw pairs, 1).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port="${PORT:-18080}"
@@ -51,15 +53,34 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 incidents_stored="$(curl -fsS "http://127.0.0.1:$port/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["incidents"])')"
 echo "== serving $incidents_stored incidents; RSS $(rss) KiB after start"
 
-cat >"$work/triage.lua" <<'LUA'
+# The five tickets every phase rotates through, as the Lua table wrk sends from and as
+# a CSV (each ticket 200 times) for the raw embedding figure the 16-client phase is
+# compared with.
+python3 - "$work" <<'PY'
+import csv, json, sys
+work = sys.argv[1]
+tickets = [
+    ("VPN keeps dropping", "Since this morning my VPN disconnects every few minutes when working from home."),
+    ("Outlook asks for password", "Outlook prompts for my credentials every few minutes and does not sync."),
+    ("Printer offline", "The printer on floor 3 shows offline for everyone, jobs stay in the queue."),
+    ("Disk full on batch server", "No space left on device: /tmp/switchboard/cache grew overnight."),
+    ("Cannot log in to ERP", "My account is locked after the password change, ERP login fails with error 401."),
+]
+with open(f"{work}/tickets.lua", "w") as out:
+    out.write("local tickets = {\n")
+    for title, description in tickets:
+        body = json.dumps({"title": title, "description": description})
+        out.write("  " + json.dumps(body) + ",\n")
+    out.write("}\n")
+with open(f"{work}/tickets.csv", "w", newline="") as out:
+    writer = csv.writer(out)
+    writer.writerow(["id", "short_description", "description", "assignment_group"])
+    for n in range(1000):
+        title, description = tickets[n % len(tickets)]
+        writer.writerow([f"L{n}", title, description, "x"])
+PY
+{ cat "$work/tickets.lua"; cat <<'LUA'
 -- Rotates through a few realistic tickets so requests are not identical.
-local tickets = {
-  '{"title":"VPN keeps dropping","description":"Since this morning my VPN disconnects every few minutes when working from home."}',
-  '{"title":"Outlook asks for password","description":"Outlook prompts for my credentials every few minutes and does not sync."}',
-  '{"title":"Printer offline","description":"The printer on floor 3 shows offline for everyone, jobs stay in the queue."}',
-  '{"title":"Disk full on batch server","description":"No space left on device: /tmp/switchboard/cache grew overnight."}',
-  '{"title":"Cannot log in to ERP","description":"My account is locked after the password change, ERP login fails with error 401."}',
-}
 local n = 0
 request = function()
   n = n + 1
@@ -85,14 +106,24 @@ function done(summary, latency, requests)
   end
 end
 LUA
+} >"$work/triage.lua"
 
 run() { wrk --latency -s "$work/triage.lua" "$@" "http://127.0.0.1:$port"; }
 summary() { grep -E "^\s+(50%|99%)|Requests/sec|Socket errors|requests in|^status"; }
 
 echo "== 1 client, ${duration}s"
 run -t1 -c1 -d"${duration}s" | summary
-echo "== 16 clients, ${duration}s"
-run -t2 -c16 -d"${duration}s" | summary
+# The 16-client target is relative to raw batch embedding of the same tickets, so each
+# round measures both, one right after the other (the figures move between runs on a
+# shared machine); ROUNDS sets how many.
+for round in $(seq 1 "${ROUNDS:-1}"); do
+  echo "== 16 clients, ${duration}s (round $round)"
+  run -t2 -c16 -d"${duration}s" | summary | tee "$work/sixteen"
+  "$bin" bench embed --file "$work/tickets.csv" --limit 1000 --batch 32 --repeat 2 | tee "$work/raw"
+  served="$(awk '/Requests\/sec/ {print $2}' "$work/sixteen")"
+  raw="$(sed -n 's/.*texts_per_s=\([0-9.]*\).*/\1/p' "$work/raw")"
+  awk -v s="$served" -v r="$raw" 'BEGIN {printf "16 clients: %.1f req/s = %.0f%% of raw batch-32 embedding of the same tickets (%.1f texts/s)\n", s, 100 * s / r, r}'
+done
 echo "== overload: $overload_clients clients, ${overload_seconds}s (RSS sampled every 2 s)"
 : >"$work/rss"
 ( while kill -0 "$server" 2>/dev/null; do rss >>"$work/rss"; sleep 2; done ) &
