@@ -2,11 +2,13 @@
 # Scale of the store, on demand (not in CI): builds COUNT distinct incidents (default
 # 100,000) by pairing the titles and descriptions of a real incident file in a seeded
 # order, ingests them with the real model into a fresh data directory (time and peak
-# memory reported), then starts `serve` on it and reports its resident memory after
-# a few triage requests.
+# memory reported), measures recall@10 of indexed search against exact search, then
+# starts `serve` on it and reports its resident memory after a few triage requests.
 #   benches/scale-store.sh ../shared/datasets/gl8500_train.csv [COUNT] [DATA_DIR]
 # Environment: SWITCHBOARD (binary, default target/release/switchboard, else
-# target/debug/switchboard), PORT (default 18090).
+# target/debug/switchboard), PORT (default 18090), QUERIES (tickets for the recall
+# check, default SOURCE.csv; e.g. ../shared/datasets/gl8500_dev.csv), RECALL_QUERIES
+# (how many, 500).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source_file="${1:?usage: benches/scale-store.sh SOURCE.csv [COUNT] [DATA_DIR]}"
@@ -33,6 +35,9 @@ export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
 echo "== ingesting $count incidents into $data_dir"
 /usr/bin/time -f "ingest: %e s wall, peak RSS %M KiB" "$bin" ingest incidents "$incidents" 2>&1 | tail -3
 du -sh "$data_dir"
+# Recall of indexed search against exact search at the configured index settings, with
+# the tickets of QUERIES (default: the source file) as queries.
+"$bin" bench recall --file "${QUERIES:-$source_file}" --limit "${RECALL_QUERIES:-500}"
 "$bin" serve >"$(dirname "$data_dir")/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM

@@ -32,6 +32,9 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Rebuild the search indexes with the configured `store.hnsw_m` and
+    /// `store.hnsw_ef_construct` (run it while no server holds the data directory).
+    Reindex,
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -125,6 +128,20 @@ enum BenchCommand {
         /// Also write the texts, one JSON string per line, for `benches/pytorch-compare.sh`.
         #[arg(long)]
         texts_out: Option<PathBuf>,
+    },
+    /// Recall of indexed incident search against exact search, on the configured store
+    /// and index settings (`store.search_ef`), with tickets of FILE as queries. Run it
+    /// while no server holds the data directory.
+    Recall {
+        /// CSV or JSONL incident file whose tickets are the queries.
+        #[arg(long)]
+        file: PathBuf,
+        /// Use at most this many queries.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Neighbours compared per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
     },
 }
 
@@ -249,6 +266,7 @@ impl Cli {
             Command::Token(_) => Ok(()),
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
+            Command::Reindex => reindex(&settings),
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
             Command::Ingest(command) => ingest(&settings, command).await,
@@ -259,6 +277,9 @@ impl Cli {
                 repeat,
                 texts_out,
             }) => bench_embed(&settings, &file, limit, batch, repeat, texts_out.as_deref()),
+            Command::Bench(BenchCommand::Recall { file, limit, k }) => {
+                bench_recall(&settings, &file, limit, k)
+            }
             Command::Eval(args) => {
                 let temp = tempfile::tempdir().context("cannot create a temporary store")?;
                 settings.data_dir = temp.path().to_path_buf();
@@ -608,14 +629,35 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_embed(
+fn reindex(settings: &Settings) -> anyhow::Result<()> {
+    use crate::store::{Collection, EdgeStore, VectorStore};
+    let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
+    let index = settings.store.index();
+    let started = std::time::Instant::now();
+    let store = EdgeStore::open_with_index(&settings.data_dir, dimension, index)?;
+    store.flush()?;
+    let counts = Collection::ALL
+        .iter()
+        .map(|&c| Ok(format!("{} {}", c.name(), store.count(c)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    println!(
+        "indexes of {} built with m={} ef_construct={} in {:.1} s ({})",
+        settings.data_dir.display(),
+        index.m,
+        index.ef_construct,
+        started.elapsed().as_secs_f64(),
+        counts.join(", ")
+    );
+    Ok(())
+}
+
+/// The ticket texts (title + description through the prompt template) of the first
+/// `limit` good rows of an incident file, as triage embeds them.
+fn ticket_texts(
     settings: &Settings,
     file: &std::path::Path,
     limit: usize,
-    batch: usize,
-    repeat: usize,
-    texts_out: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
     let mut reader = crate::ingest::IncidentReader::open(file, &ColumnMapping::default())?;
     let mut texts = Vec::new();
@@ -629,6 +671,77 @@ fn bench_embed(
         }
     }
     anyhow::ensure!(!texts.is_empty(), "no texts in {}", file.display());
+    Ok(texts)
+}
+
+fn bench_recall(
+    settings: &Settings,
+    file: &std::path::Path,
+    limit: usize,
+    k: usize,
+) -> anyhow::Result<()> {
+    use crate::store::{Collection, EdgeStore, VectorStore};
+    anyhow::ensure!(k > 0, "--k must be at least 1");
+    let texts = ticket_texts(settings, file, limit)?;
+    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
+        .with_max_pass_tokens(settings.model.max_pass_tokens);
+    let queries = model.embed(&texts, settings.model.max_batch)?;
+    let store = EdgeStore::open_with_index(
+        &settings.data_dir,
+        model.dimension(),
+        settings.store.index(),
+    )?
+    .with_search_ef(settings.store.search_ef);
+    let stored = store.count(Collection::Incidents)?;
+    anyhow::ensure!(
+        stored >= k,
+        "the store in {} holds {stored} incidents, fewer than --k {k}",
+        settings.data_dir.display()
+    );
+    let mut found = 0;
+    let mut within = 0;
+    let mut indexed_us = Vec::with_capacity(queries.len());
+    let mut exact_us = Vec::with_capacity(queries.len());
+    for query in &queries {
+        let started = std::time::Instant::now();
+        let hits = store.search(Collection::Incidents, query, k)?;
+        indexed_us.push(started.elapsed().as_secs_f64() * 1e6);
+        let started = std::time::Instant::now();
+        let truth = store.search_exact(Collection::Incidents, query, k)?;
+        exact_us.push(started.elapsed().as_secs_f64() * 1e6);
+        found += hits
+            .iter()
+            .filter(|hit| truth.iter().any(|t| t.id == hit.id))
+            .count();
+        // ANN-benchmarks' definition: a hit counts when it is no farther than the k-th
+        // true neighbour (1e-3 slack), so ties at the k-th place are not misses.
+        let kth = truth.last().map_or(f32::INFINITY, |t| t.score);
+        within += hits.iter().filter(|hit| hit.score >= kth - 1e-3).count();
+    }
+    indexed_us.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "queries={} stored={stored} k={k} search_ef={} recall={:.4} recall_by_distance={:.4} indexed_us_mean={:.0} indexed_us_p99={:.0} exact_us_mean={:.0}",
+        queries.len(),
+        settings.store.search_ef,
+        found as f64 / (k * queries.len()) as f64,
+        within as f64 / (k * queries.len()) as f64,
+        mean(&indexed_us),
+        indexed_us[(indexed_us.len() * 99 / 100).min(indexed_us.len() - 1)],
+        mean(&exact_us),
+    );
+    Ok(())
+}
+
+fn bench_embed(
+    settings: &Settings,
+    file: &std::path::Path,
+    limit: usize,
+    batch: usize,
+    repeat: usize,
+    texts_out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let texts = ticket_texts(settings, file, limit)?;
     if let Some(out) = texts_out {
         let lines: Vec<String> = texts
             .iter()

@@ -37,12 +37,34 @@ pub struct Settings {
 pub struct StoreSettings {
     /// HNSW beam width of each search: larger is more accurate and slower.
     pub search_ef: usize,
+    /// Links per node of the HNSW graph; a change applies at `switchboard reindex`.
+    pub hnsw_m: usize,
+    /// Beam width while the HNSW graph is built; a change applies at `switchboard reindex`.
+    pub hnsw_ef_construct: usize,
+    /// Keep int8 copies of the vectors for search (the best candidates are re-scored
+    /// with the full vectors); a change applies at `switchboard reindex`.
+    pub int8_search: bool,
+}
+
+impl StoreSettings {
+    /// The index build parameters these settings ask for.
+    pub fn index(&self) -> crate::store::IndexParams {
+        crate::store::IndexParams {
+            m: self.hnsw_m,
+            ef_construct: self.hnsw_ef_construct,
+            int8: self.int8_search,
+        }
+    }
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
+        let index = crate::store::IndexParams::default();
         Self {
             search_ef: crate::store::DEFAULT_SEARCH_EF,
+            hnsw_m: index.m,
+            hnsw_ef_construct: index.ef_construct,
+            int8_search: index.int8,
         }
     }
 }
@@ -257,6 +279,9 @@ impl Settings {
         }
         if self.store.search_ef == 0 {
             return bad("store.search_ef must be at least 1");
+        }
+        if self.store.hnsw_m < 2 || self.store.hnsw_ef_construct < 4 {
+            return bad("store.hnsw_m must be at least 2 and store.hnsw_ef_construct at least 4");
         }
         if self.model.max_batch == 0
             || self.model.queue_capacity == 0

@@ -44,7 +44,8 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         },
     )?;
     let store: Arc<dyn VectorStore> = Arc::new(
-        EdgeStore::open(&settings.data_dir, dimension)?.with_search_ef(settings.store.search_ef),
+        EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?
+            .with_search_ef(settings.store.search_ef),
     );
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_head_file(head_file(settings))?

@@ -7,7 +7,7 @@ mod edge;
 
 use serde_json::{Map, Value};
 
-pub use edge::{DEFAULT_SEARCH_EF, EdgeStore};
+pub use edge::{DEFAULT_SEARCH_EF, EdgeStore, IndexParams};
 
 /// The collections Switchboard keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

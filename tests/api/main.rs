@@ -13,4 +13,5 @@ mod openapi;
 mod parity;
 mod postgres;
 mod runbooks;
+mod store;
 mod triage;
