@@ -3,7 +3,8 @@
 //! The fixture is seeded: `SWITCHBOARD_BENCH_POINTS` (default 100,000) unit vectors of
 //! the model's width drawn around 500 cluster centres, as ticket embeddings cluster by
 //! topic. Setup prints the ingest time (upsert + index build) and the recall@10 of the
-//! store's search over 200 held-out queries, compared with brute-force cosine search.
+//! store's search over 200 held-out queries, compared with the store's exact search
+//! (which the API tests check against brute force).
 //! Run with `cargo bench --bench search`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
@@ -54,16 +55,6 @@ fn fixture(points: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     (stored, queries)
 }
 
-fn exact_top10(stored: &[Vec<f32>], query: &[f32]) -> Vec<usize> {
-    let mut scored: Vec<(f32, usize)> = stored
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.iter().zip(query).map(|(a, b)| a * b).sum(), i))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.iter().take(10).map(|&(_, i)| i).collect()
-}
-
 fn search(c: &mut Criterion) {
     let points: usize = std::env::var("SWITCHBOARD_BENCH_POINTS")
         .ok()
@@ -95,13 +86,15 @@ fn search(c: &mut Criterion) {
 
     let mut found = 0;
     for query in &queries {
-        let exact = exact_top10(&stored, query);
+        let exact = store
+            .search_exact(Collection::Incidents, query, 10)
+            .expect("exact search");
         let hits = store
             .search(Collection::Incidents, query, 10)
             .expect("search");
         found += hits
             .iter()
-            .filter(|hit| exact.iter().any(|&i| hit.id == format!("INC{i}")))
+            .filter(|hit| exact.iter().any(|e| e.id == hit.id))
             .count();
     }
     println!(
