@@ -32,8 +32,9 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Rebuild the search indexes with the configured `store.hnsw_m` and
-    /// `store.hnsw_ef_construct` (run it while no server holds the data directory).
+    /// Rebuild the search indexes with the configured `store.hnsw_m`,
+    /// `store.hnsw_ef_construct` and `store.int8_search` (run it while no server holds
+    /// the data directory).
     Reindex,
     /// Manage API tokens.
     #[command(subcommand)]
@@ -130,7 +131,8 @@ enum BenchCommand {
         texts_out: Option<PathBuf>,
     },
     /// Recall of indexed incident search against exact search, on the configured store
-    /// and index settings (`store.search_ef`), with tickets of FILE as queries. Run it
+    /// and index settings (`store.search_ef`), with tickets of FILE as queries. The
+    /// times include reading each hit's payload in a freshly started process. Run it
     /// while no server holds the data directory.
     Recall {
         /// CSV or JSONL incident file whose tickets are the queries.
@@ -641,10 +643,11 @@ fn reindex(settings: &Settings) -> anyhow::Result<()> {
         .map(|&c| Ok(format!("{} {}", c.name(), store.count(c)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     println!(
-        "indexes of {} built with m={} ef_construct={} in {:.1} s ({})",
+        "indexes of {} built with m={} ef_construct={} int8={} in {:.1} s ({})",
         settings.data_dir.display(),
         index.m,
         index.ef_construct,
+        index.int8,
         started.elapsed().as_secs_f64(),
         counts.join(", ")
     );
