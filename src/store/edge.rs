@@ -260,16 +260,16 @@ fn open_shard(
             ),
         ));
     }
-    let wanted = index.apply(stored.clone());
-    if IndexParams::of(&stored) != index {
+    let current = IndexParams::of(&stored);
+    if current != index {
         tracing::warn!(
             store = %path.display(),
-            stored = ?IndexParams::of(&stored),
+            stored = ?current,
             configured = ?index,
             "index parameters changed: the index is rebuilt at the next `switchboard reindex` or ingest"
         );
     }
-    EdgeShard::load(path, Some(wanted)).map_err(|e| open_error(path, e))
+    EdgeShard::load(path, Some(index.apply(stored))).map_err(|e| open_error(path, e))
 }
 
 fn point_id(collection: Collection, id: &str) -> PointId {
