@@ -126,7 +126,7 @@ fn reindex_applies_changed_index_settings_and_bench_recall_reports_recall() {
     assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("m=32 ef_construct=256") && stdout.contains("incidents 320"),
+        stdout.contains("m=32 ef_construct=512") && stdout.contains("incidents 320"),
         "{stdout}"
     );
     let config = shard_config(&data);
