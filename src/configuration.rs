@@ -126,6 +126,11 @@ pub struct ModelSettings {
     pub max_pass_tokens: usize,
     /// How long the worker waits for more requests to join a batch, in milliseconds.
     pub max_wait_ms: u64,
+    /// The worker also stops waiting once no request has joined for this long, in
+    /// microseconds (0: only `max_wait_ms` ends the wait). Requests that come back
+    /// together (clients answered by the same batch) arrive well within it, so the
+    /// batch starts as soon as they are in instead of idling out `max_wait_ms`.
+    pub gather_quiet_us: u64,
     /// Requests allowed to wait for the model; beyond this the service answers 503.
     pub queue_capacity: usize,
     /// A request that waited this long for the model is answered 503 instead of run,
@@ -194,6 +199,7 @@ impl Default for ModelSettings {
             max_batch: 32,
             max_pass_tokens: 512,
             max_wait_ms: 2,
+            gather_quiet_us: 300,
             queue_capacity: 64,
             max_queue_wait_ms: 500,
         }

@@ -39,6 +39,7 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         WorkerOptions {
             max_batch: settings.model.max_batch,
             max_wait: Duration::from_millis(settings.model.max_wait_ms),
+            quiet: Duration::from_micros(settings.model.gather_quiet_us),
             queue_capacity: settings.model.queue_capacity,
             max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },

@@ -2,11 +2,14 @@
 //!
 //! Requests arriving within a few milliseconds of each other are embedded in one
 //! forward pass; a full queue is reported as [`EmbedError::Overloaded`] at once
-//! instead of letting latency and memory grow.
+//! instead of letting latency and memory grow. Work a caller needs right after its
+//! vectors (triage's neighbour search) can run on the model's threads before the
+//! caller is answered, all of a batch's in parallel ([`Embedder::embed_then`]).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use tokio::sync::oneshot;
 
 use super::{BertModelEmbedder, EmbedError};
@@ -18,6 +21,9 @@ pub struct WorkerOptions {
     pub max_batch: usize,
     /// How long to wait for more requests before running a partial batch.
     pub max_wait: Duration,
+    /// Run the partial batch earlier once no request has joined for this long (zero:
+    /// only `max_wait` counts).
+    pub quiet: Duration,
     /// Requests allowed to wait; more are refused.
     pub queue_capacity: usize,
     /// A request that waited longer than this is answered "overloaded" instead of run,
@@ -28,19 +34,49 @@ pub struct WorkerOptions {
 struct Job {
     texts: Vec<String>,
     queued_at: Instant,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, EmbedError>>,
+    reply: Box<dyn Reply>,
+}
+
+/// Where a job's vectors go: the caller's channel, through the work the caller asked
+/// to run on the model's threads first (see [`Embedder::embed_then`]).
+trait Reply: Send {
+    /// Whether the caller has gone away (its request was dropped).
+    fn is_abandoned(&self) -> bool;
+    /// Runs the follow-up work on `result`'s vectors and sends the outcome.
+    fn send(self: Box<Self>, result: Result<Vec<Vec<f32>>, EmbedError>);
+}
+
+/// A caller's channel and the work to run on its vectors before answering.
+struct Then<T, F> {
+    sender: oneshot::Sender<Result<T, EmbedError>>,
+    then: F,
+}
+
+impl<T, F> Reply for Then<T, F>
+where
+    T: Send,
+    F: FnOnce(Vec<Vec<f32>>) -> T + Send,
+{
+    fn is_abandoned(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    fn send(self: Box<Self>, result: Result<Vec<Vec<f32>>, EmbedError>) {
+        let Then { sender, then } = *self;
+        let _ = sender.send(result.map(then));
+    }
 }
 
 impl Job {
     /// Whether the job should still be run: its caller is waiting and it is not stale.
     /// Abandoned jobs (the client went away) are dropped; stale ones are refused.
     fn worth_running(self, max_wait: Duration) -> Option<Self> {
-        if self.reply.is_closed() {
+        if self.reply.is_abandoned() {
             return None;
         }
         if self.queued_at.elapsed() > max_wait {
             crate::metrics::global().overloaded.inc();
-            let _ = self.reply.send(Err(EmbedError::Overloaded));
+            self.reply.send(Err(EmbedError::Overloaded));
             return None;
         }
         Some(self)
@@ -76,7 +112,21 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = oneshot::channel();
+        self.embed_then(texts, |vectors| vectors).await
+    }
+
+    /// Embeds `texts` and runs `then` on their vectors on the model's threads, right
+    /// after the forward pass and in parallel with the rest of the batch's follow-ups.
+    ///
+    /// Triage looks up the neighbours of each new ticket this way: a batch's searches
+    /// then share the cores with nothing else, instead of waking a thread each and
+    /// pre-empting the next forward pass. `then` must be short and must not block.
+    pub async fn embed_then<T, F>(&self, texts: Vec<String>, then: F) -> Result<T, EmbedError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<Vec<f32>>) -> T + Send + 'static,
+    {
+        let (sender, answer) = oneshot::channel();
         let metrics = crate::metrics::global();
         // Counted before sending so the worker's decrement can never come first.
         metrics.queue_depth.inc();
@@ -84,7 +134,7 @@ impl Embedder {
             .try_send(Job {
                 texts,
                 queued_at: Instant::now(),
-                reply,
+                reply: Box::new(Then { sender, then }),
             })
             .map_err(|err| {
                 metrics.queue_depth.dec();
@@ -119,7 +169,10 @@ fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOp
         let mut texts: usize = batch[0].texts.len();
         let deadline = Instant::now() + options.max_wait;
         while texts < options.max_batch {
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let mut wait = deadline.saturating_duration_since(Instant::now());
+            if !options.quiet.is_zero() {
+                wait = wait.min(options.quiet);
+            }
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
                     metrics.queue_depth.dec();
@@ -150,15 +203,28 @@ fn run_batch(model: &BertModelEmbedder, batch: Vec<Job>, max_batch: usize) {
             metrics.batch_size.observe(all.len() as f64);
             metrics.embeddings.inc_by(all.len() as u64);
             let mut vectors = vectors.into_iter();
-            for job in batch {
-                let mine: Vec<Vec<f32>> = vectors.by_ref().take(job.texts.len()).collect();
-                let _ = job.reply.send(Ok(mine));
-            }
+            let answers: Vec<(Job, Vec<Vec<f32>>)> = batch
+                .into_iter()
+                .map(|job| {
+                    let mine = vectors.by_ref().take(job.texts.len()).collect();
+                    (job, mine)
+                })
+                .collect();
+            answers.into_par_iter().for_each(|(job, mine)| {
+                // A panicking follow-up drops its caller's channel (the caller sees the
+                // model as unavailable) and leaves the model thread and the rest alone.
+                let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    job.reply.send(Ok(mine))
+                }));
+                if answered.is_err() {
+                    tracing::error!("the work run after embedding panicked");
+                }
+            });
         }
         Err(err) => {
             tracing::error!(error = %err, texts = all.len(), "embedding batch failed");
             for job in batch {
-                let _ = job.reply.send(Err(EmbedError::Inference(err.to_string())));
+                job.reply.send(Err(EmbedError::Inference(err.to_string())));
             }
         }
     }

@@ -338,8 +338,6 @@ impl TriageService {
         let started = Instant::now();
         ticket.validate()?;
         let text = self.ticket_text(&ticket.title, &ticket.description);
-        let vector = self.embedder.embed_one(text.clone()).await?;
-        let query = vector.clone();
         let store = Arc::clone(&self.store);
         let incident_limit = self
             .settings
@@ -347,16 +345,23 @@ impl TriageService {
             .max(self.settings.similar_incidents)
             + 1;
         let kb_limit = self.settings.knowledge_articles;
-        let (incidents, articles) = blocking(move || {
-            let incidents = store.search(Collection::Incidents, &query, incident_limit)?;
-            let articles = if kb_limit == 0 {
-                Vec::new()
-            } else {
-                store.search(Collection::Knowledge, &query, kb_limit)?
-            };
-            Ok((incidents, articles))
-        })
-        .await?;
+        // The search runs on the model's threads right after the forward pass (see
+        // `Embedder::embed_then`), in parallel with the rest of the batch's searches.
+        let (vector, incidents, articles) = self
+            .embedder
+            .embed_then(vec![text.clone()], move |mut vectors| {
+                let vector = vectors
+                    .pop()
+                    .ok_or_else(|| EmbedError::Inference("model returned no vector".into()))?;
+                let incidents = store.search(Collection::Incidents, &vector, incident_limit)?;
+                let articles = if kb_limit == 0 {
+                    Vec::new()
+                } else {
+                    store.search(Collection::Knowledge, &vector, kb_limit)?
+                };
+                Ok::<_, TriageError>((vector, incidents, articles))
+            })
+            .await??;
 
         let incidents = neighbour_incidents(incidents, ticket.id.as_deref());
         let suggestions = self.suggest(&text, &vector, &incidents);
