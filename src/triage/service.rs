@@ -347,6 +347,8 @@ impl TriageService {
         let kb_limit = self.settings.knowledge_articles;
         // The search runs on the model's threads right after the forward pass (see
         // `Embedder::embed_then`), in parallel with the rest of the batch's searches.
+        // It can wait for a store write to finish, which is safe: no store write uses
+        // the model's threads (Qdrant builds its indexes in pools of its own).
         let (vector, incidents, articles) = self
             .embedder
             .embed_then(vec![text.clone()], move |mut vectors| {
