@@ -120,7 +120,9 @@ impl Embedder {
     ///
     /// Triage looks up the neighbours of each new ticket this way: a batch's searches
     /// then share the cores with nothing else, instead of waking a thread each and
-    /// pre-empting the next forward pass. `then` must be short and must not block.
+    /// pre-empting the next forward pass. `then` holds up the next batch, so it must be
+    /// short; it may wait for a lock only if whoever holds that lock never needs the
+    /// model's threads (a store write, for triage).
     pub async fn embed_then<T, F>(&self, texts: Vec<String>, then: F) -> Result<T, EmbedError>
     where
         T: Send + 'static,
