@@ -632,11 +632,11 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
 }
 
 fn reindex(settings: &Settings) -> anyhow::Result<()> {
-    use crate::store::{Collection, EdgeStore, VectorStore};
+    use crate::store::{Collection, VectorStore};
     let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
     let index = settings.store.index();
     let started = std::time::Instant::now();
-    let store = EdgeStore::open_with_index(&settings.data_dir, dimension, index)?;
+    let store = crate::startup::open_store(settings, dimension)?;
     store.flush()?;
     let counts = Collection::ALL
         .iter()
@@ -683,18 +683,13 @@ fn bench_recall(
     limit: usize,
     k: usize,
 ) -> anyhow::Result<()> {
-    use crate::store::{Collection, EdgeStore, VectorStore};
+    use crate::store::{Collection, VectorStore};
     anyhow::ensure!(k > 0, "--k must be at least 1");
     let texts = ticket_texts(settings, file, limit)?;
     let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let queries = model.embed(&texts, settings.model.max_batch)?;
-    let store = EdgeStore::open_with_index(
-        &settings.data_dir,
-        model.dimension(),
-        settings.store.index(),
-    )?
-    .with_search_ef(settings.store.search_ef);
+    let store = crate::startup::open_store(settings, model.dimension())?;
     let stored = store.count(Collection::Incidents)?;
     anyhow::ensure!(
         stored >= k,

@@ -14,7 +14,7 @@ use crate::configuration::Settings;
 use crate::embed::{BertModelEmbedder, Embedder, WorkerOptions};
 use crate::prompts::Prompts;
 use crate::routes::{self, AppState};
-use crate::store::{EdgeStore, VectorStore};
+use crate::store::{EdgeStore, StoreError, VectorStore};
 use crate::triage::TriageService;
 
 /// Loads the prompts, the model (on its own thread) and the store under `settings`.
@@ -44,15 +44,22 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
             max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },
     )?;
-    let store: Arc<dyn VectorStore> = Arc::new(
-        EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?
-            .with_search_ef(settings.store.search_ef),
-    );
+    let store: Arc<dyn VectorStore> = Arc::new(open_store(settings, dimension)?);
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
         .with_runbooks(runbooks);
     Ok(service)
+}
+
+/// Opens the store under `settings.data_dir` for vectors of `dimension`, with the
+/// configured index parameters and search width: the service, `reindex` and
+/// `bench recall` all see the store the same way.
+pub fn open_store(settings: &Settings, dimension: usize) -> Result<EdgeStore, StoreError> {
+    Ok(
+        EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?
+            .with_search_ef(settings.store.search_ef),
+    )
 }
 
 /// Where the classifier head trained from the store is kept.
