@@ -13,3 +13,20 @@ use_repo_assets() {
   export SWITCHBOARD_RUNBOOKS__DIR="$root/runbooks"
   export SWITCHBOARD_RUNBOOKS__INVENTORY="$root/runbooks/inventory.yaml"
 }
+
+# Makes the throw-away virtualenv DIR from PyPI with PACKAGES unless it exists already.
+python_venv() {
+  local dir="$1"
+  shift
+  if [ ! -x "$dir/bin/python" ]; then
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet "$@"
+  fi
+}
+
+# Sets `venv` to the PyTorch virtualenv shared by pytorch-compare.sh and finetune-ceiling.sh
+# (PYTORCH_VENV, else one under TMPDIR), making it first if needed.
+pytorch_venv() {
+  venv="${PYTORCH_VENV:-${TMPDIR:-/tmp}/switchboard-pytorch-venv}"
+  python_venv "$venv" "torch==2.15.0" "sentence-transformers==6.2.0"
+}

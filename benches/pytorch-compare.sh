@@ -15,11 +15,7 @@ batches=("${@:-1 32}")
 read -r -a batches <<<"${batches[*]}"
 threads="${THREADS:-$(nproc)}"
 repeat="${REPEAT:-3}"
-venv="${PYTORCH_VENV:-${TMPDIR:-/tmp}/switchboard-pytorch-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "torch==2.15.0" "sentence-transformers==6.2.0"
-fi
+pytorch_venv
 texts="$(mktemp)"
 trap 'rm -f "$texts"' EXIT
 model="${SWITCHBOARD_MODEL_DIR:-$root/models/all-MiniLM-L6-v2}"
