@@ -153,9 +153,17 @@ impl Embedder {
 
     /// Embeds one text.
     pub async fn embed_one(&self, text: String) -> Result<Vec<f32>, EmbedError> {
-        self.embed(vec![text])
+        self.embed_one_then(text, |vector| vector).await
+    }
+
+    /// [`Embedder::embed_then`] for one text: `then` gets its vector.
+    pub async fn embed_one_then<T, F>(&self, text: String, then: F) -> Result<T, EmbedError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<f32>) -> T + Send + 'static,
+    {
+        self.embed_then(vec![text], move |mut vectors| vectors.pop().map(then))
             .await?
-            .pop()
             .ok_or_else(|| EmbedError::Inference("model returned no vector".into()))
     }
 }

@@ -351,10 +351,7 @@ impl TriageService {
         // the model's threads (Qdrant builds its indexes in pools of its own).
         let (vector, incidents, articles) = self
             .embedder
-            .embed_then(vec![text.clone()], move |mut vectors| {
-                let vector = vectors
-                    .pop()
-                    .ok_or_else(|| EmbedError::Inference("model returned no vector".into()))?;
+            .embed_one_then(text.clone(), move |vector| {
                 let incidents = store.search(Collection::Incidents, &vector, incident_limit)?;
                 let articles = if kb_limit == 0 {
                     Vec::new()
