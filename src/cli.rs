@@ -232,6 +232,11 @@ struct EvalArgs {
     /// head trained without it (one retrain per fold).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=50))]
     calibration_folds: u16,
+    /// Training tickets this similar (cosine) to their nearest other training
+    /// ticket count as near-duplicates when measuring how consistently TRAIN
+    /// is labelled.
+    #[arg(long, default_value_t = 0.97, value_parser = parse_probability)]
+    near_duplicate_similarity: f64,
     /// Write report.json and one SVG chart per label into this directory.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -548,6 +553,7 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
         target_precision: args.target_precision,
         calibration_folds: usize::from(args.calibration_folds),
         classifier: settings.triage.classifier.enabled,
+        near_duplicate_similarity: args.near_duplicate_similarity,
     };
     let mut cache = match &args.embedding_cache {
         Some(path) => crate::eval::EmbeddingCache::open(path, service.embedder().dimension())
@@ -598,6 +604,14 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
             println!(
                 "  ... {} more classes in the JSON report",
                 r.classes.len() - 15
+            );
+        }
+        if let Some(a) = &r.label_agreement {
+            println!(
+                "{field}: train labels agree on {:.1}% of {} near-duplicate pairs (cosine >= {:.2}); where they disagree no model can be right on both",
+                100.0 * a.agreement,
+                a.pairs,
+                a.similarity
             );
         }
         if let Some(c) = &r.calibrated {

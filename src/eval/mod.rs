@@ -10,7 +10,7 @@ mod cache;
 mod metrics;
 mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -38,6 +38,24 @@ pub struct EvalOptions {
     pub calibration_folds: usize,
     /// Train the classifier head on the stored rows before triaging.
     pub classifier: bool,
+    /// Cosine similarity at or above which two training tickets count as
+    /// near-duplicates when measuring label agreement.
+    pub near_duplicate_similarity: f64,
+}
+
+/// How consistently the training file labels near-identical tickets. When
+/// near-duplicates disagree, no model can be right on both, so this is a
+/// rough ceiling on the accuracy the data supports, and a sign the labelling
+/// itself needs attention.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelAgreement {
+    /// The near-duplicate similarity used.
+    pub similarity: f64,
+    /// Pairs of a training ticket and its nearest other training ticket, at
+    /// or above `similarity`, both labelled in this field (each pair once).
+    pub pairs: usize,
+    /// Share of those pairs whose labels are the same.
+    pub agreement: f64,
 }
 
 /// A threshold chosen on cross-fitted training predictions and what it achieved.
@@ -74,6 +92,9 @@ pub struct FieldReport {
     pub reliability: Vec<ReliabilityBin>,
     /// The calibrated threshold, when a target precision was given.
     pub calibrated: Option<CalibratedThreshold>,
+    /// Label agreement among near-duplicate training tickets; `None` when
+    /// the training file has no such pair labelled in this field.
+    pub label_agreement: Option<LabelAgreement>,
 }
 
 /// The calibration fold of a training row, by a stable hash of its id.
@@ -102,6 +123,20 @@ fn read_rows(
 
 const BATCH: usize = 64;
 
+/// The ticket texts of `rows` and their embeddings, through the cache.
+async fn embed_rows(
+    service: &TriageService,
+    cache: &mut EmbeddingCache,
+    rows: &[Incident],
+) -> Result<(Vec<String>, Vec<Vec<f32>>), TriageError> {
+    let texts: Vec<String> = rows
+        .iter()
+        .map(|i| service.ticket_text(&i.title, &i.description))
+        .collect();
+    let vectors = cache.embed(service.embedder(), &texts).await?;
+    Ok((texts, vectors))
+}
+
 /// Triages `rows` and records, per field, what was suggested against the truth.
 async fn predict(
     service: &TriageService,
@@ -114,11 +149,7 @@ async fn predict(
     let mut progress = Progress::new(label, "tickets", rows.len() as u64);
     let mut done = 0;
     for chunk in rows.chunks(BATCH) {
-        let texts: Vec<String> = chunk
-            .iter()
-            .map(|i| service.ticket_text(&i.title, &i.description))
-            .collect();
-        let vectors = cache.embed(service.embedder(), &texts).await?;
+        let (texts, vectors) = embed_rows(service, cache, chunk).await?;
         for ((incident, vector), text) in chunk.iter().zip(vectors).zip(&texts) {
             let suggestions = service
                 .suggest_for_vector(text, vector, Some(&incident.id))
@@ -161,11 +192,7 @@ async fn store_rows(
 ) -> Result<(), TriageError> {
     let mut progress = Progress::new(label, "rows", rows.len() as u64);
     for (n, chunk) in rows.chunks(BATCH).enumerate() {
-        let texts: Vec<String> = chunk
-            .iter()
-            .map(|i| service.ticket_text(&i.title, &i.description))
-            .collect();
-        let vectors = cache.embed(service.embedder(), &texts).await?;
+        let (_, vectors) = embed_rows(service, cache, chunk).await?;
         service
             .store_embedded_incidents(chunk.to_vec(), vectors)
             .await?;
@@ -175,6 +202,63 @@ async fn store_rows(
     service.flush().await?;
     progress.finish(rows.len() as u64);
     Ok(())
+}
+
+/// Pairs each training row with its nearest other training row and counts,
+/// per field, how often near-duplicate pairs carry the same label.
+async fn label_agreement(
+    service: &TriageService,
+    cache: &mut EmbeddingCache,
+    rows: &[Incident],
+    options: &EvalOptions,
+) -> Result<BTreeMap<String, LabelAgreement>, TriageError> {
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut progress = Progress::new("label agreement", "rows", rows.len() as u64);
+    let mut done = 0;
+    for chunk in rows.chunks(BATCH) {
+        let (_, vectors) = embed_rows(service, cache, chunk).await?;
+        for (incident, vector) in chunk.iter().zip(vectors) {
+            let nearest = service
+                .nearest_incidents(vector, 1, Some(&incident.id))
+                .await?;
+            let Some((similarity, other)) = nearest.into_iter().next() else {
+                continue;
+            };
+            if f64::from(similarity) < options.near_duplicate_similarity {
+                continue;
+            }
+            let pair = if incident.id < other.id {
+                (incident.id.clone(), other.id.clone())
+            } else {
+                (other.id.clone(), incident.id.clone())
+            };
+            if !seen.insert(pair) {
+                continue;
+            }
+            for field in &options.labels {
+                if let (Some(a), Some(b)) = (incident.labels.get(field), other.labels.get(field)) {
+                    let (pairs, agreeing) = counts.entry(field).or_default();
+                    *pairs += 1;
+                    *agreeing += usize::from(a == b);
+                }
+            }
+        }
+        done += chunk.len();
+        progress.update(done as u64, done as u64);
+    }
+    progress.finish(done as u64);
+    Ok(counts
+        .into_iter()
+        .map(|(field, (pairs, agreeing))| {
+            let agreement = LabelAgreement {
+                similarity: options.near_duplicate_similarity,
+                pairs,
+                agreement: agreeing as f64 / pairs as f64,
+            };
+            (field.to_owned(), agreement)
+        })
+        .collect())
 }
 
 async fn retrain(service: &TriageService) -> Result<(), TriageError> {
@@ -238,6 +322,7 @@ pub async fn evaluate(
     let train_rows = read_rows(train, mapping, "train")?;
     store_rows(service, cache, &train_rows, "store train").await?;
     eprintln!("train: {} incidents stored", train_rows.len());
+    let mut agreement = label_agreement(service, cache, &train_rows, options).await?;
     let calibration = match options.target_precision {
         Some(_) => cross_fit(service, cache, &train_rows, options).await?,
         None => BTreeMap::new(),
@@ -283,6 +368,7 @@ pub async fn evaluate(
                 precision_coverage: precision_coverage_curve(test),
                 reliability: reliability_bins(test),
                 calibrated,
+                label_agreement: agreement.remove(field),
             };
             (field.clone(), report)
         })

@@ -620,11 +620,26 @@ impl TriageService {
         vector: Vec<f32>,
         exclude_id: Option<&str>,
     ) -> Result<BTreeMap<String, FieldSuggestion>, TriageError> {
+        let neighbours = self
+            .nearest_incidents(vector.clone(), self.settings.neighbours, exclude_id)
+            .await?;
+        Ok(self.suggest(text, &vector, &neighbours))
+    }
+
+    /// Up to `limit` stored incidents nearest to `vector`, best first, with
+    /// their similarity; `exclude_id` (the ticket itself) is left out.
+    pub async fn nearest_incidents(
+        &self,
+        vector: Vec<f32>,
+        limit: usize,
+        exclude_id: Option<&str>,
+    ) -> Result<Vec<(f32, Incident)>, TriageError> {
         let store = Arc::clone(&self.store);
-        let limit = self.settings.neighbours + 1;
-        let query = vector.clone();
-        let hits = blocking(move || store.search(Collection::Incidents, &query, limit)).await?;
-        Ok(self.suggest(text, &vector, &neighbour_incidents(hits, exclude_id)))
+        let hits =
+            blocking(move || store.search(Collection::Incidents, &vector, limit + 1)).await?;
+        let mut neighbours = neighbour_incidents(hits, exclude_id);
+        neighbours.truncate(limit);
+        Ok(neighbours)
     }
 
     /// Validates, embeds and stores incidents (insert or replace by id).

@@ -127,3 +127,43 @@ fn calibration_never_lets_a_training_ticket_vote_for_itself() {
     assert_eq!(calibrated["threshold"], 1.0, "{calibrated}");
     assert_eq!(calibrated["calibration"]["coverage"], 0.0, "{calibrated}");
 }
+
+#[test]
+fn eval_reports_how_often_near_duplicate_training_tickets_agree() {
+    // Two pairs of identical tickets: one pair labelled alike, one not; the
+    // other tickets have no near-duplicate.
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.csv");
+    std::fs::write(
+        &train,
+        "id,title,description,category\n\
+         P1,Printer paper jam,the floor printer has paper stuck in tray 2,hardware\n\
+         P2,Printer paper jam,the floor printer has paper stuck in tray 2,facilities\n\
+         V1,VPN keeps dropping,GlobalProtect VPN disconnects every few minutes at home,network\n\
+         V2,VPN keeps dropping,GlobalProtect VPN disconnects every few minutes at home,network\n\
+         S1,SAP user locked,SAP ERP says my user is locked,application\n\
+         D1,Disk almost full,monitoring: /var filesystem on app-prd-01 is 96% full,server\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report");
+    let out = switchboard_command()
+        .env("SWITCHBOARD_TRIAGE__CLASSIFIER__ENABLED", "false")
+        .args(["eval", "--train"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&train)
+        .args(["--label", "category", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("train labels agree on 50.0% of 2 near-duplicate pairs"),
+        "{stdout}"
+    );
+    let agreement = &read_report(&report)["category"]["label_agreement"];
+    assert_eq!(agreement["pairs"], 2, "{agreement}");
+    assert_eq!(agreement["agreement"], 0.5, "{agreement}");
+    assert_eq!(agreement["similarity"], 0.97, "{agreement}");
+}
