@@ -608,7 +608,7 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
         }
         if let Some(a) = &r.label_agreement {
             println!(
-                "{field}: train labels agree on {:.1}% of {} near-duplicate pairs (cosine >= {:.2}); where they disagree no model can be right on both",
+                "{field}: train labels agree on {:.1}% of {} near-duplicate pairs (cosine >= {:.2}): a rough ceiling on the accuracy this labelling supports",
                 100.0 * a.agreement,
                 a.pairs,
                 a.similarity

@@ -5,6 +5,10 @@
 //! cross-fitted predictions for the training file: it is split into folds, and
 //! each fold is triaged by neighbours and a head that never saw it. The test
 //! file is never used to choose anything.
+//!
+//! It also measures how often near-duplicate training tickets share a label:
+//! where near-identical tickets are labelled differently, no model can be
+//! right on all of them.
 
 mod cache;
 mod metrics;
