@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::Map;
-use switchboard::store::{Collection, EdgeStore, StoredPoint, VectorStore};
+use switchboard::store::{Collection, EdgeStore, Query, StoredPoint, VectorStore};
 
 const DIMENSION: usize = 384;
 const CLUSTERS: usize = 500;
@@ -71,6 +71,7 @@ fn search(c: &mut Criterion) {
             .map(|(i, vector)| StoredPoint {
                 id: format!("INC{}", chunk_index * 1000 + i),
                 vector: vector.clone(),
+                text: None,
                 payload: Map::new(),
             })
             .collect();
@@ -90,7 +91,7 @@ fn search(c: &mut Criterion) {
             .search_exact(Collection::Incidents, query, 10)
             .expect("exact search");
         let hits = store
-            .search(Collection::Incidents, query, 10)
+            .search(Collection::Incidents, Query::dense(query), 10)
             .expect("search");
         found += hits
             .iter()
@@ -107,7 +108,11 @@ fn search(c: &mut Criterion) {
         b.iter(|| {
             next = (next + 1) % queries.len();
             store
-                .search(Collection::Incidents, black_box(&queries[next]), 10)
+                .search(
+                    Collection::Incidents,
+                    Query::dense(black_box(&queries[next])),
+                    10,
+                )
                 .expect("search")
         })
     });

@@ -697,7 +697,7 @@ fn bench_recall(
     limit: usize,
     k: usize,
 ) -> anyhow::Result<()> {
-    use crate::store::{Collection, VectorStore};
+    use crate::store::{Collection, Query, VectorStore};
     anyhow::ensure!(k > 0, "--k must be at least 1");
     let texts = ticket_texts(settings, file, limit)?;
     let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
@@ -716,7 +716,7 @@ fn bench_recall(
     let mut exact_us_total = 0.0;
     for query in &queries {
         let started = std::time::Instant::now();
-        let hits = store.search(Collection::Incidents, query, k)?;
+        let hits = store.search(Collection::Incidents, Query::dense(query), k)?;
         indexed_us.push(started.elapsed().as_secs_f64() * 1e6);
         let started = std::time::Instant::now();
         let truth = store.search_exact(Collection::Incidents, query, k)?;

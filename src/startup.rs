@@ -58,7 +58,8 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
 pub fn open_store(settings: &Settings, dimension: usize) -> Result<EdgeStore, StoreError> {
     Ok(
         EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?
-            .with_search_ef(settings.store.search_ef),
+            .with_search_ef(settings.store.search_ef)
+            .with_hybrid(settings.store.hybrid),
     )
 }
 

@@ -224,7 +224,7 @@ async fn label_agreement(
         let (_, vectors) = embed_rows(service, cache, chunk).await?;
         for (incident, vector) in chunk.iter().zip(vectors) {
             let nearest = service
-                .nearest_incidents(vector, 1, Some(&incident.id))
+                .nearest_incidents(vector, None, 1, Some(&incident.id))
                 .await?;
             let Some((similarity, other)) = nearest.into_iter().next() else {
                 continue;

@@ -2,6 +2,11 @@
 //!
 //! [`EdgeStore`] (embedded Qdrant Edge, on disk under the data directory) is the
 //! default backend; a Qdrant server backend can implement [`VectorStore`] too.
+//!
+//! Retrieval is hybrid: a [`Query`] carries the ticket's embedding and its text,
+//! and a backend fuses the dense neighbours with BM25 matches on the text, so
+//! identifiers the model does not know (error codes, host names, form names) still
+//! find the incidents that share them.
 
 mod edge;
 
@@ -45,8 +50,35 @@ pub struct StoredPoint {
     pub id: String,
     /// Unit-length embedding.
     pub vector: Vec<f32>,
+    /// Text for the lexical (BM25) index; `None` leaves the point to dense search.
+    /// The store indexes it but does not keep it: points read back carry `None`.
+    pub text: Option<String>,
     /// Fields returned with search hits.
     pub payload: Map<String, Value>,
+}
+
+/// What to search for: an embedding and, for hybrid retrieval, the text it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// Unit-length embedding of the query.
+    pub vector: &'a [f32],
+    /// Text matched against the lexical index; `None` searches by the embedding only.
+    pub text: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    /// A search by embedding only.
+    pub fn dense(vector: &'a [f32]) -> Self {
+        Self { vector, text: None }
+    }
+
+    /// A search by embedding and text, fused.
+    pub fn hybrid(vector: &'a [f32], text: &'a str) -> Self {
+        Self {
+            vector,
+            text: Some(text),
+        }
+    }
 }
 
 /// One search result.
@@ -54,7 +86,7 @@ pub struct StoredPoint {
 pub struct Hit {
     /// Caller-facing id of the stored record.
     pub id: String,
-    /// Cosine similarity to the query.
+    /// Cosine similarity to the query's embedding, also for a hit its text found.
     pub score: f32,
     /// The stored payload.
     pub payload: Map<String, Value>,
@@ -95,11 +127,12 @@ pub trait VectorStore: Send + Sync {
         field: &str,
         value: &str,
     ) -> Result<(), StoreError>;
-    /// The `limit` points nearest to `vector`, best first.
+    /// The `limit` points that best match `query`, most similar first: the nearest
+    /// by embedding, or with a text the best of dense and lexical matches fused.
     fn search(
         &self,
         collection: Collection,
-        vector: &[f32],
+        query: Query<'_>,
         limit: usize,
     ) -> Result<Vec<Hit>, StoreError>;
     /// The point stored under `id` (vector and payload), if any.

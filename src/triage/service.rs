@@ -16,7 +16,7 @@ use crate::domain::text::clean_ticket_text;
 use crate::domain::{Incident, LabelFeedback, NewTicket, ValidationError};
 use crate::embed::{EmbedError, Embedder};
 use crate::prompts::Prompts;
-use crate::store::{Collection, Hit, StoreError, StoredPoint, VectorStore};
+use crate::store::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
 
 /// Failures of triage and of storing incidents.
 #[derive(Debug, thiserror::Error)]
@@ -349,14 +349,16 @@ impl TriageService {
         // `Embedder::embed_then`), in parallel with the rest of the batch's searches.
         // It can wait for a store write to finish, which is safe: no store write uses
         // the model's threads (Qdrant builds its indexes in pools of its own).
+        let search_text = text.clone();
         let (vector, incidents, articles) = self
             .embedder
             .embed_one_then(text.clone(), move |vector| {
-                let incidents = store.search(Collection::Incidents, &vector, incident_limit)?;
+                let query = Query::hybrid(&vector, &search_text);
+                let incidents = store.search(Collection::Incidents, query, incident_limit)?;
                 let articles = if kb_limit == 0 {
                     Vec::new()
                 } else {
-                    store.search(Collection::Knowledge, &vector, kb_limit)?
+                    store.search(Collection::Knowledge, query, kb_limit)?
                 };
                 Ok::<_, TriageError>((vector, incidents, articles))
             })
@@ -430,9 +432,11 @@ impl TriageService {
             Value::String(ticket.description.clone()),
         );
         payload.insert("suggested".into(), Value::Object(suggested));
+        // Triaged tickets are looked up by id only, so they need no text index.
         let point = StoredPoint {
             id: id.to_owned(),
             vector,
+            text: None,
             payload,
         };
         let store = Arc::clone(&self.store);
@@ -621,22 +625,36 @@ impl TriageService {
         exclude_id: Option<&str>,
     ) -> Result<BTreeMap<String, FieldSuggestion>, TriageError> {
         let neighbours = self
-            .nearest_incidents(vector.clone(), self.settings.neighbours, exclude_id)
+            .nearest_incidents(
+                vector.clone(),
+                Some(text),
+                self.settings.neighbours,
+                exclude_id,
+            )
             .await?;
         Ok(self.suggest(text, &vector, &neighbours))
     }
 
-    /// Up to `limit` stored incidents nearest to `vector`, best first, with
+    /// Up to `limit` stored incidents that best match `vector` and, when given,
+    /// the ticket's model input `text` (hybrid retrieval), most similar first, with
     /// their similarity; `exclude_id` (the ticket itself) is left out.
     pub async fn nearest_incidents(
         &self,
         vector: Vec<f32>,
+        text: Option<&str>,
         limit: usize,
         exclude_id: Option<&str>,
     ) -> Result<Vec<(f32, Incident)>, TriageError> {
         let store = Arc::clone(&self.store);
-        let hits =
-            blocking(move || store.search(Collection::Incidents, &vector, limit + 1)).await?;
+        let text = text.map(str::to_owned);
+        let hits = blocking(move || {
+            let query = Query {
+                vector: &vector,
+                text: text.as_deref(),
+            };
+            store.search(Collection::Incidents, query, limit + 1)
+        })
+        .await?;
         let mut neighbours = neighbour_incidents(hits, exclude_id);
         neighbours.truncate(limit);
         Ok(neighbours)
@@ -674,6 +692,7 @@ impl TriageService {
             .map(|(incident, vector)| StoredPoint {
                 id: incident.id.clone(),
                 vector,
+                text: Some(self.ticket_text(&incident.title, &incident.description)),
                 payload: payload_of(incident),
             })
             .collect();
@@ -729,16 +748,16 @@ impl TriageService {
         text: impl Fn(&T) -> String,
         id: impl Fn(&T) -> &String,
     ) -> Result<Vec<StoredPoint>, TriageError> {
-        let vectors = self
-            .embedder
-            .embed(records.iter().map(text).collect())
-            .await?;
+        let texts: Vec<String> = records.iter().map(text).collect();
+        let vectors = self.embedder.embed(texts.clone()).await?;
         Ok(records
             .iter()
             .zip(vectors)
-            .map(|(record, vector)| StoredPoint {
+            .zip(texts)
+            .map(|((record, vector), text)| StoredPoint {
                 id: id(record).clone(),
                 vector,
+                text: Some(text),
                 payload: payload_of(record),
             })
             .collect())

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use switchboard::store::{Collection, EdgeStore, IndexParams, StoredPoint, VectorStore};
+use switchboard::store::{Collection, EdgeStore, IndexParams, Query, StoredPoint, VectorStore};
 
 use crate::helpers::{assert_succeeded, repo, switchboard_command};
 
@@ -66,6 +66,7 @@ fn exact_search_is_brute_force_and_a_sparse_index_misses_neighbours() {
             .map(|(i, vector)| StoredPoint {
                 id: format!("P{}", n * 1000 + i),
                 vector: vector.clone(),
+                text: None,
                 payload: serde_json::Map::new(),
             })
             .collect();
@@ -83,12 +84,91 @@ fn exact_search_is_brute_force_and_a_sparse_index_misses_neighbours() {
             .search_exact(Collection::Incidents, &query, 10)
             .unwrap());
         assert_eq!(exact, truth, "exact search must match brute force");
-        let indexed = ids(store.search(Collection::Incidents, &query, 10).unwrap());
+        let indexed = ids(store
+            .search(Collection::Incidents, Query::dense(&query), 10)
+            .unwrap());
         missed += truth.iter().filter(|id| !indexed.contains(id)).count();
     }
     assert!(
         missed > 0,
         "a 4-link graph searched with ef 1 over random vectors should miss some neighbours"
+    );
+}
+
+#[test]
+fn hybrid_search_finds_an_incident_by_a_rare_term_and_scores_hits_by_cosine() {
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = unit_vectors(300, 42);
+    let target = 299;
+    let points = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, vector)| StoredPoint {
+            id: format!("P{i}"),
+            vector: vector.clone(),
+            text: Some(if i == target {
+                "database login fails with ORA-12154 could not resolve the connect identifier"
+                    .to_owned()
+            } else {
+                format!("printer on floor {i} jams paper, please send a technician")
+            }),
+            payload: serde_json::Map::new(),
+        })
+        .collect();
+    let query = unit_vectors(1, 7).remove(0);
+    let text = "users see ORA-12154 when they start the finance application";
+    let cosine = |v: &[f32]| v.iter().zip(&query).map(|(a, b)| a * b).sum::<f32>();
+    let ranked_by_cosine = brute_force_top10(&vectors, &query);
+    assert!(
+        !ranked_by_cosine.contains(&format!("P{target}")),
+        "the fixture needs the target outside the embedding's top 10"
+    );
+    {
+        let store = EdgeStore::open(dir.path(), DIMENSION).unwrap();
+        store.upsert(Collection::Incidents, points).unwrap();
+        store.flush().unwrap();
+
+        let dense = store
+            .search(Collection::Incidents, Query::dense(&query), 10)
+            .unwrap();
+        let dense_ids: Vec<String> = dense.iter().map(|h| h.id.clone()).collect();
+        assert_eq!(dense_ids, ranked_by_cosine);
+
+        let hybrid = store
+            .search(Collection::Incidents, Query::hybrid(&query, text), 10)
+            .unwrap();
+        assert_eq!(hybrid.len(), 10);
+        let found = hybrid
+            .iter()
+            .find(|h| h.id == format!("P{target}"))
+            .expect("the rare term finds its incident");
+        assert!((found.score - cosine(&vectors[target])).abs() < 1e-4);
+        for hit in &hybrid {
+            let i: usize = hit.id[1..].parse().unwrap();
+            assert!((hit.score - cosine(&vectors[i])).abs() < 1e-4, "{hit:?}");
+        }
+        assert!(
+            hybrid.windows(2).all(|w| w[0].score >= w[1].score),
+            "hits are ordered by similarity"
+        );
+        // Words every ticket shares bring nothing but the embedding's neighbours.
+        let common = store
+            .search(Collection::Incidents, Query::hybrid(&query, "the a of"), 10)
+            .unwrap();
+        assert_eq!(
+            common.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+            ranked_by_cosine
+        );
+    }
+    let dense_only = EdgeStore::open(dir.path(), DIMENSION)
+        .unwrap()
+        .with_hybrid(false);
+    let hits = dense_only
+        .search(Collection::Incidents, Query::hybrid(&query, text), 10)
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+        ranked_by_cosine
     );
 }
 
