@@ -168,13 +168,6 @@ impl EdgeStore {
             let path = data_dir.join(collection.name());
             let shard = open_shard(&path, dimension, index)?;
             let indexed = shard.config().sparse_vectors.contains_key(LEXICAL);
-            if !indexed {
-                tracing::warn!(
-                    store = %path.display(),
-                    "this store predates lexical search: it searches by embedding only; \
-                     ingest into a new data directory for hybrid retrieval"
-                );
-            }
             lexical.insert(collection, indexed);
             shards.insert(collection, RwLock::new(shard));
         }
@@ -186,7 +179,7 @@ impl EdgeStore {
             shards,
             lexical,
             bm25,
-            hybrid: true,
+            hybrid: false,
             dimension,
             search_ef: DEFAULT_SEARCH_EF,
             _lock: lock,
@@ -199,10 +192,20 @@ impl EdgeStore {
         self
     }
 
-    /// With `false`, searches ignore a query's text and use the embedding only;
-    /// points are still indexed lexically, so turning it back on needs no re-ingest.
+    /// With `true`, a query's text is matched against the text index and fused with
+    /// the embedding's neighbours; otherwise (the default) searches use the embedding
+    /// only. Points are indexed lexically either way, so switching needs no re-ingest.
     pub fn with_hybrid(mut self, hybrid: bool) -> Self {
         self.hybrid = hybrid;
+        if hybrid {
+            for collection in Collection::ALL.into_iter().filter(|c| !self.lexical[c]) {
+                tracing::warn!(
+                    collection = collection.name(),
+                    "this store predates lexical search: it searches by embedding only; \
+                     ingest into a new data directory for hybrid retrieval"
+                );
+            }
+        }
         self
     }
 
@@ -252,6 +255,7 @@ impl EdgeStore {
             .filter(|_| self.hybrid && !exact && self.lexical[&collection])
             .map(|text| self.bm25.embed_query(text))
             .filter(|terms| !terms.is_empty());
+        let fused = terms.is_some();
         let request = match terms {
             None => QueryRequest {
                 prefetches: vec![],
@@ -266,7 +270,6 @@ impl EdgeStore {
             },
             Some(terms) => fused_request(dense, params, terms, limit),
         };
-        let fused = request.prefetches.len() > 1;
         let points = self
             .shard(collection)
             .read()
@@ -590,7 +593,7 @@ mod tests {
             .build();
         drop(EdgeShard::new(&old, config).unwrap());
 
-        let store = EdgeStore::open(dir.path(), 4).unwrap();
+        let store = EdgeStore::open(dir.path(), 4).unwrap().with_hybrid(true);
         assert!(!store.lexical[&Collection::Incidents]);
         assert!(store.lexical[&Collection::Knowledge]);
         for collection in [Collection::Incidents, Collection::Knowledge] {

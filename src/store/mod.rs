@@ -3,10 +3,10 @@
 //! [`EdgeStore`] (embedded Qdrant Edge, on disk under the data directory) is the
 //! default backend; a Qdrant server backend can implement [`VectorStore`] too.
 //!
-//! Retrieval is hybrid: a [`Query`] carries the ticket's embedding and its text,
-//! and a backend fuses the dense neighbours with BM25 matches on the text, so
-//! identifiers the model does not know (error codes, host names, form names) still
-//! find the incidents that share them.
+//! Retrieval can be hybrid: a [`Query`] carries the ticket's embedding and its
+//! text, and a backend asked to (`store.hybrid`) fuses the dense neighbours with
+//! BM25 matches on the text, so identifiers the model does not know (error codes,
+//! host names, form names) still find the incidents that share them.
 
 mod edge;
 

@@ -124,7 +124,9 @@ fn hybrid_search_finds_an_incident_by_a_rare_term_and_scores_hits_by_cosine() {
         "the fixture needs the target outside the embedding's top 10"
     );
     {
-        let store = EdgeStore::open(dir.path(), DIMENSION).unwrap();
+        let store = EdgeStore::open(dir.path(), DIMENSION)
+            .unwrap()
+            .with_hybrid(true);
         store.upsert(Collection::Incidents, points).unwrap();
         store.flush().unwrap();
 
@@ -160,9 +162,7 @@ fn hybrid_search_finds_an_incident_by_a_rare_term_and_scores_hits_by_cosine() {
             ranked_by_cosine
         );
     }
-    let dense_only = EdgeStore::open(dir.path(), DIMENSION)
-        .unwrap()
-        .with_hybrid(false);
+    let dense_only = EdgeStore::open(dir.path(), DIMENSION).unwrap();
     let hits = dense_only
         .search(Collection::Incidents, Query::hybrid(&query, text), 10)
         .unwrap();
