@@ -1,6 +1,6 @@
 # The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
 # and `make test` (fetch model, run the whole test suite).
-.PHONY: run test model lint sample
+.PHONY: run test test-postgres model lint sample
 
 model:
 	./scripts/fetch-model.sh
@@ -10,6 +10,9 @@ run: model
 
 test: model
 	cargo test --locked
+
+test-postgres: model
+	./scripts/test-postgres.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Runs the PostgreSQL integration test against a throw-away cluster (Debian's
-# postgresql package; not part of CI). Usage: scripts/test-postgres.sh
+# Runs the PostgreSQL integration test against a throw-away cluster on a free
+# loopback port (Debian's postgresql package; installed first when missing and
+# running as root). CI runs it after `make test`. Usage: scripts/test-postgres.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+bin="$(find_bin)"
+if [ -z "$bin" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's postgresql package" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    bin="$(find_bin)"
+  fi
+  [ -n "$bin" ] || { echo "PostgreSQL server binaries not found: install Debian's postgresql package" >&2; exit 1; }
+fi
 dir="$(mktemp -d /tmp/switchboard-pg.XXXXXX)"
-port="${PGPORT_TEST:-55432}"
+port="${PGPORT_TEST:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 as_pg() { if [ "$(id -u)" = 0 ]; then chown -R postgres "$dir"; su postgres -c "$*"; else sh -c "$*"; fi; }
 as_pg "$bin/initdb -D $dir/data -A trust -U switchboard >/dev/null"
 as_pg "$bin/pg_ctl -D $dir/data -o '-p $port -k $dir -h 127.0.0.1' -l $dir/log -w start >/dev/null"
