@@ -3,7 +3,7 @@
 //! counts that `GET /v1/stats` reports.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -100,36 +100,47 @@ impl FeedbackLog {
     }
 
     /// Opens (or starts) the log at `path`. A torn last line from a crash is
-    /// skipped with a warning; any other unreadable line is an error, so no
-    /// feedback is silently lost.
+    /// cut off with a warning (and a complete last entry missing its newline
+    /// gets one), so the next append starts on a line of its own; any other
+    /// unreadable line is an error, so no feedback is silently lost.
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let mut entries = Vec::new();
-        match std::fs::File::open(path) {
-            Ok(file) => {
-                let lines: Vec<String> = std::io::BufReader::new(file)
-                    .lines()
-                    .collect::<Result<_, _>>()?;
-                let last = lines.len();
-                for (n, line) in lines.into_iter().enumerate() {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str(&line) {
-                        Ok(entry) => entries.push(entry),
-                        Err(_) if n + 1 == last => {
-                            tracing::warn!(path = %path.display(), line = n + 1, "ignoring a torn last line of the feedback log");
-                        }
-                        Err(e) => {
-                            return Err(std::io::Error::new(
-                                std::io::ErrorKind::InvalidData,
-                                format!("{} line {}: {e}", path.display(), n + 1),
-                            ));
-                        }
-                    }
+        let mut offset = 0;
+        let mut torn_at = None;
+        for (n, raw) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+            let line_start = offset;
+            offset += raw.len();
+            let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            match serde_json::from_slice(line) {
+                Ok(entry) => entries.push(entry),
+                Err(_) if offset == bytes.len() => {
+                    tracing::warn!(path = %path.display(), line = n + 1, bytes = line.len(), "cutting off a torn last line of the feedback log");
+                    torn_at = Some(line_start);
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} line {}: {e}", path.display(), n + 1),
+                    ));
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        }
+        if let Some(len) = torn_at {
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
+            file.set_len(len as u64)?;
+            file.sync_data()?;
+        } else if bytes.last().is_some_and(|b| *b != b'\n') {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+            file.write_all(b"\n")?;
+            file.sync_data()?;
         }
         Ok(Self {
             path: Some(path.to_path_buf()),
@@ -317,11 +328,32 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap();
-        file.write_all(b"{\"at\":1,\"tick").unwrap();
-        let reopened = FeedbackLog::open(&path).unwrap();
+        file.write_all(b"{\"at\":1,\"ticket_id\":\"caf\xc3")
+            .unwrap();
+        let mut reopened = FeedbackLog::open(&path).unwrap();
         assert_eq!(reopened.stats().total, 2);
+        reopened.append(entry("T3", Some("B"), "D")).unwrap();
+        reopened.append(entry("T4", Some("B"), "E")).unwrap();
+        let again = FeedbackLog::open(&path).unwrap();
+        assert_eq!(again.stats().total, 4);
+        assert_eq!(again.labels_of("T3")["assignment_group"], "D");
 
         std::fs::write(&path, "garbage\n{\"also\":\"bad\"}\n").unwrap();
         assert!(FeedbackLog::open(&path).is_err());
+    }
+
+    #[test]
+    fn a_complete_last_entry_without_its_newline_is_kept_and_the_next_append_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.jsonl");
+        let mut line = serde_json::to_vec(&entry("T1", Some("A"), "B")).unwrap();
+        std::fs::write(&path, &line).unwrap();
+        let mut log = FeedbackLog::open(&path).unwrap();
+        assert_eq!(log.stats().total, 1);
+        log.append(entry("T2", Some("A"), "C")).unwrap();
+        let reopened = FeedbackLog::open(&path).unwrap();
+        assert_eq!(reopened.stats().total, 2);
+        line.push(b'\n');
+        assert!(std::fs::read(&path).unwrap().starts_with(&line));
     }
 }
