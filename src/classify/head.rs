@@ -283,7 +283,8 @@ impl ClassifierHead {
             .collect()
     }
 
-    /// Writes the head to `path` atomically (a temporary file renamed over it).
+    /// Writes the head to `path` atomically and durably (a synced temporary
+    /// file renamed over it, then the directory synced).
     pub fn save(&self, path: &Path) -> Result<(), HeadError> {
         let io = |source| HeadError::Io {
             path: path.display().to_string(),
@@ -326,7 +327,13 @@ impl ClassifierHead {
         }
         let file = file.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        std::fs::rename(&tmp, path).map_err(io)?;
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io),
+            _ => Ok(()),
+        }
     }
 
     /// Reads a head written by [`ClassifierHead::save`]; `Ok(None)` when there is no file.
