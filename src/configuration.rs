@@ -1,5 +1,7 @@
 //! Settings, layered: built-in defaults, then an optional TOML file, then
-//! `SWITCHBOARD_*` environment variables (nested keys joined with `__`).
+//! `SWITCHBOARD_*` environment variables (nested keys joined with `__`). The
+//! project's other `SWITCHBOARD_*` variables (config path, CLI token, runbook
+//! secrets, run ids, test-only ones) are not settings and are left out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -245,10 +247,37 @@ impl TriageSettings {
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
+/// Environment variables that set settings start with this.
+const ENV_PREFIX: &str = "SWITCHBOARD_";
+
+/// True for the `SWITCHBOARD_*` variables that are not settings, so they do not
+/// trip the unknown-key check: `SWITCHBOARD_CONFIG` (the `--config` file),
+/// `SWITCHBOARD_TOKEN` (the CLI's API token), `SWITCHBOARD_SECRET_<NAME>`
+/// (runbook secrets), `SWITCHBOARD_EXECUTION` (set for runbook steps) and
+/// `SWITCHBOARD_TEST_*` (test suites).
+fn is_reserved_variable(name: &str) -> bool {
+    let rest = &name[ENV_PREFIX.len().min(name.len())..];
+    matches!(rest, "CONFIG" | "TOKEN" | "EXECUTION")
+        || rest.starts_with("SECRET_")
+        || rest.starts_with("TEST_")
+}
+
 impl Settings {
     /// Loads defaults, then `file` (required when given, else `switchboard.toml` if present),
     /// then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// [`Settings::load`] with `vars` standing in for the process environment.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, config::ConfigError> {
+        let env: config::Map<String, String> = vars
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !is_reserved_variable(name))
+            .collect();
         let defaults = config::Config::try_from(&Settings::default())?;
         let file_source = match file {
             Some(path) => config::File::from(path).required(true),
@@ -261,7 +290,8 @@ impl Settings {
                 config::Environment::with_prefix("SWITCHBOARD")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .source(Some(env)),
             )
             .build()?
             .try_deserialize::<Settings>()?;
@@ -385,6 +415,38 @@ mod tests {
         assert!(Settings::load(Some(&path)).is_err());
         std::fs::remove_file(&tokens).unwrap();
         assert!(Settings::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn environment_sets_settings_but_skips_the_projects_other_variables() {
+        let vars = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                (
+                    "SWITCHBOARD_CONFIG".to_owned(),
+                    "/etc/switchboard.toml".to_owned(),
+                ),
+                ("SWITCHBOARD_TOKEN".to_owned(), "sb_x".to_owned()),
+                (
+                    "SWITCHBOARD_SECRET_API_TOKEN".to_owned(),
+                    "s3cret".to_owned(),
+                ),
+                ("SWITCHBOARD_EXECUTION".to_owned(), "exec-1".to_owned()),
+                (
+                    "SWITCHBOARD_TEST_DATABASE_URL".to_owned(),
+                    "postgres://x".to_owned(),
+                ),
+                ("HOME".to_owned(), "/root".to_owned()),
+                ("SWITCHBOARD_STORE__SEARCH_EF".to_owned(), "123".to_owned()),
+            ];
+            vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            vars
+        };
+        let settings = Settings::load_with_env(None, vars(&[])).unwrap();
+        assert_eq!(settings.store.search_ef, 123);
+        for typo in ["SWITCHBOARD_STORE__SEARCH_EFF", "SWITCHBOARD_SECRETS"] {
+            let err = Settings::load_with_env(None, vars(&[(typo, "1")])).unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{typo}: {err}");
+        }
     }
 
     #[test]

@@ -146,3 +146,52 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["plan"]["steps"][0]["argv"][6], "web-01.corp.example");
 }
+
+#[test]
+fn config_path_cli_token_and_runbook_secrets_in_the_environment_are_not_taken_for_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("say.yaml"),
+        "id: say-from-config\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: low\n\
+         approval: { mode: auto }\nsteps: [ { name: say, run: [echo, hi] } ]\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("runbooks/inventory.yaml"),
+        dir.path().join("inventory.yaml"),
+    )
+    .unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[runbooks]\ndir = {:?}\ninventory = {:?}\n",
+            dir.path().join("data"),
+            dir.path(),
+            dir.path().join("inventory.yaml")
+        ),
+    )
+    .unwrap();
+    let out = switchboard_command()
+        .env("SWITCHBOARD_CONFIG", &config)
+        .env("SWITCHBOARD_TOKEN", "sb_not_a_setting")
+        .env("SWITCHBOARD_SECRET_API_TOKEN", "not-a-setting-either")
+        .args(["runbook", "list"])
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("say-from-config"));
+
+    let typo = switchboard_command()
+        .env("SWITCHBOARD_CONFIG", &config)
+        .env("SWITCHBOARD_RUNBOOKS__DIRR", dir.path())
+        .args(["runbook", "list"])
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("unknown field `dirr`"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+}
