@@ -86,6 +86,7 @@ impl From<RunStatus> for ExecutionState {
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
     /// Runbook id.
+    #[schema(min_length = 1)]
     pub runbook: String,
     /// Parameter values (strings or numbers); `target` names the inventory item.
     #[serde(default)]

@@ -10,10 +10,17 @@ use super::ticket::ValidationError;
 #[serde(deny_unknown_fields)]
 pub struct LabelFeedback {
     /// Label field, e.g. `assignment_group`.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub field: String,
     /// The right label (a reassignment names the new group).
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub label: String,
     /// Who made the correction, as the ticketing system names them.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub agent: String,
 }
 

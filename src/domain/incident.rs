@@ -101,12 +101,19 @@ impl Incident {
 #[serde(deny_unknown_fields)]
 pub struct IncidentInput {
     /// Ticketing system id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub id: String,
     /// Short description.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub title: String,
     /// Full text.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     /// How it was fixed.
     #[serde(default)]
@@ -119,18 +126,23 @@ pub struct IncidentInput {
     pub resolved_at: Option<String>,
     /// Category label.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub category: Option<String>,
     /// Assignment group label.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub assignment_group: Option<String>,
     /// Assignee label.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub assignee: Option<String>,
     /// Priority label.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub priority: Option<String>,
     /// Business service label.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub service: Option<String>,
     /// Any other labels.
     #[serde(default)]

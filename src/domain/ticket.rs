@@ -11,12 +11,19 @@ pub const MAX_TEXT_CHARS: usize = 100_000;
 pub struct NewTicket {
     /// The ticketing system's id, when the ticket already has one.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub id: Option<String>,
     /// Short description.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub title: String,
     /// Full text of the ticket.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     /// Who raised it.
     #[serde(default)]

@@ -1,12 +1,12 @@
 //! `/v1/executions`: request, approve, reject, cancel and read runbook executions.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiJson, AppState, Authenticated};
+use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 use crate::auth::Role;
 use crate::automation::{AuditEntry, Execution, ExecutionRequest, ExecutionState};
 
@@ -20,18 +20,21 @@ pub struct DecisionBody {
 }
 
 impl DecisionBody {
-    /// An empty body means no comment; anything else must be `{ "comment": "..." }`.
+    /// An empty body or `null` means no comment; anything else must be
+    /// `{ "comment": "..." }`.
     fn parse(body: &[u8]) -> Result<Self, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                format!("expected {{ \"comment\": \"...\" }}: {e}"),
-            )
-        })
+        serde_json::from_slice::<Option<Self>>(body)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    format!("expected {{ \"comment\": \"...\" }}: {e}"),
+                )
+            })
     }
 }
 
@@ -40,6 +43,7 @@ impl DecisionBody {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only executions in this state.
+    #[param(value_type = Option<ExecutionState>)]
     pub state: Option<String>,
 }
 
@@ -141,11 +145,11 @@ pub async fn execution_audit(
 }
 
 /// Executions, newest first, optionally filtered by `?state=`.
-#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "Newest first, at most 500", body = Vec<Execution>), (status = 400, description = "Unknown state", body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/executions", tag = "executions", params(ListQuery), security(("bearer" = [])), responses((status = 200, description = "Newest first, at most 500", body = Vec<Execution>), (status = 400, description = "Unknown state or malformed query (`invalid_query`)", body = ErrorBody), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn list_executions(
     State(state): State<AppState>,
     caller: Authenticated,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Execution>>, ApiError> {
     caller.require(Role::Viewer)?;
     let filter = match query.state.as_deref() {

@@ -17,7 +17,7 @@ pub use executions::{
     approve_execution, cancel_execution, create_execution, execution_audit, get_execution,
     list_executions, reject_execution,
 };
-pub use extract::ApiJson;
+pub use extract::{ApiJson, ApiQuery};
 pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
 pub use incidents::{get_incident, put_incident};

@@ -3,7 +3,10 @@
 //! from the code.
 
 use axum::Json;
+use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
@@ -55,7 +58,7 @@ use crate::triage::{
         RetrainReport, ExecutionRequest, Execution, ExecutionState, StepResult, StepStatus,
         AuditEntry, DecisionBody, Decision,
     )),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &BodyErrors),
     tags(
         (name = "triage", description = "Suggestions for a new ticket"),
         (name = "incidents", description = "Resolved incidents the suggestions learn from"),
@@ -79,8 +82,163 @@ impl Modify for BearerToken {
     }
 }
 
+/// Adds the answers every request body can get before its handler runs, from
+/// the extractor and the body limit, so no operation has to list them by hand:
+/// 413 for any body; 400, 415 and 422 for a required JSON body; 422 for an
+/// optional one.
+struct BodyErrors;
+
+impl BodyErrors {
+    fn add(operation: &mut utoipa::openapi::path::Operation) {
+        let Some(body) = &operation.request_body else {
+            return;
+        };
+        let required = body_is_required(body);
+        let mut answers = vec![(
+            "413",
+            "Body larger than `server.body_limit_bytes` (`body_too_large`)",
+        )];
+        if required {
+            answers.extend([
+                ("400", "Body is not valid JSON (`malformed_json`)"),
+                (
+                    "415",
+                    "Body not sent as `application/json` (`unsupported_media_type`)",
+                ),
+                (
+                    "422",
+                    "Body does not have this shape (`invalid_body`) or breaks a rule; `field` names the culprit",
+                ),
+            ]);
+        } else {
+            answers.push((
+                "422",
+                "Body is neither empty, `null` nor this shape (`invalid_body`)",
+            ));
+        }
+        for (status, description) in answers {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                        )
+                        .build()
+                        .into()
+                });
+        }
+    }
+}
+
+fn body_is_required(body: &RequestBody) -> bool {
+    matches!(body.required, Some(Required::True))
+}
+
+impl Modify for BodyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                Self::add(operation);
+            }
+        }
+    }
+}
+
+/// The OpenAPI 3.1 description of this API: [`ApiDoc`] plus two rules the
+/// derives cannot state: a ticket or incident needs a title or a description
+/// that is not blank (an `anyOf` of `required` beside the properties), and an
+/// incident's extra label names and values follow the label rules.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the API description serialises");
+    let title_or_description = serde_json::json!([
+        { "required": ["title"], "properties": { "title": { "pattern": "\\S" } } },
+        { "required": ["description"], "properties": { "description": { "pattern": "\\S" } } },
+    ]);
+    for schema in ["NewTicket", "IncidentInput"] {
+        doc["components"]["schemas"][schema]["anyOf"] = title_or_description.clone();
+    }
+    let labels = &mut doc["components"]["schemas"]["IncidentInput"]["properties"]["labels"];
+    labels["propertyNames"] = serde_json::json!({ "pattern": "^[A-Za-z0-9_-]{1,64}$" });
+    labels["additionalProperties"] = serde_json::json!({ "type": "string", "maxLength": 256 });
+    doc
+}
+
 /// The OpenAPI 3.1 description of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi() -> Json<serde_json::Value> {
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(document);
+    Json(DOCUMENT.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LabelFeedback, NewTicket};
+
+    fn pattern(schema: &serde_json::Value) -> regex::Regex {
+        regex::Regex::new(schema["pattern"].as_str().expect("a pattern")).unwrap()
+    }
+
+    #[test]
+    fn schema_patterns_accept_exactly_what_the_validators_accept() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let id = pattern(&schemas["NewTicket"]["properties"]["id"]);
+        let feedback = &schemas["LabelFeedback"]["properties"];
+        let (field, agent) = (pattern(&feedback["field"]), pattern(&feedback["agent"]));
+        let ids = [
+            "INC0012345",
+            "INC 1",
+            "",
+            "a\u{7}b",
+            "a\u{85}b",
+            "é-ü_1",
+            "x\ty",
+        ];
+        for sample in ids {
+            let ticket = NewTicket {
+                id: Some(sample.to_owned()),
+                title: "t".into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                id.is_match(sample),
+                ticket.validate().is_ok(),
+                "id {sample:?}"
+            );
+        }
+        let agents = [
+            "ana",
+            " ana ",
+            "",
+            "   ",
+            "a\u{1}b",
+            "Ana Lopez (L2)",
+            "x\u{9f}",
+        ];
+        let fields = ["assignment_group", "a-b", "", "a b", "é", &"x".repeat(65)];
+        for (f, a) in fields
+            .iter()
+            .flat_map(|f| agents.iter().map(move |a| (*f, *a)))
+        {
+            let feedback = LabelFeedback {
+                field: f.into(),
+                label: "Network".into(),
+                agent: a.into(),
+            };
+            assert_eq!(
+                field.is_match(f) && agent.is_match(a),
+                feedback.validate().is_ok(),
+                "field {f:?}, agent {a:?}"
+            );
+        }
+    }
 }

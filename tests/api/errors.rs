@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app};
+use crate::helpers::{VIEWER_TOKEN, error_code, spawn_app};
 
 #[tokio::test]
 async fn malformed_json_is_400() {
@@ -205,5 +205,17 @@ async fn shutdown_drains_requests_already_in_flight() {
             Some(200),
             "an in-flight request was cut off"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_query_string_is_400_in_the_error_shape() {
+    let app = spawn_app().await;
+    for query in ["state=running&state=failed", "state=sleeping"] {
+        let response = app
+            .get_as(VIEWER_TOKEN, &format!("/v1/executions?{query}"))
+            .await;
+        let (code, _) = error_code(response, 400).await;
+        assert_eq!(code, "invalid_query", "{query}");
     }
 }

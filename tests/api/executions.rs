@@ -253,6 +253,12 @@ async fn approvals_follow_the_rules() {
     assert_eq!(code, "forbidden");
     let (code, _) = error_code(approve(AGENT_TOKEN).await, 403).await;
     assert_eq!(code, "forbidden");
+    let (code, _) = error_code(
+        act(&app, APPROVER_TOKEN, id, "approve", json!({ "comment": 5 })).await,
+        422,
+    )
+    .await;
+    assert_eq!(code, "invalid_body");
     assert_eq!(approve(APPROVER_TOKEN).await.status(), 200);
     let (code, body) = error_code(approve(APPROVER_TOKEN).await, 409).await;
     assert_eq!(code, "conflict");
@@ -262,7 +268,8 @@ async fn approvals_follow_the_rules() {
             .unwrap()
             .contains("already decided")
     );
-    let second = approve(APPROVER2_TOKEN).await;
+    // `null` is the documented "no comment", like an empty body.
+    let second = act(&app, APPROVER2_TOKEN, id, "approve", Value::Null).await;
     assert_eq!(second.status(), 200);
     let done = wait_final(&app, id).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");

@@ -68,6 +68,38 @@ async fn openapi_describes_every_endpoint_and_schema() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Every request body documents what the extractor and body limit answer.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(body) = operation.get("requestBody") else {
+                continue;
+            };
+            let responses = operation["responses"].as_object().unwrap();
+            let mut expected = vec!["413", "422"];
+            if body["required"] == true {
+                expected.extend(["400", "415"]);
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
+    let state = &paths["/v1/executions"]["get"]["parameters"][0];
+    assert_eq!(
+        state["schema"]["$ref"],
+        "#/components/schemas/ExecutionState"
+    );
+    // A ticket needs a title or a description: stated as an anyOf of `required`.
+    let required: Vec<&Value> = schemas["NewTicket"]["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alternative| &alternative["required"][0])
+        .collect();
+    assert_eq!(required, ["title", "description"]);
     // The triage response schema names the fields a client reads.
     let triage_schema = &schemas["Triage"]["properties"];
     for field in ["suggestions", "route", "similar_incidents", "runbooks"] {
