@@ -7,4 +7,4 @@ mod ticket;
 
 pub use feedback::LabelFeedback;
 pub use incident::{Incident, IncidentInput, LABEL_FIELDS, validate_label};
-pub use ticket::{NewTicket, ValidationError, validate_id};
+pub use ticket::{MAX_TEXT_CHARS, NewTicket, ValidationError, validate_id};

@@ -158,10 +158,19 @@ impl Modify for BodyErrors {
 /// incident's extra label names and values follow the label rules.
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the API description serialises");
-    let title_or_description = serde_json::json!([
-        { "required": ["title"], "properties": { "title": { "pattern": "\\S" } } },
-        { "required": ["description"], "properties": { "description": { "pattern": "\\S" } } },
-    ]);
+    // Each alternative restates the property's type and length so generators
+    // (schemathesis) need not merge it with the base schema.
+    let not_blank = |name: &str| {
+        serde_json::json!({
+            "required": [name],
+            "properties": { name: {
+                "type": "string",
+                "maxLength": crate::domain::MAX_TEXT_CHARS,
+                "pattern": "\\S",
+            } },
+        })
+    };
+    let title_or_description = serde_json::json!([not_blank("title"), not_blank("description")]);
     for schema in ["NewTicket", "IncidentInput"] {
         doc["components"]["schemas"][schema]["anyOf"] = title_or_description.clone();
     }
@@ -194,6 +203,12 @@ mod tests {
         let id = pattern(&schemas["NewTicket"]["properties"]["id"]);
         let feedback = &schemas["LabelFeedback"]["properties"];
         let (field, agent) = (pattern(&feedback["field"]), pattern(&feedback["agent"]));
+        for schema in ["NewTicket", "IncidentInput"] {
+            for text in ["title", "description"] {
+                let max = &schemas[schema]["properties"][text]["maxLength"];
+                assert_eq!(*max, crate::domain::MAX_TEXT_CHARS, "{schema}.{text}");
+            }
+        }
         let ids = [
             "INC0012345",
             "INC 1",
