@@ -264,3 +264,28 @@ fn retrain_command_writes_the_head_and_refuses_a_store_in_use() {
     assert!(!busy.status.success());
     assert!(String::from_utf8_lossy(&busy.stderr).contains("--server"));
 }
+
+#[tokio::test]
+async fn retrain_command_with_server_asks_the_running_service_with_the_token_from_the_environment()
+{
+    let app = spawn_app().await;
+    let retrain_via = |token: &'static str| {
+        let address = app.address.clone();
+        tokio::task::spawn_blocking(move || {
+            switchboard_command()
+                .env("SWITCHBOARD_TOKEN", token)
+                .args(["retrain", "--server", &address])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = retrain_via(ADMIN_TOKEN).await.unwrap();
+    assert_succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("retrained on"), "{stdout}");
+
+    let refused = retrain_via(AGENT_TOKEN).await.unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+}
