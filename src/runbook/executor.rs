@@ -34,6 +34,14 @@ impl Secrets {
     /// Secrets from a YAML map file (missing file: none), then
     /// `SWITCHBOARD_SECRET_<NAME>` environment variables, which win.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, String> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// [`Secrets::load`] with `vars` standing in for the process environment.
+    pub fn load_with_env(
+        file: Option<&std::path::Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
         let mut values: BTreeMap<String, String> = BTreeMap::new();
         if let Some(path) = file {
             match std::fs::read_to_string(path) {
@@ -45,7 +53,7 @@ impl Secrets {
                 Err(e) => return Err(format!("{}: {e}", path.display())),
             }
         }
-        for (key, value) in std::env::vars() {
+        for (key, value) in vars {
             if let Some(name) = key.strip_prefix("SWITCHBOARD_SECRET_") {
                 values.insert(name.to_owned(), value);
             }
@@ -432,6 +440,31 @@ mod tests {
             steps,
             rollback,
         }
+    }
+
+    #[test]
+    fn secrets_come_from_the_file_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secrets.yaml");
+        std::fs::write(&file, "API_TOKEN: from-file\nDB_PASSWORD: db-file\n").unwrap();
+        let vars = [
+            ("SWITCHBOARD_SECRET_API_TOKEN", "from-env"),
+            ("SWITCHBOARD_SECRET_SMTP", "smtp-env"),
+            ("SWITCHBOARD_TOKEN", "not-a-secret"),
+            ("API_TOKEN", "not-a-secret-either"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let secrets = Secrets::load_with_env(Some(&file), vars).unwrap();
+        assert_eq!(
+            format!("{secrets:?}"),
+            r#"["API_TOKEN", "DB_PASSWORD", "SMTP"]"#
+        );
+        assert_eq!(secrets.get("API_TOKEN"), Some("from-env"));
+        assert_eq!(secrets.get("DB_PASSWORD"), Some("db-file"));
+        let missing = Secrets::load_with_env(Some(&dir.path().join("none.yaml")), []).unwrap();
+        assert_eq!(format!("{missing:?}"), "[]");
+        std::fs::write(&file, "- not\n- a map\n").unwrap();
+        assert!(Secrets::load_with_env(Some(&file), []).is_err());
     }
 
     #[tokio::test]
