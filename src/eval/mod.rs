@@ -109,6 +109,30 @@ fn fold_of(id: &str, folds: usize) -> usize {
     bucket * folds / (usize::from(u16::MAX) + 1)
 }
 
+/// Fails before any embedding when no row of `path` carries one of `labels`
+/// (a misspelt `--label`), naming the labels the file has.
+fn require_labels(rows: &[Incident], labels: &[String], path: &Path) -> Result<(), IngestError> {
+    for label in labels {
+        if !rows.iter().any(|row| row.labels.contains_key(label)) {
+            let present: std::collections::BTreeSet<&str> = rows
+                .iter()
+                .flat_map(|row| row.labels.keys().map(String::as_str))
+                .collect();
+            let present: Vec<&str> = present.into_iter().collect();
+            return Err(IngestError::Mapping(format!(
+                "no row of {} has the label `{label}`; its labels: {}",
+                path.display(),
+                if present.is_empty() {
+                    "none".to_owned()
+                } else {
+                    present.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn read_rows(
     path: &Path,
     mapping: &ColumnMapping,
@@ -324,6 +348,10 @@ pub async fn evaluate(
     options: &EvalOptions,
 ) -> Result<BTreeMap<String, FieldReport>, IngestError> {
     let train_rows = read_rows(train, mapping, "train")?;
+    let test_rows = read_rows(test, mapping, "test")?;
+    for (rows, path) in [(&train_rows, train), (&test_rows, test)] {
+        require_labels(rows, &options.labels, path)?;
+    }
     store_rows(service, cache, &train_rows, "store train").await?;
     eprintln!("train: {} incidents stored", train_rows.len());
     let mut agreement = label_agreement(service, cache, &train_rows, options).await?;
@@ -334,7 +362,6 @@ pub async fn evaluate(
     if options.classifier {
         retrain(service).await?;
     }
-    let test_rows = read_rows(test, mapping, "test")?;
     let predictions = predict(service, cache, &test_rows, &options.labels, "evaluate").await?;
 
     Ok(options

@@ -167,3 +167,29 @@ fn eval_reports_how_often_near_duplicate_training_tickets_agree() {
     assert_eq!(agreement["agreement"], 0.5, "{agreement}");
     assert_eq!(agreement["similarity"], 0.97, "{agreement}");
 }
+
+#[test]
+fn a_label_no_row_carries_is_refused_before_any_embedding_naming_the_labels_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_file = dir.path().join("known.csv");
+    std::fs::write(&test_file, KNOWN).unwrap();
+    let out = switchboard_command()
+        .args(["eval", "--train"])
+        .arg(repo().join("sample/incidents.csv"))
+        .arg("--test")
+        .arg(&test_file)
+        .args(["--label", "category", "--label", "assigment_group"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has the label `assigment_group`")
+            && stderr.contains("assignment_group, category"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("store train"),
+        "embedded before refusing: {stderr}"
+    );
+}
