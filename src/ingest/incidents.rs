@@ -49,6 +49,28 @@ struct ResolvedMapping {
     labels: Vec<(String, usize)>,
 }
 
+/// A header for an error message: names escaped and shortened, at most 30 of
+/// them, so a binary file or a huge header line cannot flood the terminal.
+fn describe_header(header: &[String]) -> String {
+    const MAX_COLUMNS: usize = 30;
+    const MAX_CHARS: usize = 40;
+    let mut names: Vec<String> = header
+        .iter()
+        .take(MAX_COLUMNS)
+        .map(|name| {
+            let escaped: String = name.escape_debug().collect();
+            match escaped.char_indices().nth(MAX_CHARS) {
+                Some((cut, _)) => format!("{}...", &escaped[..cut]),
+                None => escaped,
+            }
+        })
+        .collect();
+    if header.len() > MAX_COLUMNS {
+        names.push(format!("and {} more", header.len() - MAX_COLUMNS));
+    }
+    names.join(", ")
+}
+
 impl ColumnMapping {
     fn resolve(&self, header: &[String]) -> Result<ResolvedMapping, IngestError> {
         let position = |name: &str| header.iter().position(|h| h == name);
@@ -57,7 +79,7 @@ impl ColumnMapping {
                 Some(name) => position(name).map(Some).ok_or_else(|| {
                     IngestError::Mapping(format!(
                         "{what} column {name:?} is not in the header ({})",
-                        header.join(", ")
+                        describe_header(header)
                     ))
                 }),
                 None => Ok(None),
@@ -81,7 +103,7 @@ impl ColumnMapping {
             return Err(IngestError::Mapping(format!(
                 "no title or description column found in the header ({}); name them with \
                  --title-column / --text-column",
-                header.join(", ")
+                describe_header(header)
             )));
         }
         let labels = if self.labels.is_empty() {
@@ -490,4 +512,24 @@ fn dedup_by_id(rows: Vec<Incident>) -> Vec<Incident> {
         .collect();
     out.reverse();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_in_an_error_is_escaped_and_bounded() {
+        let mut header: Vec<String> = (0..40).map(|i| format!("col{i}")).collect();
+        header[0] = "bell\u{7}\x1b[2J".into();
+        header[1] = "x".repeat(500);
+        let text = describe_header(&header);
+        assert!(!text.chars().any(char::is_control), "{text}");
+        assert!(text.starts_with("bell\\u{7}\\u{1b}[2J, xxx"), "{text}");
+        assert!(
+            text.contains(&format!("{}..., col2", "x".repeat(40))),
+            "{text}"
+        );
+        assert!(text.ends_with("col29, and 10 more"), "{text}");
+    }
 }
