@@ -14,6 +14,22 @@ use_repo_assets() {
   export SWITCHBOARD_RUNBOOKS__INVENTORY="$root/runbooks/inventory.yaml"
 }
 
+# Starts `$bin serve` in the background, its output in LOG, sets `server` to its pid and
+# waits until it is ready on 127.0.0.1:PORT (up to 10 minutes); if the server exits
+# first, prints LOG and fails.
+start_server() {
+  local port="$1" log="$2"
+  "$bin" serve >"$log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 1200); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$server" 2>/dev/null || { cat "$log"; return 1; }
+    sleep 0.5
+  done
+  echo "the server was not ready after 10 minutes" >&2
+  return 1
+}
+
 # Makes the throw-away virtualenv DIR from PyPI with PACKAGES unless it exists already.
 python_venv() {
   local dir="$1"

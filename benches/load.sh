@@ -42,13 +42,7 @@ else
   /usr/bin/time -f "ingest: %e s wall, peak RSS %M KiB" "$bin" ingest incidents "$incidents" 2>&1 | tail -2
 fi
 
-"$bin" serve >"$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 1 600); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
-  sleep 0.5
-done
+start_server "$port" "$work/serve.log"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 incidents_stored="$(curl -fsS "http://127.0.0.1:$port/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["incidents"])')"
 echo "== serving $incidents_stored incidents; RSS $(rss) KiB after start"

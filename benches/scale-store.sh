@@ -38,14 +38,8 @@ du -sh "$data_dir"
 # Recall of indexed search against exact search at the configured index settings, with
 # the tickets of QUERIES (default: the source file) as queries.
 "$bin" bench recall --file "${QUERIES:-$source_file}" --limit "${RECALL_QUERIES:-500}"
-"$bin" serve >"$(dirname "$data_dir")/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
-for _ in $(seq 1 1200); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$(dirname "$data_dir")/serve.log"; exit 1; }
-  sleep 0.5
-done
+trap '[ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null' EXIT INT TERM
+start_server "$port" "$(dirname "$data_dir")/serve.log"
 for _ in $(seq 1 20); do
   curl -fsS "http://127.0.0.1:$port/v1/triage" -H 'content-type: application/json' \
     -d '{"title":"VPN keeps dropping","description":"disconnects every few minutes"}' >/dev/null

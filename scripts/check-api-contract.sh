@@ -35,13 +35,7 @@ export SWITCHBOARD_AUTH__TOKENS_FILE="$work/tokens.yaml"
 
 "$bin" ingest incidents "$root/sample/incidents.csv" >/dev/null
 "$bin" ingest kb "$root/sample/kb" >/dev/null
-"$bin" serve >"$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 1 240); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log"; exit 1; }
-  sleep 0.5
-done
+start_server "$port" "$work/serve.log"
 
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
