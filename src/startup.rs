@@ -81,7 +81,12 @@ pub fn database_url(settings: &Settings) -> String {
 pub async fn build_automation(
     settings: &Settings,
 ) -> anyhow::Result<Arc<crate::automation::AutomationService>> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
     let pool = crate::automation::connect(&database_url(settings))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the state database: {e}"))?;

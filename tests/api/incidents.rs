@@ -168,3 +168,24 @@ async fn a_missing_model_stops_the_server_with_a_clear_error() {
     let message = format!("{:#}", result.unwrap_err());
     assert!(message.contains("fetch-model"), "{message}");
 }
+
+#[tokio::test]
+async fn a_data_directory_that_cannot_be_made_stops_the_server_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let data_dir = blocker.join("data");
+    let settings = crate::helpers::test_settings(&data_dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        switchboard::startup::run(listener, settings, std::future::pending()),
+    )
+    .await
+    .expect("server stops by itself");
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(
+        message.contains(&format!("data directory {}", data_dir.display())),
+        "{message}"
+    );
+}
