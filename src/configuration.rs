@@ -247,6 +247,14 @@ impl TriageSettings {
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
+/// The process environment as text. Variables whose name or value is not
+/// valid Unicode are left out (`std::env::vars` would panic on them), so a
+/// stray binary variable cannot crash a command.
+pub fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+}
+
 /// Environment variables that set settings start with this.
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
@@ -266,7 +274,7 @@ impl Settings {
     /// Loads defaults, then `file` (required when given, else `switchboard.toml` if present),
     /// then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
-        Self::load_with_env(file, std::env::vars())
+        Self::load_with_env(file, process_env())
     }
 
     /// [`Settings::load`] with `vars` standing in for the process environment.

@@ -34,7 +34,7 @@ impl Secrets {
     /// Secrets from a YAML map file (missing file: none), then
     /// `SWITCHBOARD_SECRET_<NAME>` environment variables, which win.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, String> {
-        Self::load_with_env(file, std::env::vars())
+        Self::load_with_env(file, crate::configuration::process_env())
     }
 
     /// [`Secrets::load`] with `vars` standing in for the process environment.

@@ -148,7 +148,7 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
 }
 
 #[test]
-fn config_path_cli_token_and_runbook_secrets_in_the_environment_are_not_taken_for_settings() {
+fn config_path_cli_token_runbook_secrets_and_binary_variables_in_the_environment_are_no_trouble() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("say.yaml"),
@@ -176,6 +176,10 @@ fn config_path_cli_token_and_runbook_secrets_in_the_environment_are_not_taken_fo
         .env("SWITCHBOARD_CONFIG", &config)
         .env("SWITCHBOARD_TOKEN", "sb_not_a_setting")
         .env("SWITCHBOARD_SECRET_API_TOKEN", "not-a-setting-either")
+        .env(
+            "SOME_BINARY_VARIABLE",
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff\xfe"),
+        )
         .args(["runbook", "list"])
         .output()
         .unwrap();
