@@ -118,6 +118,10 @@ pub struct ServerSettings {
     pub listen: String,
     /// Largest accepted request body in bytes; bigger bodies get 413.
     pub body_limit_bytes: usize,
+    /// Longest a client may take to send a request's headers, and to send each
+    /// piece of its body, in seconds: slow or stalled clients are cut off
+    /// instead of holding connections open.
+    pub request_read_timeout_s: u64,
 }
 
 /// Where the model lives and how the embedding worker batches.
@@ -195,6 +199,7 @@ impl Default for ServerSettings {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
             body_limit_bytes: 1024 * 1024,
+            request_read_timeout_s: 30,
         }
     }
 }
@@ -325,6 +330,9 @@ impl Settings {
         let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_owned()));
         if self.triage.neighbours == 0 {
             return bad("triage.neighbours must be at least 1");
+        }
+        if self.server.request_read_timeout_s == 0 {
+            return bad("server.request_read_timeout_s must be at least 1");
         }
         if self.store.search_ef == 0 {
             return bad("store.search_ef must be at least 1");

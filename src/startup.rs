@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::configuration::Settings;
@@ -101,8 +102,10 @@ pub async fn build_automation(
     Ok(crate::automation::AutomationService::start(pool, catalog, inventory, secrets).await?)
 }
 
-/// The HTTP routes over `state`.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+/// The HTTP routes over `state`; a request body larger than `body_limit`
+/// bytes gets 413, one whose next piece takes longer than `body_read_timeout`
+/// to arrive is cut off.
+pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -> Router {
     let v1 = Router::new()
         .route("/triage", post(routes::triage))
         .route("/incidents", post(routes::put_incident))
@@ -129,6 +132,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .method_not_allowed_fallback(routes::error::method_not_allowed)
         .layer(axum::middleware::from_fn(routes::record_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -141,7 +145,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::new(settings.auth.tokens.clone());
-    let app = router(state.clone(), settings.server.body_limit_bytes);
+    let read_timeout = Duration::from_secs(settings.server.request_read_timeout_s);
+    let app = router(
+        state.clone(),
+        settings.server.body_limit_bytes,
+        read_timeout,
+    );
     let automation_settings = settings.clone();
     let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
@@ -174,14 +183,66 @@ pub async fn run(
         }
     });
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        })
-        .await?;
+    serve(listener, app, read_timeout, stopped).await;
     loading.abort();
     match failure_watch.await {
         Ok(Some(err)) => Err(err.context("cannot load the model or store")),
         _ => Ok(()),
     }
+}
+
+/// Accepts connections on `listener` and serves `app` on each (HTTP/1.1 and
+/// HTTP/2), like `axum::serve`, but with a timer so a client that takes longer
+/// than `header_read_timeout` to send its request headers is disconnected
+/// (slow-header clients would otherwise hold connections forever). When `stop`
+/// resolves it stops accepting, lets requests in flight finish and returns.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    stop: impl Future + Send,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // Answers are small and sent whole: do not let Nagle hold them back.
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off, do not spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.as_mut() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }

@@ -219,3 +219,49 @@ async fn a_malformed_query_string_is_400_in_the_error_shape() {
         assert_eq!(code, "invalid_query", "{query}");
     }
 }
+
+/// Sends `request` on a raw connection to `app`, waits past the 1-s read
+/// timeout and returns everything the server sent before closing.
+async fn stall(app: &crate::helpers::TestApp, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server cut the stalled client off")
+    .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn clients_that_stall_sending_headers_or_body_are_cut_off() {
+    let app = crate::helpers::spawn_app_on(tempfile::tempdir().unwrap(), |s| {
+        s.server.request_read_timeout_s = 1;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let answer = stall(&app, "POST /v1/triage HTTP/1.1\r\nHost: x\r\nContent-Ty").await;
+    assert!(answer.is_empty() || answer.contains(" 408 "), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let answer = stall(
+        &app,
+        "POST /v1/triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 200\r\nConnection: close\r\n\r\n{\"title\": \"VPN",
+    )
+    .await;
+    let status: u16 = answer[9..12].parse().unwrap();
+    assert!((400..500).contains(&status), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+
+    // The server still answers everyone else.
+    let ok = app
+        .post_json("/v1/triage", &json!({ "title": "VPN drops" }))
+        .await;
+    assert_eq!(ok.status(), 200);
+}
