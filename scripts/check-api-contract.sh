@@ -37,11 +37,12 @@ export SWITCHBOARD_AUTH__TOKENS_FILE="$work/tokens.yaml"
 "$bin" ingest kb "$root/sample/kb" >/dev/null
 start_server "$port" "$work/serve.log"
 
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+# Run from the scratch directory: schemathesis keeps its cache in ./.schemathesis.
+(cd "$work" && "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all --exclude-checks positive_data_acceptance,negative_data_rejection \
   --max-examples "${MAX_EXAMPLES:-100}" --seed "${SEED:-1}" \
-  --output-truncate true
+  --output-truncate true)
 kill -0 "$server" 2>/dev/null || { echo "the server died:" >&2; tail -20 "$work/serve.log" >&2; exit 1; }
 if grep -q "panicked" "$work/serve.log"; then
   echo "the server logged a panic:" >&2
