@@ -263,16 +263,18 @@ pub fn process_env() -> impl Iterator<Item = (String, String)> {
 /// Environment variables that set settings start with this.
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
-/// True for the `SWITCHBOARD_*` variables that are not settings, so they do not
-/// trip the unknown-key check: `SWITCHBOARD_CONFIG` (the `--config` file),
-/// `SWITCHBOARD_TOKEN` (the CLI's API token), `SWITCHBOARD_SECRET_<NAME>`
-/// (runbook secrets), `SWITCHBOARD_EXECUTION` (set for runbook steps) and
-/// `SWITCHBOARD_TEST_*` (test suites).
-fn is_reserved_variable(name: &str) -> bool {
-    let rest = &name[ENV_PREFIX.len().min(name.len())..];
-    matches!(rest, "CONFIG" | "TOKEN" | "EXECUTION")
+/// True for the `SWITCHBOARD_*` variables that set settings. The others are
+/// left out so they do not trip the unknown-key check: `SWITCHBOARD_CONFIG`
+/// (the `--config` file), `SWITCHBOARD_TOKEN` (the CLI's API token),
+/// `SWITCHBOARD_SECRET_<NAME>` (runbook secrets), `SWITCHBOARD_EXECUTION` (set
+/// for runbook steps) and `SWITCHBOARD_TEST_*` (test suites).
+fn is_setting_variable(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+        return false;
+    };
+    !(matches!(rest, "CONFIG" | "TOKEN" | "EXECUTION")
         || rest.starts_with("SECRET_")
-        || rest.starts_with("TEST_")
+        || rest.starts_with("TEST_"))
 }
 
 impl Settings {
@@ -289,7 +291,7 @@ impl Settings {
     ) -> Result<Self, config::ConfigError> {
         let env: config::Map<String, String> = vars
             .into_iter()
-            .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !is_reserved_variable(name))
+            .filter(|(name, _)| is_setting_variable(name))
             .collect();
         let defaults = config::Config::try_from(&Settings::default())?;
         let file_source = match file {

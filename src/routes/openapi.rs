@@ -3,7 +3,6 @@
 //! from the code.
 
 use axum::Json;
-use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, Required};
@@ -93,7 +92,7 @@ impl BodyErrors {
         let Some(body) = &operation.request_body else {
             return;
         };
-        let required = body_is_required(body);
+        let required = matches!(body.required, Some(Required::True));
         let mut answers = vec![(
             "413",
             "Body larger than `server.body_limit_bytes` (`body_too_large`)",
@@ -135,10 +134,6 @@ impl BodyErrors {
     }
 }
 
-fn body_is_required(body: &RequestBody) -> bool {
-    matches!(body.required, Some(Required::True))
-}
-
 impl Modify for BodyErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
@@ -174,8 +169,10 @@ pub fn document() -> serde_json::Value {
     for schema in ["NewTicket", "IncidentInput"] {
         doc["components"]["schemas"][schema]["anyOf"] = title_or_description.clone();
     }
+    let label_name =
+        doc["components"]["schemas"]["LabelFeedback"]["properties"]["field"]["pattern"].clone();
     let labels = &mut doc["components"]["schemas"]["IncidentInput"]["properties"]["labels"];
-    labels["propertyNames"] = serde_json::json!({ "pattern": "^[A-Za-z0-9_-]{1,64}$" });
+    labels["propertyNames"] = serde_json::json!({ "pattern": label_name });
     labels["additionalProperties"] = serde_json::json!({ "type": "string", "maxLength": 256 });
     doc
 }
@@ -201,6 +198,18 @@ mod tests {
         let doc = document();
         let schemas = &doc["components"]["schemas"];
         let id = pattern(&schemas["NewTicket"]["properties"]["id"]);
+        let feedback_path = &doc["paths"]["/v1/tickets/{id}/feedback"]["post"]["parameters"][0];
+        for other in [
+            &schemas["IncidentInput"]["properties"]["id"],
+            &feedback_path["schema"],
+        ] {
+            assert_eq!(other["pattern"], id.as_str(), "{other}");
+        }
+        let label_names = &schemas["IncidentInput"]["properties"]["labels"]["propertyNames"];
+        assert_eq!(
+            label_names["pattern"],
+            schemas["LabelFeedback"]["properties"]["field"]["pattern"]
+        );
         let feedback = &schemas["LabelFeedback"]["properties"];
         let (field, agent) = (pattern(&feedback["field"]), pattern(&feedback["agent"]));
         for schema in ["NewTicket", "IncidentInput"] {

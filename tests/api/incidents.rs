@@ -153,11 +153,8 @@ async fn adding_incidents_needs_an_agent_token() {
     assert_eq!(app.get("/v1/incidents/INC9990001").await.status(), 404);
 }
 
-#[tokio::test]
-async fn a_missing_model_stops_the_server_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = crate::helpers::test_settings(dir.path());
-    settings.model.dir = dir.path().join("no-model-here");
+/// Starts a server with `settings` that must stop by itself; its error, in full.
+async fn startup_failure(settings: switchboard::configuration::Settings) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(60),
@@ -165,7 +162,15 @@ async fn a_missing_model_stops_the_server_with_a_clear_error() {
     )
     .await
     .expect("server stops by itself");
-    let message = format!("{:#}", result.unwrap_err());
+    format!("{:#}", result.unwrap_err())
+}
+
+#[tokio::test]
+async fn a_missing_model_stops_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.model.dir = dir.path().join("no-model-here");
+    let message = startup_failure(settings).await;
     assert!(message.contains("fetch-model"), "{message}");
 }
 
@@ -175,15 +180,7 @@ async fn a_data_directory_that_cannot_be_made_stops_the_server_naming_it() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a directory").unwrap();
     let data_dir = blocker.join("data");
-    let settings = crate::helpers::test_settings(&data_dir);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let result = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        switchboard::startup::run(listener, settings, std::future::pending()),
-    )
-    .await
-    .expect("server stops by itself");
-    let message = format!("{:#}", result.unwrap_err());
+    let message = startup_failure(crate::helpers::test_settings(&data_dir)).await;
     assert!(
         message.contains(&format!("data directory {}", data_dir.display())),
         "{message}"
