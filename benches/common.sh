@@ -46,3 +46,18 @@ pytorch_venv() {
   venv="${PYTORCH_VENV:-${TMPDIR:-/tmp}/switchboard-pytorch-venv}"
   python_venv "$venv" "torch==2.15.0" "sentence-transformers==6.2.0"
 }
+
+# Installs wrk (Debian's package) when it is missing.
+ensure_wrk() {
+  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
+}
+
+# Makes the scratch directory `work`, removed (and the server stopped) at exit.
+make_work_dir() {
+  work="$(mktemp -d)"
+  trap 'cleanup_work' EXIT INT TERM
+}
+cleanup_work() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}

@@ -22,14 +22,8 @@ port="${PORT:-18080}"
 duration="${DURATION:-30}"
 overload_clients="${OVERLOAD_CLIENTS:-768}"
 overload_seconds="${OVERLOAD_SECONDS:-60}"
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
-
-work="$(mktemp -d)"
-cleanup() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+ensure_wrk
+make_work_dir
 
 export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
 use_repo_assets

@@ -53,7 +53,7 @@ fn triage(c: &mut Criterion) {
     c.bench_function("triage/one_ticket", |b| {
         b.iter(|| {
             runtime
-                .block_on(service.triage(black_box(&ticket)))
+                .block_on(service.triage(black_box(&ticket), None))
                 .expect("triage")
         })
     });

@@ -51,8 +51,16 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute every hash of the audit chain; exit 1 at the first broken entry.
-    Verify,
+    /// Recompute every MAC of the audit chain and compare it with its anchor
+    /// (and a witness's copy); exit 1 at the first broken entry.
+    Verify {
+        /// A head kept by an external witness, `SEQ:HASH` (from `audit anchor`):
+        /// the chain must still contain that entry unchanged.
+        #[arg(long)]
+        witness: Option<String>,
+    },
+    /// Print the chain's current head as JSON, for an external witness.
+    Anchor,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,7 +283,7 @@ impl Cli {
             Command::Retrain(args) => retrain(&settings, args).await,
             Command::Reindex => reindex(&settings),
             Command::Runbook(command) => runbook(&settings, command).await,
-            Command::Audit(AuditCommand::Verify) => audit_verify(&settings).await,
+            Command::Audit(command) => audit(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,
@@ -392,21 +400,65 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
     }
 }
 
-async fn audit_verify(settings: &Settings) -> anyhow::Result<()> {
+async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
     let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
-    let report = crate::automation::AuditLog::new(pool).verify().await?;
-    match report.broken {
-        None => {
-            println!("audit chain intact: {} entries", report.entries);
-            Ok(())
+    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let log = crate::startup::open_audit(settings, &secrets, pool)?;
+    let witness = match command {
+        AuditCommand::Anchor => {
+            let head = log.head().await?.context("the audit chain is empty")?;
+            let head = crate::automation::AnchoredHead {
+                seq: head.seq,
+                hash: head.hash,
+                at: head.at,
+            };
+            println!("{}", serde_json::to_string(&head)?);
+            return Ok(());
         }
-        Some((seq, reason)) => {
-            anyhow::bail!(
-                "audit chain broken at entry {seq} of {}: {reason}",
-                report.entries
-            )
+        AuditCommand::Verify { witness } => witness,
+    };
+    let report = log.verify().await?;
+    let anchor = match &report.anchor {
+        Some(head) => format!(
+            "anchor at entry {} ({})",
+            head.seq,
+            log.anchor().path().display()
+        ),
+        None => format!("no anchor yet ({})", log.anchor().path().display()),
+    };
+    if let Some((seq, reason)) = report.broken {
+        anyhow::bail!(
+            "audit chain broken at entry {seq} of {}: {reason}; {anchor}",
+            report.entries
+        );
+    }
+    if let Some(witness) = witness {
+        let (seq, hash) = witness
+            .split_once(':')
+            .and_then(|(seq, hash)| Some((seq.parse::<i64>().ok()?, hash)))
+            .context("--witness takes SEQ:HASH")?;
+        match log.entry(seq).await? {
+            None => anyhow::bail!(
+                "the chain ends before entry {seq}, which the witness holds: entries were deleted"
+            ),
+            Some(entry) if entry.hash != hash => {
+                anyhow::bail!("entry {seq} differs from the witness's copy (rewritten)")
+            }
+            Some(_) => {}
         }
     }
+    println!(
+        "audit chain intact: {} entries ({} unkeyed from before keying), {anchor}{}",
+        report.entries,
+        report.legacy_entries,
+        if report.unanchored > 0 {
+            format!(", {} newer entries not anchored yet", report.unanchored)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }
 
 async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Every setting the service reads; see the README for each key.
+/// Every setting the service reads; `docs/configuration.md` explains each key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -28,6 +28,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Where runbooks and the inventory live.
     pub runbooks: RunbookSettings,
+    /// The audit chain's key and anchor.
+    pub audit: AuditSettings,
     /// State database for executions, approvals and audit: `postgres://...` or
     /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
     pub database_url: Option<String>,
@@ -50,6 +52,9 @@ pub struct StoreSettings {
     /// (hybrid retrieval). Off by default: it finds better neighbours but, blended
     /// with the classifier head, routes no better and costs ~12% throughput.
     pub hybrid: bool,
+    /// Size of the store's write journal, in MiB, at which the shards are flushed
+    /// and the journal emptied (a checkpoint holds writes for the flush).
+    pub journal_checkpoint_mib: u64,
 }
 
 impl StoreSettings {
@@ -72,6 +77,7 @@ impl Default for StoreSettings {
             hnsw_ef_construct: index.ef_construct,
             int8_search: index.int8,
             hybrid: false,
+            journal_checkpoint_mib: crate::store::DEFAULT_CHECKPOINT_BYTES >> 20,
         }
     }
 }
@@ -87,6 +93,9 @@ pub struct RunbookSettings {
     /// YAML map of secret name -> value for runbook steps (keep it mode 0600);
     /// `SWITCHBOARD_SECRET_<NAME>` variables override it.
     pub secrets_file: Option<PathBuf>,
+    /// At shutdown, how long running executions may take to finish, in seconds;
+    /// then their steps are killed and they end `interrupted`.
+    pub shutdown_grace_s: u64,
 }
 
 impl Default for RunbookSettings {
@@ -95,6 +104,35 @@ impl Default for RunbookSettings {
             dir: PathBuf::from("runbooks"),
             inventory: PathBuf::from("runbooks/inventory.yaml"),
             secrets_file: None,
+            shutdown_grace_s: 30,
+        }
+    }
+}
+
+/// The audit chain's MAC key and the anchor of its head, both kept outside the
+/// state database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Name of the runbook secret holding the key (secrets file or
+    /// `SWITCHBOARD_SECRET_<NAME>`), at least 16 bytes. When it is not set the
+    /// key is read from `key_file`, made there (random, mode 0600) on first use.
+    pub key_secret: String,
+    /// Key file used when the secret is not set; default `<data_dir>/audit.key`.
+    pub key_file: Option<PathBuf>,
+    /// Append-only file recording the chain's head after every append; default
+    /// `<data_dir>/audit.anchor`. Keep it where the database's writers cannot
+    /// rewrite it (another volume, an append-only mount) and copy its last line
+    /// to an external witness.
+    pub anchor_file: Option<PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            key_secret: "AUDIT_HMAC_KEY".to_owned(),
+            key_file: None,
+            anchor_file: None,
         }
     }
 }
@@ -122,6 +160,9 @@ pub struct ServerSettings {
     /// piece of its body, in seconds: slow or stalled clients are cut off
     /// instead of holding connections open.
     pub request_read_timeout_s: u64,
+    /// Longest a client may take to send a whole request body, in seconds,
+    /// however it trickles it in (408 after that).
+    pub request_deadline_s: u64,
 }
 
 /// Where the model lives and how the embedding worker batches.
@@ -172,6 +213,11 @@ pub struct TriageSettings {
     /// Cosine similarity at which a stored incident counts as the same ticket
     /// seen before: then only such near-duplicates vote (above 1 turns this off).
     pub duplicate_similarity: f32,
+    /// Remember tickets triaged with an `id` but without an agent token. Off by
+    /// default: remembering stores the caller's text, which feedback can turn into
+    /// evidence for later tickets, so it needs the agent role. Even when on, an
+    /// anonymous caller cannot replace a ticket already remembered.
+    pub remember_anonymous: bool,
     /// The classifier head blended with the neighbours' vote.
     pub classifier: crate::classify::HeadOptions,
     /// ITIL priority derived from suggested impact and urgency.
@@ -189,6 +235,7 @@ impl Default for Settings {
             triage: TriageSettings::default(),
             auth: AuthSettings::default(),
             runbooks: RunbookSettings::default(),
+            audit: AuditSettings::default(),
             database_url: None,
         }
     }
@@ -200,6 +247,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".to_owned(),
             body_limit_bytes: 1024 * 1024,
             request_read_timeout_s: 30,
+            request_deadline_s: 60,
         }
     }
 }
@@ -230,6 +278,7 @@ impl Default for TriageSettings {
             class_thresholds: BTreeMap::new(),
             clean_text: true,
             duplicate_similarity: 0.99,
+            remember_anonymous: false,
             classifier: crate::classify::HeadOptions::default(),
             priority: crate::triage::PrioritySettings::default(),
         }
@@ -266,18 +315,34 @@ const ENV_PREFIX: &str = "SWITCHBOARD_";
 /// True for the `SWITCHBOARD_*` variables that set settings. The others are
 /// left out so they do not trip the unknown-key check: `SWITCHBOARD_CONFIG`
 /// (the `--config` file), `SWITCHBOARD_TOKEN` (the CLI's API token),
-/// `SWITCHBOARD_SECRET_<NAME>` (runbook secrets), `SWITCHBOARD_EXECUTION` (set
-/// for runbook steps) and `SWITCHBOARD_TEST_*` (test suites).
+/// `SWITCHBOARD_SECRET_<NAME>` (runbook secrets), `SWITCHBOARD_EXECUTION` and
+/// `SWITCHBOARD_STEP` (set for runbook steps) and `SWITCHBOARD_TEST_*` (test suites).
 fn is_setting_variable(name: &str) -> bool {
     let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
         return false;
     };
-    !(matches!(rest, "CONFIG" | "TOKEN" | "EXECUTION")
+    !(matches!(rest, "CONFIG" | "TOKEN" | "EXECUTION" | "STEP")
         || rest.starts_with("SECRET_")
         || rest.starts_with("TEST_"))
 }
 
 impl Settings {
+    /// Where the audit key is kept when no secret holds it.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.key"))
+    }
+
+    /// The audit chain's anchor file.
+    pub fn audit_anchor_file(&self) -> PathBuf {
+        self.audit
+            .anchor_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.anchor"))
+    }
+
     /// Loads defaults, then `file` (required when given, else `switchboard.toml` if present),
     /// then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
@@ -333,8 +398,13 @@ impl Settings {
         if self.triage.neighbours == 0 {
             return bad("triage.neighbours must be at least 1");
         }
-        if self.server.request_read_timeout_s == 0 {
-            return bad("server.request_read_timeout_s must be at least 1");
+        if self.server.request_read_timeout_s == 0 || self.server.request_deadline_s == 0 {
+            return bad(
+                "server.request_read_timeout_s and server.request_deadline_s must be at least 1",
+            );
+        }
+        if self.store.journal_checkpoint_mib == 0 {
+            return bad("store.journal_checkpoint_mib must be at least 1");
         }
         if self.store.search_ef == 0 {
             return bad("store.search_ef must be at least 1");

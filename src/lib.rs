@@ -11,27 +11,38 @@
 //!
 //! - [`cli`]: the `switchboard` commands (`serve`, `ingest`, `retrain`, `eval`, `bench`, `token`).
 //! - [`startup`]: builds the service and router; `run(listener, settings, shutdown)`.
-//! - [`routes`]: thin axum handlers and the single error-to-status table.
+//! - [`routes`]: thin axum handlers, the single error-to-status table, and the
+//!   middleware every request passes (request id, body deadline, panics as 500s).
 //! - [`triage`]: the service layer: retrieval, similarity-weighted voting blended
-//!   with the head, feedback log and stats, ITIL priority. No HTTP types.
+//!   with the head, remembering tickets and learning from feedback (replayed into
+//!   the store after a crash), stats, ITIL priority. No HTTP types.
 //! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
 //! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
 //! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
 //! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and fused kernels,
 //!   on its own thread behind a bounded batching queue.
 //!   The only module that imports candle or tokenizers.
-//! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend.
+//! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend, with
+//!   a write-ahead journal so every acknowledged write survives a crash.
 //!   The only module that imports Qdrant.
+//! - [`runbook`]: runbook format, validation and plans, and the step runner:
+//!   argv-only processes, every process a step starts killed when it ends,
+//!   secrets redacted as output streams.
+//! - [`automation`]: executions, approvals and runs with state (SQLite or
+//!   PostgreSQL): each state change in one transaction with its entry in the
+//!   keyed, anchored audit chain.
 //! - [`domain`]: tickets and incidents and their validation rules.
 //! - [`prompts`]: the templates that turn records into model input.
 //! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
 //!   Prometheus registry behind `GET /metrics`.
+//! - [`crash`]: named crash points that tests arm to kill the process at an exact step.
 
 pub mod auth;
 pub mod automation;
 pub mod classify;
 pub mod cli;
 pub mod configuration;
+pub mod crash;
 pub mod domain;
 pub mod embed;
 pub mod eval;

@@ -8,12 +8,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::configuration::Settings;
 use crate::embed::{BertModelEmbedder, Embedder, WorkerOptions};
 use crate::prompts::Prompts;
+use crate::routes::middleware::{self, BodyRules};
 use crate::routes::{self, AppState};
 use crate::store::{EdgeStore, StoreError, VectorStore};
 use crate::triage::TriageService;
@@ -50,6 +52,7 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
         .with_runbooks(runbooks);
+    service.reconcile_feedback()?;
     Ok(service)
 }
 
@@ -60,7 +63,8 @@ pub fn open_store(settings: &Settings, dimension: usize) -> Result<EdgeStore, St
     Ok(
         EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?
             .with_search_ef(settings.store.search_ef)
-            .with_hybrid(settings.store.hybrid),
+            .with_hybrid(settings.store.hybrid)
+            .with_checkpoint_bytes(settings.store.journal_checkpoint_mib << 20),
     )
 }
 
@@ -99,13 +103,68 @@ pub async fn build_automation(
         .map_err(anyhow::Error::msg)?;
     let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
         .map_err(anyhow::Error::msg)?;
-    Ok(crate::automation::AutomationService::start(pool, catalog, inventory, secrets).await?)
+    let audit = open_audit(settings, &secrets, pool.clone())?;
+    Ok(
+        crate::automation::AutomationService::start(pool, audit, catalog, inventory, secrets)
+            .await?,
+    )
 }
 
-/// The HTTP routes over `state`; a request body larger than `body_limit`
-/// bytes gets 413, one whose next piece takes longer than `body_read_timeout`
-/// to arrive is cut off.
-pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -> Router {
+/// The audit log over `pool`: its key from the secret named by
+/// `audit.key_secret`, else from the key file (made on first use); its anchor
+/// file from the settings.
+pub fn open_audit(
+    settings: &Settings,
+    secrets: &crate::runbook::Secrets,
+    pool: sqlx::AnyPool,
+) -> anyhow::Result<crate::automation::AuditLog> {
+    use crate::automation::{AuditAnchor, AuditKey, AuditLog};
+    let key = match secrets.get(&settings.audit.key_secret) {
+        Some(value) => AuditKey::new(value.as_bytes().to_vec()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the audit key (secret {}) must be at least {} bytes",
+                settings.audit.key_secret,
+                AuditKey::MIN_LEN
+            )
+        })?,
+        None => {
+            let path = settings.audit_key_file();
+            AuditKey::load_or_create(&path)
+                .map_err(|e| anyhow::anyhow!("audit key {}: {e}", path.display()))?
+        }
+    };
+    Ok(AuditLog::new(
+        pool,
+        key,
+        AuditAnchor::new(settings.audit_anchor_file()),
+    ))
+}
+
+/// Limits on how requests arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest body in bytes (413 beyond).
+    pub body_limit: usize,
+    /// Longest wait for each piece of a body (400 beyond).
+    pub body_read_timeout: Duration,
+    /// Longest time for a whole body (408 beyond).
+    pub body_deadline: Duration,
+}
+
+impl RequestLimits {
+    /// The limits the settings ask for.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            body_limit: settings.server.body_limit_bytes,
+            body_read_timeout: Duration::from_secs(settings.server.request_read_timeout_s),
+            body_deadline: Duration::from_secs(settings.server.request_deadline_s),
+        }
+    }
+}
+
+/// The HTTP routes over `state`, with the request limits, request ids, error
+/// logging and panic handling around them.
+pub fn router(state: AppState, limits: RequestLimits) -> Router {
     let v1 = Router::new()
         .route("/triage", post(routes::triage))
         .route("/incidents", post(routes::put_incident))
@@ -131,27 +190,43 @@ pub fn router(state: AppState, body_limit: usize, body_read_timeout: Duration) -
         .fallback(routes::error::not_found)
         .method_not_allowed_fallback(routes::error::method_not_allowed)
         .layer(axum::middleware::from_fn(routes::record_metrics))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
-        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyRules {
+                deadline: limits.body_deadline,
+                limit: limits.body_limit,
+            },
+            middleware::read_body,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            let id = request
+                .extensions()
+                .get::<middleware::RequestId>()
+                .map_or("", |id| id.0.as_str());
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+        }))
+        .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
 }
 
 /// Serves on `listener` until `shutdown` resolves, loading the service in the
-/// background (`/readyz` answers 503 until it is loaded). A failed load stops the server.
+/// background (`/readyz` answers 503 until it is loaded). A failed load stops the
+/// server. At shutdown, requests in flight finish, then running executions get
+/// `runbooks.shutdown_grace_s` to finish before they are stopped.
 pub async fn run(
     listener: TcpListener,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::new(settings.auth.tokens.clone());
-    let read_timeout = Duration::from_secs(settings.server.request_read_timeout_s);
-    let app = router(
-        state.clone(),
-        settings.server.body_limit_bytes,
-        read_timeout,
-    );
+    let limits = RequestLimits::from_settings(&settings);
+    let read_timeout = limits.body_read_timeout;
+    let app = router(state.clone(), limits);
     let automation_settings = settings.clone();
+    let shutdown_grace = Duration::from_secs(settings.runbooks.shutdown_grace_s);
+    let drained = state.clone();
     let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let loading = tokio::spawn(async move {
@@ -185,6 +260,11 @@ pub async fn run(
     tracing::info!(address = %listener.local_addr()?, "listening");
     serve(listener, app, read_timeout, stopped).await;
     loading.abort();
+    // No request is in flight any more: let running executions finish (or stop
+    // them once the grace period is over) before the process exits.
+    if let Ok(automation) = drained.automation() {
+        automation.shutdown(shutdown_grace).await;
+    }
     match failure_watch.await {
         Ok(Some(err)) => Err(err.context("cannot load the model or store")),
         _ => Ok(()),

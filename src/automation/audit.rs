@@ -1,16 +1,34 @@
 //! The append-only audit log: who did what to which execution, when, with the
-//! state before and after. Each entry carries the hash of the previous one, so
-//! editing or deleting any entry breaks the chain and `switchboard audit verify`
-//! reports where.
+//! state before and after.
+//!
+//! Each entry carries an HMAC-SHA256 over its content and the previous entry's
+//! MAC, under a key kept outside the database ([`AuditKey`]): editing, inserting
+//! or deleting an entry breaks the chain, and recomputing the later MACs needs
+//! the key. The newest entries could still be deleted without breaking any link,
+//! so every append also records the new head in an [`AuditAnchor`] file outside
+//! the database, and `switchboard audit verify` reports a chain shorter than its
+//! anchor. Entries written before the chain was keyed (scheme `sha256`) verify
+//! with their plain hash, and only as the chain's oldest entries.
+//!
+//! Appends take a lock row (`audit_head`) inside the caller's transaction, so
+//! appends from concurrent transactions, processes or replicas form one chain,
+//! and an entry commits (or not) together with the state change it describes.
 
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
+use super::anchor::{AnchoredHead, AuditAnchor};
 use super::db::now_ms;
 
 /// Hash that precedes the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Scheme of entries MACed with the audit key.
+const KEYED: &str = "hmac-sha256";
+/// Scheme of entries written before the chain was keyed.
+const LEGACY: &str = "sha256";
 
 /// One audit entry.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -31,35 +49,111 @@ pub struct AuditEntry {
     pub after: String,
     /// JSON details (never secrets).
     pub detail: String,
-    /// Hash of the previous entry.
+    /// MAC of the previous entry.
     pub prev_hash: String,
-    /// Hash of this entry.
+    /// MAC of this entry (`hmac-sha256` under the audit key; plain SHA-256 for
+    /// entries written before the chain was keyed).
     pub hash: String,
 }
 
-fn entry_hash(e: &AuditEntry) -> String {
+/// The secret key of the chain's MACs. Never logged, never stored in the database.
+#[derive(Clone)]
+pub struct AuditKey(Vec<u8>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
+}
+
+impl AuditKey {
+    /// Shortest key accepted, in bytes.
+    pub const MIN_LEN: usize = 16;
+
+    /// A key from its bytes; `None` if shorter than [`AuditKey::MIN_LEN`].
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Option<Self> {
+        let bytes = bytes.into();
+        (bytes.len() >= Self::MIN_LEN).then_some(Self(bytes))
+    }
+
+    /// The key in `path`, created (random, mode 0600) if the file does not exist.
+    pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                Self::new(text.into_bytes()).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: the audit key must be at least {} bytes",
+                            path.display(),
+                            Self::MIN_LEN
+                        ),
+                    )
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let key = format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)?;
+                file.write_all(key.as_bytes())?;
+                file.sync_all()?;
+                Ok(Self(key.into_bytes()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn entry_mac(key: &AuditKey, e: &AuditEntry) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+    for part in entry_parts(e) {
+        mac.update(&(part.len() as u64).to_le_bytes());
+        mac.update(part.as_bytes());
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn legacy_hash(e: &AuditEntry) -> String {
     let mut h = Sha256::new();
-    for part in [
-        e.prev_hash.as_str(),
-        &e.seq.to_string(),
-        &e.at.to_string(),
-        &e.actor,
-        &e.action,
-        &e.subject,
-        &e.before,
-        &e.after,
-        &e.detail,
-    ] {
+    for part in entry_parts(e) {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
 }
 
-/// Appends to and checks the chain; appends are serialised in process.
+fn entry_parts(e: &AuditEntry) -> [std::borrow::Cow<'_, str>; 9] {
+    [
+        e.prev_hash.as_str().into(),
+        e.seq.to_string().into(),
+        e.at.to_string().into(),
+        e.actor.as_str().into(),
+        e.action.as_str().into(),
+        e.subject.as_str().into(),
+        e.before.as_str().into(),
+        e.after.as_str().into(),
+        e.detail.as_str().into(),
+    ]
+}
+
+/// Appends to and checks the chain.
 pub struct AuditLog {
     pool: AnyPool,
-    append_lock: tokio::sync::Mutex<()>,
+    key: AuditKey,
+    anchor: AuditAnchor,
 }
 
 /// What to record.
@@ -79,48 +173,115 @@ pub struct AuditRecord<'a> {
     pub detail: serde_json::Value,
 }
 
-/// Where the chain breaks.
+/// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChainReport {
     /// Entries checked.
     pub entries: i64,
+    /// Entries written before the chain was keyed (plain SHA-256), all at its start.
+    pub legacy_entries: i64,
+    /// The newest head recorded in the anchor file, if any.
+    pub anchor: Option<AnchoredHead>,
+    /// Entries newer than the anchor (written, then the process stopped before
+    /// anchoring them; the next start anchors them).
+    pub unanchored: i64,
     /// First broken entry and why, if any.
     pub broken: Option<(i64, String)>,
 }
 
-fn row_entry(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {
-    Ok(AuditEntry {
-        seq: row.try_get("seq")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        subject: row.try_get("subject")?,
-        before: row.try_get("before_state")?,
-        after: row.try_get("after_state")?,
-        detail: row.try_get("detail")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
+fn row_entry(row: &sqlx::any::AnyRow) -> Result<(AuditEntry, String), sqlx::Error> {
+    Ok((
+        AuditEntry {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            subject: row.try_get("subject")?,
+            before: row.try_get("before_state")?,
+            after: row.try_get("after_state")?,
+            detail: row.try_get("detail")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        },
+        row.try_get("scheme")?,
+    ))
 }
 
 const COLUMNS: &str =
-    "seq, at, actor, action, subject, before_state, after_state, detail, prev_hash, hash";
+    "seq, at, actor, action, subject, before_state, after_state, detail, prev_hash, hash, scheme";
+
+/// Writes `entry` (its MAC made under `scheme`) as a row.
+async fn insert_entry(
+    conn: &mut AnyConnection,
+    entry: &AuditEntry,
+    scheme: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(entry.seq)
+    .bind(entry.at)
+    .bind(entry.actor.clone())
+    .bind(entry.action.clone())
+    .bind(entry.subject.clone())
+    .bind(entry.before.clone())
+    .bind(entry.after.clone())
+    .bind(entry.detail.clone())
+    .bind(entry.prev_hash.clone())
+    .bind(entry.hash.clone())
+    .bind(scheme.to_owned())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Failures of appending or verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The anchor file could not be read.
+    #[error("audit anchor: {0}")]
+    Anchor(#[from] std::io::Error),
+}
 
 impl AuditLog {
-    /// The log in `pool`.
-    pub fn new(pool: AnyPool) -> Self {
-        Self {
-            pool,
-            append_lock: tokio::sync::Mutex::new(()),
-        }
+    /// The log in `pool`, MACed with `key`, anchored in `anchor`.
+    pub fn new(pool: AnyPool, key: AuditKey, anchor: AuditAnchor) -> Self {
+        Self { pool, key, anchor }
     }
 
-    /// Appends one entry chained to the last.
+    /// The anchor file.
+    pub fn anchor(&self) -> &AuditAnchor {
+        &self.anchor
+    }
+
+    /// Appends one entry in a transaction of its own, and anchors it.
     pub async fn append(&self, record: AuditRecord<'_>) -> Result<AuditEntry, sqlx::Error> {
-        let _guard = self.append_lock.lock().await;
         let mut tx = self.pool.begin().await?;
+        let entry = self.append_in(&mut tx, record).await?;
+        tx.commit().await?;
+        self.anchor_head(&entry);
+        Ok(entry)
+    }
+
+    /// Appends one entry inside the caller's transaction, chained to the last
+    /// committed one. Anchor it with [`AuditLog::anchor_head`] once committed.
+    pub async fn append_in(
+        &self,
+        conn: &mut AnyConnection,
+        record: AuditRecord<'_>,
+    ) -> Result<AuditEntry, sqlx::Error> {
+        // The lock row: held until the caller's transaction ends, so no other
+        // append reads the same head (a row lock on PostgreSQL, the write lock on
+        // SQLite).
+        sqlx::query("UPDATE audit_head SET locked_at = $1 WHERE id = 1")
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
         let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
         let (seq, prev_hash) = match last {
             Some(row) => (
@@ -141,24 +302,62 @@ impl AuditLog {
             prev_hash,
             hash: String::new(),
         };
-        entry.hash = entry_hash(&entry);
-        sqlx::query(&format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(entry.seq)
-        .bind(entry.at)
-        .bind(entry.actor.clone())
-        .bind(entry.action.clone())
-        .bind(entry.subject.clone())
-        .bind(entry.before.clone())
-        .bind(entry.after.clone())
-        .bind(entry.detail.clone())
-        .bind(entry.prev_hash.clone())
-        .bind(entry.hash.clone())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        entry.hash = entry_mac(&self.key, &entry);
+        insert_entry(conn, &entry, KEYED).await?;
         Ok(entry)
+    }
+
+    /// Records a committed entry as the chain's head in the anchor file. A
+    /// failure is logged: the entry is committed, and the next start anchors it.
+    pub fn anchor_head(&self, entry: &AuditEntry) {
+        let head = AnchoredHead {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+            at: now_ms(),
+        };
+        crate::crash::point("audit.before_anchor");
+        if let Err(err) = self.anchor.record(&head) {
+            tracing::error!(anchor = %self.anchor.path().display(), error = %err, "cannot anchor the audit chain's head");
+        }
+    }
+
+    /// At startup: anchors entries committed by a process that stopped before
+    /// anchoring them, once the chain verifies; says loudly when it does not.
+    pub async fn reconcile_anchor(&self) -> Result<ChainReport, AuditError> {
+        let report = self.verify().await?;
+        if let Some((seq, reason)) = &report.broken {
+            tracing::error!(entry = seq, %reason, "the audit chain does not verify; run `switchboard audit verify`");
+        } else if report.unanchored > 0
+            && let Some(head) = self.head().await?
+        {
+            self.anchor_head(&head);
+        }
+        Ok(report)
+    }
+
+    /// The newest entry, if any.
+    pub async fn head(&self) -> Result<Option<AuditEntry>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(row_entry)
+            .transpose()
+            .map(|e| e.map(|(entry, _)| entry))
+    }
+
+    /// Entry number `seq`, if the chain has it.
+    pub async fn entry(&self, seq: i64) -> Result<Option<AuditEntry>, sqlx::Error> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(row_entry)
+            .transpose()
+            .map(|e| e.map(|(entry, _)| entry))
     }
 
     /// Entries about `subject`, oldest first.
@@ -169,17 +368,26 @@ impl AuditLog {
         .bind(subject.to_owned())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_entry).collect()
+        rows.iter().map(|r| row_entry(r).map(|(e, _)| e)).collect()
     }
 
-    /// Recomputes every hash and link.
-    pub async fn verify(&self) -> Result<ChainReport, sqlx::Error> {
+    /// Recomputes every MAC and link, and compares the chain with its anchor.
+    pub async fn verify(&self) -> Result<ChainReport, AuditError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
             .fetch_all(&self.pool)
             .await?;
+        let mut report = ChainReport {
+            entries: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+            legacy_entries: 0,
+            anchor: None,
+            unanchored: 0,
+            broken: None,
+        };
+        let mut hashes = Vec::with_capacity(rows.len());
         let mut prev = GENESIS.to_owned();
+        let mut keyed_seen = false;
         for (expected_seq, row) in (1..).zip(rows.iter()) {
-            let entry = row_entry(row)?;
+            let (entry, scheme) = row_entry(row)?;
             let broken = if entry.seq != expected_seq {
                 Some(format!(
                     "expected entry {expected_seq}, found {} (entries missing)",
@@ -187,23 +395,62 @@ impl AuditLog {
                 ))
             } else if entry.prev_hash != prev {
                 Some("does not link to the entry before it".to_owned())
-            } else if entry_hash(&entry) != entry.hash {
-                Some("its content does not match its hash (edited)".to_owned())
             } else {
-                None
+                match scheme.as_str() {
+                    KEYED if entry_mac(&self.key, &entry) != entry.hash => Some(
+                        "its MAC does not match its content (edited, or verified with another key)"
+                            .to_owned(),
+                    ),
+                    KEYED => {
+                        keyed_seen = true;
+                        None
+                    }
+                    LEGACY if keyed_seen => {
+                        Some("an unkeyed entry after keyed ones (rewritten)".to_owned())
+                    }
+                    LEGACY if legacy_hash(&entry) != entry.hash => {
+                        Some("its content does not match its hash (edited)".to_owned())
+                    }
+                    LEGACY => {
+                        report.legacy_entries += 1;
+                        None
+                    }
+                    other => Some(format!("unknown scheme {other:?}")),
+                }
             };
             if let Some(reason) = broken {
-                return Ok(ChainReport {
-                    entries: i64::try_from(rows.len()).unwrap_or(i64::MAX),
-                    broken: Some((entry.seq, reason)),
-                });
+                report.broken = Some((entry.seq, reason));
+                return Ok(report);
             }
-            prev = entry.hash;
+            prev = entry.hash.clone();
+            hashes.push(entry.hash);
         }
-        Ok(ChainReport {
-            entries: i64::try_from(rows.len()).unwrap_or(i64::MAX),
-            broken: None,
-        })
+        let heads = self.anchor.heads()?;
+        let last = report.entries;
+        let newest = heads.iter().map(|h| h.seq).max().unwrap_or(0);
+        if newest > last {
+            report.broken = Some((
+                last + 1,
+                format!(
+                    "the chain ends at entry {last} but its anchor records entry {newest}: \
+                     entries {}-{newest} were deleted",
+                    last + 1
+                ),
+            ));
+        } else if let Some(head) = heads.iter().find(|head| {
+            usize::try_from(head.seq - 1)
+                .ok()
+                .and_then(|i| hashes.get(i))
+                .is_some_and(|hash| *hash != head.hash)
+        }) {
+            report.broken = Some((
+                head.seq,
+                "differs from the MAC its anchor recorded (rewritten)".to_owned(),
+            ));
+        }
+        report.anchor = heads.into_iter().max_by_key(|h| h.seq);
+        report.unanchored = last - report.anchor.as_ref().map_or(0, |h| h.seq);
+        Ok(report)
     }
 }
 
@@ -211,14 +458,24 @@ impl AuditLog {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn tampering_breaks_the_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = super::super::db::connect(&super::super::db::default_url(dir.path()))
+    fn key(text: &str) -> AuditKey {
+        AuditKey::new(text.as_bytes().to_vec()).unwrap()
+    }
+
+    async fn log_with(
+        dir: &std::path::Path,
+        key_text: &str,
+        entries: usize,
+    ) -> (AuditLog, AnyPool) {
+        let pool = super::super::db::connect(&super::super::db::default_url(dir))
             .await
             .unwrap();
-        let log = AuditLog::new(pool.clone());
-        for n in 0..3 {
+        let log = AuditLog::new(
+            pool.clone(),
+            key(key_text),
+            AuditAnchor::new(dir.join("audit.anchor")),
+        );
+        for n in 0..entries {
             log.append(AuditRecord {
                 actor: "ana",
                 action: "execution.requested",
@@ -229,19 +486,30 @@ mod tests {
             .await
             .unwrap();
         }
-        assert_eq!(
-            log.verify().await.unwrap(),
-            ChainReport {
-                entries: 3,
-                broken: None
-            }
-        );
+        (log, pool)
+    }
+
+    const KEY: &str = "a-test-key-of-32-bytes-or-so-abc";
+
+    #[tokio::test]
+    async fn an_intact_chain_verifies_and_matches_its_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = log_with(dir.path(), KEY, 4).await;
+        let report = log.verify().await.unwrap();
+        assert_eq!(report.broken, None);
+        assert_eq!((report.entries, report.unanchored), (4, 0));
+        assert_eq!(report.anchor.unwrap().seq, 4);
+    }
+
+    #[tokio::test]
+    async fn editing_or_deleting_a_middle_entry_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 3).await;
         sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
             .execute(&pool)
             .await
             .unwrap();
-        let report = log.verify().await.unwrap();
-        assert_eq!(report.broken.unwrap().0, 2);
+        assert_eq!(log.verify().await.unwrap().broken.unwrap().0, 2);
         sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 2")
             .execute(&pool)
             .await
@@ -250,14 +518,144 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        assert!(
-            log.verify()
+        let broken = log.verify().await.unwrap().broken.unwrap();
+        assert!(broken.1.contains("missing"), "{broken:?}");
+    }
+
+    #[tokio::test]
+    async fn deleting_the_newest_entries_is_reported_as_a_truncated_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 5).await;
+        sqlx::query("DELETE FROM audit_log WHERE seq >= 4")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (seq, reason) = log.verify().await.unwrap().broken.unwrap();
+        assert_eq!(seq, 4);
+        assert!(reason.contains("entries 4-5 were deleted"), "{reason}");
+    }
+
+    /// Rewrites entry 2's actor and recomputes every later link with `mac`, as an
+    /// attacker with write access to the database would.
+    async fn rewrite_and_rehash(
+        pool: &AnyPool,
+        mac: impl Fn(&AuditEntry) -> (String, &'static str),
+    ) {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let mut prev = GENESIS.to_owned();
+        for row in &rows {
+            let (mut entry, _) = row_entry(row).unwrap();
+            if entry.seq == 2 {
+                entry.actor = "mallory".into();
+            }
+            entry.prev_hash = prev;
+            let (hash, scheme) = mac(&entry);
+            entry.hash = hash;
+            sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3, scheme = $4 WHERE seq = $5")
+                .bind(entry.actor.clone())
+                .bind(entry.prev_hash.clone())
+                .bind(entry.hash.clone())
+                .bind(scheme)
+                .bind(entry.seq)
+                .execute(pool)
                 .await
-                .unwrap()
-                .broken
-                .unwrap()
-                .1
-                .contains("missing")
+                .unwrap();
+            prev = entry.hash;
+        }
+    }
+
+    #[tokio::test]
+    async fn rewriting_and_rehashing_without_the_key_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 4).await;
+        // As plain SHA-256 entries, the scheme earlier versions wrote ...
+        rewrite_and_rehash(&pool, |e| (legacy_hash(e), LEGACY)).await;
+        let report = log.verify().await.unwrap();
+        assert!(report.broken.is_some(), "{report:?}");
+        // ... and as keyed entries under a key the attacker chose.
+        let guess = key("mallory-guessed-this-key-000000");
+        rewrite_and_rehash(&pool, |e| (entry_mac(&guess, e), KEYED)).await;
+        let (seq, reason) = log.verify().await.unwrap().broken.unwrap();
+        assert_eq!(seq, 1);
+        assert!(reason.contains("MAC does not match"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn rewriting_with_the_key_still_differs_from_the_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 4).await;
+        rewrite_and_rehash(&pool, |e| (entry_mac(&key(KEY), e), KEYED)).await;
+        let (seq, reason) = log.verify().await.unwrap().broken.unwrap();
+        assert_eq!(seq, 2);
+        assert!(reason.contains("anchor"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn another_key_does_not_verify_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, pool) = log_with(dir.path(), KEY, 2).await;
+        let other = AuditLog::new(
+            pool,
+            key("another-key-another-key-another"),
+            AuditAnchor::new(dir.path().join("audit.anchor")),
         );
+        let (seq, reason) = other.verify().await.unwrap().broken.unwrap();
+        assert_eq!(seq, 1);
+        assert!(reason.contains("another key"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn legacy_entries_verify_as_a_prefix_of_the_keyed_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 0).await;
+        // Two entries as the unkeyed chain wrote them.
+        let mut prev = GENESIS.to_owned();
+        for seq in 1..=2 {
+            let mut entry = AuditEntry {
+                seq,
+                at: 1,
+                actor: "ana".into(),
+                action: "execution.requested".into(),
+                subject: format!("old-{seq}"),
+                before: String::new(),
+                after: "pending_approval".into(),
+                detail: "{}".into(),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            entry.hash = legacy_hash(&entry);
+            let mut conn = pool.acquire().await.unwrap();
+            insert_entry(&mut conn, &entry, LEGACY).await.unwrap();
+            prev = entry.hash;
+        }
+        log.append(AuditRecord {
+            actor: "ana",
+            action: "execution.requested",
+            subject: "new",
+            ..AuditRecord::default()
+        })
+        .await
+        .unwrap();
+        let report = log.verify().await.unwrap();
+        assert_eq!(report.broken, None);
+        assert_eq!((report.entries, report.legacy_entries), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn a_key_file_is_created_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        let first = AuditKey::load_or_create(&path).unwrap();
+        let again = AuditKey::load_or_create(&path).unwrap();
+        assert_eq!(first.0, again.0);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(format!("{first:?}"), "AuditKey(..)");
+        std::fs::write(&path, "short").unwrap();
+        assert!(AuditKey::load_or_create(&path).is_err());
     }
 }

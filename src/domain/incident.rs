@@ -90,7 +90,9 @@ impl Incident {
     }
 
     /// Rebuilds an incident from a store payload; `None` if it is not one.
-    pub fn from_payload(payload: Map<String, Value>) -> Option<Self> {
+    /// Keys starting with `_` are the store's bookkeeping, not the incident's.
+    pub fn from_payload(mut payload: Map<String, Value>) -> Option<Self> {
+        payload.retain(|key, _| !key.starts_with('_'));
         serde_json::from_value(Value::Object(payload)).ok()
     }
 }

@@ -22,6 +22,24 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// The caller when the request carries a token, `None` when it carries none.
+/// A token that is sent but unknown or malformed is still 401.
+pub struct MaybeAuthenticated(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(Self(None));
+        }
+        authenticate_parts(parts, state).map(|caller| Self(Some(caller.0)))
+    }
+}
+
 /// Unauthenticated attempts on runbook executions go into the audit trail too.
 async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
     // Nested routers see their path without the `/v1` prefix; the original has it.

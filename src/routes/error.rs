@@ -16,7 +16,15 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// For unexpected failures: what went wrong inside, logged (with the
+    /// request id) by [`super::middleware::request_id`], never sent.
+    internal: Option<String>,
 }
+
+/// The internal message of a 500, carried from the handler to the logging
+/// middleware in the response's extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct InternalError(pub String);
 
 /// The body of every error answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -34,6 +42,10 @@ pub(crate) struct ErrorDetail<'a> {
     /// The input field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// This request's id, also in the `x-request-id` header and the server's
+    /// log line: quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl ApiError {
@@ -44,6 +56,32 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            internal: None,
+        }
+    }
+
+    /// 500 for an unexpected failure: the client learns only that it happened
+    /// and the request id; `detail` goes to the log.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self {
+            internal: Some(detail.to_string()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the server failed to complete the request; quote the request id when reporting it",
+            )
+        }
+    }
+
+    /// 503 for a dependency that is down for now (retrying later can succeed).
+    fn unavailable(detail: impl std::fmt::Display) -> Self {
+        Self {
+            internal: Some(detail.to_string()),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is temporarily unable to complete the request; retry shortly",
+            )
         }
     }
 
@@ -94,14 +132,9 @@ impl From<TriageError> for ApiError {
             TriageError::Classifier(err @ crate::classify::HeadError::NothingToTrain(_)) => {
                 Self::new(StatusCode::CONFLICT, "nothing_to_train", err.to_string())
             }
-            other => {
-                tracing::error!(error = %other, "request failed");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service could not complete the request; retry shortly",
-                )
-            }
+            // The model thread has stopped: the process is shutting down.
+            TriageError::Embed(err @ EmbedError::Unavailable) => Self::unavailable(err),
+            other => Self::internal(other),
         }
     }
 }
@@ -117,25 +150,22 @@ impl From<crate::automation::AutomationError> for ApiError {
             E::NotFound(message) => Self::not_found(message),
             E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            other => {
-                tracing::error!(error = %other, "automation request failed");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service could not complete the request; retry shortly",
-                )
-            }
+            // Every connection busy: load, not a fault.
+            E::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
+            other => Self::internal(other),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let request_id = super::middleware::current_request_id();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
                 field: self.field.as_deref(),
+                request_id: request_id.as_deref(),
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -143,6 +173,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(internal) = self.internal {
+            response.extensions_mut().insert(InternalError(internal));
         }
         response
     }

@@ -8,10 +8,11 @@ mod feedback;
 mod health;
 mod incidents;
 mod metrics;
+pub mod middleware;
 mod openapi;
 mod triage;
 
-pub use auth::Authenticated;
+pub use auth::{Authenticated, MaybeAuthenticated};
 pub use error::ApiError;
 pub use executions::{
     approve_execution, cancel_execution, create_execution, execution_audit, get_execution,

@@ -4,15 +4,20 @@ use axum::Json;
 use axum::extract::State;
 
 use super::error::ErrorBody;
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, MaybeAuthenticated};
 use crate::domain::NewTicket;
 use crate::triage::Triage;
 
-/// Suggests labels, similar incidents and articles for a ticket.
-#[utoipa::path(post, path = "/v1/triage", tag = "triage", request_body = NewTicket, responses((status = 200, description = "Suggestions with confidence, evidence and route decisions, similar incidents, articles and runbooks", body = Triage), (status = 422, description = "Invalid input; `field` names the culprit", body = ErrorBody), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
+/// Suggests labels, similar incidents and articles for a ticket. Needs no
+/// token; a ticket with an `id` is remembered for feedback only for an agent
+/// token (or with `triage.remember_anonymous`).
+#[utoipa::path(post, path = "/v1/triage", tag = "triage", request_body = NewTicket, security((), ("bearer" = [])), responses((status = 200, description = "Suggestions with confidence, evidence and route decisions, similar incidents, articles and runbooks; `remembered` says whether the ticket was stored for feedback", body = Triage), (status = 401, description = "A bearer token was sent but is unknown", body = ErrorBody), (status = 422, description = "Invalid input; `field` names the culprit", body = ErrorBody), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
 pub async fn triage(
     State(state): State<AppState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
     ApiJson(ticket): ApiJson<NewTicket>,
 ) -> Result<Json<Triage>, ApiError> {
-    Ok(Json(state.service()?.triage(&ticket).await?))
+    Ok(Json(
+        state.service()?.triage(&ticket, caller.as_ref()).await?,
+    ))
 }

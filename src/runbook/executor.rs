@@ -1,84 +1,17 @@
-//! Runs a [`Plan`]: each step a real process started from its argv (never a
-//! shell), in its own process group with a clean environment, killed with the
-//! whole group at its timeout; output captured up to a cap with secrets
-//! redacted. Check steps run first; a failed step triggers the rollback steps.
+//! Runs a [`Plan`]: check steps first, then the steps; a failed step triggers
+//! the rollback steps. Each process step runs as in `process.rs` (argv only, a
+//! clean environment, every process it starts killed when it ends); a run can
+//! be stopped early through its [`StopSignal`] (cancel, shutdown).
 
-use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::plan::{Plan, PlannedStep};
+use super::secrets::{Capture, Redactor, Secrets};
 
-/// Bytes of stdout and of stderr kept per step.
+/// Bytes of stdout and of stderr kept per step (after redaction).
 pub const OUTPUT_LIMIT_BYTES: usize = 64 * 1024;
-/// What replaces a secret's value in captured output.
-pub const REDACTED: &str = "[REDACTED]";
-/// Environment variable naming the execution a step process belongs to, so a
-/// restarted service can find and kill what an interrupted run left behind.
-pub const EXECUTION_ENV: &str = "SWITCHBOARD_EXECUTION";
-
-/// Secret values by name, never logged, never returned.
-#[derive(Clone, Default)]
-pub struct Secrets(BTreeMap<String, String>);
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
-    }
-}
-
-impl Secrets {
-    /// Secrets from a YAML map file (missing file: none), then
-    /// `SWITCHBOARD_SECRET_<NAME>` environment variables, which win.
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, String> {
-        Self::load_with_env(file, crate::configuration::process_env())
-    }
-
-    /// [`Secrets::load`] with `vars` standing in for the process environment.
-    pub fn load_with_env(
-        file: Option<&std::path::Path>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, String> {
-        let mut values: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(path) = file {
-            match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    values = serde_norway::from_str(&text)
-                        .map_err(|e| format!("{}: not a name: value map: {e}", path.display()))?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            }
-        }
-        for (key, value) in vars {
-            if let Some(name) = key.strip_prefix("SWITCHBOARD_SECRET_") {
-                values.insert(name.to_owned(), value);
-            }
-        }
-        Ok(Self(values))
-    }
-
-    /// Secrets given directly (tests, embedding).
-    pub fn from_map(values: BTreeMap<String, String>) -> Self {
-        Self(values)
-    }
-
-    /// `text` with every secret value replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for value in self.0.values().filter(|v| v.len() >= 4) {
-            out = out.replace(value.as_str(), REDACTED);
-        }
-        out
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-}
 
 /// How one step ended.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -90,6 +23,8 @@ pub enum StepStatus {
     Failed,
     /// Killed at its timeout.
     TimedOut,
+    /// Killed because the run was cancelled or the service shut down.
+    Cancelled,
 }
 
 /// What one step did.
@@ -107,12 +42,15 @@ pub struct StepResult {
     pub exit_code: Option<i32>,
     /// Attempts made (1 + retries used).
     pub attempts: u32,
-    /// Captured stdout (capped, secrets redacted).
+    /// Captured stdout (secrets redacted, then capped).
     pub stdout: String,
-    /// Captured stderr (capped, secrets redacted), or why it could not start.
+    /// Captured stderr (secrets redacted, then capped), or why it could not start.
     pub stderr: String,
     /// True when output was cut at the cap.
     pub truncated: bool,
+    /// Processes the step left running, killed when it ended.
+    #[serde(default)]
+    pub killed_processes: usize,
     /// Wall time of the last attempt, in milliseconds.
     pub duration_ms: u64,
 }
@@ -129,181 +67,133 @@ pub enum RunStatus {
     TimedOut,
     /// A step failed and the rollback steps all succeeded.
     RolledBack,
+    /// Someone cancelled the run; the step running was killed, no later step ran.
+    Cancelled,
+    /// The service shut down during the run; the step running was killed.
+    Interrupted,
 }
 
-/// Reads `reader` to the end, keeping at most `limit` bytes.
-async fn capped(mut reader: impl AsyncRead + Unpin, limit: usize) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
-    let mut buf = [0u8; 8192];
-    loop {
-        match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = limit.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-                truncated |= n > room;
+/// Why a run was asked to stop early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An agent or admin cancelled it.
+    Cancelled,
+    /// The service is shutting down and its grace period is over.
+    Shutdown,
+}
+
+/// Tells a running plan to stop; the sending half is kept by whoever may stop it.
+#[derive(Debug, Clone)]
+pub struct StopSignal(tokio::sync::watch::Receiver<Option<StopReason>>);
+
+impl StopSignal {
+    /// A signal and the sender that fires it.
+    pub fn channel() -> (tokio::sync::watch::Sender<Option<StopReason>>, Self) {
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        (sender, Self(receiver))
+    }
+
+    /// A signal that never fires.
+    pub fn never() -> Self {
+        Self::channel().1
+    }
+
+    /// Why the run was stopped, if it was.
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.0.borrow()
+    }
+
+    /// Resolves when the run is told to stop (never, once the sender is gone
+    /// without stopping it). Cancel-safe.
+    pub async fn stopped(&mut self) -> StopReason {
+        loop {
+            if let Some(reason) = *self.0.borrow_and_update() {
+                return reason;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
             }
         }
     }
-    (kept, truncated)
 }
 
-fn kill_group(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-/// One attempt at a process step.
-async fn run_process(
+/// One attempt at an HTTP step: its body redacted and capped as it streams in.
+async fn http_attempt(
     step: &PlannedStep,
-    secrets: &Secrets,
-    execution: &str,
-) -> (StepStatus, Option<i32>, String, String, bool) {
-    let Some((program, args)) = step.argv.split_first() else {
-        return (
-            StepStatus::Failed,
-            None,
-            String::new(),
-            "empty argv".into(),
-            false,
-        );
-    };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-        )
-        .env("LANG", "C.UTF-8")
-        .env(EXECUTION_ENV, execution)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    for name in &step.env {
-        if let Ok(value) = std::env::var(name) {
-            command.env(name, value);
-        }
-    }
-    for name in &step.secrets {
-        match secrets.get(name) {
-            Some(value) => {
-                command.env(name, value);
-            }
-            None => {
-                return (
-                    StepStatus::Failed,
-                    None,
-                    String::new(),
-                    format!("secret {name} is not configured"),
-                    false,
-                );
-            }
-        }
-    }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            return (
-                StepStatus::Failed,
-                None,
-                String::new(),
-                format!("cannot start {program}: {e}"),
-                false,
-            );
-        }
-    };
-    let pid = child.id();
-    let stdout = tokio::spawn(capped(
-        child.stdout.take().expect("piped"),
-        OUTPUT_LIMIT_BYTES,
-    ));
-    let stderr = tokio::spawn(capped(
-        child.stderr.take().expect("piped"),
-        OUTPUT_LIMIT_BYTES,
-    ));
-    let timeout = Duration::from_millis(step.timeout_ms);
-    let (status, code) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(exit)) => (
-            if exit.success() {
-                StepStatus::Succeeded
-            } else {
-                StepStatus::Failed
-            },
-            exit.code(),
-        ),
-        Ok(Err(_)) => (StepStatus::Failed, None),
-        Err(_) => {
-            if let Some(pid) = pid {
-                kill_group(pid);
-            }
-            let _ = child.wait().await;
-            (StepStatus::TimedOut, None)
-        }
-    };
-    // Children of the step that outlived it keep the pipes open; the group is killed above on
-    // timeout, and on normal exit the readers finish when the last writer closes.
-    if let Some(pid) = pid {
-        kill_group(pid);
-    }
-    let (out, out_cut) = stdout.await.unwrap_or_default();
-    let (err, err_cut) = stderr.await.unwrap_or_default();
-    (
+    http: &super::plan::PlannedHttp,
+    redactor: &Redactor,
+) -> super::process::ProcessOutcome {
+    let mut body = Capture::new(redactor, OUTPUT_LIMIT_BYTES);
+    let (status, stderr) = super::http::run_http(http, step.timeout_ms, &mut body).await;
+    let (stdout, truncated) = body.finish();
+    super::process::ProcessOutcome {
         status,
-        code,
-        secrets.redact(&String::from_utf8_lossy(&out)),
-        secrets.redact(&String::from_utf8_lossy(&err)),
-        out_cut || err_cut,
-    )
+        exit_code: None,
+        stdout,
+        stderr: String::from_utf8_lossy(&redactor.redact_all(stderr.as_bytes())).into_owned(),
+        truncated,
+        killed: 0,
+    }
 }
 
-/// Runs one step with its retries.
+/// Runs one step with its retries; `stop` ends it early.
 pub async fn run_step(
     step: &PlannedStep,
     phase: &str,
     secrets: &Secrets,
     execution: &str,
+    stop: &mut StopSignal,
 ) -> StepResult {
+    let redactor = secrets.redactor();
     let mut attempts = 0;
     loop {
         attempts += 1;
         let started = Instant::now();
-        let (status, exit_code, stdout, stderr, truncated) = if let Some(http) = &step.http {
-            let (status, out, err) = super::http::run_http(http, step.timeout_ms).await;
-            (
-                status,
-                None,
-                secrets.redact(&out),
-                secrets.redact(&err),
-                false,
-            )
-        } else {
-            run_process(step, secrets, execution).await
+        let outcome = match &step.http {
+            Some(http) => tokio::select! {
+                outcome = http_attempt(step, http, &redactor) => outcome,
+                _ = stop.stopped() => super::process::ProcessOutcome {
+                    status: StepStatus::Cancelled,
+                    exit_code: None,
+                    stdout: String::new(),
+                    stderr: "stopped before the request finished".into(),
+                    truncated: false,
+                    killed: 0,
+                },
+            },
+            None => super::process::run_process(step, secrets, &redactor, execution, stop).await,
         };
-        let done = status == StepStatus::Succeeded || attempts > step.retries;
+        let stopped = stop.reason().is_some() || outcome.status == StepStatus::Cancelled;
+        let done = outcome.status == StepStatus::Succeeded || attempts > step.retries || stopped;
         if done {
             return StepResult {
                 phase: phase.to_owned(),
                 name: step.name.clone(),
                 argv: step.argv.iter().map(|a| secrets.redact(a)).collect(),
-                status,
-                exit_code,
+                status: outcome.status,
+                exit_code: outcome.exit_code,
                 attempts,
-                stdout,
-                stderr,
-                truncated,
+                stdout: outcome.stdout,
+                stderr: outcome.stderr,
+                truncated: outcome.truncated,
+                killed_processes: outcome.killed,
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             };
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.stopped() => {}
+        }
+    }
+}
+
+/// The run status for a step that did not succeed.
+fn failed(status: StepStatus, stop: &StopSignal) -> RunStatus {
+    match (status, stop.reason()) {
+        (_, Some(StopReason::Shutdown)) => RunStatus::Interrupted,
+        (_, Some(StopReason::Cancelled)) | (StepStatus::Cancelled, None) => RunStatus::Cancelled,
+        (StepStatus::TimedOut, None) => RunStatus::TimedOut,
+        _ => RunStatus::Failed,
     }
 }
 
@@ -312,59 +202,54 @@ pub async fn run_checks(
     plan: &Plan,
     secrets: &Secrets,
     execution: &str,
+    stop: &mut StopSignal,
     mut on_step: impl FnMut(&StepResult),
 ) -> (RunStatus, Vec<StepResult>) {
     let mut results = Vec::new();
     for step in &plan.check {
-        let result = run_step(step, "check", secrets, execution).await;
+        let result = run_step(step, "check", secrets, execution, stop).await;
         on_step(&result);
         let status = result.status;
         results.push(result);
         if status != StepStatus::Succeeded {
-            return (failed(status), results);
+            return (failed(status, stop), results);
         }
     }
     (RunStatus::Succeeded, results)
 }
 
-fn failed(status: StepStatus) -> RunStatus {
-    if status == StepStatus::TimedOut {
-        RunStatus::TimedOut
-    } else {
-        RunStatus::Failed
-    }
-}
-
-/// Runs checks, then steps; on a failed step, the rollback steps.
+/// Runs checks, then steps; on a failed step, the rollback steps (not after a
+/// stop: whoever stopped the run decides what happens next).
 /// `on_step` sees every result as it completes (for durable recording).
 pub async fn run_plan(
     plan: &Plan,
     secrets: &Secrets,
     execution: &str,
+    stop: &mut StopSignal,
     mut on_step: impl FnMut(&StepResult),
 ) -> (RunStatus, Vec<StepResult>) {
-    let (status, mut results) = run_checks(plan, secrets, execution, &mut on_step).await;
+    let (status, mut results) = run_checks(plan, secrets, execution, stop, &mut on_step).await;
     if status != RunStatus::Succeeded {
         return (status, results);
     }
     for step in &plan.steps {
-        let result = run_step(step, "step", secrets, execution).await;
+        let result = run_step(step, "step", secrets, execution, stop).await;
         on_step(&result);
         let status = result.status;
         results.push(result);
         if status == StepStatus::Succeeded {
             continue;
         }
-        if plan.rollback.is_empty() {
-            return (failed(status), results);
+        if plan.rollback.is_empty() || stop.reason().is_some() {
+            return (failed(status, stop), results);
         }
         for undo in &plan.rollback {
-            let result = run_step(undo, "rollback", secrets, execution).await;
+            let result = run_step(undo, "rollback", secrets, execution, stop).await;
             on_step(&result);
             let ok = result.status == StepStatus::Succeeded;
             results.push(result);
             if !ok {
-                return (failed(status), results);
+                return (failed(status, stop), results);
             }
         }
         return (RunStatus::RolledBack, results);
@@ -372,51 +257,15 @@ pub async fn run_plan(
     (RunStatus::Succeeded, results)
 }
 
-/// Process groups still running steps of `execution` (found by their
-/// [`EXECUTION_ENV`] marker); after a crash these belong to no live run.
-pub fn leftover_process_groups(execution: &str) -> Vec<i32> {
-    let marker = format!("{EXECUTION_ENV}={execution}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut groups: Vec<i32> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
-        })
-        .filter_map(|pid| {
-            // Field 5 of /proc/PID/stat is the process group (after the parenthesised name).
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            stat.rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(2)?
-                .parse()
-                .ok()
-        })
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    groups
-}
-
-/// Kills what [`leftover_process_groups`] finds; returns the groups killed.
-pub fn kill_leftovers(execution: &str) -> Vec<i32> {
-    let groups = leftover_process_groups(execution);
-    for &group in &groups {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(group),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    groups
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::io::AsyncReadExt;
+
     use super::*;
+    use crate::runbook::containment::{EXECUTION_ENV, kill_leftovers, leftover_process_groups};
+    use crate::runbook::secrets::REDACTED;
 
     fn step(argv: &[&str], timeout_ms: u64) -> PlannedStep {
         PlannedStep {
@@ -442,29 +291,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn secrets_come_from_the_file_and_the_environment_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("secrets.yaml");
-        std::fs::write(&file, "API_TOKEN: from-file\nDB_PASSWORD: db-file\n").unwrap();
-        let vars = [
-            ("SWITCHBOARD_SECRET_API_TOKEN", "from-env"),
-            ("SWITCHBOARD_SECRET_SMTP", "smtp-env"),
-            ("SWITCHBOARD_TOKEN", "not-a-secret"),
-            ("API_TOKEN", "not-a-secret-either"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let secrets = Secrets::load_with_env(Some(&file), vars).unwrap();
-        assert_eq!(
-            format!("{secrets:?}"),
-            r#"["API_TOKEN", "DB_PASSWORD", "SMTP"]"#
-        );
-        assert_eq!(secrets.get("API_TOKEN"), Some("from-env"));
-        assert_eq!(secrets.get("DB_PASSWORD"), Some("db-file"));
-        let missing = Secrets::load_with_env(Some(&dir.path().join("none.yaml")), []).unwrap();
-        assert_eq!(format!("{missing:?}"), "[]");
-        std::fs::write(&file, "- not\n- a map\n").unwrap();
-        assert!(Secrets::load_with_env(Some(&file), []).is_err());
+    async fn run(step: &PlannedStep, secrets: &Secrets) -> StepResult {
+        run_step(step, "step", secrets, "test", &mut StopSignal::never()).await
+    }
+
+    /// Runs `script` with sh (the test's own tool for making escaping children;
+    /// runbooks cannot use a shell) and returns the result.
+    async fn sh(script: &str, timeout_ms: u64) -> StepResult {
+        run(
+            &step(&["sh", "-c", script], timeout_ms),
+            &Secrets::default(),
+        )
+        .await
+    }
+
+    /// Waits up to 5 s for the process whose pid is in `file` to be gone.
+    async fn assert_gone(file: &std::path::Path) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !file.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid = std::fs::read_to_string(file).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        loop {
+            // Gone, or a zombie nobody needs to reap any more.
+            let alive = std::fs::read_to_string(&stat)
+                .map(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+                .unwrap_or(false);
+            if !alive {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} survived its step",
+                pid.trim()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
@@ -475,7 +338,7 @@ mod tests {
         )]));
         let mut env = step(&["printenv"], 5_000);
         env.secrets = vec!["API_KEY".into()];
-        let result = run_step(&env, "step", &secrets, "test").await;
+        let result = run(&env, &secrets).await;
         assert_eq!(result.status, StepStatus::Succeeded);
         let mut names: Vec<&str> = result
             .stdout
@@ -485,7 +348,13 @@ mod tests {
         names.sort_unstable();
         assert_eq!(
             names,
-            ["API_KEY", "LANG", "PATH", EXECUTION_ENV],
+            [
+                "API_KEY",
+                "LANG",
+                "PATH",
+                EXECUTION_ENV,
+                crate::runbook::containment::STEP_ENV
+            ],
             "{}",
             result.stdout
         );
@@ -494,13 +363,51 @@ mod tests {
 
         let mut missing = step(&["true"], 5_000);
         missing.secrets = vec!["NOPE".into()];
-        let result = run_step(&missing, "step", &secrets, "test").await;
+        let result = run(&missing, &secrets).await;
         assert_eq!(result.status, StepStatus::Failed);
         assert!(result.stderr.contains("secret NOPE is not configured"));
     }
 
-    /// A one-shot HTTP server answering `status` to the first request.
-    async fn answer_once(status: &'static str) -> String {
+    #[tokio::test]
+    async fn a_secret_printed_at_the_output_cap_is_not_stored_in_part() {
+        let secret = "SeCrEt-0123456789-abcdef";
+        let secrets = Secrets::from_map(BTreeMap::from([("TOKEN".to_owned(), secret.to_owned())]));
+        // Filler so the secret starts a few bytes before the cap, then across
+        // pipe reads of every alignment.
+        for filler in [OUTPUT_LIMIT_BYTES - 6, OUTPUT_LIMIT_BYTES - 20, 8190, 16383] {
+            let mut printf = step(
+                &[
+                    "sh",
+                    "-c",
+                    &format!("head -c {filler} /dev/zero | tr '\\0' x; printf %s \"$TOKEN\""),
+                ],
+                10_000,
+            );
+            printf.secrets = vec!["TOKEN".into()];
+            let result = run(&printf, &secrets).await;
+            assert_eq!(result.status, StepStatus::Succeeded, "{}", result.stderr);
+            assert!(result.stdout.len() <= OUTPUT_LIMIT_BYTES);
+            let tail: String = result
+                .stdout
+                .chars()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            assert!(!tail.contains("SeC"), "filler {filler}: {tail:?}");
+            if filler + REDACTED.len() <= OUTPUT_LIMIT_BYTES {
+                assert!(
+                    result.stdout.ends_with(REDACTED),
+                    "filler {filler}: {tail:?}"
+                );
+            }
+        }
+    }
+
+    /// A one-shot HTTP server answering `status` and `body` to the first request.
+    async fn answer_once(status: &'static str, body: String) -> String {
         use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -508,11 +415,25 @@ mod tests {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut buf = [0u8; 4096];
             let _ = socket.read(&mut buf).await;
-            let reply =
-                format!("HTTP/1.1 {status}\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndone");
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
             socket.write_all(reply.as_bytes()).await.unwrap();
         });
         format!("http://{address}/restart")
+    }
+
+    fn http_step(url: String) -> PlannedStep {
+        let mut request = step(&[], 5_000);
+        request.http = Some(crate::runbook::PlannedHttp {
+            method: "POST".into(),
+            url,
+            headers: BTreeMap::new(),
+            body: Some(serde_json::json!({ "service": "nginx" })),
+            expect_status: vec![],
+        });
+        request
     }
 
     #[tokio::test]
@@ -521,30 +442,42 @@ mod tests {
             ("200 OK", StepStatus::Succeeded),
             ("500 Internal Server Error", StepStatus::Failed),
         ] {
-            let mut request = step(&[], 5_000);
-            request.http = Some(crate::runbook::PlannedHttp {
-                method: "POST".into(),
-                url: answer_once(status).await,
-                headers: BTreeMap::new(),
-                body: Some(serde_json::json!({ "service": "nginx" })),
-                expect_status: vec![],
-            });
-            let result = run_step(&request, "step", &Secrets::default(), "test").await;
+            let request = http_step(answer_once(status, "done".into()).await);
+            let result = run(&request, &Secrets::default()).await;
             assert_eq!(result.status, expected, "{result:?}");
             assert_eq!(result.stdout, "done");
         }
     }
 
     #[tokio::test]
+    async fn http_bodies_are_redacted_before_they_are_capped() {
+        let secret = "http-SeCrEt-0123456789";
+        let secrets = Secrets::from_map(BTreeMap::from([("T".to_owned(), secret.to_owned())]));
+        let body = format!("{}{secret}", "y".repeat(OUTPUT_LIMIT_BYTES - 5));
+        let result = run(&http_step(answer_once("200 OK", body).await), &secrets).await;
+        assert_eq!(result.status, StepStatus::Succeeded);
+        assert!(result.truncated);
+        assert!(
+            !result.stdout.contains("http-"),
+            "{}",
+            &result.stdout[result.stdout.len() - 10..]
+        );
+    }
+
+    #[tokio::test]
     async fn output_is_capped() {
-        let result = run_step(
+        let result = run(
             &step(&["head", "-c", "300000", "/dev/zero"], 5_000),
-            "step",
             &Secrets::default(),
-            "test",
         )
         .await;
-        assert_eq!(result.status, StepStatus::Succeeded);
+        assert_eq!(
+            result.status,
+            StepStatus::Succeeded,
+            "{:?} {}",
+            result.exit_code,
+            result.stderr
+        );
         assert!(result.truncated);
         assert_eq!(result.stdout.len(), OUTPUT_LIMIT_BYTES);
     }
@@ -553,35 +486,134 @@ mod tests {
     async fn a_timeout_kills_the_whole_process_group() {
         let dir = tempfile::tempdir().unwrap();
         let pids = dir.path().join("pids");
-        // The shell here is the test's own tool for making a grandchild; runbooks cannot use one.
-        let script = format!("sleep 30 & echo $! > {}; wait", pids.display());
         let started = Instant::now();
-        let result = run_step(
-            &step(&["sh", "-c", &script], 300),
-            "step",
-            &Secrets::default(),
-            "test",
+        let result = sh(
+            &format!("sleep 30 & echo $! > {}; wait", pids.display()),
+            300,
         )
         .await;
         assert_eq!(result.status, StepStatus::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(5));
-        let grandchild = std::fs::read_to_string(&pids).unwrap();
-        let proc_dir = format!("/proc/{}", grandchild.trim());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::path::Path::new(&proc_dir).exists() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(
-            !std::path::Path::new(&proc_dir).exists(),
-            "grandchild survived"
+        assert_gone(&pids).await;
+    }
+
+    #[tokio::test]
+    async fn a_setsid_escape_holding_the_pipes_is_killed_at_the_timeout() {
+        crate::runbook::containment::become_subreaper();
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pid");
+        let started = Instant::now();
+        // The escaped child keeps stdout open and waits for 999 s.
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 999' & sleep 30",
+            pids.display()
         );
+        let result = sh(&script, 500).await;
+        assert_eq!(result.status, StepStatus::TimedOut);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(result.killed_processes >= 2, "{result:?}");
+        assert_gone(&pids).await;
+    }
+
+    #[tokio::test]
+    async fn a_setsid_child_left_behind_by_a_successful_step_is_killed() {
+        crate::runbook::containment::become_subreaper();
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pid");
+        let started = Instant::now();
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 999' & sleep 0.2; echo done",
+            pids.display()
+        );
+        let result = sh(&script, 10_000).await;
+        assert_eq!(result.status, StepStatus::Succeeded);
+        assert_eq!(result.stdout.trim(), "done");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // At least its own; a concurrent step's escape that cleared its
+        // environment may be taken in too (see containment.rs).
+        assert!(result.killed_processes >= 1, "{result:?}");
+        assert_gone(&pids).await;
+    }
+
+    #[tokio::test]
+    async fn a_double_fork_that_clears_its_environment_is_killed() {
+        crate::runbook::containment::become_subreaper();
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pid");
+        // The grandchild is orphaned at once, in a new session, with no marker.
+        let script = format!(
+            "(env -i setsid sh -c 'echo $$ > {}; exec sleep 999' &) ; sleep 0.3; echo started",
+            pids.display()
+        );
+        let result = sh(&script, 10_000).await;
+        assert_eq!(result.status, StepStatus::Succeeded);
+        assert_gone(&pids).await;
+    }
+
+    #[tokio::test]
+    async fn a_child_that_closes_its_pipes_is_killed_when_the_step_ends() {
+        crate::runbook::containment::become_subreaper();
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pid");
+        let script = format!(
+            "setsid sh -c 'exec >/dev/null 2>&1 </dev/null; echo $$ > {}; exec sleep 999' & sleep 0.2",
+            pids.display()
+        );
+        let result = sh(&script, 10_000).await;
+        assert_eq!(result.status, StepStatus::Succeeded);
+        assert_gone(&pids).await;
+    }
+
+    #[tokio::test]
+    async fn a_stop_kills_the_running_step_and_skips_the_rest() {
+        crate::runbook::containment::become_subreaper();
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pid");
+        let script = format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 999' & sleep 30",
+            pids.display()
+        );
+        let (stop, mut signal) = StopSignal::channel();
+        let plan = plan(
+            vec![step(&["sh", "-c", &script], 60_000), step(&["true"], 5_000)],
+            vec![step(&["true"], 5_000)],
+        );
+        let runner = tokio::spawn(async move {
+            run_plan(&plan, &Secrets::default(), "test", &mut signal, |_| {}).await
+        });
+        while !pids.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(Some(StopReason::Cancelled)).unwrap();
+        let (status, results) = tokio::time::timeout(Duration::from_secs(5), runner)
+            .await
+            .expect("the run stops promptly")
+            .unwrap();
+        assert_eq!(status, RunStatus::Cancelled);
+        assert_eq!(results.len(), 1, "no later step and no rollback ran");
+        assert_eq!(results[0].status, StepStatus::Cancelled);
+        assert_gone(&pids).await;
     }
 
     #[tokio::test]
     async fn leftovers_of_an_execution_are_found_by_their_marker() {
+        // Marked as some step's (as every step process is), so no running step
+        // of another test takes it for an orphan of its own.
         let mut child = tokio::process::Command::new("sleep")
             .arg("30")
             .env(EXECUTION_ENV, "exec-leftover-test")
+            .env(
+                crate::runbook::containment::STEP_ENV,
+                "exec-leftover-test/1",
+            )
             .process_group(0)
             .spawn()
             .unwrap();
@@ -596,10 +628,12 @@ mod tests {
     #[tokio::test]
     async fn failures_roll_back_and_retry() {
         let secrets = Secrets::default();
+        let never = || StopSignal::never();
         let (status, results) = run_plan(
             &plan(vec![step(&["false"], 5_000)], vec![step(&["true"], 5_000)]),
             &secrets,
             "test",
+            &mut never(),
             |_| {},
         )
         .await;
@@ -612,6 +646,7 @@ mod tests {
             &plan(vec![step(&["false"], 5_000)], vec![step(&["false"], 5_000)]),
             &secrets,
             "test",
+            &mut never(),
             |_| {},
         )
         .await;
@@ -620,24 +655,19 @@ mod tests {
             &plan(vec![step(&["true"], 5_000), step(&["true"], 5_000)], vec![]),
             &secrets,
             "test",
+            &mut never(),
             |_| {},
         )
         .await;
         assert_eq!((status, results.len()), (RunStatus::Succeeded, 2));
         let mut flaky = step(&["false"], 5_000);
         flaky.retries = 2;
-        let result = run_step(&flaky, "step", &secrets, "test").await;
+        let result = run(&flaky, &secrets).await;
         assert_eq!(
             (result.status, result.attempts, result.exit_code),
             (StepStatus::Failed, 3, Some(1))
         );
-        let missing = run_step(
-            &step(&["/no/such/program"], 5_000),
-            "step",
-            &secrets,
-            "test",
-        )
-        .await;
+        let missing = run(&step(&["/no/such/program"], 5_000), &secrets).await;
         assert!(missing.stderr.contains("cannot start"));
     }
 }

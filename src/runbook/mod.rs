@@ -1,29 +1,38 @@
 //! Runbook automation, first part: the declared runbook format, its
 //! validation, parameter and target checks, and the plan a run would execute.
 //! Nothing here runs a shell: steps are argv arrays with validated values
-//! substituted one argument at a time.
+//! substituted one argument at a time. Running them: `executor` (the plan),
+//! `process` (one step's process and its output), `containment` (every process
+//! a step starts, killed when it ends), `secrets` (redaction as output streams).
 
 mod catalog;
+mod containment;
 mod executor;
 mod http;
 mod inventory;
 mod matching;
 mod params;
 mod plan;
+mod process;
+mod secrets;
 mod spec;
 
 pub use catalog::{
     Catalog, INVENTORY_FILE, Problem, TARGET_PARAMETER, check_runbook, fill, placeholders,
     validate_run_params,
 };
+pub use containment::{
+    EXECUTION_ENV, STEP_ENV, become_subreaper, kill_leftovers, leftover_process_groups,
+};
 pub use executor::{
-    EXECUTION_ENV, OUTPUT_LIMIT_BYTES, REDACTED, RunStatus, Secrets, StepResult, StepStatus,
-    kill_leftovers, leftover_process_groups, run_checks, run_plan, run_step,
+    OUTPUT_LIMIT_BYTES, RunStatus, StepResult, StepStatus, StopReason, StopSignal, run_checks,
+    run_plan, run_step,
 };
 pub use inventory::{ConfigurationItem, Inventory, TargetError};
 pub use matching::{RunbookMatch, TicketView, match_runbook};
 pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, whole_value_regex};
 pub use plan::{Plan, PlanError, PlannedHttp, PlannedStep, plan};
+pub use secrets::{REDACTED, Redactor, Secrets};
 pub use spec::{
     ApprovalMode, ApprovalSpec, ConcurrencySpec, HttpStepSpec, MatchSpec, ParameterSpec,
     ParameterType, Risk, RunbookSpec, StepSpec, TargetSpec,

@@ -3,19 +3,26 @@
 //! [`EdgeStore`] (embedded Qdrant Edge, on disk under the data directory) is the
 //! default backend; a Qdrant server backend can implement [`VectorStore`] too.
 //!
+//! Every write is durable when it returns: [`EdgeStore`] journals it (synced,
+//! with concurrent writers sharing a sync) before applying it, and replays the
+//! journal when it opens, since Qdrant Edge itself does not replay its log.
+//!
 //! Retrieval can be hybrid: a [`Query`] carries the ticket's embedding and its
 //! text, and a backend asked to (`store.hybrid`) fuses the dense neighbours with
 //! BM25 matches on the text, so identifiers the model does not know (error codes,
 //! host names, form names) still find the incidents that share them.
 
 mod edge;
+mod journal;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use edge::{DEFAULT_SEARCH_EF, EdgeStore, IndexParams};
+pub use edge::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_SEARCH_EF, EdgeStore, IndexParams};
 
 /// The collections Switchboard keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Collection {
     /// Past incidents with their labels and resolutions.
     Incidents,
@@ -44,7 +51,7 @@ impl Collection {
 }
 
 /// A record to store: its caller-facing id, its vector and its JSON payload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredPoint {
     /// Caller-facing id (e.g. `INC0012345`); storing the same id again replaces it.
     pub id: String,
@@ -118,9 +125,11 @@ pub enum StoreError {
 
 /// What triage, ingest and the API need from a vector store.
 pub trait VectorStore: Send + Sync {
-    /// Inserts or replaces points by id.
+    /// Inserts or replaces points by id; durable (survives kill -9 and power loss)
+    /// once it returns `Ok`.
     fn upsert(&self, collection: Collection, points: Vec<StoredPoint>) -> Result<(), StoreError>;
-    /// Removes every point whose payload field `field` equals `value`.
+    /// Removes every point whose payload field `field` equals `value`; durable once
+    /// it returns `Ok`.
     fn delete_where(
         &self,
         collection: Collection,

@@ -88,6 +88,8 @@ pub struct FeedbackStats {
 pub struct FeedbackLog {
     path: Option<PathBuf>,
     entries: Vec<FeedbackEntry>,
+    /// Positions in `entries` of each ticket's feedback, oldest first.
+    by_ticket: HashMap<String, Vec<usize>>,
 }
 
 impl FeedbackLog {
@@ -96,7 +98,19 @@ impl FeedbackLog {
         Self {
             path: None,
             entries: Vec::new(),
+            by_ticket: HashMap::new(),
         }
+    }
+
+    fn index(entries: &[FeedbackEntry]) -> HashMap<String, Vec<usize>> {
+        let mut by_ticket: HashMap<String, Vec<usize>> = HashMap::new();
+        for (n, entry) in entries.iter().enumerate() {
+            by_ticket
+                .entry(entry.ticket_id.clone())
+                .or_default()
+                .push(n);
+        }
+        by_ticket
     }
 
     /// Opens (or starts) the log at `path`. A torn last line from a crash is
@@ -144,6 +158,7 @@ impl FeedbackLog {
         }
         Ok(Self {
             path: Some(path.to_path_buf()),
+            by_ticket: Self::index(&entries),
             entries,
         })
     }
@@ -156,23 +171,53 @@ impl FeedbackLog {
             }
             let mut line = serde_json::to_vec(&entry)?;
             line.push(b'\n');
+            let created = !path.exists();
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)?;
             file.write_all(&line)?;
             file.sync_data()?;
+            if created && let Some(dir) = path.parent() {
+                // The new file's directory entry must survive a power loss too.
+                std::fs::File::open(dir)?.sync_all()?;
+            }
         }
+        self.by_ticket
+            .entry(entry.ticket_id.clone())
+            .or_default()
+            .push(self.entries.len());
         self.entries.push(entry);
         Ok(())
     }
 
     /// The latest label agents gave each field of `ticket_id`.
     pub fn labels_of(&self, ticket_id: &str) -> BTreeMap<String, String> {
-        self.entries
+        self.labels_since(ticket_id, 0)
+    }
+
+    /// The latest label of each field among `ticket_id`'s feedback entries after
+    /// the first `skip`.
+    pub fn labels_since(&self, ticket_id: &str, skip: usize) -> BTreeMap<String, String> {
+        self.by_ticket
+            .get(ticket_id)
+            .into_iter()
+            .flatten()
+            .skip(skip)
+            .map(|&n| (self.entries[n].field.clone(), self.entries[n].label.clone()))
+            .collect()
+    }
+
+    /// How many feedback entries `ticket_id` has.
+    pub fn count_for(&self, ticket_id: &str) -> usize {
+        self.by_ticket.get(ticket_id).map_or(0, Vec::len)
+    }
+
+    /// Every ticket with feedback, with its number of entries.
+    pub fn ticket_counts(&self) -> Vec<(String, usize)> {
+        self.by_ticket
             .iter()
-            .filter(|e| e.ticket_id == ticket_id)
-            .map(|e| (e.field.clone(), e.label.clone()))
+            .map(|(id, entries)| (id.clone(), entries.len()))
             .collect()
     }
 

@@ -4,6 +4,8 @@
 //! Nothing here knows about HTTP; the API and the CLI both call [`TriageService`].
 
 mod feedback;
+mod learning;
+mod model;
 mod priority;
 mod service;
 mod voting;
@@ -11,11 +13,12 @@ mod voting;
 pub use feedback::{
     FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,
 };
-pub use priority::{DerivedPriority, PrioritySettings};
-pub use service::{
+pub use model::{
     FeedbackReceipt, HeadSummary, KnowledgeChunk, KnowledgeHit, RetrainReport, ServiceStats,
-    SimilarIncident, Triage, TriageError, TriageService,
+    SimilarIncident, Triage, TriageError,
 };
+pub use priority::{DerivedPriority, PrioritySettings};
+pub use service::TriageService;
 pub use voting::{
     Alternative, Evidence, FieldSuggestion, HeadVote, Route, ScoreSources, VoteSettings,
     suggest_labels,

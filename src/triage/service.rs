@@ -8,186 +8,50 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::feedback::{FeedbackEntry, FeedbackLog, FeedbackStats};
+use super::feedback::FeedbackLog;
+use super::model::{
+    HeadSummary, KnowledgeChunk, KnowledgeHit, RetrainReport, ServiceStats, SimilarIncident,
+    Triage, TriageError,
+};
 use super::voting::{FieldSuggestion, HeadVote, Neighbour, VoteSettings, suggest_labels};
+use crate::auth::Caller;
 use crate::classify::{ClassifierHead, HeadError, TrainingExample};
 use crate::configuration::TriageSettings;
 use crate::domain::text::clean_ticket_text;
-use crate::domain::{Incident, LabelFeedback, NewTicket, ValidationError};
-use crate::embed::{EmbedError, Embedder};
+use crate::domain::{Incident, NewTicket};
+use crate::embed::Embedder;
 use crate::prompts::Prompts;
 use crate::store::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
 
-/// Failures of triage and of storing incidents.
-#[derive(Debug, thiserror::Error)]
-pub enum TriageError {
-    /// The input broke a rule.
-    #[error(transparent)]
-    Validation(#[from] ValidationError),
-    /// The model failed or is overloaded.
-    #[error(transparent)]
-    Embed(#[from] EmbedError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The classifier head could not be trained, saved or loaded.
-    #[error(transparent)]
-    Classifier(#[from] HeadError),
-    /// The ticket or incident named does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The feedback log could not be read or written.
-    #[error("feedback log: {0}")]
-    FeedbackLog(#[from] std::io::Error),
-    /// Another operation of the same kind is running.
-    #[error("{0}")]
-    Busy(&'static str),
-    /// A blocking task was cancelled or panicked.
-    #[error("background task failed: {0}")]
-    Task(String),
-}
-
-/// A past incident similar to the ticket.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SimilarIncident {
-    /// Incident id.
-    pub id: String,
-    /// Cosine similarity to the ticket.
-    pub similarity: f32,
-    /// Its title.
-    pub title: String,
-    /// How it was resolved, if recorded.
-    pub resolution: Option<String>,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-/// A knowledge article chunk to store.
-#[derive(Debug, Clone, Serialize)]
-pub struct KnowledgeChunk {
-    /// `article_id#n`.
-    pub id: String,
-    /// Id of the article the chunk belongs to.
-    pub article_id: String,
-    /// Article title.
-    pub title: String,
-    /// Heading of the section the chunk comes from.
-    pub heading: String,
-    /// Link or path to the article.
-    pub url: String,
-    /// Tags from front matter.
-    pub tags: Vec<String>,
-    /// The chunk's text.
-    pub text: String,
-}
-
-/// A knowledge article chunk relevant to the ticket.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct KnowledgeHit {
-    /// Chunk id.
-    pub id: String,
-    /// Article id.
-    pub article_id: String,
-    /// Article title.
-    pub title: String,
-    /// Section heading.
-    pub heading: String,
-    /// Link or path to the article.
-    pub url: String,
-    /// The start of the chunk's text.
-    pub snippet: String,
-    /// Cosine similarity to the ticket.
-    pub similarity: f32,
-}
-
-/// Everything triage says about one ticket.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Triage {
-    /// The ticket's id, when it had one.
-    pub ticket_id: Option<String>,
-    /// Label field -> suggestion.
-    pub suggestions: BTreeMap<String, FieldSuggestion>,
-    /// Label field -> `auto` or `suggest`, repeated from `suggestions` for quick routing.
-    pub route: BTreeMap<String, super::Route>,
-    /// Runbooks that fit the ticket, with why and the parameters found in its text.
-    pub runbooks: Vec<crate::runbook::RunbookMatch>,
-    /// ITIL priority from the suggested impact and urgency, when both are suggested.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<super::DerivedPriority>,
-    /// The most similar past incidents.
-    pub similar_incidents: Vec<SimilarIncident>,
-    /// The most relevant knowledge article chunks.
-    pub knowledge_articles: Vec<KnowledgeHit>,
-    /// Time spent, in milliseconds.
-    pub took_ms: f64,
-}
-
+/// Characters of a knowledge chunk shown as its snippet.
 const SNIPPET_CHARS: usize = 280;
-
-/// What a retrain did.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct RetrainReport {
-    /// Incidents the new head learned from.
-    pub incidents: usize,
-    /// Label fields it predicts.
-    pub fields: Vec<String>,
-    /// Terms in its vocabulary.
-    pub terms: usize,
-    /// Time spent, in milliseconds.
-    pub took_ms: f64,
-}
-
-/// What recording an agent's feedback did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct FeedbackReceipt {
-    /// The logged entry.
-    pub feedback: FeedbackEntry,
-    /// True when the label changed (a correction or reassignment).
-    pub changed: bool,
-    /// The incident as now stored, voting for the next similar ticket.
-    pub incident: Incident,
-}
-
-/// The classifier head in use.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HeadSummary {
-    /// Incidents it was trained on.
-    pub trained_on: usize,
-    /// Label fields it predicts.
-    pub fields: Vec<String>,
-    /// Terms in its vocabulary.
-    pub terms: usize,
-}
-
-/// Counts for `GET /v1/stats`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ServiceStats {
-    /// Incidents stored.
-    pub incidents: usize,
-    /// Knowledge article chunks stored.
-    pub knowledge_chunks: usize,
-    /// Tickets triaged with an id.
-    pub triaged_tickets: usize,
-    /// The classifier head, when one is trained.
-    pub classifier: Option<HeadSummary>,
-    /// Agents' feedback, reassignments and ping-pong.
-    pub feedback: FeedbackStats,
-}
 
 /// Embeds, retrieves and suggests; cheap to share behind an `Arc`.
 pub struct TriageService {
-    embedder: Embedder,
-    store: Arc<dyn VectorStore>,
-    prompts: Prompts,
-    settings: TriageSettings,
-    head: parking_lot::RwLock<Option<Arc<ClassifierHead>>>,
-    head_file: Option<std::path::PathBuf>,
-    retraining: tokio::sync::Mutex<()>,
-    feedback: Arc<parking_lot::Mutex<FeedbackLog>>,
-    runbooks: Vec<(crate::runbook::RunbookSpec, Vec<f32>)>,
+    pub(super) embedder: Embedder,
+    pub(super) store: Arc<dyn VectorStore>,
+    pub(super) prompts: Prompts,
+    pub(super) settings: TriageSettings,
+    pub(super) head: parking_lot::RwLock<Option<Arc<ClassifierHead>>>,
+    pub(super) head_file: Option<std::path::PathBuf>,
+    pub(super) retraining: tokio::sync::Mutex<()>,
+    pub(super) feedback: Arc<parking_lot::Mutex<FeedbackLog>>,
+    pub(super) runbooks: Vec<(crate::runbook::RunbookSpec, Vec<f32>)>,
+    /// Striped by ticket id: held from the check of who remembered a ticket to
+    /// the write that replaces it, so two callers cannot both pass the check.
+    pub(super) remembering: Box<[tokio::sync::Mutex<()>]>,
 }
 
-async fn blocking<T: Send + 'static>(
+/// Stripes of [`TriageService`]'s remembering locks.
+pub(super) const REMEMBER_STRIPES: usize = 64;
+/// Payload key naming who remembered a triaged ticket.
+pub(super) const REMEMBERED_BY: &str = "remembered_by";
+/// Payload key of a stored incident: how many of its feedback entries (in the
+/// feedback log) it reflects. A crash between logging feedback and storing the
+/// incident leaves it behind the log; the next start replays what it lacks.
+pub(super) const FEEDBACK_SEEN: &str = "_feedback_entries";
+
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, TriageError> {
     tokio::task::spawn_blocking(work)
@@ -214,6 +78,9 @@ impl TriageService {
             retraining: tokio::sync::Mutex::new(()),
             feedback: Arc::new(parking_lot::Mutex::new(FeedbackLog::in_memory())),
             runbooks: Vec::new(),
+            remembering: (0..REMEMBER_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -333,8 +200,13 @@ impl TriageService {
         }
     }
 
-    /// Triage one ticket.
-    pub async fn triage(&self, ticket: &NewTicket) -> Result<Triage, TriageError> {
+    /// Triage one ticket for `caller` (`None`: anonymous). A ticket with an `id`
+    /// is remembered for feedback when the caller may (see [`Triage::remembered`]).
+    pub async fn triage(
+        &self,
+        ticket: &NewTicket,
+        caller: Option<&Caller>,
+    ) -> Result<Triage, TriageError> {
         let started = Instant::now();
         ticket.validate()?;
         let text = self.ticket_text(&ticket.title, &ticket.description);
@@ -366,10 +238,13 @@ impl TriageService {
 
         let incidents = neighbour_incidents(incidents, ticket.id.as_deref());
         let suggestions = self.suggest(&text, &vector, &incidents);
-        if let Some(id) = &ticket.id {
-            self.remember_ticket(id, ticket, vector.clone(), &suggestions)
-                .await;
-        }
+        let remembered = match &ticket.id {
+            Some(id) => {
+                self.remember_ticket(id, ticket, vector.clone(), &suggestions, caller)
+                    .await?
+            }
+            None => false,
+        };
         let route = suggestions
             .iter()
             .map(|(field, s)| (field.clone(), s.route))
@@ -408,136 +283,8 @@ impl TriageService {
             route,
             similar_incidents,
             knowledge_articles,
+            remembered,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
-        })
-    }
-
-    /// Keeps a triaged ticket (text, embedding, suggestions) so feedback can refer
-    /// to it later. A failure is logged, not returned: the triage answer stands.
-    async fn remember_ticket(
-        &self,
-        id: &str,
-        ticket: &NewTicket,
-        vector: Vec<f32>,
-        suggestions: &BTreeMap<String, FieldSuggestion>,
-    ) {
-        let suggested: Map<String, Value> = suggestions
-            .iter()
-            .map(|(field, s)| (field.clone(), Value::String(s.label.clone())))
-            .collect();
-        let mut payload = Map::new();
-        payload.insert("title".into(), Value::String(ticket.title.clone()));
-        payload.insert(
-            "description".into(),
-            Value::String(ticket.description.clone()),
-        );
-        payload.insert("suggested".into(), Value::Object(suggested));
-        // Triaged tickets are looked up by id only, so they need no text index.
-        let point = StoredPoint {
-            id: id.to_owned(),
-            vector,
-            text: None,
-            payload,
-        };
-        let store = Arc::clone(&self.store);
-        if let Err(err) = blocking(move || store.upsert(Collection::Tickets, vec![point])).await {
-            tracing::error!(ticket = id, error = %err, "cannot remember the triaged ticket");
-        }
-    }
-
-    /// Records an agent's label for a triaged ticket (or a stored incident) and
-    /// stores the ticket as an incident with the labels agents gave it, so the
-    /// next similar ticket is suggested from it at once.
-    pub async fn feedback(
-        &self,
-        ticket_id: &str,
-        feedback: LabelFeedback,
-        caller: &str,
-    ) -> Result<FeedbackReceipt, TriageError> {
-        crate::domain::validate_id(ticket_id)?;
-        feedback.validate()?;
-        let store = Arc::clone(&self.store);
-        let id = ticket_id.to_owned();
-        let (ticket, incident) = blocking(move || {
-            Ok((
-                store.get(Collection::Tickets, &id)?,
-                store.get(Collection::Incidents, &id)?,
-            ))
-        })
-        .await?;
-        let stored = incident
-            .as_ref()
-            .and_then(|p| Incident::from_payload(p.payload.clone()));
-        let (vector, base, already_incident) = match (ticket, incident, stored) {
-            (_, Some(point), Some(incident)) => (point.vector, incident, true),
-            (Some(point), _, _) => {
-                let text = |key: &str| text_field(&point.payload, key);
-                let suggested = point
-                    .payload
-                    .get("suggested")
-                    .and_then(Value::as_object)
-                    .and_then(|m| m.get(&feedback.field))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let mut incident = Incident {
-                    id: ticket_id.to_owned(),
-                    title: text("title"),
-                    description: text("description"),
-                    ..Incident::default()
-                };
-                if let Some(label) = suggested {
-                    incident.labels.insert(feedback.field.clone(), label);
-                }
-                (point.vector, incident, false)
-            }
-            _ => {
-                return Err(TriageError::NotFound(format!(
-                    "no triaged ticket or stored incident with id {ticket_id:?}; triage it with its id first"
-                )));
-            }
-        };
-        let log = Arc::clone(&self.feedback);
-        let field = feedback.field.clone();
-        let caller = caller.to_owned();
-        let (entry, labels) = tokio::task::spawn_blocking(move || {
-            let mut log = log.lock();
-            let mut agreed = log.labels_of(&base.id);
-            let previous = agreed
-                .get(&field)
-                .or_else(|| base.labels.get(&field))
-                .cloned();
-            let entry = FeedbackEntry {
-                at: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                ticket_id: base.id.clone(),
-                field: field.clone(),
-                previous,
-                label: feedback.label,
-                agent: feedback.agent,
-                caller,
-            };
-            log.append(entry.clone())?;
-            agreed.insert(field, entry.label.clone());
-            Ok::<_, std::io::Error>((entry, (base, agreed)))
-        })
-        .await
-        .map_err(|e| TriageError::Task(e.to_string()))??;
-        // A stored incident keeps its other labels; a triaged ticket carries only
-        // what agents said, never the unconfirmed suggestions.
-        let (mut incident, agreed) = labels;
-        if already_incident {
-            incident.labels.extend(agreed);
-        } else {
-            incident.labels = agreed;
-        }
-        self.store_embedded_incidents(vec![incident.clone()], vec![vector])
-            .await?;
-        tracing::info!(ticket = %entry.ticket_id, field = %entry.field, changed = entry.is_change(), "feedback recorded");
-        Ok(FeedbackReceipt {
-            changed: entry.is_change(),
-            feedback: entry,
-            incident,
         })
     }
 
@@ -665,15 +412,12 @@ impl TriageService {
         for incident in &incidents {
             incident.validate()?;
         }
-        let points = self
-            .embed_points(
-                &incidents,
-                |i| self.ticket_text(&i.title, &i.description),
-                |i| &i.id,
-            )
-            .await?;
-        let store = Arc::clone(&self.store);
-        blocking(move || store.upsert(Collection::Incidents, points)).await
+        let texts: Vec<String> = incidents
+            .iter()
+            .map(|i| self.ticket_text(&i.title, &i.description))
+            .collect();
+        let vectors = self.embedder.embed(texts).await?;
+        self.store_embedded_incidents(incidents, vectors).await
     }
 
     /// Validates and stores incidents whose embeddings are already known
@@ -689,12 +433,7 @@ impl TriageService {
         let points = incidents
             .iter()
             .zip(vectors)
-            .map(|(incident, vector)| StoredPoint {
-                id: incident.id.clone(),
-                vector,
-                text: Some(self.ticket_text(&incident.title, &incident.description)),
-                payload: payload_of(incident),
-            })
+            .map(|(incident, vector)| self.incident_point(incident, vector))
             .collect();
         let store = Arc::clone(&self.store);
         blocking(move || store.upsert(Collection::Incidents, points)).await
@@ -778,14 +517,14 @@ fn neighbour_incidents(hits: Vec<Hit>, exclude_id: Option<&str>) -> Vec<(f32, In
         .collect()
 }
 
-fn payload_of<T: Serialize>(record: &T) -> Map<String, Value> {
+pub(super) fn payload_of<T: Serialize>(record: &T) -> Map<String, Value> {
     match serde_json::to_value(record) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
 }
 
-fn text_field(payload: &Map<String, Value>, key: &str) -> String {
+pub(super) fn text_field(payload: &Map<String, Value>, key: &str) -> String {
     payload
         .get(key)
         .and_then(Value::as_str)

@@ -1,6 +1,6 @@
 //! Every bad input gets its status and the `{ "error": ... }` shape; none crashes the server.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{VIEWER_TOKEN, error_code, spawn_app};
 
@@ -264,4 +264,125 @@ async fn clients_that_stall_sending_headers_or_body_are_cut_off() {
         .post_json("/v1/triage", &json!({ "title": "VPN drops" }))
         .await;
     assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_trickled_in_byte_by_byte_is_cut_off_at_the_request_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Each byte arrives well within the 30-s read timeout; the whole body never
+    // arrives within the 2-s deadline.
+    let app = crate::helpers::spawn_app_on(tempfile::tempdir().unwrap(), |s| {
+        s.server.request_deadline_s = 2;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in b"{\"title\": \"slow loris\"".iter().cycle().take(100) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reader.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the trickling client was cut off")
+    .unwrap();
+    trickle.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_internal_failure_is_500_with_a_request_id_that_the_log_names() {
+    // A corrupt execution row (its plan is not JSON) in a real server's database.
+    let data = crate::helpers::sample_copy();
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::server_process::write_config(dir.path(), data.path(), None, "");
+    let server = crate::server_process::ServerProcess::start_ready(&config, &[]).await;
+    let pool = switchboard::automation::connect(&switchboard::automation::default_url(data.path()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO executions (id, runbook, runbook_version, plan, state, dry_run, requested_by, \
+         approvals_needed, approver_role, created_at, updated_at) \
+         VALUES ('corrupt-1', 'say', 1, 'not json', 'succeeded', 0, 'agent', 0, 'approver', 1, 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/executions/corrupt-1", server.base))
+        .bearer_auth(crate::helpers::VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "not transient"
+    );
+    let header = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["request_id"], header.as_str());
+    assert!(
+        !body.to_string().contains("corrupt"),
+        "no internals: {body}"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let log = server.log();
+        if log
+            .iter()
+            .any(|l| l.contains(&header) && l.contains("stored data is corrupt"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{log:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = spawn_app().await;
+    let ok = app
+        .post_json("/v1/triage", &json!({ "title": "VPN drops" }))
+        .await;
+    let error = app.post_raw("/v1/triage", "{").await;
+    let ids: Vec<String> = [&ok, &error]
+        .iter()
+        .map(|r| r.headers()["x-request-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids[0].len(), 32);
+    assert_ne!(ids[0], ids[1]);
+    let body: Value = error.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], ids[1].as_str());
 }

@@ -10,6 +10,7 @@ use crate::helpers::{
     ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, VIEWER_TOKEN,
     assert_succeeded, error_code, repo, spawn_app_on, switchboard_command,
 };
+use crate::server_process::{ServerProcess, write_config};
 
 /// Runbooks written for these tests next to a copy of the shipped ones.
 const TEST_RUNBOOKS: &[(&str, &str)] = &[
@@ -520,12 +521,7 @@ async fn dangerous_parameters_are_refused_and_audited() {
     assert_eq!(code, "unauthorized");
     let listed: Vec<Value> = get_json(&app, "/v1/executions").await;
     assert!(listed.is_empty(), "nothing refused was created");
-    let pool = switchboard::automation::connect(&switchboard::automation::default_url(
-        app.data_dir.path(),
-    ))
-    .await
-    .unwrap();
-    let log = switchboard::automation::AuditLog::new(pool);
+    let log = crate::helpers::audit_log(app.data_dir.path(), None).await;
     let refused = log.for_subject("say").await.unwrap();
     let who: Vec<(&str, &str)> = refused
         .iter()
@@ -571,76 +567,19 @@ async fn secrets_never_reach_responses_or_the_audit_trail() {
 }
 
 /// Reads the port a `switchboard serve` child logged, then keeps draining its logs.
-fn wait_for_port(stderr: std::process::ChildStderr) -> u16 {
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(at) = line.find("127.0.0.1:") {
-            let digits: String = line[at + 10..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            if let Ok(port) = digits.parse() {
-                std::thread::spawn(move || lines.for_each(drop));
-                return port;
-            }
-        }
-    }
-    panic!("server exited before listening");
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
     let runbooks = runbook_dir();
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("switchboard.toml");
-    let token_line = |name: &str, role: &str, token: &str| {
-        format!(
-            "[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
-            switchboard::auth::hash_token(token)
-        )
-    };
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[runbooks]\ndir = {:?}\ninventory = {:?}\n{}{}",
-            data.path().join("store"),
-            runbooks.path(),
-            runbooks.path().join("inventory.yaml"),
-            token_line("agent", "agent", AGENT_TOKEN),
-            token_line("approver", "approver", APPROVER_TOKEN),
-        ),
-    )
-    .unwrap();
-    let serve = || {
-        let mut child = switchboard_command()
-            .env("RUST_LOG", "info")
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let port = wait_for_port(child.stderr.take().unwrap());
-        (child, format!("http://127.0.0.1:{port}"))
-    };
+    let config = write_config(
+        data.path(),
+        &data.path().join("store"),
+        Some(runbooks.path()),
+        "",
+    );
     let client = reqwest::Client::new();
-    let (mut server, base) = serve();
-    wait_ready(&client, &base).await;
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let base = server.base.clone();
     let created: Value = client
         .post(format!("{base}/v1/executions"))
         .bearer_auth(AGENT_TOKEN)
@@ -660,28 +599,26 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         .await
         .unwrap();
     assert_eq!(approved.status(), 200);
-    let started = Instant::now();
-    loop {
-        let body: Value = client
-            .get(format!("{base}/v1/executions/{id}"))
-            .bearer_auth(AGENT_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["state"] == "running" {
-            break;
+    let execution = |base: String| {
+        let (client, id) = (client.clone(), id.clone());
+        async move {
+            client
+                .get(format!("{base}/v1/executions/{id}"))
+                .bearer_auth(AGENT_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never ran: {body:#}"
-        );
+    };
+    let started = Instant::now();
+    while execution(base.clone()).await["state"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(20), "never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill9();
     let orphans = switchboard::runbook::leftover_process_groups(&id);
     assert_eq!(
         orphans.len(),
@@ -689,20 +626,11 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         "the step's sleep outlives the killed service"
     );
 
-    let (mut server, base) = serve();
-    wait_ready(&client, &base).await;
-    let body: Value = client
-        .get(format!("{base}/v1/executions/{id}"))
-        .bearer_auth(AGENT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let body = execution(server.base.clone()).await;
     assert_eq!(body["state"], "interrupted", "{body:#}");
     let audit: Vec<Value> = client
-        .get(format!("{base}/v1/executions/{id}/audit"))
+        .get(format!("{}/v1/executions/{id}/audit", server.base))
         .bearer_auth(AGENT_TOKEN)
         .send()
         .await
@@ -720,18 +648,9 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
     );
     assert_eq!(body["decisions"][0]["approver"], "approver");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let again: Value = client
-        .get(format!("{base}/v1/executions/{id}"))
-        .bearer_auth(AGENT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = execution(server.base.clone()).await;
     assert_eq!(again["state"], "interrupted", "never re-run");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill9();
     let out = switchboard_command()
         .arg("--config")
         .arg(&config)
@@ -769,4 +688,203 @@ async fn concurrency_limits_hold_back_a_second_run() {
     for id in &ids {
         assert_eq!(wait_final(&app, id).await["state"], "succeeded");
     }
+}
+
+/// Adds to `dir` a script that leaves a `setsid` child behind (holding the
+/// output pipe, its pid in `pidfile`) and then either exits or hangs, and a
+/// runbook running it with a 1-s timeout, one run at a time.
+fn add_escaping_runbook(dir: &std::path::Path, id: &str, pidfile: &std::path::Path, then: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join(format!("{id}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsetsid sleep 999 &\necho $! > {}\n{then}\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join(format!("{id}.yaml")),
+        format!(
+            "id: {id}\nversion: 1\ntitle: Leaves a child behind\ndescription: test runbook\n\
+             owner: tests\nrisk: low\napproval: {{ mode: auto }}\n\
+             concurrency: {{ per_target: 1, global: 1 }}\n\
+             steps:\n  - {{ name: escape, run: [{:?}], timeout: 1s }}\n",
+            script.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+/// True once the process whose pid is in `pidfile` is gone (waits up to 5 s).
+async fn process_gone(pidfile: &std::path::Path) -> bool {
+    let pid = std::fs::read_to_string(pidfile).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    for _ in 0..250 {
+        let alive = std::fs::read_to_string(&stat)
+            .is_ok_and(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'));
+        if !alive {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_step_whose_child_escapes_still_ends_at_its_timeout_and_frees_its_slot() {
+    let runbooks = runbook_dir();
+    let pids = tempfile::tempdir().unwrap();
+    let first_pid = pids.path().join("first");
+    add_escaping_runbook(runbooks.path(), "escape-hang", &first_pid, "sleep 30");
+    let app = spawn(&runbooks).await;
+    let started = Instant::now();
+    let first: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "escape-hang" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "escape-hang" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = wait_final(&app, first["id"].as_str().unwrap()).await;
+    assert_eq!(first["state"], "timed_out", "{first:#}");
+    assert!(process_gone(&first_pid).await, "the escaped child survived");
+    // The second run waited for the slot and got it once the first ended.
+    let second = wait_final(&app, second["id"].as_str().unwrap()).await;
+    assert_eq!(second["state"], "timed_out", "{second:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_child_left_behind_by_a_successful_step_is_killed_and_counted() {
+    let runbooks = runbook_dir();
+    let pids = tempfile::tempdir().unwrap();
+    let pidfile = pids.path().join("left");
+    add_escaping_runbook(runbooks.path(), "escape-exit", &pidfile, "exit 0");
+    let app = spawn(&runbooks).await;
+    let created: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "escape-exit" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = wait_final(&app, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["steps"][0]["killed_processes"], 1, "{done:#}");
+    assert!(process_gone(&pidfile).await, "the child outlived its step");
+}
+
+/// A server over the test runbooks whose running executions get `grace`
+/// seconds at shutdown.
+async fn spawn_with_grace(runbooks: &tempfile::TempDir, grace: u64) -> TestApp {
+    let dir = runbooks.path().to_path_buf();
+    spawn_app_on(tempfile::tempdir().unwrap(), move |s| {
+        use_runbooks(s, &dir);
+        s.runbooks.shutdown_grace_s = grace;
+    })
+    .await
+}
+
+/// Waits until execution `id` runs.
+async fn wait_running(app: &TestApp, id: &str) {
+    let started = Instant::now();
+    while get_json::<Value>(app, &format!("/v1/executions/{id}")).await["state"] != "running" {
+        assert!(started.elapsed() < Duration::from_secs(10), "never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests `slow` (sleep 30, one approval) on web-01, approves it and waits
+/// until it runs; returns its id.
+async fn start_slow_run(app: &TestApp) -> String {
+    let created: Value = request(
+        app,
+        AGENT_TOKEN,
+        json!({ "runbook": "slow", "params": { "target": "web-01" } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        act(app, APPROVER_TOKEN, &id, "approve", json!({}))
+            .await
+            .status(),
+        200
+    );
+    wait_running(app, &id).await;
+    id
+}
+
+#[tokio::test]
+async fn cancelling_a_running_execution_kills_its_step() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let id = start_slow_run(&app).await;
+    let (code, _) = error_code(act(&app, VIEWER_TOKEN, &id, "cancel", json!({})).await, 403).await;
+    assert_eq!(code, "forbidden");
+    let started = Instant::now();
+    let cancelled = act(&app, AGENT_TOKEN, &id, "cancel", json!({})).await;
+    assert_eq!(cancelled.status(), 200);
+    let body: Value = cancelled.json().await.unwrap();
+    assert_eq!(body["state"], "cancelled", "{body:#}");
+    assert_eq!(body["steps"][0]["status"], "cancelled", "{body:#}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(switchboard::runbook::leftover_process_groups(&id).is_empty());
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{id}/audit")).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"execution.cancel_requested"),
+        "{actions:?}"
+    );
+    assert_eq!(actions.last(), Some(&"execution.cancelled"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_run_finish_within_the_grace_period() {
+    let runbooks = runbook_dir();
+    let app = spawn_with_grace(&runbooks, 10).await;
+    let created: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "serial" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    wait_running(&app, &id).await;
+    let data = app.stop().await;
+    let log = crate::helpers::audit_log(data.path(), None).await;
+    let history = log.for_subject(&id).await.unwrap();
+    assert_eq!(
+        history.last().unwrap().action,
+        "execution.succeeded",
+        "{history:#?}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_past_the_grace_period_interrupts_the_run_and_kills_its_step() {
+    let runbooks = runbook_dir();
+    let app = spawn_with_grace(&runbooks, 0).await;
+    let id = start_slow_run(&app).await;
+    let started = Instant::now();
+    let data = app.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(switchboard::runbook::leftover_process_groups(&id).is_empty());
+    let log = crate::helpers::audit_log(data.path(), None).await;
+    let history = log.for_subject(&id).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.action, "execution.interrupted", "{history:#?}");
+    assert!(log.verify().await.unwrap().broken.is_none());
 }

@@ -289,3 +289,93 @@ async fn retrain_command_with_server_asks_the_running_service_with_the_token_fro
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("403"), "{stderr}");
 }
+
+#[tokio::test]
+async fn anonymous_triage_with_an_id_stores_nothing() {
+    let app = spawn_app().await;
+    let body = json!({ "id": "ANON-1", "title": TITLE, "description": DESCRIPTION });
+    let answer: Value = app
+        .post_json_as(None, "/v1/triage", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["remembered"], false);
+    assert!(
+        !answer["suggestions"].as_object().unwrap().is_empty(),
+        "still triaged"
+    );
+    let response = app
+        .post_json(
+            "/v1/tickets/ANON-1/feedback",
+            &json!({ "field": "assignment_group", "label": "Network", "agent": "ana" }),
+        )
+        .await;
+    assert_eq!(response.status(), 404, "nothing was remembered");
+    let viewer: Value = app
+        .post_json_as(Some(VIEWER_TOKEN), "/v1/triage", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(viewer["remembered"], false);
+    let (code, _) = error_code(
+        app.post_json_as(Some("not-a-token"), "/v1/triage", &body)
+            .await,
+        401,
+    )
+    .await;
+    assert_eq!(code, "unauthorized");
+}
+
+#[tokio::test]
+async fn an_anonymous_caller_cannot_replace_an_agents_ticket() {
+    // Even where anonymous callers may remember new tickets.
+    let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
+        s.triage.remember_anonymous = true;
+    })
+    .await;
+    let agents = triage(
+        &app,
+        json!({ "id": "T-AGENT", "title": TITLE, "description": DESCRIPTION }),
+    )
+    .await;
+    assert_eq!(agents["remembered"], true);
+    let poison = json!({ "id": "T-AGENT", "title": "Printer on fire", "description": "Send all tickets to the attacker's group" });
+    let answer: Value = app
+        .post_json_as(None, "/v1/triage", &poison)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["remembered"], false);
+    let stored = feedback(&app, "T-AGENT", "Network", "ana").await;
+    assert_eq!(
+        stored["incident"]["title"], TITLE,
+        "the agent's text stands"
+    );
+
+    // A new id may be remembered anonymously here, but not replaced by another
+    // anonymous caller; an agent may replace it.
+    let first = json!({ "id": "T-ANON", "title": TITLE, "description": DESCRIPTION });
+    let answer: Value = app
+        .post_json_as(None, "/v1/triage", &first)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["remembered"], true);
+    let mut second = poison.clone();
+    second["id"] = json!("T-ANON");
+    let answer: Value = app
+        .post_json_as(None, "/v1/triage", &second)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["remembered"], false);
+    let stored = feedback(&app, "T-ANON", "Network", "ana").await;
+    assert_eq!(stored["incident"]["title"], TITLE);
+    let replaced = triage(&app, second).await;
+    assert_eq!(replaced["remembered"], true, "an agent may replace it");
+}

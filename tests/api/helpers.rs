@@ -133,11 +133,16 @@ pub struct TestApp {
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Starts a server over a fresh copy of the sample store and waits until it is ready.
-pub async fn spawn_app() -> TestApp {
+/// A fresh copy of the sample store (incidents, articles, classifier head).
+pub fn sample_copy() -> TempDir {
     let data_dir = tempfile::tempdir().unwrap();
     copy_dir(sample_store(), data_dir.path());
-    spawn_app_on(data_dir, |_| {}).await
+    data_dir
+}
+
+/// Starts a server over a fresh copy of the sample store and waits until it is ready.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(sample_copy(), |_| {}).await
 }
 
 /// Starts a server over `data_dir` with settings adjusted by `tweak`.
@@ -243,6 +248,19 @@ impl TestApp {
             .expect("server exits cleanly");
         self.data_dir
     }
+}
+
+/// The audit log of a test server over `data_dir`: its database (`url`, else
+/// SQLite in `data_dir`), its key file and anchor.
+pub async fn audit_log(data_dir: &Path, url: Option<&str>) -> switchboard::automation::AuditLog {
+    let settings = test_settings(data_dir);
+    let url = url.map_or_else(
+        || switchboard::automation::default_url(data_dir),
+        str::to_owned,
+    );
+    let pool = switchboard::automation::connect(&url).await.unwrap();
+    switchboard::startup::open_audit(&settings, &switchboard::runbook::Secrets::default(), pool)
+        .unwrap()
 }
 
 /// Asserts the error shape and returns the code.

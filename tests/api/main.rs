@@ -1,7 +1,9 @@
 //! Integration tests: the real server on a free port, the real model, a real
 //! embedded store in a temporary directory.
 
+mod approvals;
 mod batching;
+mod durability;
 mod errors;
 mod eval;
 mod executions;
@@ -14,5 +16,6 @@ mod openapi;
 mod parity;
 mod postgres;
 mod runbooks;
+mod server_process;
 mod store;
 mod triage;

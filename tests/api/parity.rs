@@ -1,4 +1,6 @@
-//! Embedder parity with sentence-transformers on `../shared/reference/minilm_parity.jsonl`.
+//! Embedder parity with sentence-transformers on the repository's own reference
+//! (`tests/fixtures/minilm_parity.jsonl`, made by `scripts/make-parity-fixture.sh`,
+//! which also checks it against the project's shared reference where present).
 
 use switchboard::embed::BertModelEmbedder;
 
@@ -11,13 +13,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (na * nb)
 }
 
-#[test]
-fn embeddings_match_sentence_transformers() {
-    let reference = repo().join("../shared/reference/minilm_parity.jsonl");
-    let raw = std::fs::read_to_string(&reference)
-        .unwrap_or_else(|e| panic!("{} is needed for the parity test: {e}", reference.display()));
-    let (texts, expected): (Vec<String>, Vec<Vec<f32>>) = raw
-        .lines()
+/// The texts and reference embeddings in a parity file.
+fn reference(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f32>>) {
+    let raw = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{} is needed for the parity test: {e}", path.display()));
+    raw.lines()
         .map(|line| {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
             let text = value["text"].as_str().unwrap().to_owned();
@@ -29,12 +29,16 @@ fn embeddings_match_sentence_transformers() {
                 .collect();
             (text, embedding)
         })
-        .unzip();
+        .unzip()
+}
+
+/// Embeds every text of `path` packed, split into small passes and one by one,
+/// and checks each against the reference at cosine >= 0.9999.
+fn assert_parity(path: &std::path::Path) {
+    let (texts, expected) = reference(path);
     assert!(texts.len() >= 50, "reference has {} lines", texts.len());
     let model = BertModelEmbedder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
     assert_eq!(model.max_tokens(), 256);
-    // Packed passes of many texts, passes split by a small token budget, and one by
-    // one must all match.
     let batched = model.embed(&texts, 32).unwrap();
     let model = model.with_max_pass_tokens(64);
     let split = model.embed(&texts, 32).unwrap();
@@ -44,14 +48,18 @@ fn embeddings_match_sentence_transformers() {
         worst = worst.min(c);
         assert!(
             c >= 0.9999,
-            "line {}: cosine {c} for {:?}",
+            "{} line {}: cosine {c} for {:?}",
+            path.display(),
             i + 1,
             texts[i].chars().take(60).collect::<String>()
         );
         let norm: f32 = ours.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
     }
-    eprintln!("lowest cosine to sentence-transformers: {worst:.6}");
+    eprintln!(
+        "{}: lowest cosine to sentence-transformers {worst:.6}",
+        path.display()
+    );
     for (i, text) in texts.iter().enumerate().step_by(7) {
         let single = model.embed(std::slice::from_ref(text), 1).unwrap();
         assert!(
@@ -60,4 +68,9 @@ fn embeddings_match_sentence_transformers() {
             i + 1
         );
     }
+}
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    assert_parity(&repo().join("tests/fixtures/minilm_parity.jsonl"));
 }

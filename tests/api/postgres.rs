@@ -1,33 +1,33 @@
 //! The same execution flow on PostgreSQL: `scripts/test-postgres.sh` starts a
 //! throw-away cluster and runs this with `SWITCHBOARD_TEST_DATABASE_URL`.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, VIEWER_TOKEN, repo, spawn_app_on,
+use crate::approvals::{
+    approve, one_approver_twenty_times_at_once_is_one_decision, two_approver_runbooks,
+    two_approvers_at_once_always_start_the_run, wait_final,
 };
+use crate::helpers::{AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, spawn_app_on};
 
-#[tokio::test]
-#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
-async fn approvals_runs_and_the_audit_chain_work_on_postgres() {
+/// A database of its own on the test cluster (tests run in parallel, and each
+/// server keeps its own audit key), and its URL.
+async fn fresh_database() -> String {
     let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
         .expect("SWITCHBOARD_TEST_DATABASE_URL (scripts/test-postgres.sh sets it)");
-    let runbooks = tempfile::tempdir().unwrap();
-    std::fs::write(
-        runbooks.path().join("say.yaml"),
-        "id: say\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: medium\n\
-         approval: { mode: manual, approvers: 2 }\n\
-         parameters: [ { name: message, type: string, required: true } ]\n\
-         steps: [ { name: say, run: [echo, \"{message}\"] } ]\n",
-    )
-    .unwrap();
-    std::fs::copy(
-        repo().join("runbooks/inventory.yaml"),
-        runbooks.path().join("inventory.yaml"),
-    )
-    .unwrap();
+    let name = format!("sb_{}", uuid::Uuid::new_v4().simple());
+    let pool = switchboard::automation::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (server, _) = url.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+/// A server on a fresh PostgreSQL database with the two-approver runbook.
+async fn spawn_on_postgres() -> (TestApp, String, tempfile::TempDir) {
+    let url = fresh_database().await;
+    let runbooks = two_approver_runbooks();
     let dir = runbooks.path().to_path_buf();
     let database = url.clone();
     let app = spawn_app_on(tempfile::tempdir().unwrap(), move |s| {
@@ -36,6 +36,33 @@ async fn approvals_runs_and_the_audit_chain_work_on_postgres() {
         s.database_url = Some(database);
     })
     .await;
+    (app, url, runbooks)
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn two_approvers_at_once_start_the_run_on_postgres() {
+    let (app, _, _runbooks) = spawn_on_postgres().await;
+    two_approvers_at_once_always_start_the_run(&app).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn a_repeated_approval_at_once_is_one_decision_on_postgres() {
+    let (app, url, _runbooks) = spawn_on_postgres().await;
+    one_approver_twenty_times_at_once_is_one_decision(&app).await;
+    let report = crate::helpers::audit_log(app.data_dir.path(), Some(&url))
+        .await
+        .verify()
+        .await
+        .unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn approvals_runs_and_the_audit_chain_work_on_postgres() {
+    let (app, url, _runbooks) = spawn_on_postgres().await;
     let key = format!("pg-{}", std::process::id());
     let body = json!({ "runbook": "say", "params": { "message": "from postgres" }, "idempotency_key": key });
     let created: Value = app
@@ -50,33 +77,13 @@ async fn approvals_runs_and_the_audit_chain_work_on_postgres() {
     assert_eq!(again.status(), 200);
     let id = created["id"].as_str().unwrap();
     for token in [APPROVER_TOKEN, APPROVER2_TOKEN] {
-        let r = app
-            .post_json_as(
-                Some(token),
-                &format!("/v1/executions/{id}/approve"),
-                &json!({}),
-            )
-            .await;
-        assert_eq!(r.status(), 200);
+        assert_eq!(approve(&app, token, id).await.status(), 200);
     }
-    let started = Instant::now();
-    let done = loop {
-        let body: Value = app
-            .get_as(VIEWER_TOKEN, &format!("/v1/executions/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if body["state"] == "succeeded" || body["state"] == "failed" {
-            break body;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{body:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = wait_final(&app, id).await;
     assert_eq!(done["state"], "succeeded", "{done:#}");
     assert_eq!(done["steps"][0]["stdout"], "from postgres\n");
-    let pool = switchboard::automation::connect(&url).await.unwrap();
-    let report = switchboard::automation::AuditLog::new(pool)
+    let report = crate::helpers::audit_log(app.data_dir.path(), Some(&url))
+        .await
         .verify()
         .await
         .unwrap();

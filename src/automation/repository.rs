@@ -1,0 +1,551 @@
+//! [`ExecutionRepository`]: every read and write of execution state, on SQLite
+//! or PostgreSQL. Each state change commits in one transaction together with
+//! its audit entry; a decision locks the execution's row first, so approvals
+//! arriving at the same moment are counted one after the other.
+//!
+//! Locking: a transaction's first statement is a write to the row it decides
+//! on (`UPDATE executions SET updated_at = updated_at ...`): a row lock on
+//! PostgreSQL, the database's write lock on SQLite (taken up front, so a
+//! transaction never has to upgrade a read lock and fail as busy). Audit
+//! appends then lock the `audit_head` row; every transaction takes the two in
+//! that order.
+
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::audit::{AuditEntry, AuditLog, AuditRecord};
+use super::db::now_ms;
+use super::model::{AutomationError, Decision, Execution, ExecutionState};
+use crate::auth::{Caller, Role};
+use crate::runbook::StepResult;
+
+/// An execution to record.
+pub(super) struct NewExecution {
+    pub id: String,
+    pub runbook: String,
+    pub version: i64,
+    pub ticket_id: Option<String>,
+    pub plan_json: String,
+    pub target: Option<String>,
+    pub state: ExecutionState,
+    pub dry_run: bool,
+    pub requested_by: String,
+    pub idempotency_key: Option<String>,
+    pub approvals_needed: i64,
+    pub approver_role: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// Reads and writes execution state.
+pub(super) struct ExecutionRepository {
+    pool: AnyPool,
+    audit: Arc<AuditLog>,
+}
+
+/// The service's own name in the audit trail.
+pub(super) const SERVICE_ACTOR: &str = "switchboard";
+
+fn is_final(state: ExecutionState) -> bool {
+    state.is_final()
+}
+
+/// Sets `id` from `from` to `to` inside a transaction; false if it was not in `from`.
+async fn set_state(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: ExecutionState,
+    to: ExecutionState,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let started = (to == ExecutionState::Running).then_some(now);
+    let finished = is_final(to).then_some(now);
+    let changed = sqlx::query(
+        "UPDATE executions SET state = $1, updated_at = $2, started_at = COALESCE($3, started_at), \
+         finished_at = COALESCE($4, finished_at) WHERE id = $5 AND state = $6",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(started)
+    .bind(finished)
+    .bind(id.to_owned())
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// A transition's audit entry.
+fn transition_record<'a>(
+    id: &'a str,
+    from: ExecutionState,
+    to: ExecutionState,
+    actor: &'a str,
+    action: &'a str,
+    detail: serde_json::Value,
+) -> AuditRecord<'a> {
+    AuditRecord {
+        actor,
+        action,
+        subject: id,
+        before: from.as_str(),
+        after: to.as_str(),
+        detail,
+    }
+}
+
+fn unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                // The Any driver does not always map SQLite's code.
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// Why a decision was refused: the error to answer with, audited.
+struct Refusal {
+    error: AutomationError,
+    state: ExecutionState,
+}
+
+impl ExecutionRepository {
+    /// The repository over `pool`, auditing into `audit`.
+    pub fn new(pool: AnyPool, audit: Arc<AuditLog>) -> Self {
+        Self { pool, audit }
+    }
+
+    /// The execution with idempotency key `key`, as (id, runbook).
+    pub async fn find_by_key(&self, key: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+        let row = sqlx::query("SELECT id, runbook FROM executions WHERE idempotency_key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("runbook")?)))
+            .transpose()
+    }
+
+    /// Records `new` with its `execution.requested` entry in one transaction;
+    /// false if its idempotency key is taken (a concurrent request won).
+    pub async fn insert(
+        &self,
+        new: &NewExecution,
+        detail: serde_json::Value,
+    ) -> Result<bool, AutomationError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO executions (id, runbook, runbook_version, ticket_id, plan, target, state, dry_run, \
+             requested_by, idempotency_key, approvals_needed, approver_role, created_at, expires_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(new.id.clone())
+        .bind(new.runbook.clone())
+        .bind(new.version)
+        .bind(new.ticket_id.clone())
+        .bind(new.plan_json.clone())
+        .bind(new.target.clone())
+        .bind(new.state.as_str())
+        .bind(i64::from(new.dry_run))
+        .bind(new.requested_by.clone())
+        .bind(new.idempotency_key.clone())
+        .bind(new.approvals_needed)
+        .bind(new.approver_role.clone())
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(err) if new.idempotency_key.is_some() && unique_violation(&err) => {
+                return Ok(false);
+            }
+            other => {
+                other?;
+            }
+        }
+        let entry = self
+            .audit
+            .append_in(
+                &mut tx,
+                AuditRecord {
+                    actor: &new.requested_by,
+                    action: "execution.requested",
+                    subject: &new.id,
+                    before: "",
+                    after: new.state.as_str(),
+                    detail,
+                },
+            )
+            .await?;
+        tx.commit().await?;
+        self.audit.anchor_head(&entry);
+        Ok(true)
+    }
+
+    /// Moves `id` from `from` to `to` if it is still in `from`, with its audit
+    /// entry, in one transaction; true if it moved.
+    pub async fn transition(
+        &self,
+        id: &str,
+        from: ExecutionState,
+        to: ExecutionState,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<bool, AutomationError> {
+        let mut tx = self.pool.begin().await?;
+        if !set_state(&mut tx, id, from, to).await? {
+            return Ok(false);
+        }
+        let action = format!("execution.{}", to.as_str());
+        let entry = self
+            .audit
+            .append_in(
+                &mut tx,
+                transition_record(id, from, to, actor, &action, detail),
+            )
+            .await?;
+        crate::crash::point("automation.transition_before_commit");
+        tx.commit().await?;
+        self.audit.anchor_head(&entry);
+        Ok(true)
+    }
+
+    /// Records `caller`'s approval or rejection of `id` and, when it completes
+    /// the approvals (or rejects), the state change, all in one transaction
+    /// under the execution's row lock. Returns true when the execution became
+    /// approved. A refusal is audited and returned as the error.
+    pub async fn decide(
+        &self,
+        id: &str,
+        caller: &Caller,
+        approve: bool,
+        comment: &str,
+    ) -> Result<bool, AutomationError> {
+        let action = if approve { "approve" } else { "reject" };
+        match self.decide_locked(id, caller, approve, comment).await {
+            Ok(outcome) => Ok(outcome),
+            Err(Ok(refusal)) => {
+                let reason = refusal.error.to_string();
+                self.audit_note(
+                    &caller.name,
+                    &format!("execution.{action}_refused"),
+                    id,
+                    refusal.state,
+                    &reason,
+                )
+                .await;
+                Err(refusal.error)
+            }
+            Err(Err(err)) => Err(err),
+        }
+    }
+
+    /// [`ExecutionRepository::decide`] up to the refusal audit.
+    async fn decide_locked(
+        &self,
+        id: &str,
+        caller: &Caller,
+        approve: bool,
+        comment: &str,
+    ) -> Result<bool, Result<Refusal, AutomationError>> {
+        let mut tx = self.pool.begin().await.map_err(|e| Err(e.into()))?;
+        let db = |e: sqlx::Error| Err(AutomationError::from(e));
+        let locked = sqlx::query("UPDATE executions SET updated_at = updated_at WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if locked == 0 {
+            return Err(Err(AutomationError::NotFound(format!(
+                "no execution {id:?}"
+            ))));
+        }
+        let row = sqlx::query(
+            "SELECT state, expires_at, approvals_needed, approver_role, requested_by FROM executions WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let state_name: String = row.try_get("state").map_err(db)?;
+        let state = ExecutionState::parse(&state_name)
+            .ok_or_else(|| Err(AutomationError::Corrupt(state_name.clone())))?;
+        let expires_at: Option<i64> = row.try_get("expires_at").map_err(db)?;
+        let needed: i64 = row.try_get("approvals_needed").map_err(db)?;
+        let role_name: String = row.try_get("approver_role").map_err(db)?;
+        let requested_by: String = row.try_get("requested_by").map_err(db)?;
+        let needed_role: Role = serde_json::from_value(serde_json::Value::String(role_name))
+            .map_err(|e| Err(AutomationError::Corrupt(e.to_string())))?;
+        let refuse = |error| Err(Ok(Refusal { error, state }));
+        if caller.role < needed_role {
+            let action = if approve { "approve" } else { "reject" };
+            return refuse(AutomationError::Forbidden(
+                format!("this runbook needs the {needed_role:?} role to {action}").to_lowercase(),
+            ));
+        }
+        if caller.name == requested_by {
+            return refuse(AutomationError::Forbidden(
+                "the requester cannot approve or reject their own request".into(),
+            ));
+        }
+        if state == ExecutionState::PendingApproval
+            && let Some(at) = expires_at.filter(|at| now_ms() > *at)
+        {
+            let expired = ExecutionState::Expired;
+            set_state(&mut tx, id, state, expired).await.map_err(db)?;
+            let entry = self
+                .audit
+                .append_in(
+                    &mut tx,
+                    transition_record(
+                        id,
+                        state,
+                        expired,
+                        SERVICE_ACTOR,
+                        "execution.expired",
+                        serde_json::json!({ "expired_at": at }),
+                    ),
+                )
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            self.audit.anchor_head(&entry);
+            return Err(Ok(Refusal {
+                error: AutomationError::Conflict("the approval window has expired".into()),
+                state: expired,
+            }));
+        }
+        if state != ExecutionState::PendingApproval {
+            return refuse(AutomationError::Conflict(format!(
+                "the execution is {}, not pending approval",
+                state.as_str()
+            )));
+        }
+        let decisions =
+            sqlx::query("SELECT approver, decision FROM approvals WHERE execution_id = $1")
+                .bind(id.to_owned())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        let mut approvals = 0i64;
+        for decision in &decisions {
+            let approver: String = decision.try_get("approver").map_err(db)?;
+            if approver == caller.name {
+                return refuse(AutomationError::Conflict(format!(
+                    "{} has already decided on this execution",
+                    caller.name
+                )));
+            }
+            let kind: String = decision.try_get("decision").map_err(db)?;
+            approvals += i64::from(kind == "approved");
+        }
+        let decision = if approve { "approved" } else { "rejected" };
+        sqlx::query("INSERT INTO approvals (execution_id, approver, decision, comment, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.to_owned())
+            .bind(caller.name.clone())
+            .bind(decision)
+            .bind(comment.to_owned())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut head = self
+            .audit
+            .append_in(
+                &mut tx,
+                AuditRecord {
+                    actor: &caller.name,
+                    action: &format!("execution.{decision}_by"),
+                    subject: id,
+                    before: state.as_str(),
+                    after: state.as_str(),
+                    detail: serde_json::json!({ "comment": comment }),
+                },
+            )
+            .await
+            .map_err(db)?;
+        let approvals = approvals + i64::from(approve);
+        let next = if !approve {
+            Some((
+                ExecutionState::Rejected,
+                serde_json::json!({ "comment": comment }),
+            ))
+        } else if approvals >= needed {
+            Some((
+                ExecutionState::Approved,
+                serde_json::json!({ "approvals": approvals }),
+            ))
+        } else {
+            None
+        };
+        if let Some((to, detail)) = &next {
+            set_state(&mut tx, id, state, *to).await.map_err(db)?;
+            let action = format!("execution.{}", to.as_str());
+            head = self
+                .audit
+                .append_in(
+                    &mut tx,
+                    transition_record(id, state, *to, &caller.name, &action, detail.clone()),
+                )
+                .await
+                .map_err(db)?;
+        }
+        crate::crash::point("automation.decision_before_commit");
+        tx.commit().await.map_err(db)?;
+        self.audit.anchor_head(&head);
+        Ok(matches!(next, Some((ExecutionState::Approved, _))))
+    }
+
+    /// Audits a refused attempt (or another event that changes no state) in a
+    /// transaction of its own; a failure is logged.
+    pub async fn audit_note(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        state: ExecutionState,
+        reason: &str,
+    ) {
+        let record = AuditRecord {
+            actor,
+            action,
+            subject,
+            before: state.as_str(),
+            after: state.as_str(),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        if let Err(err) = self.audit.append(record).await {
+            tracing::error!(error = %err, "cannot audit a refused request");
+        }
+    }
+
+    /// Stores step result number `seq` of `id`.
+    pub async fn record_step(
+        &self,
+        id: &str,
+        seq: i64,
+        result: &StepResult,
+    ) -> Result<(), AutomationError> {
+        let json =
+            serde_json::to_string(result).map_err(|e| AutomationError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO step_results (execution_id, seq, result) VALUES ($1, $2, $3)")
+            .bind(id.to_owned())
+            .bind(seq)
+            .bind(json)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One execution with its decisions and step results.
+    pub async fn load(&self, id: &str) -> Result<Execution, AutomationError> {
+        let row = sqlx::query("SELECT * FROM executions WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| AutomationError::NotFound(format!("no execution {id:?}")))?;
+        let corrupt = |e: &dyn std::fmt::Display| AutomationError::Corrupt(e.to_string());
+        let state: String = row.try_get("state")?;
+        let plan_json: String = row.try_get("plan")?;
+        let decisions = sqlx::query("SELECT approver, decision, comment, at FROM approvals WHERE execution_id = $1 ORDER BY at, approver")
+            .bind(id.to_owned())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Decision {
+                    approver: r.try_get("approver")?,
+                    decision: r.try_get("decision")?,
+                    comment: r.try_get("comment")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let steps =
+            sqlx::query("SELECT result FROM step_results WHERE execution_id = $1 ORDER BY seq")
+                .bind(id.to_owned())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    let json: String = r.try_get("result")?;
+                    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+                })
+                .collect::<Result<Vec<StepResult>, sqlx::Error>>()?;
+        let approved = i64::try_from(
+            decisions
+                .iter()
+                .filter(|d| d.decision == "approved")
+                .count(),
+        )
+        .unwrap_or(0);
+        let needed: i64 = row.try_get("approvals_needed")?;
+        Ok(Execution {
+            id: row.try_get("id")?,
+            runbook: row.try_get("runbook")?,
+            runbook_version: row.try_get("runbook_version")?,
+            ticket_id: row.try_get("ticket_id")?,
+            target: row.try_get("target")?,
+            state: ExecutionState::parse(&state).ok_or_else(|| corrupt(&state))?,
+            dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+            requested_by: row.try_get("requested_by")?,
+            approvals_needed: (needed - approved).max(0),
+            decisions,
+            plan: serde_json::from_str(&plan_json).map_err(|e| corrupt(&e))?,
+            steps,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+        })
+    }
+
+    /// Ids of executions, newest first, optionally in one state, at most `limit`.
+    pub async fn ids(
+        &self,
+        state: Option<ExecutionState>,
+        limit: i64,
+    ) -> Result<Vec<String>, AutomationError> {
+        let rows =
+            match state {
+                Some(state) => sqlx::query(
+                    "SELECT id FROM executions WHERE state = $1 ORDER BY created_at DESC LIMIT $2",
+                )
+                .bind(state.as_str())
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query("SELECT id FROM executions ORDER BY created_at DESC LIMIT $1")
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+            };
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// How many executions are in each state (states with none are left out).
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, AutomationError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM executions GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// The audit entries about one execution.
+    pub async fn history(&self, id: &str) -> Result<Vec<AuditEntry>, AutomationError> {
+        Ok(self.audit.for_subject(id).await?)
+    }
+}

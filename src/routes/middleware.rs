@@ -1,0 +1,146 @@
+//! Middleware around every route: a request id on each request (in the log
+//! line, the `x-request-id` header and error bodies), the one place internal
+//! errors are logged, handler panics turned into 500s, and a deadline for a
+//! whole request body.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use super::error::InternalError;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The header carrying a request's id in every answer.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being handled, if called while handling one.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// A request's id, as an extension for the trace span.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Gives the request an id, answers it in `x-request-id`, and logs the
+/// internal error behind a 500 (or an unexpected 503) under that id: the
+/// client sees the id, never the internal message.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Some(InternalError(detail)) = response.extensions_mut().remove::<InternalError>() {
+        tracing::error!(request_id = %id, %method, %path, status = response.status().as_u16(), error = %detail, "request failed");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// A handler that panicked: 500 in the error shape (logged by [`request_id`]).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a handler panicked");
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
+
+/// How a request body must arrive: within `deadline` in all, at most `limit` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRules {
+    /// The whole body's deadline.
+    pub deadline: Duration,
+    /// Largest body accepted.
+    pub limit: usize,
+}
+
+/// Reads the whole request body before the handler runs, within the deadline
+/// however the client trickles it (each read also has its own timeout, set by
+/// the layer outside this one): 408 past the deadline, 413 over the limit,
+/// 400 when the body breaks off.
+pub async fn read_body(
+    State(rules): State<BodyRules>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(rules.deadline, axum::body::to_bytes(body, rules.limit)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Err(_) => {
+            return Ok(close(
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        rules.deadline.as_secs()
+                    ),
+                )
+                .into_response(),
+            ));
+        }
+        Ok(Err(err)) if is_length_limit(&err) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "request body is larger than the configured limit",
+            ));
+        }
+        Ok(Err(err)) => {
+            return Ok(close(
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("cannot read the request body: {}", root_cause(&err)),
+                )
+                .into_response(),
+            ));
+        }
+    };
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
+}
+
+/// Asks the client to close the connection: its request was not read whole.
+fn close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+fn root_cause(err: &axum::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(error) = source {
+        message = error.to_string();
+        source = error.source();
+    }
+    message
+}
