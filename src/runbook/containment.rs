@@ -95,6 +95,38 @@ fn stat(pid: i32) -> Option<Stat> {
     })
 }
 
+/// Who is whose child: a quick look (each process's `children` files, which
+/// can miss a child while its parent's threads come and go), or every process's
+/// parent from a walk of `/proc` (complete, used before killing).
+enum Family {
+    Quick,
+    Complete(HashMap<i32, Vec<i32>>),
+}
+
+impl Family {
+    fn complete() -> Self {
+        let mut by_parent: HashMap<i32, Vec<i32>> = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for pid in entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            {
+                if let Some(stat) = stat(pid) {
+                    by_parent.entry(stat.ppid).or_default().push(pid);
+                }
+            }
+        }
+        Self::Complete(by_parent)
+    }
+
+    fn children(&self, pid: i32) -> Vec<i32> {
+        match self {
+            Self::Quick => children(pid),
+            Self::Complete(by_parent) => by_parent.get(&pid).cloned().unwrap_or_default(),
+        }
+    }
+}
+
 /// Children of `pid`, from every one of its threads.
 fn children(pid: i32) -> Vec<i32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -152,16 +184,20 @@ impl StepProcesses {
     /// Looks for new processes of the step: descendants of its first process and
     /// of every process seen, and orphans re-parented to the service.
     pub fn scan(&mut self) {
+        self.scan_with(&Family::Quick);
+    }
+
+    fn scan_with(&mut self, family: &Family) {
         let mut frontier: Vec<i32> = std::iter::once(self.root)
             .chain(self.seen.keys().copied())
             .collect();
-        for orphan in children(self.me) {
+        for orphan in family.children(self.me) {
             if orphan != self.root && !self.seen.contains_key(&orphan) && self.claims(orphan) {
                 self.remember(orphan, &mut frontier);
             }
         }
         while let Some(pid) = frontier.pop() {
-            for child in children(pid) {
+            for child in family.children(pid) {
                 if !self.seen.contains_key(&child) {
                     self.remember(child, &mut frontier);
                 }
@@ -224,7 +260,7 @@ impl StepProcesses {
     pub async fn kill_all(&mut self, root_alive: bool) -> usize {
         let mut killed = std::collections::HashSet::new();
         for round in 0..200 {
-            self.scan();
+            self.scan_with(&Family::complete());
             self.reap();
             let live: Vec<i32> = self
                 .seen
