@@ -263,3 +263,136 @@ async fn feedback_logged_before_a_crash_reaches_the_store_at_restart() {
         "the repair is logged"
     );
 }
+
+/// Requests `say` (two approvers) on a real server; returns its id.
+async fn request_say(client: &reqwest::Client, base: &str) -> String {
+    let created: Value = post(
+        client,
+        base,
+        "/v1/executions",
+        &json!({ "runbook": "say", "params": { "message": "hi" } }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn approve_as(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> Option<reqwest::Response> {
+    client
+        .post(format!("{base}/v1/executions/{id}/approve"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .ok()
+}
+
+#[tokio::test]
+async fn a_crash_inside_a_decision_records_all_of_it_or_none() {
+    use crate::helpers::{APPROVER_TOKEN, APPROVER2_TOKEN};
+    let runbooks = crate::approvals::two_approver_runbooks();
+    let data = tempfile::tempdir().unwrap();
+    let config = write_config(
+        data.path(),
+        &data.path().join("store"),
+        Some(runbooks.path()),
+        "",
+    );
+    let client = reqwest::Client::new();
+    // The second approval dies after its decision, audit entries and the move
+    // to `approved` were written, before the transaction commits.
+    let mut server = ServerProcess::start_ready(
+        &config,
+        &[(CRASH_AT_ENV, "automation.decision_before_commit@2")],
+    )
+    .await;
+    let id = request_say(&client, &server.base).await;
+    let first = approve_as(&client, &server.base, APPROVER_TOKEN, &id)
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(
+        approve_as(&client, &server.base, APPROVER2_TOKEN, &id)
+            .await
+            .is_none()
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)));
+
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let body: Value = client
+        .get(format!("{}/v1/executions/{id}", server.base))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["state"], "pending_approval", "{body:#}");
+    assert_eq!(
+        body["decisions"].as_array().unwrap().len(),
+        1,
+        "none of the second decision"
+    );
+    // The approver tries again, and the run starts.
+    let again = approve_as(&client, &server.base, APPROVER2_TOKEN, &id)
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let verify = crate::helpers::switchboard_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    crate::helpers::assert_succeeded(&verify);
+}
+
+#[tokio::test]
+async fn an_audit_entry_committed_but_not_anchored_is_anchored_at_restart() {
+    let runbooks = crate::approvals::two_approver_runbooks();
+    let data = tempfile::tempdir().unwrap();
+    let config = write_config(
+        data.path(),
+        &data.path().join("store"),
+        Some(runbooks.path()),
+        "",
+    );
+    let client = reqwest::Client::new();
+    // The request commits, then the process dies before anchoring its entry.
+    let mut server =
+        ServerProcess::start_ready(&config, &[(CRASH_AT_ENV, "audit.before_anchor@1")]).await;
+    assert!(
+        post(
+            &client,
+            &server.base,
+            "/v1/executions",
+            &json!({ "runbook": "say", "params": { "message": "hi" } })
+        )
+        .await
+        .is_none()
+    );
+    assert!(server.wait_exit(Duration::from_secs(10)));
+    let anchor = data.path().join("store/audit.anchor");
+    assert!(!anchor.exists() || std::fs::read_to_string(&anchor).unwrap().is_empty());
+
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let verify = crate::helpers::switchboard_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    crate::helpers::assert_succeeded(&verify);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("anchor at entry 1"), "{said}");
+    drop(server);
+}
