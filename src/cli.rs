@@ -47,6 +47,28 @@ enum Command {
     /// The audit trail of runbook executions.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Ticketing-system connectors: their jobs.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectorCommand {
+    /// A connector's jobs, newest first: state, attempts, last error.
+    Jobs {
+        /// Connector name.
+        name: String,
+        /// Only jobs in this state (queued, running, done, dead).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Queue a dead job again.
+    Requeue {
+        /// Connector name.
+        name: String,
+        /// Job id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +306,7 @@ impl Cli {
             Command::Reindex => reindex(&settings),
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(command) => audit(&settings, command).await,
+            Command::Connector(command) => connector(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,
@@ -396,6 +419,50 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
                 problems.len()
             );
             Ok(())
+        }
+    }
+}
+
+async fn connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
+    let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
+    let jobs = crate::connectors::JobTable::new(pool);
+    match command {
+        ConnectorCommand::Jobs { name, state } => {
+            let state = state
+                .map(|s| {
+                    serde_json::from_value::<crate::connectors::JobState>(
+                        serde_json::Value::String(s.clone()),
+                    )
+                    .map_err(|_| {
+                        anyhow::anyhow!("unknown state {s:?}: queued, running, done or dead")
+                    })
+                })
+                .transpose()?;
+            println!(
+                "{:<36} {:<8} {:>8} {:<12} last error",
+                "job", "state", "attempts", "ticket"
+            );
+            for job in jobs.list(&name, state).await? {
+                println!(
+                    "{:<36} {:<8} {:>8} {:<12} {}",
+                    job.id,
+                    serde_json::to_value(job.state)?
+                        .as_str()
+                        .unwrap_or_default(),
+                    job.attempts,
+                    job.ticket_id,
+                    job.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ConnectorCommand::Requeue { name, id } => {
+            if jobs.requeue(&name, &id).await? {
+                println!("job {id} queued again (a running server takes it within a second)");
+                Ok(())
+            } else {
+                anyhow::bail!("no dead job {id} for connector {name}")
+            }
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub runbooks: RunbookSettings,
     /// The audit chain's key and anchor.
     pub audit: AuditSettings,
+    /// Ticketing systems to take events from and write back to (`[[connectors]]`).
+    pub connectors: Vec<crate::connectors::ConnectorSettings>,
     /// State database for executions, approvals and audit: `postgres://...` or
     /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
     pub database_url: Option<String>,
@@ -236,6 +238,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             runbooks: RunbookSettings::default(),
             audit: AuditSettings::default(),
+            connectors: Vec::new(),
             database_url: None,
         }
     }
@@ -439,6 +442,13 @@ impl Settings {
         }
         if head.max_iterations == 0 || head.l2.is_nan() || head.l2 < 0.0 {
             return bad("triage.classifier: max_iterations must be positive, l2 not negative");
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for connector in &self.connectors {
+            connector.validate().map_err(config::ConfigError::Message)?;
+            if !names.insert(connector.name.as_str()) {
+                return bad("connectors: each name must be used once");
+            }
         }
         for token in &self.auth.tokens {
             let valid_hash =

@@ -28,6 +28,8 @@
 //! - [`runbook`]: runbook format, validation and plans, and the step runner:
 //!   argv-only processes, every process a step starts killed when it ends,
 //!   secrets redacted as output streams.
+//! - [`connectors`]: ticketing systems: verified events in, a durable outbox of
+//!   jobs, triage and write-back by policy, learning from closed tickets.
 //! - [`automation`]: executions, approvals and runs with state (SQLite or
 //!   PostgreSQL): each state change in one transaction with its entry in the
 //!   keyed, anchored audit chain.
@@ -42,6 +44,7 @@ pub mod automation;
 pub mod classify;
 pub mod cli;
 pub mod configuration;
+pub mod connectors;
 pub mod crash;
 pub mod domain;
 pub mod embed;

@@ -43,6 +43,32 @@ pub struct StateLabels {
     pub state: String,
 }
 
+/// Labels of a connector event sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorLabels {
+    /// Connector name.
+    pub connector: String,
+    /// What happened: `queued`, `duplicate`, `ignored`, `refused`, `malformed`
+    /// (events); `done`, `retry`, `dead` (job attempts).
+    pub outcome: String,
+}
+
+/// Labels of a connector job-count sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorJobLabels {
+    /// Connector name.
+    pub connector: String,
+    /// Job state.
+    pub state: String,
+}
+
+/// Labels naming one connector.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectorName {
+    /// Connector name.
+    pub connector: String,
+}
+
 /// Every metric the service exports.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +86,12 @@ pub struct Metrics {
     pub suggestions: Family<SuggestionLabels, Counter>,
     /// Executions per state, refreshed from the state database on every scrape.
     pub executions: Family<StateLabels, Gauge>,
+    /// Connector events received and job attempts, by outcome.
+    pub connector_events: Family<ConnectorLabels, Counter>,
+    /// Connector jobs per state, refreshed from the state database on every scrape.
+    pub connector_jobs: Family<ConnectorJobLabels, Gauge>,
+    /// Seconds from an event's arrival to its write-back, per connector.
+    pub connector_latency: Family<ConnectorName, Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -111,7 +143,30 @@ impl Metrics {
             "Runbook executions by state",
             executions.clone(),
         );
+        let connector_events = Family::<ConnectorLabels, Counter>::default();
+        registry.register(
+            "connector_events",
+            "Connector events received and job attempts, by outcome",
+            connector_events.clone(),
+        );
+        let connector_jobs = Family::<ConnectorJobLabels, Gauge>::default();
+        registry.register(
+            "connector_jobs",
+            "Connector jobs by state",
+            connector_jobs.clone(),
+        );
+        let connector_latency = Family::<ConnectorName, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "connector_writeback_seconds",
+            "Seconds from an event's arrival to its write-back",
+            connector_latency.clone(),
+        );
         Self {
+            connector_events,
+            connector_jobs,
+            connector_latency,
             registry,
             requests,
             batch_size,

@@ -110,6 +110,29 @@ pub async fn build_automation(
     )
 }
 
+/// The configured connectors over the automation's database and audit trail
+/// (their workers start once the model is loaded).
+pub fn build_connectors(
+    settings: &Settings,
+    automation: &crate::automation::AutomationService,
+) -> anyhow::Result<Arc<crate::connectors::ConnectorService>> {
+    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let template = if settings.connectors.is_empty() {
+        crate::connectors::NoteTemplate::default()
+    } else {
+        crate::connectors::NoteTemplate::load(&settings.prompts_dir).map_err(anyhow::Error::msg)?
+    };
+    crate::connectors::ConnectorService::new(
+        &settings.connectors,
+        secrets,
+        automation.pool(),
+        automation.audit_log(),
+        template,
+    )
+    .map_err(anyhow::Error::msg)
+}
+
 /// The audit log over `pool`: its key from the secret named by
 /// `audit.key_secret`, else from the key file (made on first use); its anchor
 /// file from the settings.
@@ -180,7 +203,13 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/executions/{id}/approve", post(routes::approve_execution))
         .route("/executions/{id}/reject", post(routes::reject_execution))
         .route("/executions/{id}/cancel", post(routes::cancel_execution))
-        .route("/executions/{id}/audit", get(routes::execution_audit));
+        .route("/executions/{id}/audit", get(routes::execution_audit))
+        .route("/hooks/{connector}", post(routes::receive_event))
+        .route("/connectors/{name}/jobs", get(routes::list_jobs))
+        .route(
+            "/connectors/{name}/jobs/{id}/requeue",
+            post(routes::requeue_job),
+        );
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -206,7 +235,10 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
                 .get::<middleware::RequestId>()
                 .map_or("", |id| id.0.as_str());
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
-        }))
+        })
+        // A 5xx is logged once, with its cause, by the request-id middleware;
+        // 503s while loading or under load are not failures of the service.
+        .on_failure(()))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
 }
@@ -230,17 +262,31 @@ pub async fn run(
     let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let loading = tokio::spawn(async move {
-        match build_automation(&automation_settings).await {
-            Ok(automation) => state.set_automation(automation),
+        let automation = match build_automation(&automation_settings).await {
+            Ok(automation) => automation,
             Err(err) => {
                 let _ = load_failed.send(err);
                 return;
             }
-        }
+        };
+        state.set_automation(Arc::clone(&automation));
+        let connectors = match build_connectors(&automation_settings, &automation) {
+            Ok(connectors) => connectors,
+            Err(err) => {
+                let _ = load_failed.send(err);
+                return;
+            }
+        };
+        state.set_connectors(Arc::clone(&connectors));
         match loader.await {
             Ok(Ok(service)) => {
+                let service = Arc::new(service);
+                if let Err(err) = connectors.start(Arc::clone(&service)).await {
+                    let _ = load_failed.send(anyhow::anyhow!("cannot start the connectors: {err}"));
+                    return;
+                }
                 tracing::info!("model and store loaded; ready");
-                state.set_ready(Arc::new(service));
+                state.set_ready(service);
             }
             Ok(Err(err)) => {
                 let _ = load_failed.send(err);
@@ -262,6 +308,9 @@ pub async fn run(
     loading.abort();
     // No request is in flight any more: let running executions finish (or stop
     // them once the grace period is over) before the process exits.
+    if let Ok(connectors) = drained.connectors() {
+        connectors.shutdown().await;
+    }
     if let Ok(automation) = drained.automation() {
         automation.shutdown(shutdown_grace).await;
     }

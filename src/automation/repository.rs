@@ -119,6 +119,11 @@ impl ExecutionRepository {
         Self { pool, audit }
     }
 
+    /// The database.
+    pub fn pool(&self) -> AnyPool {
+        self.pool.clone()
+    }
+
     /// The execution with idempotency key `key`, as (id, runbook).
     pub async fn find_by_key(&self, key: &str) -> Result<Option<(String, String)>, sqlx::Error> {
         let row = sqlx::query("SELECT id, runbook FROM executions WHERE idempotency_key = $1")

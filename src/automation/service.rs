@@ -114,6 +114,16 @@ impl AutomationService {
         &self.audit
     }
 
+    /// The audit trail, shared (connectors audit refused deliveries into it).
+    pub fn audit_log(&self) -> Arc<AuditLog> {
+        Arc::clone(&self.audit)
+    }
+
+    /// The state database.
+    pub fn pool(&self) -> sqlx::AnyPool {
+        self.repository.pool()
+    }
+
     async fn refuse(
         &self,
         caller: &Caller,

@@ -25,6 +25,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             Err(err) => tracing::warn!(error = %err, "cannot count executions for /metrics"),
         }
     }
+    if let Ok(connectors) = state.connectors()
+        && let Err(err) = connectors.refresh_metrics().await
+    {
+        tracing::warn!(error = %err, "cannot count connector jobs for /metrics");
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -6,6 +6,7 @@ mod executions;
 mod extract;
 mod feedback;
 mod health;
+mod hooks;
 mod incidents;
 mod metrics;
 pub mod middleware;
@@ -21,6 +22,7 @@ pub use executions::{
 pub use extract::{ApiJson, ApiQuery};
 pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
+pub use hooks::{list_jobs, receive_event, requeue_job};
 pub use incidents::{get_incident, put_incident};
 pub use metrics::{metrics, record as record_metrics};
 pub use openapi::{ApiDoc, openapi};
@@ -30,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::auth::TokenEntry;
 use crate::automation::AutomationService;
+use crate::connectors::ConnectorService;
 use crate::triage::TriageService;
 
 /// Shared state of every handler: the services, set once loading has finished.
@@ -37,6 +40,7 @@ use crate::triage::TriageService;
 pub struct AppState {
     service: Arc<OnceLock<Arc<TriageService>>>,
     automation: Arc<OnceLock<Arc<AutomationService>>>,
+    connectors: Arc<OnceLock<Arc<ConnectorService>>>,
     tokens: Arc<Vec<TokenEntry>>,
 }
 
@@ -46,6 +50,7 @@ impl AppState {
         Self {
             service: Arc::default(),
             automation: Arc::default(),
+            connectors: Arc::default(),
             tokens: Arc::new(tokens),
         }
     }
@@ -63,6 +68,16 @@ impl AppState {
     /// Marks runbook automation available.
     pub fn set_automation(&self, automation: Arc<AutomationService>) {
         let _ = self.automation.set(automation);
+    }
+
+    /// Marks the connectors available (events are accepted from then on).
+    pub fn set_connectors(&self, connectors: Arc<ConnectorService>) {
+        let _ = self.connectors.set(connectors);
+    }
+
+    /// The connectors, or 503 while they are still loading.
+    pub fn connectors(&self) -> Result<&Arc<ConnectorService>, ApiError> {
+        self.connectors.get().ok_or_else(ApiError::not_ready)
     }
 
     /// Runbook automation, or 503 while it is still loading.

@@ -12,6 +12,7 @@ use super::error::{ErrorBody, ErrorDetail};
 use super::executions::DecisionBody;
 use crate::automation::{AuditEntry, Decision, Execution, ExecutionRequest, ExecutionState};
 use crate::classify::TermWeight;
+use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
 use crate::runbook::{RunbookMatch, StepResult, StepStatus};
 use crate::triage::{
@@ -44,6 +45,9 @@ use crate::triage::{
         super::executions::reject_execution,
         super::executions::cancel_execution,
         super::executions::execution_audit,
+        super::hooks::receive_event,
+        super::hooks::list_jobs,
+        super::hooks::requeue_job,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -55,7 +59,7 @@ use crate::triage::{
         RunbookMatch, Incident, IncidentInput, LabelFeedback, FeedbackReceipt, FeedbackEntry,
         ServiceStats, HeadSummary, FeedbackStats, FieldFeedback, Reassignment, PingPong,
         RetrainReport, ExecutionRequest, Execution, ExecutionState, StepResult, StepStatus,
-        AuditEntry, DecisionBody, Decision,
+        AuditEntry, DecisionBody, Decision, Accepted, Job, JobState,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
@@ -63,6 +67,7 @@ use crate::triage::{
         (name = "incidents", description = "Resolved incidents the suggestions learn from"),
         (name = "feedback", description = "Agents' corrections, statistics, retraining"),
         (name = "executions", description = "Approved runbook automations"),
+        (name = "connectors", description = "Events from ticketing systems and the jobs they become"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )
 )]

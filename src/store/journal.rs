@@ -175,6 +175,12 @@ impl Journal {
         Ok(())
     }
 
+    /// True while the journal file is still where it was opened (a removed data
+    /// directory has nothing left to flush into).
+    pub(super) fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
     /// Bytes in the journal since the last checkpoint.
     pub(super) fn len(&self) -> u64 {
         self.writer.lock().len

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod batching;
+mod connectors;
 mod durability;
 mod errors;
 mod eval;

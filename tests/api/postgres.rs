@@ -89,3 +89,33 @@ async fn approvals_runs_and_the_audit_chain_work_on_postgres() {
         .unwrap();
     assert!(report.broken.is_none() && report.entries >= 5, "{report:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn connector_events_are_queued_once_and_written_back_on_postgres() {
+    use crate::connectors::{deliver, event, recording_server, spawn_with_desk, wait_job};
+    let url = fresh_database().await;
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, move |s| s.database_url = Some(url)).await;
+    let body = event(
+        "61",
+        "VPN keeps disconnecting",
+        "The VPN drops every few minutes",
+        "new",
+    );
+    let first: Value = deliver(&app, &body, None, "pg-61")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "queued");
+    let again: Value = deliver(&app, &body, None, "pg-61-again")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "duplicate");
+    wait_job(&app, first["job"].as_str().unwrap(), "done").await;
+    assert_eq!(recorder.lock().unwrap().applied().len(), 1);
+}

@@ -141,8 +141,9 @@ impl EdgeStore {
 
 impl Drop for EdgeStore {
     fn drop(&mut self) {
-        // With an empty journal every write is already in flushed segments.
-        if self.journal.len() == 0 {
+        // With an empty journal every write is already in flushed segments; with
+        // the data directory gone there is nothing to flush into.
+        if self.journal.len() == 0 || !self.journal.exists() {
             return;
         }
         if let Err(err) = self.checkpoint() {

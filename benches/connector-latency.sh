@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Event-to-write-back latency (p50 / p99) and events per second of the generic
+# connector, on demand (not in CI): a Switchboard server over the sample store,
+# a local recording server standing in for the ticketing system, EVENTS signed
+# events (default 200) from SENDERS concurrent senders (default 4), each
+# pausing INTERVAL_MS (default 0: as fast as the hook answers) between events.
+#
+#   benches/connector-latency.sh
+#
+# Environment: SWITCHBOARD (binary), PORT (18082), RECORDER_PORT (18083).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+port="${PORT:-18082}"
+recorder_port="${RECORDER_PORT:-18083}"
+make_work_dir
+use_repo_assets
+key="bench-hook-key-0123456789"
+mkdir -p "$work/runbooks"
+cp "$root/runbooks/inventory.yaml" "$work/runbooks/"
+printf 'BENCH_HOOK_KEY: %s\n' "$key" >"$work/secrets.yaml"
+cat >"$work/switchboard.toml" <<TOML
+data_dir = "$work/data"
+[server]
+listen = "127.0.0.1:$port"
+[runbooks]
+dir = "$work/runbooks"
+inventory = "$work/runbooks/inventory.yaml"
+secrets_file = "$work/secrets.yaml"
+[[connectors]]
+name = "bench"
+kind = "generic"
+base_url = "http://127.0.0.1:$recorder_port"
+inbound = { hmac_secret = "BENCH_HOOK_KEY" }
+[connectors.fields.assignment_group]
+mode = "apply"
+[connectors.fields.category]
+mode = "note"
+[connectors.generic]
+id = "/ticket/id"
+title = "/ticket/title"
+description = "/ticket/description"
+revision = "/ticket/updated_at"
+update = { method = "PATCH", path = "/api/tickets/{id}" }
+TOML
+export SWITCHBOARD_CONFIG="$work/switchboard.toml"
+"$bin" ingest incidents "$root/sample/incidents.csv" >/dev/null 2>&1
+start_server "$port" "$work/serve.log"
+python3 "$root/benches/connector_latency.py" --switchboard "http://127.0.0.1:$port" \
+  --recorder-port "$recorder_port" --key "$key" --events "${EVENTS:-200}" --senders "${SENDERS:-4}" --interval-ms "${INTERVAL_MS:-0}"

@@ -1,0 +1,234 @@
+//! Checks that a delivery comes from the ticketing system: an HMAC-SHA256
+//! signature over the body (or the timestamp and the body, with stale
+//! timestamps refused), a bearer token, or both; compared in constant time.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::settings::InboundSettings;
+use crate::runbook::Secrets;
+
+/// One delivery as the HTTP layer hands it over: lower-cased header names and values, and the body.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// Headers by lower-cased name.
+    pub headers: BTreeMap<String, String>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// Why a delivery was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InboundError {
+    /// No signature or token where one is required, or a wrong one.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The delivery's timestamp is too old or too far in the future.
+    #[error("{0}")]
+    Stale(String),
+    /// The connector's secrets are not configured.
+    #[error("{0}")]
+    Misconfigured(String),
+}
+
+/// Verifies `delivery` against `settings` at Unix time `now`.
+pub fn verify(
+    settings: &InboundSettings,
+    secrets: &Secrets,
+    delivery: &Delivery,
+    now: i64,
+) -> Result<(), InboundError> {
+    let secret = |name: &str| {
+        secrets
+            .get(name)
+            .ok_or_else(|| InboundError::Misconfigured(format!("secret {name} is not configured")))
+    };
+    if let Some(name) = &settings.bearer_secret {
+        let expected = secret(name)?;
+        let presented = delivery
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| InboundError::Unauthenticated("missing bearer token".into()))?;
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Err(InboundError::Unauthenticated("wrong bearer token".into()));
+        }
+    }
+    if let Some(name) = &settings.hmac_secret {
+        let key = secret(name)?;
+        let signature = delivery.header(&settings.signature_header).ok_or_else(|| {
+            InboundError::Unauthenticated(format!("missing {} header", settings.signature_header))
+        })?;
+        let signature = decode_signature(signature).ok_or_else(|| {
+            InboundError::Unauthenticated("signature is neither hex nor base64".into())
+        })?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        if let Some(header) = &settings.timestamp_header {
+            let stamp = delivery
+                .header(header)
+                .ok_or_else(|| InboundError::Unauthenticated(format!("missing {header} header")))?;
+            let seconds: i64 = stamp.trim().parse().map_err(|_| {
+                InboundError::Unauthenticated(format!("{header} is not a Unix timestamp"))
+            })?;
+            if (now - seconds).unsigned_abs() > settings.max_skew_s {
+                return Err(InboundError::Stale(format!(
+                    "the delivery's timestamp is {} s away from now (at most {} s accepted)",
+                    (now - seconds).abs(),
+                    settings.max_skew_s
+                )));
+            }
+            mac.update(stamp.trim().as_bytes());
+        }
+        mac.update(&delivery.body);
+        mac.verify_slice(&signature).map_err(|_| {
+            InboundError::Unauthenticated("signature does not match the body".into())
+        })?;
+    }
+    Ok(())
+}
+
+/// A signature as hex or base64, with or without a `sha256=` prefix.
+fn decode_signature(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    let text = text.strip_prefix("sha256=").unwrap_or(text);
+    if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return hex::decode(text).ok();
+    }
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        Secrets::from_map(BTreeMap::from([
+            ("HOOK_KEY".to_owned(), "hook-key-0123456789".to_owned()),
+            ("HOOK_TOKEN".to_owned(), "hook-token-0123456789".to_owned()),
+        ]))
+    }
+
+    fn signed(body: &[u8], stamp: Option<&str>, key: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        if let Some(stamp) = stamp {
+            mac.update(stamp.as_bytes());
+        }
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn delivery(headers: &[(&str, &str)], body: &[u8]) -> Delivery {
+        Delivery {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_signed_body_passes_and_anything_else_is_refused() {
+        let settings = InboundSettings {
+            hmac_secret: Some("HOOK_KEY".into()),
+            ..InboundSettings::default()
+        };
+        let body = br#"{"ticket":{"id":7}}"#;
+        let good = signed(body, None, "hook-key-0123456789");
+        let ok = delivery(&[("X-Hub-Signature-256", &good)], body);
+        assert_eq!(verify(&settings, &secrets(), &ok, 0), Ok(()));
+        let tampered = delivery(&[("X-Hub-Signature-256", &good)], br#"{"ticket":{"id":8}}"#);
+        assert!(matches!(
+            verify(&settings, &secrets(), &tampered, 0),
+            Err(InboundError::Unauthenticated(_))
+        ));
+        let wrong_key = delivery(
+            &[("X-Hub-Signature-256", &signed(body, None, "another-key"))],
+            body,
+        );
+        assert!(verify(&settings, &secrets(), &wrong_key, 0).is_err());
+        assert!(verify(&settings, &secrets(), &delivery(&[], body), 0).is_err());
+        // Base64 without a prefix (Zendesk's form) is accepted too.
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"hook-key-0123456789").unwrap();
+        mac.update(body);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            verify(
+                &settings,
+                &secrets(),
+                &delivery(&[("x-hub-signature-256", &b64)], body),
+                0
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_timestamped_signature_refuses_stale_and_replayed_deliveries() {
+        let settings = InboundSettings {
+            hmac_secret: Some("HOOK_KEY".into()),
+            signature_header: "X-Signature".into(),
+            timestamp_header: Some("X-Timestamp".into()),
+            max_skew_s: 300,
+            ..InboundSettings::default()
+        };
+        let body = b"{}";
+        let now = 1_800_000_000;
+        let stamp = now.to_string();
+        let good = signed(body, Some(&stamp), "hook-key-0123456789");
+        let ok = delivery(&[("X-Signature", &good), ("X-Timestamp", &stamp)], body);
+        assert_eq!(verify(&settings, &secrets(), &ok, now), Ok(()));
+        assert!(matches!(
+            verify(&settings, &secrets(), &ok, now + 301),
+            Err(InboundError::Stale(_))
+        ));
+        // A fresh timestamp on an old signature does not match.
+        let moved = delivery(
+            &[
+                ("X-Signature", &good),
+                ("X-Timestamp", &(now + 10).to_string()),
+            ],
+            body,
+        );
+        assert!(matches!(
+            verify(&settings, &secrets(), &moved, now),
+            Err(InboundError::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn a_bearer_token_must_match_and_missing_secrets_are_reported() {
+        let settings = InboundSettings {
+            bearer_secret: Some("HOOK_TOKEN".into()),
+            ..InboundSettings::default()
+        };
+        let ok = delivery(&[("Authorization", "Bearer hook-token-0123456789")], b"{}");
+        assert_eq!(verify(&settings, &secrets(), &ok, 0), Ok(()));
+        let wrong = delivery(&[("Authorization", "Bearer nope")], b"{}");
+        assert!(verify(&settings, &secrets(), &wrong, 0).is_err());
+        let unset = InboundSettings {
+            bearer_secret: Some("NOT_SET".into()),
+            ..InboundSettings::default()
+        };
+        assert!(matches!(
+            verify(&unset, &secrets(), &ok, 0),
+            Err(InboundError::Misconfigured(_))
+        ));
+    }
+}

@@ -1,0 +1,146 @@
+//! Ticketing-system connectors: events in, triage, write-back out, learning
+//! from closure. Triage code never sees a vendor's JSON: each system's
+//! [`Connector`] turns its events and tickets into [`ExternalTicket`]s and a
+//! [`TicketUpdate`] into its own calls.
+//!
+//! - `settings`: `[[connectors]]` (credentials by secret name, inbound
+//!   authentication, write-back policy and label mapping per field).
+//! - `inbound`: signature and token checks of deliveries.
+//! - `outbox`: the durable job table (state, attempts, back-off, dead jobs).
+//! - `writeback`: policy, mapping and the internal note (`prompts/connector_note.md`).
+//! - `service`: [`ConnectorService`]: accept an event, run jobs, requeue.
+//! - `generic`: the `generic` connector (JSON pointers in, one request out).
+
+mod generic;
+mod inbound;
+mod outbox;
+mod service;
+mod settings;
+mod writeback;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use inbound::{Delivery, InboundError};
+pub use outbox::{Job, JobState, Outbox as JobTable};
+pub use service::{AcceptError, Accepted, ConnectorService};
+pub use settings::{
+    AuthScheme, ConnectorKind, ConnectorSettings, FieldPolicy, GenericRequest, GenericSettings,
+    InboundSettings, WriteMode,
+};
+pub use writeback::{NoteTemplate, TicketUpdate};
+
+/// A ticket as Switchboard needs it from any ticketing system.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExternalTicket {
+    /// The system's id.
+    pub id: String,
+    /// Short description.
+    pub title: String,
+    /// Body text.
+    pub description: String,
+    /// A revision or update time: the same id and revision is the same change.
+    pub revision: Option<String>,
+    /// Who caused the event (to ignore Switchboard's own writes).
+    pub actor: Option<String>,
+    /// True once the ticket is resolved or closed.
+    pub resolved: bool,
+    /// How it was resolved, when it is.
+    pub resolution: Option<String>,
+    /// The system's current field values, by the system's field name.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What a connector can fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The system could not be reached, timed out, or answered 5xx / 429: try
+    /// again, after `retry_after` when the system said so.
+    #[error("{message}")]
+    Transient {
+        /// What happened.
+        message: String,
+        /// The system's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// The system refused the request (4xx other than 429), or its answer
+    /// cannot be used: retrying the same request will not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ConnectorError {
+    /// The error for an HTTP answer that is not a success.
+    pub fn from_status(
+        status: reqwest::StatusCode,
+        retry_after: Option<Duration>,
+        what: &str,
+    ) -> Self {
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Self::Transient {
+                message: format!("{what}: HTTP {status}"),
+                retry_after,
+            }
+        } else {
+            Self::Permanent(format!("{what}: HTTP {status}"))
+        }
+    }
+
+    /// The error for a request that did not get an answer.
+    pub fn from_request(err: &reqwest::Error, what: &str) -> Self {
+        Self::Transient {
+            message: format!(
+                "{what}: {}",
+                if err.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    err.without_url_string()
+                }
+            ),
+            retry_after: None,
+        }
+    }
+}
+
+/// The error text of a reqwest error without its URL (which may carry a token).
+trait WithoutUrl {
+    fn without_url_string(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_string(&self) -> String {
+        let mut message = String::new();
+        let mut source: Option<&(dyn std::error::Error + 'static)> =
+            std::error::Error::source(self);
+        while let Some(err) = source {
+            message = err.to_string();
+            source = err.source();
+        }
+        if message.is_empty() {
+            "the request failed".to_owned()
+        } else {
+            message
+        }
+    }
+}
+
+/// What every ticketing system implements.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync {
+    /// The ticket a verified delivery is about, as far as the event tells.
+    fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError>;
+
+    /// The ticket as the system has it now. `event` is what the delivery said
+    /// (systems whose events carry the whole ticket return it as it is).
+    async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError>;
+
+    /// Applies field changes and adds the internal note. `idempotency_key` is
+    /// the job's: the same key must not write twice (the system dedupes by it,
+    /// or the connector checks for the note's marker first).
+    async fn write_back(
+        &self,
+        ticket: &ExternalTicket,
+        update: &TicketUpdate,
+        idempotency_key: &str,
+    ) -> Result<(), ConnectorError>;
+}

@@ -1,0 +1,244 @@
+//! `[[connectors]]`: one entry per ticketing system Switchboard listens to and
+//! writes back to.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One connector's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// Name in URLs, logs and ticket ids (`[a-z0-9-]`, 1-32 characters).
+    pub name: String,
+    /// Which ticketing system.
+    pub kind: ConnectorKind,
+    /// Base URL of the ticketing system's API.
+    pub base_url: String,
+    /// Secret (by name) holding what Switchboard sends to the ticketing system:
+    /// a token, or `user:password` for basic auth.
+    #[serde(default)]
+    pub credentials_secret: Option<String>,
+    /// How the credentials are sent.
+    #[serde(default)]
+    pub auth_scheme: AuthScheme,
+    /// How inbound events prove where they come from.
+    #[serde(default)]
+    pub inbound: InboundSettings,
+    /// The ticketing system's user Switchboard writes as: events caused by it
+    /// are ignored, so a write-back never triggers another triage.
+    #[serde(default)]
+    pub service_user: Option<String>,
+    /// Attempts of a job before it is moved to `dead`.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Timeout of each call to the ticketing system, in seconds.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+    /// Write-back policy per label field; fields not listed are not written.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldPolicy>,
+    /// Settings of the `generic` kind.
+    #[serde(default)]
+    pub generic: Option<GenericSettings>,
+}
+
+fn default_max_attempts() -> u32 {
+    8
+}
+
+fn default_timeout_s() -> u64 {
+    10
+}
+
+/// The ticketing systems Switchboard speaks to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    /// Any system that can send a JSON webhook and accept one JSON request back.
+    Generic,
+}
+
+/// How credentials are sent to the ticketing system.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <secret>`.
+    #[default]
+    Bearer,
+    /// `Authorization: Basic base64(<secret>)`, the secret being `user:password`.
+    Basic,
+    /// `Authorization: Token <secret>` (Django REST framework).
+    Token,
+}
+
+/// How inbound events are authenticated: an HMAC signature, a bearer token, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundSettings {
+    /// Secret (by name) keying the HMAC-SHA256 signature of each delivery.
+    pub hmac_secret: Option<String>,
+    /// Header carrying the signature: hex or base64, optionally `sha256=`-prefixed.
+    pub signature_header: String,
+    /// Header carrying the delivery's Unix timestamp (seconds); when set, the
+    /// signature covers `timestamp + body` and stale deliveries are refused.
+    pub timestamp_header: Option<String>,
+    /// Oldest (or most future) timestamp accepted, in seconds.
+    pub max_skew_s: u64,
+    /// Secret (by name) of a bearer token inbound calls must present.
+    pub bearer_secret: Option<String>,
+    /// Header carrying the delivery id, which makes a redelivery one job.
+    pub delivery_header: Option<String>,
+}
+
+impl Default for InboundSettings {
+    fn default() -> Self {
+        Self {
+            hmac_secret: None,
+            signature_header: "X-Hub-Signature-256".to_owned(),
+            timestamp_header: None,
+            max_skew_s: 300,
+            bearer_secret: None,
+            delivery_header: None,
+        }
+    }
+}
+
+/// What Switchboard may do with one label field of a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPolicy {
+    /// `off`, `note` (say it in the internal note only), `suggest` (note, and
+    /// the review tag when configured) or `apply` (set the field when the
+    /// suggestion is routed `auto`; otherwise as `suggest`). Default `note`:
+    /// nothing is changed until a field's threshold is calibrated.
+    #[serde(default)]
+    pub mode: WriteMode,
+    /// Apply only when the field is empty in the ticketing system.
+    #[serde(default = "default_true")]
+    pub only_if_empty: bool,
+    /// The ticketing system's name of the field (default: the label field's).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Label -> the system's value (a group id, queue name...). A label not in
+    /// the map is never written, and is reported. Empty: labels are written as they are.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Write-back mode of a field.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Not mentioned, not written.
+    Off,
+    /// Mentioned in the internal note.
+    #[default]
+    Note,
+    /// Mentioned, and the ticket tagged for review.
+    Suggest,
+    /// Set when routed `auto`.
+    Apply,
+}
+
+/// The `generic` connector: where things are in the events it receives and
+/// the one request it sends back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenericSettings {
+    /// JSON pointer to the ticket id in an event (e.g. `/ticket/id`).
+    pub id: String,
+    /// JSON pointer to the title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// JSON pointer to the description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON pointer to a revision or update time (with the id, it makes a
+    /// redelivery of the same change one job).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// JSON pointer to who caused the event.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// JSON pointer to the status, and the statuses that mean resolved.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Statuses meaning the ticket is resolved or closed.
+    #[serde(default)]
+    pub resolved_statuses: Vec<String>,
+    /// JSON pointer to the resolution text.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// System field -> JSON pointer to its current value in the event.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// The request sent back: method and path under `base_url` (`{id}` replaced).
+    /// Its JSON body is `{ "ticket": id, "fields": {..}, "note": "...", "review": bool }`
+    /// and it carries `Idempotency-Key: <job id>`.
+    pub update: GenericRequest,
+}
+
+/// One HTTP request of the generic connector.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GenericRequest {
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path under the base URL; `{id}` is the ticket id (URL-encoded).
+    pub path: String,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
+}
+
+impl ConnectorSettings {
+    /// Checks names, URLs and what the kind needs.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 32
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok {
+            return Err(format!(
+                "connectors: name {:?} must be 1-32 characters of [a-z0-9-]",
+                self.name
+            ));
+        }
+        let url = reqwest::Url::parse(&self.base_url)
+            .map_err(|e| format!("connectors.{}: base_url: {e}", self.name))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "connectors.{}: base_url must be http or https",
+                self.name
+            ));
+        }
+        if self.inbound.hmac_secret.is_none() && self.inbound.bearer_secret.is_none() {
+            return Err(format!(
+                "connectors.{}: inbound needs hmac_secret or bearer_secret (events are never accepted unauthenticated)",
+                self.name
+            ));
+        }
+        if self.max_attempts == 0 || self.timeout_s == 0 {
+            return Err(format!(
+                "connectors.{}: max_attempts and timeout_s must be at least 1",
+                self.name
+            ));
+        }
+        match self.kind {
+            ConnectorKind::Generic if self.generic.is_none() => Err(format!(
+                "connectors.{}: kind generic needs a [connectors.generic] table",
+                self.name
+            )),
+            ConnectorKind::Generic => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,689 @@
+//! Connectors end to end with the `generic` kind: signed events in, triage,
+//! write-back out to a local HTTP server that records what it is sent (and
+//! can be told to fail), learning from closed tickets, and the faults around
+//! them: bad signatures, replays, malformed events, a system that is down or
+//! refuses, and a crash between write-back and recording it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use switchboard::configuration::Settings;
+use switchboard::connectors::{
+    ConnectorKind, ConnectorSettings, FieldPolicy, GenericRequest, GenericSettings,
+    InboundSettings, WriteMode,
+};
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, VIEWER_TOKEN, error_code, sample_copy, spawn_app_on};
+
+const HOOK_KEY: &str = "hook-key-for-tests-0123456789";
+const DESK_TOKEN: &str = "desk-api-token-0123456789";
+
+/// One request the recording server was sent: method, path, headers
+/// (lower-case names), JSON body.
+pub type Recorded = (String, String, Vec<(String, String)>, Value);
+
+/// What the recording server was sent, and how it answers.
+#[derive(Default)]
+pub struct Recorder {
+    /// Every request.
+    pub requests: Vec<Recorded>,
+    /// Answer this many requests with 503 and `Retry-After: 1` first.
+    pub unavailable: usize,
+    /// Answer every request with 400.
+    pub refuse: bool,
+}
+
+impl Recorder {
+    /// The requests that carried a new Idempotency-Key (what a system that
+    /// de-duplicates by it would apply).
+    pub fn applied(&self) -> Vec<Value> {
+        let mut keys = std::collections::BTreeSet::new();
+        self.requests
+            .iter()
+            .filter(|(_, _, headers, _)| {
+                let key = headers
+                    .iter()
+                    .find(|(k, _)| k == "idempotency-key")
+                    .map(|(_, v)| v.clone());
+                key.is_some_and(|k| keys.insert(k))
+            })
+            .map(|(_, _, _, body)| body.clone())
+            .collect()
+    }
+}
+
+/// A local stand-in for the ticketing system's API, recording what it is sent.
+pub async fn recording_server() -> (String, Arc<Mutex<Recorder>>) {
+    use axum::extract::State;
+    let recorder = Arc::new(Mutex::new(Recorder::default()));
+    let app = axum::Router::new()
+        .fallback(
+            |State(recorder): State<Arc<Mutex<Recorder>>>, request: axum::extract::Request| async move {
+                let (parts, body) = request.into_parts();
+                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let mut recorder = recorder.lock().unwrap();
+                recorder.requests.push((
+                    parts.method.to_string(),
+                    parts.uri.path().to_owned(),
+                    parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                        .collect(),
+                    serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                ));
+                use axum::response::IntoResponse;
+                if recorder.unavailable > 0 {
+                    recorder.unavailable -= 1;
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], "down").into_response();
+                }
+                if recorder.refuse {
+                    return (axum::http::StatusCode::BAD_REQUEST, "no").into_response();
+                }
+                (axum::http::StatusCode::OK, "{}").into_response()
+            },
+        )
+        .with_state(Arc::clone(&recorder));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (address, recorder)
+}
+
+/// The `desk` connector's settings against `base_url`.
+pub fn desk(base_url: &str) -> ConnectorSettings {
+    ConnectorSettings {
+        name: "desk".into(),
+        kind: ConnectorKind::Generic,
+        base_url: base_url.into(),
+        credentials_secret: Some("DESK_TOKEN".into()),
+        auth_scheme: Default::default(),
+        inbound: InboundSettings {
+            hmac_secret: Some("DESK_HOOK_KEY".into()),
+            delivery_header: Some("X-Delivery".into()),
+            ..InboundSettings::default()
+        },
+        service_user: Some("switchboard".into()),
+        max_attempts: 3,
+        timeout_s: 5,
+        fields: [
+            (
+                "assignment_group".to_owned(),
+                FieldPolicy {
+                    mode: WriteMode::Apply,
+                    only_if_empty: true,
+                    target: Some("group".into()),
+                    map: Default::default(),
+                },
+            ),
+            (
+                "category".to_owned(),
+                FieldPolicy {
+                    mode: WriteMode::Note,
+                    only_if_empty: true,
+                    target: None,
+                    map: Default::default(),
+                },
+            ),
+        ]
+        .into(),
+        generic: Some(GenericSettings {
+            id: "/ticket/id".into(),
+            title: Some("/ticket/title".into()),
+            description: Some("/ticket/description".into()),
+            revision: Some("/ticket/updated_at".into()),
+            actor: Some("/actor".into()),
+            status: Some("/ticket/status".into()),
+            resolved_statuses: vec!["resolved".into(), "closed".into()],
+            resolution: Some("/ticket/resolution".into()),
+            fields: [
+                ("group".to_owned(), "/ticket/group".to_owned()),
+                ("category".to_owned(), "/ticket/category".to_owned()),
+            ]
+            .into(),
+            update: GenericRequest {
+                method: "PATCH".into(),
+                path: "/api/tickets/{id}".into(),
+            },
+        }),
+    }
+}
+
+/// A server with the `desk` connector (secrets in `secrets_dir`); `tweak` adjusts settings.
+pub async fn spawn_with_desk(
+    base_url: &str,
+    secrets_dir: &tempfile::TempDir,
+    tweak: impl FnOnce(&mut Settings) + Send + 'static,
+) -> TestApp {
+    let secrets = secrets_dir.path().join("secrets.yaml");
+    std::fs::write(
+        &secrets,
+        format!("DESK_HOOK_KEY: {HOOK_KEY}\nDESK_TOKEN: {DESK_TOKEN}\n"),
+    )
+    .unwrap();
+    let connector = desk(base_url);
+    spawn_app_on(sample_copy(), move |s| {
+        s.runbooks.secrets_file = Some(secrets);
+        s.connectors = vec![connector];
+        tweak(s);
+    })
+    .await
+}
+
+/// The HMAC-SHA256 signature of `body` under the test key.
+pub fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_KEY.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// An event about ticket `id`.
+pub fn event(id: &str, title: &str, description: &str, status: &str) -> Value {
+    json!({
+        "actor": "ana",
+        "ticket": {
+            "id": id, "title": title, "description": description, "status": status,
+            "updated_at": "2026-11-30T10:00:00Z", "group": "", "category": "",
+        }
+    })
+}
+
+/// Sends `body` to the desk hook, signed (or with `signature`), with delivery id `delivery`.
+pub async fn deliver(
+    app: &TestApp,
+    body: &Value,
+    signature: Option<&str>,
+    delivery: &str,
+) -> reqwest::Response {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let signature = signature.map_or_else(|| sign(&bytes), str::to_owned);
+    app.client
+        .post(format!("{}/v1/hooks/desk", app.address))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .header("x-delivery", delivery)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The desk connector's jobs.
+pub async fn jobs(app: &TestApp) -> Vec<Value> {
+    app.get_as(VIEWER_TOKEN, "/v1/connectors/desk/jobs")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until job `id` reaches `state` (up to 30 s) and returns it.
+pub async fn wait_job(app: &TestApp, id: &str, state: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        if let Some(job) = jobs(app).await.into_iter().find(|j| j["id"] == id)
+            && job["state"] == state
+        {
+            return job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "job {id} never {state}: {:#?}",
+            jobs(app).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const VPN: (&str, &str) = (
+    "VPN keeps disconnecting",
+    "Working from home, the GlobalProtect VPN drops every few minutes and I have to reconnect.",
+);
+
+#[tokio::test]
+async fn an_event_is_triaged_and_written_back_by_each_fields_policy() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    // Every assignment group suggestion is routed `auto` here.
+    let app = spawn_with_desk(&base, &secrets, |s| {
+        s.triage
+            .field_thresholds
+            .insert("assignment_group".into(), 0.0);
+    })
+    .await;
+    let answer = deliver(&app, &event("41", VPN.0, VPN.1, "new"), None, "d-41").await;
+    assert_eq!(answer.status(), 202);
+    let accepted: Value = answer.json().await.unwrap();
+    assert_eq!(accepted["status"], "queued");
+    let job = wait_job(&app, accepted["job"].as_str().unwrap(), "done").await;
+    let requests = recorder.lock().unwrap().requests.clone();
+    assert_eq!(requests.len(), 1);
+    let (method, path, headers, body) = &requests[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("PATCH", "/api/tickets/41")
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("idempotency-key"), job["id"].as_str());
+    assert_eq!(
+        header("authorization"),
+        Some(format!("Bearer {DESK_TOKEN}").as_str())
+    );
+    let group = body["fields"]["group"]
+        .as_str()
+        .expect("the group was applied");
+    assert_eq!(job["result"]["written"]["group"], group);
+    assert!(
+        body["fields"].get("category").is_none(),
+        "category is note-only"
+    );
+    let note = body["note"].as_str().unwrap();
+    assert!(
+        note.contains(&format!("assignment_group: {group}")),
+        "{note}"
+    );
+    assert!(note.contains("category:"), "{note}");
+    assert!(
+        note.contains(&format!("switchboard-job: {}", job["id"].as_str().unwrap())),
+        "{note}"
+    );
+    assert!(note.contains("Similar past incidents"), "{note}");
+    // The ticket is remembered under the connector's name for feedback.
+    let stored = app
+        .post_json(
+            "/v1/tickets/desk:41/feedback",
+            &json!({ "field": "assignment_group", "label": group, "agent": "ana" }),
+        )
+        .await;
+    assert_eq!(stored.status(), 200);
+}
+
+#[tokio::test]
+async fn a_suggestion_below_its_threshold_only_goes_into_the_note() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| {
+        s.triage
+            .field_thresholds
+            .insert("assignment_group".into(), 1.0);
+    })
+    .await;
+    let answer: Value = deliver(
+        &app,
+        &event(
+            "42",
+            "Strange noise",
+            "Something hums near the window",
+            "new",
+        ),
+        None,
+        "d-42",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    wait_job(&app, answer["job"].as_str().unwrap(), "done").await;
+    let recorder = recorder.lock().unwrap();
+    let body = &recorder.requests[0].3;
+    assert_eq!(body["fields"], json!({}), "nothing applied");
+    assert_eq!(body["review"], true);
+    assert!(
+        body["note"]
+            .as_str()
+            .unwrap()
+            .contains("suggested for review")
+    );
+}
+
+#[tokio::test]
+async fn bad_or_missing_signatures_are_refused_audited_and_queue_nothing() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let body = event("43", VPN.0, VPN.1, "new");
+    let (code, _) = error_code(deliver(&app, &body, Some("sha256=00"), "d-43").await, 401).await;
+    assert_eq!(code, "unauthorized");
+    let forged = sign(br#"{"something":"else"}"#);
+    let (code, _) = error_code(deliver(&app, &body, Some(&forged), "d-43").await, 401).await;
+    assert_eq!(code, "unauthorized");
+    let unsigned = app
+        .client
+        .post(format!("{}/v1/hooks/desk", app.address))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert!(jobs(&app).await.is_empty());
+    let log = crate::helpers::audit_log(app.data_dir.path(), None).await;
+    let refused = log.for_subject("desk").await.unwrap();
+    assert_eq!(refused.len(), 3);
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.action == "connector.delivery_refused")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(recorder.lock().unwrap().requests.is_empty());
+    let (code, _) = error_code(
+        app.client
+            .post(format!("{}/v1/hooks/nope", app.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+}
+
+#[tokio::test]
+async fn concurrent_replays_of_one_delivery_are_one_job_and_one_write() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let body = event("44", VPN.0, VPN.1, "new");
+    let answers = futures_answers(&app, &body, 10).await;
+    let queued = answers.iter().filter(|a| a["status"] == "queued").count();
+    assert_eq!(queued, 1, "{answers:#?}");
+    let job = answers[0]["job"].as_str().unwrap().to_owned();
+    assert!(answers.iter().all(|a| a["job"] == job.as_str()));
+    wait_job(&app, &job, "done").await;
+    // The same change delivered again later (a new delivery id) is still one job.
+    let again: Value = deliver(&app, &body, None, "d-44-bis")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "duplicate");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorder.lock().unwrap().requests.len(), 1);
+    assert_eq!(jobs(&app).await.len(), 1);
+}
+
+/// Sends `body` `n` times at once (same delivery id) and returns the answers.
+async fn futures_answers(app: &TestApp, body: &Value, n: usize) -> Vec<Value> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (client, url, bytes) = (
+            app.client.clone(),
+            format!("{}/v1/hooks/desk", app.address),
+            serde_json::to_vec(body).unwrap(),
+        );
+        set.spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sign(&bytes))
+                .header("x-delivery", "d-replayed")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = set.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    answers
+}
+
+#[tokio::test]
+async fn malformed_events_and_own_writes_queue_nothing() {
+    let (base, _recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let (code, _) = error_code(
+        deliver(&app, &json!({ "ticket": {} }), None, "d-45").await,
+        422,
+    )
+    .await;
+    assert_eq!(code, "invalid_event");
+    let mut own = event("45", VPN.0, VPN.1, "new");
+    own["actor"] = json!("switchboard");
+    let answer = deliver(&app, &own, None, "d-46").await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap()["status"], "ignored");
+    assert!(jobs(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_system_that_is_down_gets_every_write_once_it_is_back() {
+    let (base, recorder) = recording_server().await;
+    // Down for the first six calls: three events arrive meanwhile.
+    recorder.lock().unwrap().unavailable = 6;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| s.connectors[0].max_attempts = 8).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let ticket = format!("47{n}");
+        let answer: Value = deliver(
+            &app,
+            &event(&ticket, VPN.0, VPN.1, "new"),
+            None,
+            &format!("d-{ticket}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(answer["status"], "queued");
+        ids.push(answer["job"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let job = wait_job(&app, id, "done").await;
+        assert!(job["attempts"].as_i64().unwrap() >= 2, "{job:#}");
+    }
+    let recorder = recorder.lock().unwrap();
+    assert_eq!(recorder.requests.len(), 9, "six refused, three accepted");
+    let applied = recorder.applied();
+    assert_eq!(applied.len(), 3, "each job wrote under one idempotency key");
+    let mut tickets: Vec<&str> = applied
+        .iter()
+        .map(|b| b["ticket"].as_str().unwrap())
+        .collect();
+    tickets.sort_unstable();
+    assert_eq!(tickets, ["470", "471", "472"]);
+}
+
+#[tokio::test]
+async fn a_refused_write_ends_dead_and_an_admin_requeues_it() {
+    let (base, recorder) = recording_server().await;
+    recorder.lock().unwrap().refuse = true;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let answer: Value = deliver(&app, &event("48", VPN.0, VPN.1, "new"), None, "d-48")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = answer["job"].as_str().unwrap().to_owned();
+    let dead = wait_job(&app, &id, "dead").await;
+    assert_eq!(dead["attempts"], 1, "a 400 is not retried: {dead:#}");
+    assert!(dead["last_error"].as_str().unwrap().contains("400"));
+    let path = format!("/v1/connectors/desk/jobs/{id}/requeue");
+    let (code, _) = error_code(
+        app.post_json_as(Some(crate::helpers::AGENT_TOKEN), &path, &json!({}))
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(code, "forbidden");
+    recorder.lock().unwrap().refuse = false;
+    assert_eq!(
+        app.post_json_as(Some(ADMIN_TOKEN), &path, &json!({}))
+            .await
+            .status(),
+        204
+    );
+    wait_job(&app, &id, "done").await;
+    let (code, _) = error_code(
+        app.post_json_as(Some(ADMIN_TOKEN), &path, &json!({})).await,
+        404,
+    )
+    .await;
+    assert_eq!(code, "not_found", "only dead jobs are requeued");
+}
+
+#[tokio::test]
+async fn a_closed_ticket_is_learned_from_and_routes_the_next_similar_one() {
+    let (base, _recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let title = "Badge reader at gate 7 rejects every card";
+    let description =
+        "The badge reader at the north gate 7 beeps red for all employee cards since the power cut";
+    let opened: Value = deliver(&app, &event("49", title, description, "new"), None, "d-49")
+        .await
+        .json()
+        .await
+        .unwrap();
+    wait_job(&app, opened["job"].as_str().unwrap(), "done").await;
+    let mut closed = event("49", title, description, "resolved");
+    closed["ticket"]["updated_at"] = json!("2026-11-30T12:00:00Z");
+    closed["ticket"]["group"] = json!("Facilities Security");
+    closed["ticket"]["resolution"] = json!("Reset the reader controller after the power cut");
+    let answer: Value = deliver(&app, &closed, None, "d-49-closed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job = wait_job(&app, answer["job"].as_str().unwrap(), "done").await;
+    assert_eq!(
+        job["result"]["learned"]["assignment_group"],
+        "Facilities Security"
+    );
+    let incident: Value = app.get("/v1/incidents/desk:49").await.json().await.unwrap();
+    assert_eq!(
+        incident["labels"]["assignment_group"],
+        "Facilities Security"
+    );
+    assert_eq!(
+        incident["resolution"],
+        "Reset the reader controller after the power cut"
+    );
+    let stats: Value = app.get("/v1/stats").await.json().await.unwrap();
+    assert!(
+        stats["feedback"]["fields"]["assignment_group"]["total"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // The next ticket about it is routed by what was learned.
+    let next: Value = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "title": title, "description": description }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        next["suggestions"]["assignment_group"]["label"],
+        "Facilities Security"
+    );
+}
+
+// Multi-threaded: the recording server keeps answering while the test waits
+// for the server process to die.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
+    use crate::server_process::{ServerProcess, write_config};
+    let (base, recorder) = recording_server().await;
+    let data = sample_copy();
+    let dir = tempfile::tempdir().unwrap();
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    std::fs::copy(
+        crate::helpers::repo().join("runbooks/inventory.yaml"),
+        runbooks.join("inventory.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        runbooks.join("secrets.yaml"),
+        format!("DESK_HOOK_KEY: {HOOK_KEY}\nDESK_TOKEN: {DESK_TOKEN}\n"),
+    )
+    .unwrap();
+    let connector = format!(
+        "[[connectors]]\nname = \"desk\"\nkind = \"generic\"\nbase_url = \"{base}\"\ncredentials_secret = \"DESK_TOKEN\"\n\
+         inbound = {{ hmac_secret = \"DESK_HOOK_KEY\" }}\n\
+         [connectors.fields.assignment_group]\nmode = \"apply\"\n\
+         [connectors.generic]\nid = \"/ticket/id\"\ntitle = \"/ticket/title\"\ndescription = \"/ticket/description\"\n\
+         revision = \"/ticket/updated_at\"\nupdate = {{ method = \"PATCH\", path = \"/api/tickets/{{id}}\" }}\n"
+    );
+    // The connector tables go after every top-level key.
+    let config = write_config(dir.path(), data.path(), Some(&runbooks), "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&connector);
+    std::fs::write(&config, text).unwrap();
+
+    let body = serde_json::to_vec(&event("50", VPN.0, VPN.1, "new")).unwrap();
+    let send = |base: String, body: Vec<u8>| async move {
+        reqwest::Client::new()
+            .post(format!("{base}/v1/hooks/desk"))
+            .header("x-hub-signature-256", sign(&body))
+            .body(body)
+            .send()
+            .await
+    };
+    let mut server = ServerProcess::start_ready(
+        &config,
+        &[(
+            switchboard::crash::CRASH_AT_ENV,
+            "connector.after_write_back@1",
+        )],
+    )
+    .await;
+    let answer: Value = send(server.base.clone(), body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "queued");
+    let exited = server.wait_exit(Duration::from_secs(30));
+    assert!(
+        exited,
+        "the crash point was never reached: {:#?}",
+        server.log()
+    );
+    assert_eq!(
+        recorder.lock().unwrap().requests.len(),
+        1,
+        "written once before the crash"
+    );
+
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let started = Instant::now();
+    while recorder.lock().unwrap().requests.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never ran again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let applied = recorder.lock().unwrap().applied().len();
+    assert_eq!(applied, 1, "the second write carried the first one's key");
+    let replay: Value = send(server.base.clone(), body)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replay["status"], "duplicate", "the event was accepted once");
+}
