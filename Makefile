@@ -1,6 +1,6 @@
 # The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
 # and `make test` (fetch model, run the whole test suite).
-.PHONY: run test test-postgres model lint sample
+.PHONY: run test test-postgres test-helpdesk model lint sample
 
 model:
 	./scripts/fetch-model.sh
@@ -13,6 +13,9 @@ test: model
 
 test-postgres: model
 	./scripts/test-postgres.sh
+
+test-helpdesk: model
+	./scripts/test-helpdesk.sh
 
 lint:
 	cargo fmt --all -- --check

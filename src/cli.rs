@@ -62,6 +62,13 @@ enum ConnectorCommand {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Import the system's resolved tickets as incidents (final labels and
+    /// resolutions), resuming an interrupted import, then retrain the head.
+    /// The store must not be in use by a running server.
+    Import {
+        /// Connector name.
+        name: String,
+    },
     /// Queue a dead job again.
     Requeue {
         /// Connector name.
@@ -424,6 +431,9 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
 }
 
 async fn connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
+    if let ConnectorCommand::Import { name } = &command {
+        return connector_import(settings, name).await;
+    }
     let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
     let jobs = crate::connectors::JobTable::new(pool);
     match command {
@@ -456,6 +466,7 @@ async fn connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Re
             }
             Ok(())
         }
+        ConnectorCommand::Import { .. } => unreachable!("handled above"),
         ConnectorCommand::Requeue { name, id } => {
             if jobs.requeue(&name, &id).await? {
                 println!("job {id} queued again (a running server takes it within a second)");
@@ -465,6 +476,37 @@ async fn connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Re
             }
         }
     }
+}
+
+async fn connector_import(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let connectors = crate::startup::connectors_for_tools(settings).await?;
+    let service = load_service(settings).await?;
+    let mut progress: Option<crate::ingest::Progress> = None;
+    let report = connectors
+        .import(name, &service, |done, total| {
+            let bar = progress.get_or_insert_with(|| {
+                crate::ingest::Progress::new(
+                    &format!("importing {name}"),
+                    "tickets",
+                    total.unwrap_or(0),
+                )
+            });
+            bar.update(done as u64, done as u64);
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if let Some(bar) = &progress {
+        bar.finish((report.imported + report.skipped) as u64);
+    }
+    service.flush().await?;
+    println!(
+        "imported {} resolved tickets ({} without text skipped) in {} pages",
+        report.imported, report.skipped, report.pages
+    );
+    if settings.triage.classifier.enabled && report.imported > 0 {
+        print_retrain(&service.retrain().await?);
+    }
+    Ok(())
 }
 
 async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {

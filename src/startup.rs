@@ -133,6 +133,28 @@ pub fn build_connectors(
     .map_err(anyhow::Error::msg)
 }
 
+/// The connectors for a command-line tool (history import): the state
+/// database and audit trail without starting automation (which would take over
+/// a running server's executions).
+pub async fn connectors_for_tools(
+    settings: &Settings,
+) -> anyhow::Result<Arc<crate::connectors::ConnectorService>> {
+    let pool = crate::automation::connect(&database_url(settings))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the state database: {e}"))?;
+    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let audit = Arc::new(open_audit(settings, &secrets, pool.clone())?);
+    crate::connectors::ConnectorService::new(
+        &settings.connectors,
+        secrets,
+        pool,
+        audit,
+        crate::connectors::NoteTemplate::default(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
 /// The audit log over `pool`: its key from the secret named by
 /// `audit.key_secret`, else from the key file (made on first use); its anchor
 /// file from the settings.

@@ -2,20 +2,17 @@
 //! pointers), and one configurable JSON request back with the fields to set,
 //! the internal note and an `Idempotency-Key`.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
-use super::settings::{AuthScheme, ConnectorSettings, GenericSettings};
+use super::client::{Client, url_escape};
+use super::settings::{ConnectorSettings, GenericSettings};
 use super::{Connector, ConnectorError, ExternalTicket, TicketUpdate};
 use crate::runbook::Secrets;
 
 /// A generic connector.
 pub(super) struct GenericConnector {
-    settings: ConnectorSettings,
     generic: GenericSettings,
-    client: reqwest::Client,
-    credentials: Option<String>,
+    client: Client,
 }
 
 /// A JSON pointer's value as text (strings as they are, numbers and booleans printed).
@@ -28,38 +25,6 @@ fn text_at(body: &Value, pointer: Option<&String>) -> Option<String> {
     }
 }
 
-/// The `Retry-After` of an answer, in seconds.
-pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// Adds the connector's credentials to a request.
-pub(super) fn authorize(
-    request: reqwest::RequestBuilder,
-    scheme: AuthScheme,
-    credentials: Option<&str>,
-) -> reqwest::RequestBuilder {
-    match (credentials, scheme) {
-        (None, _) => request,
-        (Some(secret), AuthScheme::Bearer) => request.bearer_auth(secret),
-        (Some(secret), AuthScheme::Token) => {
-            request.header(reqwest::header::AUTHORIZATION, format!("Token {secret}"))
-        }
-        (Some(secret), AuthScheme::Basic) => match secret.split_once(':') {
-            Some((user, password)) => request.basic_auth(user, Some(password)),
-            None => request.basic_auth(secret, None::<&str>),
-        },
-    }
-}
-
 impl GenericConnector {
     pub fn new(settings: &ConnectorSettings, secrets: &Secrets) -> Result<Self, String> {
         let generic = settings.generic.clone().ok_or_else(|| {
@@ -68,30 +33,9 @@ impl GenericConnector {
                 settings.name
             )
         })?;
-        let credentials = match &settings.credentials_secret {
-            Some(name) => Some(
-                secrets
-                    .get(name)
-                    .ok_or_else(|| {
-                        format!(
-                            "connectors.{}: secret {name} is not configured",
-                            settings.name
-                        )
-                    })?
-                    .to_owned(),
-            ),
-            None => None,
-        };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.timeout_s))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(Self {
-            settings: settings.clone(),
             generic,
-            client,
-            credentials,
+            client: Client::new(settings, secrets)?,
         })
     }
 }
@@ -112,6 +56,7 @@ impl Connector for GenericConnector {
             description: text_at(&body, g.description.as_ref()).unwrap_or_default(),
             revision: text_at(&body, g.revision.as_ref()),
             actor: text_at(&body, g.actor.as_ref()),
+            own_write: false,
             resolved: status.is_some_and(|s| {
                 g.resolved_statuses
                     .iter()
@@ -141,7 +86,6 @@ impl Connector for GenericConnector {
     ) -> Result<(), ConnectorError> {
         let request = &self.generic.update;
         let path = request.path.replace("{id}", &url_escape(&ticket.id));
-        let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), path);
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| ConnectorError::Permanent(format!("bad method {}", request.method)))?;
         let body = serde_json::json!({
@@ -152,33 +96,9 @@ impl Connector for GenericConnector {
         });
         let call = self
             .client
-            .request(method, url)
+            .request(method, &path)
             .header("Idempotency-Key", idempotency_key)
             .json(&body);
-        let response = authorize(call, self.settings.auth_scheme, self.credentials.as_deref())
-            .send()
-            .await
-            .map_err(|e| ConnectorError::from_request(&e, "write-back"))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(ConnectorError::from_status(
-                response.status(),
-                retry_after(&response),
-                "write-back",
-            ))
-        }
+        self.client.send(call, "write-back").await.map(drop)
     }
-}
-
-/// `text` safe inside a URL path segment.
-pub(super) fn url_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

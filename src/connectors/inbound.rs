@@ -18,6 +18,8 @@ pub struct Delivery {
     pub headers: BTreeMap<String, String>,
     /// The raw body.
     pub body: Vec<u8>,
+    /// Query parameters of the URL.
+    pub query: BTreeMap<String, String>,
 }
 
 impl Delivery {
@@ -63,6 +65,18 @@ pub fn verify(
             .ok_or_else(|| InboundError::Unauthenticated("missing bearer token".into()))?;
         if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             return Err(InboundError::Unauthenticated("wrong bearer token".into()));
+        }
+    }
+    if let Some(name) = &settings.query_token_secret {
+        let expected = secret(name)?;
+        let presented = delivery
+            .query
+            .get("token")
+            .ok_or_else(|| InboundError::Unauthenticated("missing token parameter".into()))?;
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Err(InboundError::Unauthenticated(
+                "wrong token parameter".into(),
+            ));
         }
     }
     if let Some(name) = &settings.hmac_secret {
@@ -140,6 +154,7 @@ mod tests {
                 .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
                 .collect(),
             body: body.to_vec(),
+            query: BTreeMap::new(),
         }
     }
 

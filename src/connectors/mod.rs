@@ -9,9 +9,13 @@
 //! - `outbox`: the durable job table (state, attempts, back-off, dead jobs).
 //! - `writeback`: policy, mapping and the internal note (`prompts/connector_note.md`).
 //! - `service`: [`ConnectorService`]: accept an event, run jobs, requeue.
+//! - `client`: what every connector's HTTP calls share.
 //! - `generic`: the `generic` connector (JSON pointers in, one request out).
+//! - `helpdesk`: django-helpdesk (its webhooks in, its REST API out).
 
+mod client;
 mod generic;
+mod helpdesk;
 mod inbound;
 mod outbox;
 mod service;
@@ -23,6 +27,7 @@ use std::time::Duration;
 
 pub use inbound::{Delivery, InboundError};
 pub use outbox::{Job, JobState, Outbox as JobTable};
+pub use service::ImportReport;
 pub use service::{AcceptError, Accepted, ConnectorService};
 pub use settings::{
     AuthScheme, ConnectorKind, ConnectorSettings, FieldPolicy, GenericRequest, GenericSettings,
@@ -43,6 +48,10 @@ pub struct ExternalTicket {
     pub revision: Option<String>,
     /// Who caused the event (to ignore Switchboard's own writes).
     pub actor: Option<String>,
+    /// True when the event is Switchboard's own write coming back (recognised
+    /// by the note's `switchboard-job:` marker).
+    #[serde(default)]
+    pub own_write: bool,
     /// True once the ticket is resolved or closed.
     pub resolved: bool,
     /// How it was resolved, when it is.
@@ -143,4 +152,24 @@ pub trait Connector: Send + Sync {
         update: &TicketUpdate,
         idempotency_key: &str,
     ) -> Result<(), ConnectorError>;
+
+    /// One page of resolved tickets for history import, from `cursor` (`None`:
+    /// the first page). Systems that cannot list tickets say so.
+    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+        let _ = cursor;
+        Err(ConnectorError::Permanent(
+            "this connector cannot list resolved tickets: import its history from a CSV or JSON export with `switchboard ingest incidents`".into(),
+        ))
+    }
+}
+
+/// A page of tickets and where the next one starts.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The tickets.
+    pub tickets: Vec<ExternalTicket>,
+    /// The cursor of the next page; `None` after the last.
+    pub next: Option<String>,
+    /// How many tickets there are in all, when the system says.
+    pub total: Option<u64>,
 }

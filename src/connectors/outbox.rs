@@ -110,6 +110,10 @@ impl Outbox {
         Self { pool }
     }
 
+    pub(super) fn pool(&self) -> AnyPool {
+        self.pool.clone()
+    }
+
     /// Queues a job unless `(connector, dedupe_key)` has one; returns the job's
     /// id and whether it is new. Durable when it returns.
     pub(super) async fn enqueue(
@@ -305,6 +309,54 @@ impl Outbox {
                 ))
             })
             .collect()
+    }
+}
+
+/// Where each connector's history import has got to (`connector_cursors`).
+pub(super) struct Cursors {
+    pool: AnyPool,
+}
+
+impl Cursors {
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// The saved cursor of `connector`'s `kind` of walk.
+    pub async fn get(&self, connector: &str, kind: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT cursor_value FROM connector_cursors WHERE connector = $1 AND kind = $2",
+        )
+        .bind(connector.to_owned())
+        .bind(kind.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get("cursor_value")).transpose()
+    }
+
+    /// Saves a cursor (durable when it returns).
+    pub async fn set(&self, connector: &str, kind: &str, value: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO connector_cursors (connector, kind, cursor_value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connector, kind) DO UPDATE SET cursor_value = $3, updated_at = $4",
+        )
+        .bind(connector.to_owned())
+        .bind(kind.to_owned())
+        .bind(value.to_owned())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a finished walk's cursor.
+    pub async fn clear(&self, connector: &str, kind: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM connector_cursors WHERE connector = $1 AND kind = $2")
+            .bind(connector.to_owned())
+            .bind(kind.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

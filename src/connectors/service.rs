@@ -12,6 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::generic::GenericConnector;
+use super::helpdesk::HelpdeskConnector;
 use super::inbound::{Delivery, InboundError, verify};
 use super::outbox::{Job, JobState, Outbox, TakenJob, backoff};
 use super::settings::{ConnectorKind, ConnectorSettings};
@@ -98,6 +99,7 @@ fn connector_for(
 ) -> Result<Arc<dyn Connector>, String> {
     match settings.kind {
         ConnectorKind::Generic => Ok(Arc::new(GenericConnector::new(settings, secrets)?)),
+        ConnectorKind::Helpdesk => Ok(Arc::new(HelpdeskConnector::new(settings, secrets)?)),
     }
 }
 
@@ -187,12 +189,15 @@ impl ConnectorService {
                 count(name, "malformed");
                 AcceptError::Malformed(e.to_string())
             })?;
-        if let Some(own) = &registered.settings.service_user
-            && ticket.actor.as_deref() == Some(own.as_str())
-        {
+        let own_user = registered
+            .settings
+            .service_user
+            .as_ref()
+            .is_some_and(|own| ticket.actor.as_deref() == Some(own.as_str()));
+        if ticket.own_write || own_user {
             count(name, "ignored");
             return Ok(Accepted::Ignored {
-                reason: format!("caused by Switchboard's own user {own:?}"),
+                reason: "caused by Switchboard's own write".to_owned(),
             });
         }
         // The same change of a ticket is one job however often and under however
@@ -435,25 +440,7 @@ async fn learn_from_closure(
     ticket_id: &str,
     caller: &Caller,
 ) -> Result<serde_json::Value, ConnectorError> {
-    let mut labels = BTreeMap::new();
-    for (field, policy) in &settings.fields {
-        let target = policy.target.as_deref().unwrap_or(field);
-        let Some(value) = ticket.fields.get(target).filter(|v| !v.trim().is_empty()) else {
-            continue;
-        };
-        let label = if policy.map.is_empty() {
-            Some(value.clone())
-        } else {
-            policy
-                .map
-                .iter()
-                .find(|(_, v)| *v == value)
-                .map(|(label, _)| label.clone())
-        };
-        if let Some(label) = label {
-            labels.insert(field.clone(), label);
-        }
-    }
+    let labels = final_labels(settings, ticket);
     let mut corrected = Vec::new();
     for (field, label) in &labels {
         let feedback = LabelFeedback {
@@ -482,4 +469,115 @@ async fn learn_from_closure(
         .map_err(triage_error)?;
     tracing::info!(connector = %settings.name, ticket = %ticket.id, ?corrected, "closed ticket stored as an incident");
     Ok(serde_json::json!({ "learned": labels, "corrected": corrected }))
+}
+
+/// The labels a ticket ended with: each configured field's value in the
+/// system, mapped back to its label (values the map does not know are left out).
+fn final_labels(settings: &ConnectorSettings, ticket: &ExternalTicket) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for (field, policy) in &settings.fields {
+        let target = policy.target.as_deref().unwrap_or(field);
+        let Some(value) = ticket.fields.get(target).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let label = if policy.map.is_empty() {
+            Some(value.clone())
+        } else {
+            policy
+                .map
+                .iter()
+                .find(|(_, v)| *v == value)
+                .map(|(label, _)| label.clone())
+        };
+        if let Some(label) = label {
+            labels.insert(field.clone(), label);
+        }
+    }
+    labels
+}
+
+/// What a history import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    /// Resolved tickets stored as incidents.
+    pub imported: usize,
+    /// Tickets skipped (no text).
+    pub skipped: usize,
+    /// Pages read.
+    pub pages: usize,
+}
+
+impl ConnectorService {
+    /// Imports connector `name`'s resolved tickets as incidents with their final
+    /// labels and resolutions, page by page from where an interrupted import
+    /// stopped; `progress` sees the count so far and the total, when known.
+    /// The caller retrains the classifier head afterwards.
+    pub async fn import(
+        &self,
+        name: &str,
+        triage: &TriageService,
+        mut progress: impl FnMut(usize, Option<u64>),
+    ) -> Result<ImportReport, String> {
+        let registered = self
+            .connectors
+            .get(name)
+            .ok_or_else(|| format!("no connector {name:?}"))?;
+        let cursors = super::outbox::Cursors::new(self.outbox.pool());
+        let mut cursor = cursors
+            .get(name, "import")
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(at) = &cursor {
+            tracing::info!(connector = name, cursor = %at, "resuming an interrupted import");
+        }
+        let mut report = ImportReport::default();
+        loop {
+            let page = registered
+                .connector
+                .resolved_page(cursor.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            report.pages += 1;
+            let mut incidents = Vec::new();
+            for ticket in &page.tickets {
+                if ticket.title.trim().is_empty() && ticket.description.trim().is_empty() {
+                    report.skipped += 1;
+                    continue;
+                }
+                incidents.push(
+                    Incident {
+                        id: format!("{name}:{}", ticket.id),
+                        title: ticket.title.clone(),
+                        description: ticket.description.clone(),
+                        resolution: ticket.resolution.clone(),
+                        labels: final_labels(&registered.settings, ticket),
+                        ..Incident::default()
+                    }
+                    .without_blank_labels(),
+                );
+            }
+            report.imported += incidents.len();
+            triage
+                .store_incidents(incidents)
+                .await
+                .map_err(|e| e.to_string())?;
+            progress(report.imported + report.skipped, page.total);
+            match page.next {
+                Some(next) => {
+                    cursors
+                        .set(name, "import", &next)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    cursor = Some(next);
+                }
+                None => {
+                    cursors
+                        .clear(name, "import")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    return Ok(report);
+                }
+            }
+        }
+    }
 }

@@ -57,6 +57,9 @@ fn default_timeout_s() -> u64 {
 pub enum ConnectorKind {
     /// Any system that can send a JSON webhook and accept one JSON request back.
     Generic,
+    /// django-helpdesk: its new-ticket and follow-up webhooks in, its REST API
+    /// (token authentication) out.
+    Helpdesk,
 }
 
 /// How credentials are sent to the ticketing system.
@@ -87,6 +90,9 @@ pub struct InboundSettings {
     pub max_skew_s: u64,
     /// Secret (by name) of a bearer token inbound calls must present.
     pub bearer_secret: Option<String>,
+    /// Secret (by name) of a token inbound calls carry as the `token` query
+    /// parameter, for systems that can only be given a URL (django-helpdesk).
+    pub query_token_secret: Option<String>,
     /// Header carrying the delivery id, which makes a redelivery one job.
     pub delivery_header: Option<String>,
 }
@@ -99,6 +105,7 @@ impl Default for InboundSettings {
             timestamp_header: None,
             max_skew_s: 300,
             bearer_secret: None,
+            query_token_secret: None,
             delivery_header: None,
         }
     }
@@ -221,9 +228,13 @@ impl ConnectorSettings {
                 self.name
             ));
         }
-        if self.inbound.hmac_secret.is_none() && self.inbound.bearer_secret.is_none() {
+        let inbound = &self.inbound;
+        if inbound.hmac_secret.is_none()
+            && inbound.bearer_secret.is_none()
+            && inbound.query_token_secret.is_none()
+        {
             return Err(format!(
-                "connectors.{}: inbound needs hmac_secret or bearer_secret (events are never accepted unauthenticated)",
+                "connectors.{}: inbound needs hmac_secret, bearer_secret or query_token_secret (events are never accepted unauthenticated)",
                 self.name
             ));
         }
@@ -238,7 +249,7 @@ impl ConnectorSettings {
                 "connectors.{}: kind generic needs a [connectors.generic] table",
                 self.name
             )),
-            ConnectorKind::Generic => Ok(()),
+            ConnectorKind::Generic | ConnectorKind::Helpdesk => Ok(()),
         }
     }
 }

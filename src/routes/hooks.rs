@@ -35,6 +35,7 @@ impl From<AcceptError> for ApiError {
 pub async fn receive_event(
     State(state): State<AppState>,
     Path(connector): Path<String>,
+    ApiQuery(query): ApiQuery<std::collections::BTreeMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -46,6 +47,7 @@ pub async fn receive_event(
             })
             .collect(),
         body: body.to_vec(),
+        query,
     };
     let accepted = state.connectors()?.accept(&connector, &delivery).await?;
     let status = match accepted {

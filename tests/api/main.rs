@@ -9,6 +9,7 @@ mod errors;
 mod eval;
 mod executions;
 mod feedback;
+mod helpdesk;
 mod helpers;
 mod incidents;
 mod ingest;

@@ -1,0 +1,219 @@
+//! django-helpdesk: its new-ticket and follow-up webhooks in (authenticated by
+//! a token in the webhook URL, the only thing the helpdesk can be given), its
+//! REST API out with token authentication: `PATCH /api/tickets/{id}/` for the
+//! fields (`queue`, `priority`, `assigned_to`, by id), then an internal
+//! follow-up (`public: false`) carrying the note. The note's
+//! `switchboard-job:` marker makes the write-back idempotent (a job run again
+//! finds it and writes nothing) and lets the follow-up webhook our own note
+//! triggers be recognised and ignored.
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::settings::ConnectorSettings;
+use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
+use crate::runbook::Secrets;
+
+/// django-helpdesk's resolved and closed statuses.
+const RESOLVED: [i64; 2] = [3, 4];
+/// The fields a ticket carries that label fields can map to.
+const FIELDS: [&str; 3] = ["queue", "priority", "assigned_to"];
+/// What starts the marker line of every note Switchboard writes.
+const MARKER: &str = "switchboard-job:";
+
+/// A django-helpdesk connector.
+pub(super) struct HelpdeskConnector {
+    client: Client,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A ticket as the helpdesk's serializer writes it.
+fn ticket_from(json: &Value) -> Result<ExternalTicket, ConnectorError> {
+    let id = json
+        .get("id")
+        .and_then(text)
+        .ok_or_else(|| ConnectorError::Permanent("the ticket has no id".into()))?;
+    let status = json.get("status").and_then(Value::as_i64).unwrap_or(1);
+    Ok(ExternalTicket {
+        id,
+        title: json.get("title").and_then(text).unwrap_or_default(),
+        description: json.get("description").and_then(text).unwrap_or_default(),
+        resolved: RESOLVED.contains(&status),
+        resolution: json.get("resolution").and_then(text),
+        fields: FIELDS
+            .iter()
+            .map(|field| {
+                let value = json.get(*field).and_then(text).unwrap_or_default();
+                ((*field).to_owned(), value)
+            })
+            .collect(),
+        ..ExternalTicket::default()
+    })
+}
+
+/// The follow-ups of a ticket.
+fn followups(json: &Value) -> impl Iterator<Item = &Value> {
+    json.get("followup_set")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn has_marker(followup: &Value, marker: Option<&str>) -> bool {
+    followup
+        .get("comment")
+        .and_then(Value::as_str)
+        .is_some_and(|comment| match marker {
+            Some(line) => comment.lines().any(|l| l.trim() == line),
+            None => comment.contains(MARKER),
+        })
+}
+
+impl HelpdeskConnector {
+    pub fn new(settings: &ConnectorSettings, secrets: &Secrets) -> Result<Self, String> {
+        if settings.credentials_secret.is_none() {
+            return Err(format!(
+                "connectors.{}: kind helpdesk needs credentials_secret (an API token of a staff user)",
+                settings.name
+            ));
+        }
+        Ok(Self {
+            client: Client::new(settings, secrets)?,
+        })
+    }
+
+    async fn ticket_json(&self, id: &str) -> Result<Value, ConnectorError> {
+        let request = self.client.request(
+            reqwest::Method::GET,
+            &format!("/api/tickets/{}/", super::client::url_escape(id)),
+        );
+        self.client
+            .send(request, "reading the ticket")
+            .await?
+            .json()
+            .await
+            .map_err(|e| ConnectorError::Permanent(format!("the ticket is not JSON: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for HelpdeskConnector {
+    fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
+        let event: Value = serde_json::from_slice(body)
+            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let json = event
+            .get("ticket")
+            .ok_or_else(|| ConnectorError::Permanent("the event has no ticket".into()))?;
+        let mut ticket = ticket_from(json)?;
+        match event.get("followup_id").and_then(Value::as_i64) {
+            Some(followup) => {
+                ticket.revision = Some(format!("followup-{followup}"));
+                let this =
+                    followups(json).find(|f| f.get("id").and_then(Value::as_i64) == Some(followup));
+                ticket.actor = this.and_then(|f| f.get("user")).and_then(text);
+                ticket.own_write = this.is_some_and(|f| has_marker(f, None));
+            }
+            None => ticket.revision = Some("opened".to_owned()),
+        }
+        Ok(ticket)
+    }
+
+    async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError> {
+        let json = self.ticket_json(&event.id).await?;
+        Ok(ExternalTicket {
+            revision: event.revision.clone(),
+            actor: event.actor.clone(),
+            own_write: event.own_write,
+            ..ticket_from(&json)?
+        })
+    }
+
+    async fn write_back(
+        &self,
+        ticket: &ExternalTicket,
+        update: &TicketUpdate,
+        idempotency_key: &str,
+    ) -> Result<(), ConnectorError> {
+        // The note goes last and carries the job's marker: found, the job has
+        // written everything already.
+        let marker = format!("{MARKER} {idempotency_key}");
+        let current = self.ticket_json(&ticket.id).await?;
+        if followups(&current).any(|f| has_marker(f, Some(&marker))) {
+            return Ok(());
+        }
+        if !update.fields.is_empty() {
+            let mut fields = serde_json::Map::new();
+            for (field, value) in &update.fields {
+                if !FIELDS.contains(&field.as_str()) {
+                    return Err(ConnectorError::Permanent(format!(
+                        "django-helpdesk has no writable field {field:?} (queue, priority, assigned_to)"
+                    )));
+                }
+                let value = value.parse::<i64>().map(Value::from).map_err(|_| {
+                    ConnectorError::Permanent(format!("{field} takes an id, not {value:?}"))
+                })?;
+                fields.insert(field.clone(), value);
+            }
+            let path = format!("/api/tickets/{}/", super::client::url_escape(&ticket.id));
+            let request = self
+                .client
+                .request(reqwest::Method::PATCH, &path)
+                .json(&fields);
+            self.client.send(request, "updating the ticket").await?;
+        }
+        let mut note = update.note.clone();
+        if !note.lines().any(|l| l.trim() == marker) {
+            note.push_str(&format!("\n{marker}"));
+        }
+        let followup = serde_json::json!({
+            "ticket": ticket.id.parse::<i64>().map(Value::from).unwrap_or(Value::String(ticket.id.clone())),
+            "comment": note,
+            "public": false,
+        });
+        let request = self
+            .client
+            .request(reqwest::Method::POST, "/api/followups/")
+            .json(&followup);
+        self.client
+            .send(request, "adding the internal note")
+            .await
+            .map(drop)
+    }
+
+    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+        let page: u64 = cursor.map_or(Ok(1), str::parse).map_err(|_| {
+            ConnectorError::Permanent(format!("bad cursor {cursor:?}: a page number"))
+        })?;
+        let path = format!("/api/tickets/?status=3,4&page={page}&page_size=100");
+        let request = self.client.request(reqwest::Method::GET, &path);
+        let json: Value = self
+            .client
+            .send(request, "listing resolved tickets")
+            .await?
+            .json()
+            .await
+            .map_err(|e| ConnectorError::Permanent(format!("the ticket list is not JSON: {e}")))?;
+        let tickets = json
+            .get("results")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ConnectorError::Permanent("the ticket list has no results".into()))?
+            .iter()
+            .map(ticket_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            tickets,
+            next: json
+                .get("next")
+                .filter(|n| !n.is_null())
+                .map(|_| (page + 1).to_string()),
+            total: json.get("count").and_then(Value::as_u64),
+        })
+    }
+}
