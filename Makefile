@@ -1,6 +1,6 @@
 # The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
 # and `make test` (fetch model, run the whole test suite).
-.PHONY: run test test-postgres test-helpdesk model lint sample
+.PHONY: run test test-postgres test-helpdesk test-rt model lint sample
 
 model:
 	./scripts/fetch-model.sh
@@ -16,6 +16,9 @@ test-postgres: model
 
 test-helpdesk: model
 	./scripts/test-helpdesk.sh
+
+test-rt: model
+	./scripts/test-rt.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -92,6 +92,9 @@ pub struct Metrics {
     pub connector_jobs: Family<ConnectorJobLabels, Gauge>,
     /// Seconds from an event's arrival to its write-back, per connector.
     pub connector_latency: Family<ConnectorName, Histogram>,
+    /// Unix time of each polled connector's last successful poll: alert when
+    /// it falls behind (`time() - switchboard_connector_last_poll_seconds`).
+    pub connector_last_poll: Family<ConnectorName, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -163,7 +166,14 @@ impl Metrics {
             "Seconds from an event's arrival to its write-back",
             connector_latency.clone(),
         );
+        let connector_last_poll = Family::<ConnectorName, Gauge>::default();
+        registry.register(
+            "connector_last_poll_seconds",
+            "Unix time of a polled connector's last successful poll",
+            connector_last_poll.clone(),
+        );
         Self {
+            connector_last_poll,
             connector_events,
             connector_jobs,
             connector_latency,

@@ -51,6 +51,15 @@ pub fn verify(
     delivery: &Delivery,
     now: i64,
 ) -> Result<(), InboundError> {
+    if settings.hmac_secret.is_none()
+        && settings.bearer_secret.is_none()
+        && settings.query_token_secret.is_none()
+    {
+        // A polled connector has none, and takes no deliveries at all.
+        return Err(InboundError::Unauthenticated(
+            "this connector accepts no deliveries (no inbound authentication is configured)".into(),
+        ));
+    }
     let secret = |name: &str| {
         secrets
             .get(name)
@@ -244,6 +253,16 @@ mod tests {
         assert!(matches!(
             verify(&unset, &secrets(), &ok, 0),
             Err(InboundError::Misconfigured(_))
+        ));
+    }
+
+    #[test]
+    fn a_connector_without_inbound_authentication_accepts_no_delivery() {
+        let polled = InboundSettings::default();
+        let any = delivery(&[("Authorization", "Bearer hook-token-0123456789")], b"{}");
+        assert!(matches!(
+            verify(&polled, &secrets(), &any, 0),
+            Err(InboundError::Unauthenticated(_))
         ));
     }
 }

@@ -12,12 +12,18 @@
 //! - `client`: what every connector's HTTP calls share.
 //! - `generic`: the `generic` connector (JSON pointers in, one request out).
 //! - `helpdesk`: django-helpdesk (its webhooks in, its REST API out).
+//! - `rt`: Request Tracker 5 (polled transactions in, REST2 out).
+//! - `poll`: the poller of connectors without events.
+//! - `import`: history import of resolved tickets.
 
 mod client;
 mod generic;
 mod helpdesk;
+mod import;
 mod inbound;
 mod outbox;
+mod poll;
+mod rt;
 mod service;
 mod settings;
 mod writeback;
@@ -25,9 +31,9 @@ mod writeback;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use import::ImportReport;
 pub use inbound::{Delivery, InboundError};
 pub use outbox::{Job, JobState, Outbox as JobTable};
-pub use service::ImportReport;
 pub use service::{AcceptError, Accepted, ConnectorService};
 pub use settings::{
     AuthScheme, ConnectorKind, ConnectorSettings, FieldPolicy, GenericRequest, GenericSettings,
@@ -161,6 +167,29 @@ pub trait Connector: Send + Sync {
             "this connector cannot list resolved tickets: import its history from a CSV or JSON export with `switchboard ingest incidents`".into(),
         ))
     }
+
+    /// For systems that send no events: the tickets opened or resolved after
+    /// `cursor`, and the cursor to ask from next. `None` starts from now:
+    /// history is `import`'s job. Asking twice from the same cursor gives the
+    /// same tickets with the same revisions, so a poll interrupted before its
+    /// cursor was saved queues nothing twice.
+    async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
+        let _ = cursor;
+        Err(ConnectorError::Permanent(
+            "this connector receives events; it is not polled".into(),
+        ))
+    }
+}
+
+/// What a poll found.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Tickets to queue a job for (id, revision, actor and `own_write` set).
+    pub tickets: Vec<ExternalTicket>,
+    /// Where the next poll starts.
+    pub cursor: String,
+    /// True when there is more after `cursor` already.
+    pub more: bool,
 }
 
 /// A page of tickets and where the next one starts.

@@ -15,6 +15,7 @@ use super::generic::GenericConnector;
 use super::helpdesk::HelpdeskConnector;
 use super::inbound::{Delivery, InboundError, verify};
 use super::outbox::{Job, JobState, Outbox, TakenJob, backoff};
+use super::rt::RtConnector;
 use super::settings::{ConnectorKind, ConnectorSettings};
 use super::writeback::{NoteTemplate, plan_update};
 use super::{Connector, ConnectorError, ExternalTicket};
@@ -68,25 +69,25 @@ pub enum AcceptError {
     Database(#[from] sqlx::Error),
 }
 
-struct Registered {
-    settings: ConnectorSettings,
-    connector: Arc<dyn Connector>,
+pub(super) struct Registered {
+    pub settings: ConnectorSettings,
+    pub connector: Arc<dyn Connector>,
 }
 
 /// The configured connectors, their outbox and their workers.
 pub struct ConnectorService {
-    connectors: BTreeMap<String, Registered>,
+    pub(super) connectors: BTreeMap<String, Registered>,
     secrets: Secrets,
-    outbox: Outbox,
+    pub(super) outbox: Outbox,
     audit: Arc<AuditLog>,
     template: NoteTemplate,
     /// Set once the model and store are loaded; workers start then.
     triage: OnceLock<Arc<TriageService>>,
-    wake: tokio::sync::Notify,
+    pub(super) wake: tokio::sync::Notify,
     /// Set at shutdown: workers finish the job in hand and stop.
-    closing: std::sync::atomic::AtomicBool,
+    pub(super) closing: std::sync::atomic::AtomicBool,
     /// The running workers, awaited at shutdown.
-    workers: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pub(super) workers: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// How long shutdown waits for the jobs in hand before abandoning them (they
@@ -100,10 +101,11 @@ fn connector_for(
     match settings.kind {
         ConnectorKind::Generic => Ok(Arc::new(GenericConnector::new(settings, secrets)?)),
         ConnectorKind::Helpdesk => Ok(Arc::new(HelpdeskConnector::new(settings, secrets)?)),
+        ConnectorKind::Rt => Ok(Arc::new(RtConnector::new(settings, secrets)?)),
     }
 }
 
-fn count(connector: &str, outcome: &str) {
+pub(super) fn count(connector: &str, outcome: &str) {
     global()
         .connector_events
         .get_or_create(&ConnectorLabels {
@@ -189,6 +191,26 @@ impl ConnectorService {
                 count(name, "malformed");
                 AcceptError::Malformed(e.to_string())
             })?;
+        let fallback = inbound
+            .delivery_header
+            .as_deref()
+            .and_then(|h| delivery.headers.get(&h.to_ascii_lowercase()))
+            .map(|id| format!("delivery:{id}"))
+            .unwrap_or_else(|| format!("body:{}", hex::encode(Sha256::digest(&delivery.body))));
+        Ok(self.queue(name, registered, &ticket, fallback).await?)
+    }
+
+    /// Durably queues a job for `ticket` unless it is Switchboard's own write
+    /// or the same change was queued before. The same change of a ticket is
+    /// one job however often, and under however many delivery ids, it
+    /// arrives; a ticket without a revision is keyed by `fallback_key`.
+    pub(super) async fn queue(
+        &self,
+        name: &str,
+        registered: &Registered,
+        ticket: &ExternalTicket,
+        fallback_key: String,
+    ) -> Result<Accepted, sqlx::Error> {
         let own_user = registered
             .settings
             .service_user
@@ -200,21 +222,10 @@ impl ConnectorService {
                 reason: "caused by Switchboard's own write".to_owned(),
             });
         }
-        // The same change of a ticket is one job however often and under however
-        // many delivery ids it arrives; without a revision, the delivery id; else
-        // the body itself.
         let dedupe_key = ticket
             .revision
             .as_ref()
-            .map(|rev| format!("ticket:{}:{rev}", ticket.id))
-            .or_else(|| {
-                inbound
-                    .delivery_header
-                    .as_deref()
-                    .and_then(|h| delivery.headers.get(&h.to_ascii_lowercase()))
-                    .map(|id| format!("delivery:{id}"))
-            })
-            .unwrap_or_else(|| format!("body:{}", hex::encode(Sha256::digest(&delivery.body))));
+            .map_or(fallback_key, |rev| format!("ticket:{}:{rev}", ticket.id));
         let payload = serde_json::json!({ "ticket": ticket, "received_at": now_ms() }).to_string();
         let (job, new) = self
             .outbox
@@ -231,7 +242,8 @@ impl ConnectorService {
         }
     }
 
-    /// Hands the loaded triage service over and starts the workers (once).
+    /// Hands the loaded triage service over and starts the workers and the
+    /// pollers of connectors without events (once).
     /// Jobs a stopped process left running are queued again first.
     pub async fn start(self: &Arc<Self>, triage: Arc<TriageService>) -> Result<(), sqlx::Error> {
         if self.triage.set(triage).is_err() {
@@ -248,6 +260,14 @@ impl ConnectorService {
         for _ in 0..WORKERS {
             let service = Arc::clone(self);
             workers.push(tokio::spawn(async move { service.work().await }));
+        }
+        for (name, registered) in &self.connectors {
+            if registered.settings.poll_interval_s > 0 {
+                let service = Arc::clone(self);
+                let every = Duration::from_secs(registered.settings.poll_interval_s);
+                let name = name.clone();
+                workers.push(tokio::spawn(async move { service.poll(name, every).await }));
+            }
         }
         Ok(())
     }
@@ -473,7 +493,10 @@ async fn learn_from_closure(
 
 /// The labels a ticket ended with: each configured field's value in the
 /// system, mapped back to its label (values the map does not know are left out).
-fn final_labels(settings: &ConnectorSettings, ticket: &ExternalTicket) -> BTreeMap<String, String> {
+pub(super) fn final_labels(
+    settings: &ConnectorSettings,
+    ticket: &ExternalTicket,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     for (field, policy) in &settings.fields {
         let target = policy.target.as_deref().unwrap_or(field);
@@ -494,90 +517,4 @@ fn final_labels(settings: &ConnectorSettings, ticket: &ExternalTicket) -> BTreeM
         }
     }
     labels
-}
-
-/// What a history import did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ImportReport {
-    /// Resolved tickets stored as incidents.
-    pub imported: usize,
-    /// Tickets skipped (no text).
-    pub skipped: usize,
-    /// Pages read.
-    pub pages: usize,
-}
-
-impl ConnectorService {
-    /// Imports connector `name`'s resolved tickets as incidents with their final
-    /// labels and resolutions, page by page from where an interrupted import
-    /// stopped; `progress` sees the count so far and the total, when known.
-    /// The caller retrains the classifier head afterwards.
-    pub async fn import(
-        &self,
-        name: &str,
-        triage: &TriageService,
-        mut progress: impl FnMut(usize, Option<u64>),
-    ) -> Result<ImportReport, String> {
-        let registered = self
-            .connectors
-            .get(name)
-            .ok_or_else(|| format!("no connector {name:?}"))?;
-        let cursors = super::outbox::Cursors::new(self.outbox.pool());
-        let mut cursor = cursors
-            .get(name, "import")
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(at) = &cursor {
-            tracing::info!(connector = name, cursor = %at, "resuming an interrupted import");
-        }
-        let mut report = ImportReport::default();
-        loop {
-            let page = registered
-                .connector
-                .resolved_page(cursor.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            report.pages += 1;
-            let mut incidents = Vec::new();
-            for ticket in &page.tickets {
-                if ticket.title.trim().is_empty() && ticket.description.trim().is_empty() {
-                    report.skipped += 1;
-                    continue;
-                }
-                incidents.push(
-                    Incident {
-                        id: format!("{name}:{}", ticket.id),
-                        title: ticket.title.clone(),
-                        description: ticket.description.clone(),
-                        resolution: ticket.resolution.clone(),
-                        labels: final_labels(&registered.settings, ticket),
-                        ..Incident::default()
-                    }
-                    .without_blank_labels(),
-                );
-            }
-            report.imported += incidents.len();
-            triage
-                .store_incidents(incidents)
-                .await
-                .map_err(|e| e.to_string())?;
-            progress(report.imported + report.skipped, page.total);
-            match page.next {
-                Some(next) => {
-                    cursors
-                        .set(name, "import", &next)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    cursor = Some(next);
-                }
-                None => {
-                    cursors
-                        .clear(name, "import")
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    return Ok(report);
-                }
-            }
-        }
-    }
 }

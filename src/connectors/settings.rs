@@ -32,6 +32,10 @@ pub struct ConnectorSettings {
     /// Attempts of a job before it is moved to `dead`.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Seconds between polls for changed tickets (0: no polling; systems that
+    /// send no events, like Request Tracker, need it).
+    #[serde(default)]
+    pub poll_interval_s: u64,
     /// Timeout of each call to the ticketing system, in seconds.
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
@@ -60,6 +64,9 @@ pub enum ConnectorKind {
     /// django-helpdesk: its new-ticket and follow-up webhooks in, its REST API
     /// (token authentication) out.
     Helpdesk,
+    /// Request Tracker 5: polled through REST2 (new transactions since the
+    /// last one seen), written back through REST2 with basic authentication.
+    Rt,
 }
 
 /// How credentials are sent to the ticketing system.
@@ -229,7 +236,21 @@ impl ConnectorSettings {
             ));
         }
         let inbound = &self.inbound;
-        if inbound.hmac_secret.is_none()
+        let polled = self.kind == ConnectorKind::Rt;
+        if polled && (self.poll_interval_s == 0 || self.service_user.is_none()) {
+            return Err(format!(
+                "connectors.{}: kind rt sends no events: set poll_interval_s, and service_user (the RT user Switchboard writes as, whose changes are not polled)",
+                self.name
+            ));
+        }
+        if !polled && self.poll_interval_s != 0 {
+            return Err(format!(
+                "connectors.{}: poll_interval_s is for kind rt; kind {:?} sends events",
+                self.name, self.kind
+            ));
+        }
+        if !polled
+            && inbound.hmac_secret.is_none()
             && inbound.bearer_secret.is_none()
             && inbound.query_token_secret.is_none()
         {
@@ -249,7 +270,54 @@ impl ConnectorSettings {
                 "connectors.{}: kind generic needs a [connectors.generic] table",
                 self.name
             )),
-            ConnectorKind::Generic | ConnectorKind::Helpdesk => Ok(()),
+            ConnectorKind::Generic | ConnectorKind::Helpdesk | ConnectorKind::Rt => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> ConnectorSettings {
+        serde_json::from_value(serde_json::json!({
+            "name": "rt", "kind": "rt", "base_url": "https://rt.example.test/REST/2.0",
+            "credentials_secret": "RT_CREDENTIALS", "auth_scheme": "basic",
+            "service_user": "switchboard", "poll_interval_s": 30,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn request_tracker_is_polled_as_its_service_user_without_inbound_secrets() {
+        assert_eq!(rt().validate(), Ok(()));
+        let unpolled = ConnectorSettings {
+            poll_interval_s: 0,
+            ..rt()
+        };
+        assert!(unpolled.validate().unwrap_err().contains("poll_interval_s"));
+        let anonymous = ConnectorSettings {
+            service_user: None,
+            ..rt()
+        };
+        assert!(anonymous.validate().unwrap_err().contains("service_user"));
+    }
+
+    #[test]
+    fn only_request_tracker_is_polled() {
+        let webhooks = ConnectorSettings {
+            kind: ConnectorKind::Helpdesk,
+            inbound: InboundSettings {
+                query_token_secret: Some("HOOK".into()),
+                ..InboundSettings::default()
+            },
+            ..rt()
+        };
+        assert!(webhooks.validate().unwrap_err().contains("poll_interval_s"));
+        let helpdesk = ConnectorSettings {
+            poll_interval_s: 0,
+            ..webhooks
+        };
+        assert_eq!(helpdesk.validate(), Ok(()));
     }
 }

@@ -108,6 +108,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
         },
         service_user: Some("switchboard".into()),
         max_attempts: 3,
+        poll_interval_s: 0,
         timeout_s: 5,
         fields: [
             (

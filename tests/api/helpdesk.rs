@@ -171,6 +171,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         },
         service_user: None,
         max_attempts: 5,
+        poll_interval_s: 0,
         timeout_s: 10,
         fields: [
             (

@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod parity;
 mod postgres;
+mod rt;
 mod runbooks;
 mod server_process;
 mod store;

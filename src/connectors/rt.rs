@@ -1,0 +1,403 @@
+//! Request Tracker 5 through its REST2 API. RT sends no webhooks, so it is
+//! polled: new ticket transactions after the last one seen (`POST
+//! /transactions`, ordered by id, which needs no clock and no time zone), one
+//! job per ticket that was created or resolved. Write-back is `PUT
+//! /ticket/{id}` for `Queue` (by name), `Owner` (user name) and `Priority`,
+//! checked by reading the ticket again (RT answers 200 with a message when it
+//! refuses a value), then an internal comment carrying the note. The note's
+//! `switchboard-job:` marker makes the write-back idempotent; Switchboard's own
+//! transactions (its `service_user`) never start a job.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::client::{Client, url_escape};
+use super::settings::ConnectorSettings;
+use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
+use crate::runbook::Secrets;
+
+/// The fields Switchboard reads and writes.
+const FIELDS: [&str; 3] = ["Queue", "Owner", "Priority"];
+/// What starts the marker line of every note Switchboard writes.
+const MARKER: &str = "switchboard-job:";
+/// Transactions read per poll request.
+const PAGE: usize = 100;
+/// RT's owner of unowned tickets: an empty field to Switchboard.
+const NOBODY: &str = "Nobody";
+/// RT's own user (e-mail records, automatic status changes): neither a
+/// person's change nor Switchboard's.
+const RT_SYSTEM: &str = "RT_System";
+
+/// A Request Tracker connector.
+pub(super) struct RtConnector {
+    client: Client,
+    service_user: String,
+    /// Queue id -> name (RT's ticket JSON names the queue by id only).
+    queues: parking_lot::Mutex<HashMap<String, String>>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The id of a linked object (`{"id": ..., "type": ..., "_url": ...}`).
+fn link_id(json: &Value, key: &str) -> Option<String> {
+    json.get(key)?.get("id").and_then(text)
+}
+
+/// The `items` of a REST2 collection.
+fn items(json: &Value) -> impl Iterator<Item = &Value> {
+    json.get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn malformed(what: &str) -> impl Fn(reqwest::Error) -> ConnectorError + '_ {
+    move |e| ConnectorError::Permanent(format!("{what} is not JSON: {e}"))
+}
+
+/// One ticket's transactions within a poll.
+#[derive(Default)]
+struct TicketActivity {
+    last: u64,
+    opened: bool,
+    resolved: bool,
+    /// The last person (not Switchboard, not RT itself) who changed it.
+    actor: Option<String>,
+    /// Switchboard changed it.
+    ours: bool,
+}
+
+impl RtConnector {
+    pub fn new(settings: &ConnectorSettings, secrets: &Secrets) -> Result<Self, String> {
+        if settings.credentials_secret.is_none() {
+            return Err(format!(
+                "connectors.{}: kind rt needs credentials_secret (`user:password` of the RT user Switchboard writes as)",
+                settings.name
+            ));
+        }
+        let service_user = settings
+            .service_user
+            .clone()
+            .ok_or_else(|| format!("connectors.{}: kind rt needs service_user", settings.name))?;
+        Ok(Self {
+            client: Client::new(settings, secrets)?,
+            service_user,
+            queues: parking_lot::Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn get_json(&self, path: &str, what: &str) -> Result<Value, ConnectorError> {
+        let request = self.client.request(reqwest::Method::GET, path);
+        self.client
+            .send(request, what)
+            .await?
+            .json()
+            .await
+            .map_err(malformed(what))
+    }
+
+    /// Transactions on tickets matching `after` (JSON search), `order`ed by id.
+    async fn transactions(
+        &self,
+        after: Option<u64>,
+        order: &str,
+        per_page: usize,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut search = vec![json!({ "field": "ObjectType", "value": "RT::Ticket" })];
+        if let Some(id) = after {
+            search.push(json!({ "field": "id", "operator": ">", "value": id }));
+        }
+        let path = format!(
+            "/transactions?fields=ObjectId,Type,Field,NewValue,Creator&orderby=id&order={order}&per_page={per_page}"
+        );
+        let request = self
+            .client
+            .request(reqwest::Method::POST, &path)
+            .json(&search);
+        let json: Value = self
+            .client
+            .send(request, "reading transactions")
+            .await?
+            .json()
+            .await
+            .map_err(malformed("the transaction list"))?;
+        json.get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| ConnectorError::Permanent("the transaction list has no items".into()))
+    }
+
+    /// A queue's name from its id (cached; queues are rarely renamed).
+    async fn queue_name(&self, id: &str) -> Result<String, ConnectorError> {
+        if let Some(name) = self.queues.lock().get(id) {
+            return Ok(name.clone());
+        }
+        let json = self
+            .get_json(&format!("/queue/{}", url_escape(id)), "reading a queue")
+            .await?;
+        let name = json
+            .get("Name")
+            .and_then(text)
+            .ok_or_else(|| ConnectorError::Permanent(format!("queue {id} has no name")))?;
+        self.queues.lock().insert(id.to_owned(), name.clone());
+        Ok(name)
+    }
+
+    /// The ticket's fields as Switchboard names them.
+    async fn fields_of(&self, json: &Value) -> Result<BTreeMap<String, String>, ConnectorError> {
+        let queue = match link_id(json, "Queue") {
+            Some(id) => self.queue_name(&id).await?,
+            None => String::new(),
+        };
+        let owner = link_id(json, "Owner")
+            .filter(|o| o != NOBODY)
+            .unwrap_or_default();
+        let priority = json.get("Priority").and_then(text).unwrap_or_default();
+        Ok(BTreeMap::from([
+            ("Queue".to_owned(), queue),
+            ("Owner".to_owned(), owner),
+            ("Priority".to_owned(), priority),
+        ]))
+    }
+
+    /// The text people wrote on a ticket (its creation, replies and
+    /// comments, not RT's own e-mail records), oldest first.
+    async fn texts(&self, id: &str) -> Result<Vec<String>, ConnectorError> {
+        let id = url_escape(id);
+        let history = self
+            .get_json(
+                &format!("/ticket/{id}/history?fields=Type,Creator&per_page=100"),
+                "reading the ticket's history",
+            )
+            .await?;
+        let written: HashSet<String> = items(&history)
+            .filter(|t| {
+                matches!(
+                    t.get("Type").and_then(Value::as_str),
+                    Some("Create" | "Correspond" | "Comment")
+                ) && link_id(t, "Creator").as_deref() != Some(RT_SYSTEM)
+            })
+            .filter_map(|t| t.get("id").and_then(text))
+            .collect();
+        let attachments = self
+            .get_json(
+                &format!("/ticket/{id}/attachments?fields=Content,ContentType,TransactionId&orderby=id&order=ASC&per_page=100"),
+                "reading the ticket's messages",
+            )
+            .await?;
+        Ok(items(&attachments)
+            .filter(|a| a.get("ContentType").and_then(Value::as_str) == Some("text/plain"))
+            .filter(|a| {
+                a.get("TransactionId")
+                    .and_then(text)
+                    .is_some_and(|t| written.contains(&t))
+            })
+            .filter_map(|a| a.get("Content").and_then(text))
+            .filter(|c| !c.trim().is_empty())
+            .collect())
+    }
+
+    /// A ticket (from its JSON) with its first message as the description and,
+    /// once resolved, its last message that is not Switchboard's as the resolution.
+    async fn ticket_from(&self, json: &Value) -> Result<ExternalTicket, ConnectorError> {
+        let id = json
+            .get("id")
+            .and_then(text)
+            .ok_or_else(|| ConnectorError::Permanent("the ticket has no id".into()))?;
+        let resolved = json.get("Status").and_then(Value::as_str) == Some("resolved");
+        let texts = self.texts(&id).await?;
+        let resolution = if resolved {
+            texts
+                .iter()
+                .skip(1)
+                .rev()
+                .find(|t| !t.contains(MARKER))
+                .cloned()
+        } else {
+            None
+        };
+        Ok(ExternalTicket {
+            title: json.get("Subject").and_then(text).unwrap_or_default(),
+            description: texts.first().cloned().unwrap_or_default(),
+            resolved,
+            resolution,
+            fields: self.fields_of(json).await?,
+            id,
+            ..ExternalTicket::default()
+        })
+    }
+
+    async fn ticket_json(&self, id: &str) -> Result<Value, ConnectorError> {
+        self.get_json(&format!("/ticket/{}", url_escape(id)), "reading the ticket")
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for RtConnector {
+    fn parse_event(&self, _body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
+        Err(ConnectorError::Permanent(
+            "Request Tracker is polled; it sends no events".into(),
+        ))
+    }
+
+    async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError> {
+        let json = self.ticket_json(&event.id).await?;
+        Ok(ExternalTicket {
+            revision: event.revision.clone(),
+            actor: event.actor.clone(),
+            own_write: event.own_write,
+            ..self.ticket_from(&json).await?
+        })
+    }
+
+    async fn write_back(
+        &self,
+        ticket: &ExternalTicket,
+        update: &TicketUpdate,
+        idempotency_key: &str,
+    ) -> Result<(), ConnectorError> {
+        // The note goes last and carries the job's marker: found, the job has
+        // written everything already.
+        let marker = format!("{MARKER} {idempotency_key}");
+        let texts = self.texts(&ticket.id).await?;
+        if texts.iter().any(|t| t.lines().any(|l| l.trim() == marker)) {
+            return Ok(());
+        }
+        if !update.fields.is_empty() {
+            if let Some(field) = update.fields.keys().find(|f| !FIELDS.contains(&f.as_str())) {
+                return Err(ConnectorError::Permanent(format!(
+                    "Request Tracker has no writable field {field:?} (Queue, Owner, Priority)"
+                )));
+            }
+            let path = format!("/ticket/{}", url_escape(&ticket.id));
+            let request = self
+                .client
+                .request(reqwest::Method::PUT, &path)
+                .json(&update.fields);
+            let messages: Value = self
+                .client
+                .send(request, "updating the ticket")
+                .await?
+                .json()
+                .await
+                .map_err(malformed("RT's answer"))?;
+            // RT answers 200 whether or not it took each value; read it back.
+            let now = self.ticket_json(&ticket.id).await?;
+            let fields = self.fields_of(&now).await?;
+            let refused: Vec<&String> = update
+                .fields
+                .iter()
+                .filter(|(field, value)| fields.get(*field) != Some(*value))
+                .map(|(field, _)| field)
+                .collect();
+            if !refused.is_empty() {
+                return Err(ConnectorError::Permanent(format!(
+                    "RT did not set {refused:?}: {messages}"
+                )));
+            }
+        }
+        let mut note = update.note.clone();
+        if !note.lines().any(|l| l.trim() == marker) {
+            note.push_str(&format!("\n{marker}"));
+        }
+        let path = format!("/ticket/{}/comment", url_escape(&ticket.id));
+        let request = self
+            .client
+            .request(reqwest::Method::POST, &path)
+            .json(&json!({ "Content": note, "ContentType": "text/plain" }));
+        self.client
+            .send(request, "adding the internal comment")
+            .await
+            .map(drop)
+    }
+
+    async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
+        let Some(cursor) = cursor else {
+            // Start from the newest transaction: what came before is history.
+            let newest = self.transactions(None, "DESC", 1).await?;
+            let last = newest.first().and_then(|t| t.get("id")).and_then(text);
+            return Ok(Changes {
+                cursor: last.unwrap_or_else(|| "0".to_owned()),
+                ..Changes::default()
+            });
+        };
+        let after: u64 = cursor.parse().map_err(|_| {
+            ConnectorError::Permanent(format!("bad cursor {cursor:?}: a transaction id"))
+        })?;
+        let items = self.transactions(Some(after), "ASC", PAGE).await?;
+        let mut activity: BTreeMap<String, TicketActivity> = BTreeMap::new();
+        let mut last = after;
+        for item in &items {
+            let id = item
+                .get("id")
+                .and_then(text)
+                .and_then(|i| i.parse::<u64>().ok())
+                .ok_or_else(|| ConnectorError::Permanent("a transaction has no id".into()))?;
+            last = last.max(id);
+            let Some(ticket) = item.get("ObjectId").and_then(text) else {
+                continue;
+            };
+            let kind = item.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let creator = link_id(item, "Creator");
+            let entry = activity.entry(ticket).or_default();
+            entry.last = id;
+            entry.opened |= kind == "Create";
+            entry.resolved |= kind == "Status"
+                && item.get("NewValue").and_then(Value::as_str) == Some("resolved");
+            match creator {
+                Some(user) if user == self.service_user => entry.ours = true,
+                Some(user) if user == RT_SYSTEM => {}
+                other => entry.actor = other,
+            }
+        }
+        let tickets = activity
+            .into_iter()
+            .filter(|(_, a)| a.opened || a.resolved)
+            .map(|(id, a)| ExternalTicket {
+                id,
+                revision: Some(format!("txn-{}", a.last)),
+                own_write: a.ours && a.actor.is_none(),
+                actor: a.actor,
+                ..ExternalTicket::default()
+            })
+            .collect();
+        Ok(Changes {
+            tickets,
+            cursor: last.to_string(),
+            more: items.len() == PAGE,
+        })
+    }
+
+    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+        let page: u64 = cursor.map_or(Ok(1), str::parse).map_err(|_| {
+            ConnectorError::Permanent(format!("bad cursor {cursor:?}: a page number"))
+        })?;
+        let path = format!(
+            "/tickets?query={}&fields=Subject,Status,Queue,Owner,Priority&orderby=id&order=ASC&page={page}&per_page=50",
+            url_escape("Status = 'resolved'")
+        );
+        let json = self.get_json(&path, "listing resolved tickets").await?;
+        let mut tickets = Vec::new();
+        for item in json
+            .get("items")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ConnectorError::Permanent("the ticket list has no items".into()))?
+        {
+            tickets.push(self.ticket_from(item).await?);
+        }
+        let pages = json.get("pages").and_then(Value::as_f64).unwrap_or(0.0);
+        Ok(Page {
+            tickets,
+            next: ((page as f64) < pages).then(|| (page + 1).to_string()),
+            total: json.get("total").and_then(Value::as_u64),
+        })
+    }
+}

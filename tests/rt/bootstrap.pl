@@ -1,0 +1,31 @@
+# Prepares the test Request Tracker: the user Switchboard writes as, an agent
+# (both privileged, with random passwords) and two queues besides General.
+# Prints the users' passwords as JSON.
+use strict;
+use warnings;
+use lib '/usr/share/request-tracker5/lib';
+use RT;
+RT::LoadConfig();
+RT::Init();
+
+sub password { join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 24 }
+
+my %users;
+for my $name ('switchboard', 'agent') {
+    my $user = RT::User->new(RT->SystemUser);
+    my $password = password();
+    my ($ok, $msg) = $user->Create(
+        Name => $name, Password => $password, Privileged => 1,
+        EmailAddress => "$name\@example.test",
+    );
+    die "user $name: $msg" unless $ok;
+    ($ok, $msg) = $user->PrincipalObj->GrantRight(Right => 'SuperUser', Object => RT->System);
+    die "user $name: $msg" unless $ok;
+    $users{$name} = $password;
+}
+for my $name ('Network', 'Desktop Support') {
+    my $queue = RT::Queue->new(RT->SystemUser);
+    my ($ok, $msg) = $queue->Create(Name => $name);
+    die "queue $name: $msg" unless $ok;
+}
+print '{"users": {', join(', ', map { "\"$_\": \"$users{$_}\"" } sort keys %users), "}}\n";
