@@ -13,6 +13,8 @@ pub(super) struct Client {
     scheme: AuthScheme,
     credentials: Option<String>,
     base_url: String,
+    /// What precedes the secret in `Authorization` with the token scheme.
+    token_prefix: &'static str,
 }
 
 impl Client {
@@ -42,7 +44,17 @@ impl Client {
             scheme: settings.auth_scheme,
             credentials,
             base_url: settings.base_url.trim_end_matches('/').to_owned(),
+            token_prefix: "Token ",
         })
+    }
+
+    /// The same client sending `Authorization: <prefix><secret>` with the
+    /// token scheme (Zammad's is `Token token=`).
+    pub fn with_token_prefix(self, token_prefix: &'static str) -> Self {
+        Self {
+            token_prefix,
+            ..self
+        }
     }
 
     /// A request to `path` under the base URL, with the credentials.
@@ -50,7 +62,12 @@ impl Client {
         let request = self
             .http
             .request(method, format!("{}{path}", self.base_url));
-        authorize(request, self.scheme, self.credentials.as_deref())
+        authorize(
+            request,
+            self.scheme,
+            self.credentials.as_deref(),
+            self.token_prefix,
+        )
     }
 
     /// Sends `request`; a non-success answer is the connector error for `what`.
@@ -75,6 +92,32 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GETs `path` as JSON.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<serde_json::Value, ConnectorError> {
+        let request = self.request(reqwest::Method::GET, path);
+        self.send(request, what)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ConnectorError::Permanent(format!("{what}: not JSON: {e}")))
+    }
+
+    /// Whether `path` exists: a success is yes, 404 no, anything else an error.
+    pub async fn exists(&self, path: &str, what: &str) -> Result<bool, ConnectorError> {
+        let request = self.request(reqwest::Method::GET, path);
+        match self.send(request, what).await {
+            Ok(_) => Ok(true),
+            Err(ConnectorError::Permanent(message)) if message.contains("HTTP 404") => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// The `Retry-After` of an answer, in seconds.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     response
@@ -93,13 +136,15 @@ fn authorize(
     request: reqwest::RequestBuilder,
     scheme: AuthScheme,
     credentials: Option<&str>,
+    token_prefix: &str,
 ) -> reqwest::RequestBuilder {
     match (credentials, scheme) {
         (None, _) => request,
         (Some(secret), AuthScheme::Bearer) => request.bearer_auth(secret),
-        (Some(secret), AuthScheme::Token) => {
-            request.header(reqwest::header::AUTHORIZATION, format!("Token {secret}"))
-        }
+        (Some(secret), AuthScheme::Token) => request.header(
+            reqwest::header::AUTHORIZATION,
+            format!("{token_prefix}{secret}"),
+        ),
         (Some(secret), AuthScheme::Basic) => match secret.split_once(':') {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request.basic_auth(secret, None::<&str>),

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::client::Client;
+use super::json::{self, text};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::runbook::Secrets;
@@ -18,20 +19,10 @@ use crate::runbook::Secrets;
 const RESOLVED: [i64; 2] = [3, 4];
 /// The fields a ticket carries that label fields can map to.
 const FIELDS: [&str; 3] = ["queue", "priority", "assigned_to"];
-/// What starts the marker line of every note Switchboard writes.
-const MARKER: &str = "switchboard-job:";
 
 /// A django-helpdesk connector.
 pub(super) struct HelpdeskConnector {
     client: Client,
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// A ticket as the helpdesk's serializer writes it.
@@ -66,14 +57,11 @@ fn followups(json: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-fn has_marker(followup: &Value, marker: Option<&str>) -> bool {
+fn has_marker(followup: &Value, key: Option<&str>) -> bool {
     followup
         .get("comment")
         .and_then(Value::as_str)
-        .is_some_and(|comment| match marker {
-            Some(line) => comment.lines().any(|l| l.trim() == line),
-            None => comment.contains(MARKER),
-        })
+        .is_some_and(|comment| json::has_marker(comment, key))
 }
 
 impl HelpdeskConnector {
@@ -143,9 +131,8 @@ impl Connector for HelpdeskConnector {
     ) -> Result<(), ConnectorError> {
         // The note goes last and carries the job's marker: found, the job has
         // written everything already.
-        let marker = format!("{MARKER} {idempotency_key}");
         let current = self.ticket_json(&ticket.id).await?;
-        if followups(&current).any(|f| has_marker(f, Some(&marker))) {
+        if followups(&current).any(|f| has_marker(f, Some(idempotency_key))) {
             return Ok(());
         }
         if !update.fields.is_empty() {
@@ -168,10 +155,7 @@ impl Connector for HelpdeskConnector {
                 .json(&fields);
             self.client.send(request, "updating the ticket").await?;
         }
-        let mut note = update.note.clone();
-        if !note.lines().any(|l| l.trim() == marker) {
-            note.push_str(&format!("\n{marker}"));
-        }
+        let note = json::with_marker(&update.note, idempotency_key);
         let followup = serde_json::json!({
             "ticket": ticket.id.parse::<i64>().map(Value::from).unwrap_or(Value::String(ticket.id.clone())),
             "comment": note,
@@ -187,7 +171,22 @@ impl Connector for HelpdeskConnector {
             .map(drop)
     }
 
-    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+    async fn whoami(&self) -> Result<String, ConnectorError> {
+        let json = self
+            .client
+            .get_json("/api/tickets/?page_size=1", "listing tickets")
+            .await?;
+        Ok(format!(
+            "the ticket API answers ({} tickets visible)",
+            json.get("count").and_then(Value::as_u64).unwrap_or(0)
+        ))
+    }
+
+    async fn resolved_page(
+        &self,
+        cursor: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Page, ConnectorError> {
         let page: u64 = cursor.map_or(Ok(1), str::parse).map_err(|_| {
             ConnectorError::Permanent(format!("bad cursor {cursor:?}: a page number"))
         })?;
@@ -200,11 +199,23 @@ impl Connector for HelpdeskConnector {
             .json()
             .await
             .map_err(|e| ConnectorError::Permanent(format!("the ticket list is not JSON: {e}")))?;
+        // The API filters by status only: `since` is the last follow-up's date
+        // (the one that resolved or closed the ticket).
+        let recent = |ticket: &Value| {
+            since.is_none_or(|since| {
+                followups(ticket)
+                    .filter_map(|f| f.get("date").and_then(Value::as_str))
+                    .filter_map(json::seconds_of)
+                    .max()
+                    .is_some_and(|last| last >= since)
+            })
+        };
         let tickets = json
             .get("results")
             .and_then(Value::as_array)
             .ok_or_else(|| ConnectorError::Permanent("the ticket list has no results".into()))?
             .iter()
+            .filter(|t| recent(t))
             .map(ticket_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {

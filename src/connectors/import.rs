@@ -19,13 +19,15 @@ pub struct ImportReport {
 }
 
 impl ConnectorService {
-    /// Imports connector `name`'s resolved tickets as incidents with their final
-    /// labels and resolutions, page by page from where an interrupted import
-    /// stopped; `progress` sees the count so far and the total, when known.
+    /// Imports connector `name`'s resolved tickets (since `since`, Unix
+    /// seconds, when given) as incidents with their final labels and
+    /// resolutions, page by page from where an interrupted import stopped;
+    /// `progress` sees the count so far and the total, when known.
     /// The caller retrains the classifier head afterwards.
     pub async fn import(
         &self,
         name: &str,
+        since: Option<i64>,
         triage: &TriageService,
         mut progress: impl FnMut(usize, Option<u64>),
     ) -> Result<ImportReport, String> {
@@ -45,7 +47,7 @@ impl ConnectorService {
         loop {
             let page = registered
                 .connector
-                .resolved_page(cursor.as_deref())
+                .resolved_page(cursor.as_deref(), since)
                 .await
                 .map_err(|e| e.to_string())?;
             report.pages += 1;

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use sha2::Sha256;
 
-use super::settings::InboundSettings;
+use super::settings::{DEFAULT_SIGNATURE_HEADER, InboundSettings, SignatureAlgorithm};
 use crate::runbook::Secrets;
 
 /// One delivery as the HTTP layer hands it over: lower-cased header names and values, and the body.
@@ -90,20 +91,30 @@ pub fn verify(
     }
     if let Some(name) = &settings.hmac_secret {
         let key = secret(name)?;
-        let signature = delivery.header(&settings.signature_header).ok_or_else(|| {
-            InboundError::Unauthenticated(format!("missing {} header", settings.signature_header))
+        let header = settings
+            .signature_header
+            .as_deref()
+            .unwrap_or(DEFAULT_SIGNATURE_HEADER);
+        let signature = delivery
+            .header(header)
+            .ok_or_else(|| InboundError::Unauthenticated(format!("missing {header} header")))?;
+        let algorithm = settings
+            .signature_algorithm
+            .unwrap_or(SignatureAlgorithm::Sha256);
+        let signature = decode_signature(signature, algorithm).ok_or_else(|| {
+            InboundError::Unauthenticated(format!(
+                "signature is not a hex or base64 {algorithm:?} digest"
+            ))
         })?;
-        let signature = decode_signature(signature).ok_or_else(|| {
-            InboundError::Unauthenticated("signature is neither hex nor base64".into())
-        })?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        let mut signed = Vec::new();
         if let Some(header) = &settings.timestamp_header {
             let stamp = delivery
                 .header(header)
                 .ok_or_else(|| InboundError::Unauthenticated(format!("missing {header} header")))?;
-            let seconds: i64 = stamp.trim().parse().map_err(|_| {
-                InboundError::Unauthenticated(format!("{header} is not a Unix timestamp"))
+            let seconds = parse_timestamp(stamp).ok_or_else(|| {
+                InboundError::Unauthenticated(format!(
+                    "{header} is neither Unix seconds nor an RFC 3339 time"
+                ))
             })?;
             if (now - seconds).unsigned_abs() > settings.max_skew_s {
                 return Err(InboundError::Stale(format!(
@@ -112,24 +123,53 @@ pub fn verify(
                     settings.max_skew_s
                 )));
             }
-            mac.update(stamp.trim().as_bytes());
+            signed.extend_from_slice(stamp.trim().as_bytes());
         }
-        mac.update(&delivery.body);
-        mac.verify_slice(&signature).map_err(|_| {
-            InboundError::Unauthenticated("signature does not match the body".into())
-        })?;
+        signed.extend_from_slice(&delivery.body);
+        let matches = match algorithm {
+            SignatureAlgorithm::Sha256 => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
+                    .expect("HMAC takes any key length");
+                mac.update(&signed);
+                mac.verify_slice(&signature).is_ok()
+            }
+            SignatureAlgorithm::Sha1 => {
+                let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes())
+                    .expect("HMAC takes any key length");
+                mac.update(&signed);
+                mac.verify_slice(&signature).is_ok()
+            }
+        };
+        if !matches {
+            return Err(InboundError::Unauthenticated(
+                "signature does not match the body".into(),
+            ));
+        }
     }
     Ok(())
 }
 
-/// A signature as hex or base64, with or without a `sha256=` prefix.
-fn decode_signature(text: &str) -> Option<Vec<u8>> {
+/// A signature as hex or base64, with or without its algorithm's prefix
+/// (`sha256=`, `sha1=`).
+fn decode_signature(text: &str, algorithm: SignatureAlgorithm) -> Option<Vec<u8>> {
+    let (prefix, len) = match algorithm {
+        SignatureAlgorithm::Sha256 => ("sha256=", 32),
+        SignatureAlgorithm::Sha1 => ("sha1=", 20),
+    };
     let text = text.trim();
-    let text = text.strip_prefix("sha256=").unwrap_or(text);
-    if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+    let text = text.strip_prefix(prefix).unwrap_or(text);
+    if text.len() == 2 * len && text.chars().all(|c| c.is_ascii_hexdigit()) {
         return hex::decode(text).ok();
     }
     base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// A delivery timestamp: Unix seconds, or an RFC 3339 time (Zendesk's).
+fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    text.parse()
+        .ok()
+        .or_else(|| Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -207,7 +247,7 @@ mod tests {
     fn a_timestamped_signature_refuses_stale_and_replayed_deliveries() {
         let settings = InboundSettings {
             hmac_secret: Some("HOOK_KEY".into()),
-            signature_header: "X-Signature".into(),
+            signature_header: Some("X-Signature".into()),
             timestamp_header: Some("X-Timestamp".into()),
             max_skew_s: 300,
             ..InboundSettings::default()

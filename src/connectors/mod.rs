@@ -13,24 +13,35 @@
 //! - `generic`: the `generic` connector (JSON pointers in, one request out).
 //! - `helpdesk`: django-helpdesk (its webhooks in, its REST API out).
 //! - `rt`: Request Tracker 5 (polled transactions in, REST2 out).
+//! - `servicenow`, `jira`, `zendesk`, `zammad`: those systems' webhooks in,
+//!   their REST APIs out.
+//! - `json`: reading vendors' JSON, and the job marker notes carry.
 //! - `poll`: the poller of connectors without events.
 //! - `import`: history import of resolved tickets.
+//! - `check`: `connector check` (credentials and mapping against the system).
 
+mod check;
 mod client;
 mod generic;
 mod helpdesk;
 mod import;
 mod inbound;
+mod jira;
+mod json;
 mod outbox;
 mod poll;
 mod rt;
 mod service;
+mod servicenow;
 mod settings;
 mod writeback;
+mod zammad;
+mod zendesk;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use check::{CheckFinding, CheckLevel};
 pub use import::ImportReport;
 pub use inbound::{Delivery, InboundError};
 pub use outbox::{Job, JobState, Outbox as JobTable};
@@ -160,12 +171,32 @@ pub trait Connector: Send + Sync {
     ) -> Result<(), ConnectorError>;
 
     /// One page of resolved tickets for history import, from `cursor` (`None`:
-    /// the first page). Systems that cannot list tickets say so.
-    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
-        let _ = cursor;
+    /// the first page), only those resolved or updated since `since` (Unix
+    /// seconds) when given. Systems that cannot list tickets say so.
+    async fn resolved_page(
+        &self,
+        cursor: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Page, ConnectorError> {
+        let _ = (cursor, since);
         Err(ConnectorError::Permanent(
             "this connector cannot list resolved tickets: import its history from a CSV or JSON export with `switchboard ingest incidents`".into(),
         ))
+    }
+
+    /// A read-only call that proves the system is reachable and the
+    /// credentials work; says who Switchboard is there (`connector check`).
+    async fn whoami(&self) -> Result<String, ConnectorError> {
+        Err(ConnectorError::Permanent(
+            "this connector has no read call to check with".into(),
+        ))
+    }
+
+    /// Whether `value` exists in the system as a value of `field` (a queue,
+    /// group, user, priority...): `None` where the connector cannot tell.
+    async fn value_exists(&self, field: &str, value: &str) -> Result<Option<bool>, ConnectorError> {
+        let _ = (field, value);
+        Ok(None)
     }
 
     /// For systems that send no events: the tickets opened or resolved after

@@ -360,13 +360,14 @@ impl Cursors {
     }
 }
 
-/// Delay before attempt `attempts + 1`: 1 s doubled per attempt, at most 5
-/// minutes, with up to 25% random jitter so retries of many jobs spread out.
-pub(super) fn backoff(attempts: i64) -> Duration {
+/// Delay before attempt `attempts + 1`: 1 s doubled per attempt, at most
+/// `max` (the connector's `retry_max_s`), with up to 25% random jitter so
+/// retries of many jobs spread out.
+pub(super) fn backoff(attempts: i64, max: Duration) -> Duration {
     let exponent = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
     let base = Duration::from_secs(1)
         .saturating_mul(1 << exponent.min(9))
-        .min(Duration::from_secs(300));
+        .min(max);
     let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     base + base.mul_f64(f64::from(jitter) / 4000.0)
 }
@@ -378,12 +379,14 @@ mod tests {
     #[test]
     fn back_off_doubles_with_jitter_up_to_five_minutes() {
         for (attempts, low) in [(1, 1.0), (2, 2.0), (3, 4.0), (10, 300.0), (40, 300.0)] {
-            let delay = backoff(attempts).as_secs_f64();
+            let delay = backoff(attempts, Duration::from_secs(300)).as_secs_f64();
             assert!(
                 delay >= low && delay <= low * 1.25 + 1e-9,
                 "{attempts}: {delay}"
             );
         }
+        let capped = backoff(10, Duration::from_secs(2)).as_secs_f64();
+        assert!((2.0..=2.5).contains(&capped), "{capped}");
     }
 
     #[tokio::test]

@@ -13,14 +13,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Value, json};
 
 use super::client::{Client, url_escape};
+use super::json::{self, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::runbook::Secrets;
 
 /// The fields Switchboard reads and writes.
 const FIELDS: [&str; 3] = ["Queue", "Owner", "Priority"];
-/// What starts the marker line of every note Switchboard writes.
-const MARKER: &str = "switchboard-job:";
 /// Transactions read per poll request.
 const PAGE: usize = 100;
 /// RT's owner of unowned tickets: an empty field to Switchboard.
@@ -37,14 +36,6 @@ pub(super) struct RtConnector {
     queues: parking_lot::Mutex<HashMap<String, String>>,
 }
 
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// The id of a linked object (`{"id": ..., "type": ..., "_url": ...}`).
 fn link_id(json: &Value, key: &str) -> Option<String> {
     json.get(key)?.get("id").and_then(text)
@@ -52,10 +43,7 @@ fn link_id(json: &Value, key: &str) -> Option<String> {
 
 /// The `items` of a REST2 collection.
 fn items(json: &Value) -> impl Iterator<Item = &Value> {
-    json.get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    json::items(json, "items")
 }
 
 fn malformed(what: &str) -> impl Fn(reqwest::Error) -> ConnectorError + '_ {
@@ -218,7 +206,7 @@ impl RtConnector {
                 .iter()
                 .skip(1)
                 .rev()
-                .find(|t| !t.contains(MARKER))
+                .find(|t| !json::has_marker(t, None))
                 .cloned()
         } else {
             None
@@ -266,9 +254,11 @@ impl Connector for RtConnector {
     ) -> Result<(), ConnectorError> {
         // The note goes last and carries the job's marker: found, the job has
         // written everything already.
-        let marker = format!("{MARKER} {idempotency_key}");
         let texts = self.texts(&ticket.id).await?;
-        if texts.iter().any(|t| t.lines().any(|l| l.trim() == marker)) {
+        if texts
+            .iter()
+            .any(|t| json::has_marker(t, Some(idempotency_key)))
+        {
             return Ok(());
         }
         if !update.fields.is_empty() {
@@ -304,10 +294,7 @@ impl Connector for RtConnector {
                 )));
             }
         }
-        let mut note = update.note.clone();
-        if !note.lines().any(|l| l.trim() == marker) {
-            note.push_str(&format!("\n{marker}"));
-        }
+        let note = json::with_marker(&update.note, idempotency_key);
         let path = format!("/ticket/{}/comment", url_escape(&ticket.id));
         let request = self
             .client
@@ -317,6 +304,32 @@ impl Connector for RtConnector {
             .send(request, "adding the internal comment")
             .await
             .map(drop)
+    }
+
+    async fn whoami(&self) -> Result<String, ConnectorError> {
+        let path = format!("/user/{}", url_escape(&self.service_user));
+        let user = self.get_json(&path, "reading the service user").await?;
+        Ok(format!(
+            "signed in; service user {} is {}",
+            self.service_user,
+            if text_at(&user, "Privileged").as_deref() == Some("1") {
+                "privileged"
+            } else {
+                "NOT privileged (it cannot work on tickets)"
+            }
+        ))
+    }
+
+    async fn value_exists(&self, field: &str, value: &str) -> Result<Option<bool>, ConnectorError> {
+        let path = match field {
+            "Queue" => format!("/queue/{}", url_escape(value)),
+            "Owner" => format!("/user/{}", url_escape(value)),
+            _ => return Ok(None),
+        };
+        self.client
+            .exists(&path, "looking the value up")
+            .await
+            .map(Some)
     }
 
     async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
@@ -376,13 +389,25 @@ impl Connector for RtConnector {
         })
     }
 
-    async fn resolved_page(&self, cursor: Option<&str>) -> Result<Page, ConnectorError> {
+    async fn resolved_page(
+        &self,
+        cursor: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Page, ConnectorError> {
         let page: u64 = cursor.map_or(Ok(1), str::parse).map_err(|_| {
             ConnectorError::Permanent(format!("bad cursor {cursor:?}: a page number"))
         })?;
+        // RT reads the date in its own time zone.
+        let query = match since {
+            Some(since) => format!(
+                "Status = 'resolved' AND Resolved >= '{}'",
+                json::utc_datetime(since)
+            ),
+            None => "Status = 'resolved'".to_owned(),
+        };
         let path = format!(
             "/tickets?query={}&fields=Subject,Status,Queue,Owner,Priority&orderby=id&order=ASC&page={page}&per_page=50",
-            url_escape("Status = 'resolved'")
+            url_escape(&query)
         );
         let json = self.get_json(&path, "listing resolved tickets").await?;
         let mut tickets = Vec::new();

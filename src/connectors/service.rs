@@ -14,10 +14,14 @@ use sha2::{Digest, Sha256};
 use super::generic::GenericConnector;
 use super::helpdesk::HelpdeskConnector;
 use super::inbound::{Delivery, InboundError, verify};
+use super::jira::JiraConnector;
 use super::outbox::{Job, JobState, Outbox, TakenJob, backoff};
 use super::rt::RtConnector;
+use super::servicenow::ServiceNowConnector;
 use super::settings::{ConnectorKind, ConnectorSettings};
 use super::writeback::{NoteTemplate, plan_update};
+use super::zammad::ZammadConnector;
+use super::zendesk::ZendeskConnector;
 use super::{Connector, ConnectorError, ExternalTicket};
 use crate::auth::{Caller, Role};
 use crate::automation::{AuditLog, AuditRecord, now_ms};
@@ -102,6 +106,10 @@ fn connector_for(
         ConnectorKind::Generic => Ok(Arc::new(GenericConnector::new(settings, secrets)?)),
         ConnectorKind::Helpdesk => Ok(Arc::new(HelpdeskConnector::new(settings, secrets)?)),
         ConnectorKind::Rt => Ok(Arc::new(RtConnector::new(settings, secrets)?)),
+        ConnectorKind::Servicenow => Ok(Arc::new(ServiceNowConnector::new(settings, secrets)?)),
+        ConnectorKind::Jira => Ok(Arc::new(JiraConnector::new(settings, secrets)?)),
+        ConnectorKind::Zendesk => Ok(Arc::new(ZendeskConnector::new(settings, secrets)?)),
+        ConnectorKind::Zammad => Ok(Arc::new(ZammadConnector::new(settings, secrets)?)),
     }
 }
 
@@ -127,7 +135,9 @@ impl ConnectorService {
         let mut connectors = BTreeMap::new();
         for entry in settings {
             entry.validate()?;
-            let connector = connector_for(entry, &secrets)?;
+            let mut entry = entry.clone();
+            entry.inbound = entry.kind.with_defaults(&entry.inbound);
+            let connector = connector_for(&entry, &secrets)?;
             if connectors
                 .insert(
                     entry.name.clone(),
@@ -340,7 +350,12 @@ impl ConnectorService {
                 retry_after,
             }) if job.attempts < i64::from(registered.settings.max_attempts) => {
                 count(name, "retry");
-                let delay = retry_after.unwrap_or_else(|| backoff(job.attempts));
+                let delay = retry_after.unwrap_or_else(|| {
+                    backoff(
+                        job.attempts,
+                        Duration::from_secs(registered.settings.retry_max_s),
+                    )
+                });
                 tracing::warn!(connector = name, job = %job.id, attempts = job.attempts, error = %message, retry_in_ms = delay.as_millis() as u64, "connector job failed; will retry");
                 self.outbox.fail(&job.id, &message, Some(delay)).await
             }

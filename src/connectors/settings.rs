@@ -32,6 +32,10 @@ pub struct ConnectorSettings {
     /// Attempts of a job before it is moved to `dead`.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// Longest wait between two attempts of a failing job, in seconds (the
+    /// wait doubles from 1 s up to this; a system's `Retry-After` wins).
+    #[serde(default = "default_retry_max_s")]
+    pub retry_max_s: u64,
     /// Seconds between polls for changed tickets (0: no polling; systems that
     /// send no events, like Request Tracker, need it).
     #[serde(default)]
@@ -42,6 +46,10 @@ pub struct ConnectorSettings {
     /// Write-back policy per label field; fields not listed are not written.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldPolicy>,
+    /// Tag (a label in Jira) added to tickets whose suggestions a person
+    /// should review, where the system has tags (jira, zendesk, zammad).
+    #[serde(default)]
+    pub review_tag: Option<String>,
     /// Settings of the `generic` kind.
     #[serde(default)]
     pub generic: Option<GenericSettings>,
@@ -49,6 +57,10 @@ pub struct ConnectorSettings {
 
 fn default_max_attempts() -> u32 {
     8
+}
+
+fn default_retry_max_s() -> u64 {
+    300
 }
 
 fn default_timeout_s() -> u64 {
@@ -67,6 +79,76 @@ pub enum ConnectorKind {
     /// Request Tracker 5: polled through REST2 (new transactions since the
     /// last one seen), written back through REST2 with basic authentication.
     Rt,
+    /// ServiceNow: a business rule's REST message in, the Table API out
+    /// (fields and `work_notes` in one PATCH of the incident).
+    Servicenow,
+    /// Jira Service Management: `jira:issue_*` webhooks in (`X-Hub-Signature`),
+    /// issue update and an internal service-desk comment out.
+    Jira,
+    /// Zendesk: webhooks in (`X-Zendesk-Webhook-Signature` over timestamp +
+    /// body), one ticket update with a private comment out.
+    Zendesk,
+    /// Zammad: trigger webhooks in (`X-Hub-Signature`, HMAC-SHA1), one ticket
+    /// update with an internal note article out.
+    Zammad,
+}
+
+impl ConnectorKind {
+    /// The inbound settings with this system's headers and signature
+    /// algorithm where the configuration leaves them out.
+    pub fn with_defaults(self, inbound: &InboundSettings) -> InboundSettings {
+        let mut inbound = inbound.clone();
+        let (signature, timestamp, delivery, algorithm) = match self {
+            Self::Jira => (
+                "X-Hub-Signature",
+                None,
+                Some("X-Atlassian-Webhook-Identifier"),
+                SignatureAlgorithm::Sha256,
+            ),
+            Self::Zendesk => (
+                "X-Zendesk-Webhook-Signature",
+                Some("X-Zendesk-Webhook-Signature-Timestamp"),
+                Some("X-Zendesk-Webhook-Invocation-Id"),
+                SignatureAlgorithm::Sha256,
+            ),
+            Self::Zammad => (
+                "X-Hub-Signature",
+                None,
+                Some("X-Zammad-Delivery"),
+                SignatureAlgorithm::Sha1,
+            ),
+            Self::Generic | Self::Helpdesk | Self::Rt | Self::Servicenow => (
+                DEFAULT_SIGNATURE_HEADER,
+                None,
+                None,
+                SignatureAlgorithm::Sha256,
+            ),
+        };
+        inbound
+            .signature_header
+            .get_or_insert_with(|| signature.to_owned());
+        if inbound.hmac_secret.is_some() && inbound.timestamp_header.is_none() {
+            inbound.timestamp_header = timestamp.map(str::to_owned);
+        }
+        if inbound.delivery_header.is_none() {
+            inbound.delivery_header = delivery.map(str::to_owned);
+        }
+        inbound.signature_algorithm.get_or_insert(algorithm);
+        inbound
+    }
+}
+
+/// The signature header of kinds that do not name their own.
+pub const DEFAULT_SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+
+/// The hash of an inbound HMAC signature.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureAlgorithm {
+    /// HMAC-SHA256 (every system but Zammad).
+    Sha256,
+    /// HMAC-SHA1 (Zammad's `X-Hub-Signature`).
+    Sha1,
 }
 
 /// How credentials are sent to the ticketing system.
@@ -88,10 +170,14 @@ pub enum AuthScheme {
 pub struct InboundSettings {
     /// Secret (by name) keying the HMAC-SHA256 signature of each delivery.
     pub hmac_secret: Option<String>,
-    /// Header carrying the signature: hex or base64, optionally `sha256=`-prefixed.
-    pub signature_header: String,
-    /// Header carrying the delivery's Unix timestamp (seconds); when set, the
-    /// signature covers `timestamp + body` and stale deliveries are refused.
+    /// Header carrying the signature: hex or base64, optionally
+    /// `sha256=`/`sha1=`-prefixed (default: the kind's, else `X-Hub-Signature-256`).
+    pub signature_header: Option<String>,
+    /// The signature's hash (default: the kind's; `sha1` for Zammad only).
+    pub signature_algorithm: Option<SignatureAlgorithm>,
+    /// Header carrying the delivery's timestamp (Unix seconds or RFC 3339);
+    /// when set, the signature covers `timestamp + body` and stale deliveries
+    /// are refused (Zendesk's by default).
     pub timestamp_header: Option<String>,
     /// Oldest (or most future) timestamp accepted, in seconds.
     pub max_skew_s: u64,
@@ -100,7 +186,8 @@ pub struct InboundSettings {
     /// Secret (by name) of a token inbound calls carry as the `token` query
     /// parameter, for systems that can only be given a URL (django-helpdesk).
     pub query_token_secret: Option<String>,
-    /// Header carrying the delivery id, which makes a redelivery one job.
+    /// Header carrying the delivery id, which makes a redelivery one job
+    /// (default: the kind's, where it sends one).
     pub delivery_header: Option<String>,
 }
 
@@ -108,7 +195,8 @@ impl Default for InboundSettings {
     fn default() -> Self {
         Self {
             hmac_secret: None,
-            signature_header: "X-Hub-Signature-256".to_owned(),
+            signature_header: None,
+            signature_algorithm: None,
             timestamp_header: None,
             max_skew_s: 300,
             bearer_secret: None,
@@ -259,9 +347,9 @@ impl ConnectorSettings {
                 self.name
             ));
         }
-        if self.max_attempts == 0 || self.timeout_s == 0 {
+        if self.max_attempts == 0 || self.timeout_s == 0 || self.retry_max_s == 0 {
             return Err(format!(
-                "connectors.{}: max_attempts and timeout_s must be at least 1",
+                "connectors.{}: max_attempts, timeout_s and retry_max_s must be at least 1",
                 self.name
             ));
         }
@@ -270,7 +358,7 @@ impl ConnectorSettings {
                 "connectors.{}: kind generic needs a [connectors.generic] table",
                 self.name
             )),
-            ConnectorKind::Generic | ConnectorKind::Helpdesk | ConnectorKind::Rt => Ok(()),
+            _ => Ok(()),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Recorder {
     pub unavailable: usize,
     /// Answer every request with 400.
     pub refuse: bool,
+    /// Answer writes to this ticket only after this long (a slow system).
+    pub slow: Option<(String, Duration)>,
 }
 
 impl Recorder {
@@ -57,13 +59,35 @@ impl Recorder {
 
 /// A local stand-in for the ticketing system's API, recording what it is sent.
 pub async fn recording_server() -> (String, Arc<Mutex<Recorder>>) {
-    use axum::extract::State;
     let recorder = Arc::new(Mutex::new(Recorder::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    serve_recorder(listener, Arc::clone(&recorder));
+    (address, recorder)
+}
+
+/// Serves `recorder` on `listener` until the task is aborted. Every answer
+/// closes its connection, so an aborted server is really gone (no pooled
+/// connection keeps reaching it).
+pub fn serve_recorder(
+    listener: tokio::net::TcpListener,
+    recorder: Arc<Mutex<Recorder>>,
+) -> tokio::task::JoinHandle<()> {
+    use axum::extract::State;
+    use axum::response::IntoResponse;
     let app = axum::Router::new()
         .fallback(
             |State(recorder): State<Arc<Mutex<Recorder>>>, request: axum::extract::Request| async move {
                 let (parts, body) = request.into_parts();
                 let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let delay = {
+                    let recorder = recorder.lock().unwrap();
+                    recorder.slow.as_ref().filter(|(id, _)| body["ticket"] == id.as_str()).map(|(_, d)| *d)
+                };
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
                 let mut recorder = recorder.lock().unwrap();
                 recorder.requests.push((
                     parts.method.to_string(),
@@ -73,24 +97,21 @@ pub async fn recording_server() -> (String, Arc<Mutex<Recorder>>) {
                         .iter()
                         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
                         .collect(),
-                    serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    body,
                 ));
-                use axum::response::IntoResponse;
+                let close = [("connection", "close")];
                 if recorder.unavailable > 0 {
                     recorder.unavailable -= 1;
-                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], "down").into_response();
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, close, [("retry-after", "1")], "down").into_response();
                 }
                 if recorder.refuse {
-                    return (axum::http::StatusCode::BAD_REQUEST, "no").into_response();
+                    return (axum::http::StatusCode::BAD_REQUEST, close, "no").into_response();
                 }
-                (axum::http::StatusCode::OK, "{}").into_response()
+                (axum::http::StatusCode::OK, close, "{}").into_response()
             },
         )
-        .with_state(Arc::clone(&recorder));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (address, recorder)
+        .with_state(recorder);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() })
 }
 
 /// The `desk` connector's settings against `base_url`.
@@ -108,6 +129,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
         },
         service_user: Some("switchboard".into()),
         max_attempts: 3,
+        retry_max_s: 300,
         poll_interval_s: 0,
         timeout_s: 5,
         fields: [
@@ -131,6 +153,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
             ),
         ]
         .into(),
+        review_tag: None,
         generic: Some(GenericSettings {
             id: "/ticket/id".into(),
             title: Some("/ticket/title".into()),
@@ -499,6 +522,113 @@ async fn a_system_that_is_down_gets_every_write_once_it_is_back() {
         .collect();
     tickets.sort_unstable();
     assert_eq!(tickets, ["470", "471", "472"]);
+}
+
+// Multi-threaded: the stand-in system comes back while jobs are retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_stopped_for_a_minute_loses_nothing_and_writes_each_note_once() {
+    let recorder = Arc::new(Mutex::new(Recorder::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&format!("http://{address}"), &secrets, |s| {
+        s.connectors[0].max_attempts = 200;
+        s.connectors[0].retry_max_s = 2;
+    })
+    .await;
+    // Stopped: events keep arriving for a minute, each accepted at once.
+    let stopped = Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let ticket = format!("60{n:02}");
+        let answer = deliver(
+            &app,
+            &event(&ticket, VPN.0, VPN.1, "new"),
+            None,
+            &format!("d-{ticket}"),
+        )
+        .await;
+        assert_eq!(answer.status(), 202);
+        ids.push(
+            answer.json::<Value>().await.unwrap()["job"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed())).await;
+    let waiting = jobs(&app).await;
+    assert_eq!(waiting.len(), 12);
+    assert!(
+        waiting
+            .iter()
+            .all(|j| j["state"] == "queued" || j["state"] == "running"),
+        "nothing is dead or done while the system is away: {waiting:#?}"
+    );
+    assert!(waiting.iter().any(|j| j["attempts"].as_i64().unwrap() > 5));
+
+    // Back on the same address: the backlog drains, one write per job.
+    let server = serve_recorder(
+        tokio::net::TcpListener::bind(address).await.unwrap(),
+        Arc::clone(&recorder),
+    );
+    for id in &ids {
+        wait_job(&app, id, "done").await;
+    }
+    let applied = recorder.lock().unwrap().applied();
+    assert_eq!(applied.len(), 12, "every event written");
+    assert_eq!(recorder.lock().unwrap().requests.len(), 12, "and each once");
+    server.abort();
+}
+
+// Multi-threaded: the slow system answers while the other job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_system_times_out_without_holding_up_other_jobs() {
+    let (base, recorder) = recording_server().await;
+    recorder.lock().unwrap().slow = Some(("610".to_owned(), Duration::from_secs(3)));
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| {
+        s.connectors[0].timeout_s = 1;
+        s.connectors[0].max_attempts = 20;
+        s.connectors[0].retry_max_s = 1;
+    })
+    .await;
+    let slow: Value = deliver(&app, &event("610", VPN.0, VPN.1, "new"), None, "d-610")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fast: Value = deliver(&app, &event("611", VPN.0, VPN.1, "new"), None, "d-611")
+        .await
+        .json()
+        .await
+        .unwrap();
+    wait_job(&app, fast["job"].as_str().unwrap(), "done").await;
+    let slow_id = slow["job"].as_str().unwrap();
+    let started = Instant::now();
+    let timed_out = loop {
+        let job = jobs(&app)
+            .await
+            .into_iter()
+            .find(|j| j["id"] == slow_id)
+            .unwrap();
+        if job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out"))
+        {
+            break job;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never timed out: {job:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(timed_out["state"], "dead", "a timeout is retried");
+    recorder.lock().unwrap().slow = None;
+    wait_job(&app, slow_id, "done").await;
 }
 
 #[tokio::test]

@@ -171,6 +171,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         },
         service_user: None,
         max_attempts: 5,
+        retry_max_s: 300,
         poll_interval_s: 0,
         timeout_s: 10,
         fields: [
@@ -198,6 +199,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
             ),
         ]
         .into(),
+        review_tag: None,
         generic: None,
     }
 }
@@ -437,6 +439,16 @@ async fn helpdesk_history_import_stores_resolved_tickets_with_their_final_labels
         ),
     )
     .unwrap();
+    // Nothing was resolved after 2099-01-01.
+    let out = crate::helpers::switchboard_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["connector", "import", "desk", "--since", "2099-01-01"])
+        .output()
+        .unwrap();
+    crate::helpers::assert_succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("imported 0 resolved tickets"), "{said}");
     let out = crate::helpers::switchboard_command()
         .arg("--config")
         .arg(&config)

@@ -22,3 +22,4 @@ mod runbooks;
 mod server_process;
 mod store;
 mod triage;
+mod vendors;

@@ -213,6 +213,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
         inbound: InboundSettings::default(),
         service_user: Some("switchboard".into()),
         max_attempts: 5,
+        retry_max_s: 300,
         poll_interval_s: 1,
         timeout_s: 10,
         fields: [
@@ -240,6 +241,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
             ),
         ]
         .into(),
+        review_tag: None,
         generic: None,
     }
 }
@@ -465,6 +467,16 @@ async fn rt_history_import_stores_resolved_tickets_with_their_final_labels() {
         ),
     )
     .unwrap();
+    // Nothing was resolved after 2099-01-01.
+    let out = crate::helpers::switchboard_command()
+        .arg("--config")
+        .arg(&config)
+        .args(["connector", "import", "rt", "--since", "2099-01-01"])
+        .output()
+        .unwrap();
+    crate::helpers::assert_succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("imported 0 resolved tickets"), "{said}");
     let out = crate::helpers::switchboard_command()
         .arg("--config")
         .arg(&config)
@@ -474,6 +486,33 @@ async fn rt_history_import_stores_resolved_tickets_with_their_final_labels() {
     crate::helpers::assert_succeeded(&out);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("imported 2 resolved tickets"), "{said}");
+
+    // `connector check` against the live RT: credentials, user, every queue.
+    let check = |config: &std::path::Path| {
+        crate::helpers::switchboard_command()
+            .arg("--config")
+            .arg(config)
+            .args(["connector", "check", "rt"])
+            .output()
+            .unwrap()
+    };
+    let out = check(&config);
+    crate::helpers::assert_succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("service user switchboard is privileged"),
+        "{said}"
+    );
+    assert!(said.contains("Queue \"Desktop Support\" exists"), "{said}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("= \"Network\"", "= \"Networking\"")).unwrap();
+    let out = check(&config);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Queue \"Networking\" does not exist"),
+        "{said}"
+    );
 
     let app = spawn_app_on(store, |_| {}).await;
     for (id, queue, reply) in resolved {

@@ -1,4 +1,7 @@
-//! Command line: `serve`, `ingest incidents|kb`, `eval`.
+//! Command line: `serve`, `ingest`, `retrain`, `eval`, `runbook`, `audit`,
+//! `connector` (in `connector.rs`), and the benchmarks' helpers.
+
+mod connector;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,33 +52,7 @@ enum Command {
     Audit(AuditCommand),
     /// Ticketing-system connectors: their jobs.
     #[command(subcommand)]
-    Connector(ConnectorCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum ConnectorCommand {
-    /// A connector's jobs, newest first: state, attempts, last error.
-    Jobs {
-        /// Connector name.
-        name: String,
-        /// Only jobs in this state (queued, running, done, dead).
-        #[arg(long)]
-        state: Option<String>,
-    },
-    /// Import the system's resolved tickets as incidents (final labels and
-    /// resolutions), resuming an interrupted import, then retrain the head.
-    /// The store must not be in use by a running server.
-    Import {
-        /// Connector name.
-        name: String,
-    },
-    /// Queue a dead job again.
-    Requeue {
-        /// Connector name.
-        name: String,
-        /// Job id.
-        id: String,
-    },
+    Connector(connector::ConnectorCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,7 +290,7 @@ impl Cli {
             Command::Reindex => reindex(&settings),
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(command) => audit(&settings, command).await,
-            Command::Connector(command) => connector(&settings, command).await,
+            Command::Connector(command) => connector::run(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,
@@ -428,85 +405,6 @@ async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<(
             Ok(())
         }
     }
-}
-
-async fn connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
-    if let ConnectorCommand::Import { name } = &command {
-        return connector_import(settings, name).await;
-    }
-    let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
-    let jobs = crate::connectors::JobTable::new(pool);
-    match command {
-        ConnectorCommand::Jobs { name, state } => {
-            let state = state
-                .map(|s| {
-                    serde_json::from_value::<crate::connectors::JobState>(
-                        serde_json::Value::String(s.clone()),
-                    )
-                    .map_err(|_| {
-                        anyhow::anyhow!("unknown state {s:?}: queued, running, done or dead")
-                    })
-                })
-                .transpose()?;
-            println!(
-                "{:<36} {:<8} {:>8} {:<12} last error",
-                "job", "state", "attempts", "ticket"
-            );
-            for job in jobs.list(&name, state).await? {
-                println!(
-                    "{:<36} {:<8} {:>8} {:<12} {}",
-                    job.id,
-                    serde_json::to_value(job.state)?
-                        .as_str()
-                        .unwrap_or_default(),
-                    job.attempts,
-                    job.ticket_id,
-                    job.last_error.unwrap_or_default()
-                );
-            }
-            Ok(())
-        }
-        ConnectorCommand::Import { .. } => unreachable!("handled above"),
-        ConnectorCommand::Requeue { name, id } => {
-            if jobs.requeue(&name, &id).await? {
-                println!("job {id} queued again (a running server takes it within a second)");
-                Ok(())
-            } else {
-                anyhow::bail!("no dead job {id} for connector {name}")
-            }
-        }
-    }
-}
-
-async fn connector_import(settings: &Settings, name: &str) -> anyhow::Result<()> {
-    let connectors = crate::startup::connectors_for_tools(settings).await?;
-    let service = load_service(settings).await?;
-    let mut progress: Option<crate::ingest::Progress> = None;
-    let report = connectors
-        .import(name, &service, |done, total| {
-            let bar = progress.get_or_insert_with(|| {
-                crate::ingest::Progress::new(
-                    &format!("importing {name}"),
-                    "tickets",
-                    total.unwrap_or(0),
-                )
-            });
-            bar.update(done as u64, done as u64);
-        })
-        .await
-        .map_err(anyhow::Error::msg)?;
-    if let Some(bar) = &progress {
-        bar.finish((report.imported + report.skipped) as u64);
-    }
-    service.flush().await?;
-    println!(
-        "imported {} resolved tickets ({} without text skipped) in {} pages",
-        report.imported, report.skipped, report.pages
-    );
-    if settings.triage.classifier.enabled && report.imported > 0 {
-        print_retrain(&service.retrain().await?);
-    }
-    Ok(())
 }
 
 async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {

@@ -1,0 +1,159 @@
+//! `switchboard connector ...`: a connector's jobs, requeue, history import
+//! and the live check.
+
+use clap::Subcommand;
+
+use super::{load_service, print_retrain};
+use crate::configuration::Settings;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ConnectorCommand {
+    /// A connector's jobs, newest first: state, attempts, last error.
+    Jobs {
+        /// Connector name.
+        name: String,
+        /// Only jobs in this state (queued, running, done, dead).
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Import the system's resolved tickets as incidents (final labels and
+    /// resolutions), resuming an interrupted import, then retrain the head.
+    /// The store must not be in use by a running server.
+    Import {
+        /// Connector name.
+        name: String,
+        /// Only tickets resolved since this date (`2026-01-31`, or an RFC 3339 time).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<i64>,
+    },
+    /// Test the connector against the live system: its credentials, every
+    /// mapped value, and settings that would make it loop or do nothing.
+    Check {
+        /// Connector name.
+        name: String,
+    },
+    /// Queue a dead job again.
+    Requeue {
+        /// Connector name.
+        name: String,
+        /// Job id.
+        id: String,
+    },
+}
+
+/// `--since`: a date (midnight UTC) or an RFC 3339 time, as Unix seconds.
+fn parse_since(text: &str) -> Result<i64, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| format!("{text:?} is neither YYYY-MM-DD nor an RFC 3339 time"))
+}
+
+/// Runs a `switchboard connector` command.
+pub(super) async fn run(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
+    match &command {
+        ConnectorCommand::Import { name, since } => return import(settings, name, *since).await,
+        ConnectorCommand::Check { name } => return check(settings, name).await,
+        _ => {}
+    }
+    let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
+    let jobs = crate::connectors::JobTable::new(pool);
+    match command {
+        ConnectorCommand::Jobs { name, state } => {
+            let state = state
+                .map(|s| {
+                    serde_json::from_value::<crate::connectors::JobState>(
+                        serde_json::Value::String(s.clone()),
+                    )
+                    .map_err(|_| {
+                        anyhow::anyhow!("unknown state {s:?}: queued, running, done or dead")
+                    })
+                })
+                .transpose()?;
+            println!(
+                "{:<36} {:<8} {:>8} {:<12} last error",
+                "job", "state", "attempts", "ticket"
+            );
+            for job in jobs.list(&name, state).await? {
+                println!(
+                    "{:<36} {:<8} {:>8} {:<12} {}",
+                    job.id,
+                    serde_json::to_value(job.state)?
+                        .as_str()
+                        .unwrap_or_default(),
+                    job.attempts,
+                    job.ticket_id,
+                    job.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ConnectorCommand::Import { .. } | ConnectorCommand::Check { .. } => {
+            unreachable!("handled above")
+        }
+        ConnectorCommand::Requeue { name, id } => {
+            if jobs.requeue(&name, &id).await? {
+                println!("job {id} queued again (a running server takes it within a second)");
+                Ok(())
+            } else {
+                anyhow::bail!("no dead job {id} for connector {name}")
+            }
+        }
+    }
+}
+
+async fn import(settings: &Settings, name: &str, since: Option<i64>) -> anyhow::Result<()> {
+    let connectors = crate::startup::connectors_for_tools(settings).await?;
+    let service = load_service(settings).await?;
+    let mut progress: Option<crate::ingest::Progress> = None;
+    let report = connectors
+        .import(name, since, &service, |done, total| {
+            let bar = progress.get_or_insert_with(|| {
+                crate::ingest::Progress::new(
+                    &format!("importing {name}"),
+                    "tickets",
+                    total.unwrap_or(0),
+                )
+            });
+            bar.update(done as u64, done as u64);
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if let Some(bar) = &progress {
+        bar.finish((report.imported + report.skipped) as u64);
+    }
+    service.flush().await?;
+    println!(
+        "imported {} resolved tickets ({} without text skipped) in {} pages",
+        report.imported, report.skipped, report.pages
+    );
+    if settings.triage.classifier.enabled && report.imported > 0 {
+        print_retrain(&service.retrain().await?);
+    }
+    Ok(())
+}
+
+async fn check(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    use crate::connectors::CheckLevel;
+    let connectors = crate::startup::connectors_for_tools(settings).await?;
+    let findings = connectors.check(name).await.map_err(anyhow::Error::msg)?;
+    for finding in &findings {
+        let tag = match finding.level {
+            CheckLevel::Ok => "ok",
+            CheckLevel::Warning => "warning",
+            CheckLevel::Problem => "PROBLEM",
+        };
+        println!("{tag:<8} {}", finding.message);
+    }
+    let problems = findings
+        .iter()
+        .filter(|f| f.level == CheckLevel::Problem)
+        .count();
+    if problems > 0 {
+        anyhow::bail!("connector {name}: {problems} problem(s)");
+    }
+    println!("connector {name} looks right");
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! ServiceNow: a business rule's REST message (bearer token) in; the Table
+//! API out: the incident read, fields and work note in one PATCH.
+
+use serde_json::{Value, json};
+
+use super::{
+    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with, wait_learned,
+};
+
+const HOOK: &str = "servicenow-hook-token-0123456789";
+const NETWORK_GROUP: &str = "287ebd7da9fe198100f92cc8d1d2154e";
+const SYS_ID: &str = "9d385017c611228701d22104cc95c371";
+
+fn connector(base: &str) -> Value {
+    json!({
+        "name": "sn", "kind": "servicenow", "base_url": base,
+        "credentials_secret": "SN_CREDENTIALS", "auth_scheme": "basic",
+        "inbound": { "bearer_secret": "SN_HOOK" },
+        "service_user": "switchboard.integration",
+        "fields": {
+            "assignment_group": { "mode": "apply", "map": { "Network Operations": NETWORK_GROUP } },
+            "category": { "mode": "note" },
+        },
+    })
+}
+
+fn incident_json(state: &str, group: &str, close_notes: &str) -> Value {
+    json!({ "result": {
+        "sys_id": SYS_ID, "number": "INC0010023", "short_description": VPN.0, "description": VPN.1,
+        "state": state, "assignment_group": group, "assigned_to": "", "category": "network",
+        "priority": "3", "close_notes": close_notes, "sys_updated_by": "beth.anglin", "sys_mod_count": "4",
+    }})
+}
+
+/// The business rule's message: `sys_id`, `sys_mod_count`, `sys_updated_by`.
+fn event(mod_count: &str, by: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "sys_id": SYS_ID, "number": "INC0010023", "sys_mod_count": mod_count, "sys_updated_by": by })).unwrap()
+}
+
+fn bearer() -> Vec<(&'static str, String)> {
+    vec![("authorization", format!("Bearer {HOOK}"))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved() {
+    let system = FakeSystem::start().await;
+    let path = format!("/api/now/table/incident/{SYS_ID}");
+    system.answer("GET", &path, vec![(200, incident_json("1", "", ""))]);
+    system.answer(
+        "GET",
+        "/api/now/table/sys_journal_field",
+        vec![(200, json!({ "result": [] }))],
+    );
+    system.answer(
+        "PATCH",
+        &path,
+        vec![(200, incident_json("2", NETWORK_GROUP, ""))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(
+        connector(&system.base),
+        &[
+            ("SN_CREDENTIALS", "switchboard.integration:s3cret"),
+            ("SN_HOOK", HOOK),
+        ],
+        &dir,
+    )
+    .await;
+
+    assert_eq!(
+        deliver(&app, "sn", &event("0", "beth.anglin"), &[])
+            .await
+            .status(),
+        401,
+        "no token"
+    );
+    let job = deliver_and_finish(&app, "sn", &event("0", "beth.anglin"), &bearer()).await;
+
+    let writes = system.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let patch = &writes[0];
+    assert_eq!(
+        (patch.method.as_str(), patch.uri.as_str()),
+        ("PATCH", path.as_str())
+    );
+    assert_eq!(
+        patch.header("authorization"),
+        Some("Basic c3dpdGNoYm9hcmQuaW50ZWdyYXRpb246czNjcmV0")
+    );
+    assert_eq!(patch.body["assignment_group"], NETWORK_GROUP);
+    assert!(
+        patch.body.get("category").is_none(),
+        "category is note-only"
+    );
+    let note = patch.body["work_notes"].as_str().unwrap();
+    assert!(
+        note.contains("assignment_group: Network Operations"),
+        "{note}"
+    );
+    assert!(
+        note.contains(&format!("switchboard-job: {}", job["id"].as_str().unwrap())),
+        "{note}"
+    );
+    let lookup = system
+        .sent()
+        .into_iter()
+        .find(|s| s.uri.starts_with("/api/now/table/sys_journal_field"))
+        .unwrap();
+    assert!(
+        lookup.uri.contains("element%3Dwork_notes"),
+        "{}",
+        lookup.uri
+    );
+
+    // The integration user's own update comes back: ignored.
+    let own: Value = deliver(
+        &app,
+        "sn",
+        &event("1", "switchboard.integration"),
+        &bearer(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(own["status"], "ignored");
+
+    // Resolved in ServiceNow: the close notes become the resolution.
+    system.answer(
+        "GET",
+        &path,
+        vec![(
+            200,
+            incident_json("6", NETWORK_GROUP, "Reset the user's VPN profile"),
+        )],
+    );
+    deliver_and_finish(&app, "sn", &event("5", "beth.anglin"), &bearer()).await;
+    let learned = wait_learned(&app, &format!("sn:{SYS_ID}")).await;
+    assert_eq!(learned["resolution"], "Reset the user's VPN profile");
+    assert_eq!(learned["labels"]["assignment_group"], "Network Operations");
+    assert_eq!(system.writes().len(), 1, "learning writes nothing");
+}
+
+// Multi-threaded: the stand-in system answers while the import runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_history_import_reads_resolved_incidents_since_a_date() {
+    let system = FakeSystem::start().await;
+    let mut rows = Vec::new();
+    for (n, (title, group)) in [
+        ("Wifi on floor 4 keeps dropping", NETWORK_GROUP),
+        ("Laptop screen flickers", "other-group"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        rows.push(json!({ "sys_id": format!("sys{n}"), "short_description": title, "description": format!("{title} since Monday"),
+            "state": "7", "assignment_group": group, "close_notes": format!("fixed {n}") }));
+    }
+    system.answer(
+        "GET",
+        "/api/now/table/incident?",
+        vec![(200, json!({ "result": rows }))],
+    );
+    let toml = format!(
+        "[[connectors]]\nname = \"sn\"\nkind = \"servicenow\"\nbase_url = \"{}\"\ncredentials_secret = \"SN\"\nauth_scheme = \"basic\"\n\
+         inbound = {{ bearer_secret = \"SN\" }}\n[connectors.fields.assignment_group]\nmap = {{ \"Network Operations\" = \"{NETWORK_GROUP}\" }}\n",
+        system.base
+    );
+    let (said, store) = import(&toml, &[("SN", "u:p")], "sn", Some("2026-01-31"));
+    assert!(said.contains("imported 2 resolved tickets"), "{said}");
+    let list = &system.sent()[0];
+    assert!(list.uri.contains("stateIN6%2C7"), "{}", list.uri);
+    assert!(
+        list.uri
+            .contains("resolved_at%3E%3D2026-01-31%2000%3A00%3A00"),
+        "{}",
+        list.uri
+    );
+    let app = serve(store).await;
+    let wifi = incident(&app, "sn:sys0").await.unwrap();
+    assert_eq!(wifi["labels"]["assignment_group"], "Network Operations");
+    assert_eq!(wifi["resolution"], "fixed 0");
+    let laptop = incident(&app, "sn:sys1").await.unwrap();
+    assert!(
+        laptop["labels"].get("assignment_group").is_none(),
+        "an unmapped group is no label"
+    );
+}
