@@ -34,7 +34,8 @@ pub struct Recorder {
     pub unavailable: usize,
     /// Answer every request with 400.
     pub refuse: bool,
-    /// Answer writes to this ticket only after this long (a slow system).
+    /// Answer writes to this ticket (every ticket if empty) only after this
+    /// long (a slow system).
     pub slow: Option<(String, Duration)>,
 }
 
@@ -83,7 +84,7 @@ pub fn serve_recorder(
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let delay = {
                     let recorder = recorder.lock().unwrap();
-                    recorder.slow.as_ref().filter(|(id, _)| body["ticket"] == id.as_str()).map(|(_, d)| *d)
+                    recorder.slow.as_ref().filter(|(id, _)| id.is_empty() || body["ticket"] == id.as_str()).map(|(_, d)| *d)
                 };
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
@@ -730,12 +731,13 @@ async fn a_closed_ticket_is_learned_from_and_routes_the_next_similar_one() {
     );
 }
 
-// Multi-threaded: the recording server keeps answering while the test waits
-// for the server process to die.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
-    use crate::server_process::{ServerProcess, write_config};
-    let (base, recorder) = recording_server().await;
+/// A server configuration with the sample store, the inventory runbooks and
+/// a generic `desk` connector applying `assignment_group` to `base`. The
+/// returned directories must outlive the server.
+fn process_config_with_desk(
+    base: &str,
+) -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
+    use crate::server_process::write_config;
     let data = sample_copy();
     let dir = tempfile::tempdir().unwrap();
     let runbooks = dir.path().join("runbooks");
@@ -762,16 +764,32 @@ async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&connector);
     std::fs::write(&config, text).unwrap();
+    (data, dir, config)
+}
+
+/// Delivers a signed event to a server process's hook.
+async fn send_signed(base: &str, body: &[u8]) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/hooks/desk"))
+        .header("x-hub-signature-256", sign(body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+// Multi-threaded: the recording server keeps answering while the test waits
+// for the server process to die.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
+    use crate::server_process::ServerProcess;
+    let (base, recorder) = recording_server().await;
+    let (_data, _dir, config) = process_config_with_desk(&base);
 
     let body = serde_json::to_vec(&event("50", VPN.0, VPN.1, "new")).unwrap();
-    let send = |base: String, body: Vec<u8>| async move {
-        reqwest::Client::new()
-            .post(format!("{base}/v1/hooks/desk"))
-            .header("x-hub-signature-256", sign(&body))
-            .body(body)
-            .send()
-            .await
-    };
     let mut server = ServerProcess::start_ready(
         &config,
         &[(
@@ -780,12 +798,7 @@ async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
         )],
     )
     .await;
-    let answer: Value = send(server.base.clone(), body.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = send_signed(&server.base, &body).await;
     assert_eq!(answer["status"], "queued");
     let exited = server.wait_exit(Duration::from_secs(30));
     assert!(
@@ -810,11 +823,70 @@ async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
     }
     let applied = recorder.lock().unwrap().applied().len();
     assert_eq!(applied, 1, "the second write carried the first one's key");
-    let replay: Value = send(server.base.clone(), body)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let replay = send_signed(&server.base, &body).await;
     assert_eq!(replay["status"], "duplicate", "the event was accepted once");
+}
+
+// Multi-threaded for the same reason as the test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_with_jobs_in_flight_completes_every_job_once_after_restart() {
+    use crate::server_process::ServerProcess;
+    let (base, recorder) = recording_server().await;
+    // Every write waits a moment, so jobs are still running at the kill.
+    recorder.lock().unwrap().slow = Some((String::new(), Duration::from_millis(300)));
+    let (_data, _dir, config) = process_config_with_desk(&base);
+    let tickets: Vec<String> = (60..72).map(|n| n.to_string()).collect();
+
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    for id in &tickets {
+        let body = serde_json::to_vec(&event(id, VPN.0, VPN.1, "new")).unwrap();
+        assert_eq!(send_signed(&server.base, &body).await["status"], "queued");
+    }
+    let written_before = recorder.lock().unwrap().requests.len();
+    server.kill9();
+    assert!(
+        written_before < tickets.len(),
+        "the kill came after every job had finished ({written_before} writes)"
+    );
+
+    let server = ServerProcess::start_ready(&config, &[]).await;
+    let started = Instant::now();
+    loop {
+        let done = ticket_paths_applied(&recorder);
+        if done.len() == tickets.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {} of {} tickets were written after the restart",
+            done.len(),
+            tickets.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let applied = recorder.lock().unwrap().applied().len();
+    assert_eq!(
+        applied,
+        tickets.len(),
+        "one applied write per ticket: a repeated write carries its first key"
+    );
+    for id in &tickets {
+        let body = serde_json::to_vec(&event(id, VPN.0, VPN.1, "new")).unwrap();
+        assert_eq!(
+            send_signed(&server.base, &body).await["status"],
+            "duplicate"
+        );
+    }
+}
+
+/// The distinct ticket paths the recording server was written to.
+fn ticket_paths_applied(recorder: &Arc<Mutex<Recorder>>) -> std::collections::BTreeSet<String> {
+    recorder
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|(method, _, _, _)| method == "PATCH")
+        .map(|(_, path, _, _)| path.clone())
+        .collect()
 }
