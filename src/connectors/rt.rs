@@ -2,7 +2,8 @@
 //! polled: new ticket transactions after the last one seen (`POST
 //! /transactions`, ordered by id, which needs no clock and no time zone), one
 //! job per ticket that was created or resolved. Write-back is `PUT
-//! /ticket/{id}` for `Queue` (by name), `Owner` (user name) and `Priority`,
+//! /ticket/{id}` for `Queue` (by name), `Owner` (user name), `Priority` and
+//! custom fields (`CF.Name`, RT's TicketSQL spelling, written by name),
 //! checked by reading the ticket again (RT answers 200 with a message when it
 //! refuses a value), then an internal comment carrying the note. The note's
 //! `switchboard-job:` marker makes the write-back idempotent; Switchboard's own
@@ -18,8 +19,11 @@ use super::settings::ConnectorSettings;
 use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::runbook::Secrets;
 
-/// The fields Switchboard reads and writes.
+/// The core fields Switchboard reads and writes; custom fields are
+/// `CF.Name` besides these.
 const FIELDS: [&str; 3] = ["Queue", "Owner", "Priority"];
+/// How a custom field's name starts in mappings (RT's TicketSQL `CF.Name`).
+const CUSTOM_FIELD: &str = "CF.";
 /// Transactions read per poll request.
 const PAGE: usize = 100;
 /// RT's owner of unowned tickets: an empty field to Switchboard.
@@ -39,6 +43,38 @@ pub(super) struct RtConnector {
 /// The id of a linked object (`{"id": ..., "type": ..., "_url": ...}`).
 fn link_id(json: &Value, key: &str) -> Option<String> {
     json.get(key)?.get("id").and_then(text)
+}
+
+/// A custom field's name from a mapped field (`CF.Name` or `CF.{Name}`).
+fn custom_field(field: &str) -> Option<&str> {
+    let name = field.strip_prefix(CUSTOM_FIELD)?;
+    let name = name
+        .strip_prefix('{')
+        .and_then(|n| n.strip_suffix('}'))
+        .unwrap_or(name);
+    (!name.is_empty()).then_some(name)
+}
+
+/// The body of `PUT /ticket/{id}`: core fields at the top, custom fields
+/// under `CustomFields` by name.
+fn update_body(fields: &BTreeMap<String, String>) -> Result<Value, ConnectorError> {
+    let mut body = serde_json::Map::new();
+    let mut custom = serde_json::Map::new();
+    for (field, value) in fields {
+        if let Some(name) = custom_field(field) {
+            custom.insert(name.to_owned(), json!(value));
+        } else if FIELDS.contains(&field.as_str()) {
+            body.insert(field.clone(), json!(value));
+        } else {
+            return Err(ConnectorError::Permanent(format!(
+                "Request Tracker has no writable field {field:?} (Queue, Owner, Priority, CF.Name)"
+            )));
+        }
+    }
+    if !custom.is_empty() {
+        body.insert("CustomFields".to_owned(), Value::Object(custom));
+    }
+    Ok(Value::Object(body))
 }
 
 /// The `items` of a REST2 collection.
@@ -148,11 +184,21 @@ impl RtConnector {
             .filter(|o| o != NOBODY)
             .unwrap_or_default();
         let priority = json.get("Priority").and_then(text).unwrap_or_default();
-        Ok(BTreeMap::from([
+        let mut fields = BTreeMap::from([
             ("Queue".to_owned(), queue),
             ("Owner".to_owned(), owner),
             ("Priority".to_owned(), priority),
-        ]))
+        ]);
+        // `[{"name": ..., "values": [...]}]`; a multi-value field reads as
+        // its values joined.
+        for field in json::items(json, "CustomFields") {
+            let Some(name) = field.get("name").and_then(text) else {
+                continue;
+            };
+            let values: Vec<String> = json::items(field, "values").filter_map(text).collect();
+            fields.insert(format!("{CUSTOM_FIELD}{name}"), values.join(", "));
+        }
+        Ok(fields)
     }
 
     /// The text people wrote on a ticket (its creation, replies and
@@ -262,16 +308,9 @@ impl Connector for RtConnector {
             return Ok(());
         }
         if !update.fields.is_empty() {
-            if let Some(field) = update.fields.keys().find(|f| !FIELDS.contains(&f.as_str())) {
-                return Err(ConnectorError::Permanent(format!(
-                    "Request Tracker has no writable field {field:?} (Queue, Owner, Priority)"
-                )));
-            }
+            let body = update_body(&update.fields)?;
             let path = format!("/ticket/{}", url_escape(&ticket.id));
-            let request = self
-                .client
-                .request(reqwest::Method::PUT, &path)
-                .json(&update.fields);
+            let request = self.client.request(reqwest::Method::PUT, &path).json(&body);
             let messages: Value = self
                 .client
                 .send(request, "updating the ticket")
@@ -279,13 +318,18 @@ impl Connector for RtConnector {
                 .json()
                 .await
                 .map_err(malformed("RT's answer"))?;
-            // RT answers 200 whether or not it took each value; read it back.
+            // RT answers 200 whether or not it took each value (an unknown
+            // custom field is silently skipped); read it back.
             let now = self.ticket_json(&ticket.id).await?;
             let fields = self.fields_of(&now).await?;
             let refused: Vec<&String> = update
                 .fields
                 .iter()
-                .filter(|(field, value)| fields.get(*field) != Some(*value))
+                .filter(|(field, value)| {
+                    let field = custom_field(field)
+                        .map_or_else(|| (*field).clone(), |n| format!("{CUSTOM_FIELD}{n}"));
+                    fields.get(&field) != Some(*value)
+                })
                 .map(|(field, _)| field)
                 .collect();
             if !refused.is_empty() {
@@ -406,7 +450,7 @@ impl Connector for RtConnector {
             None => "Status = 'resolved'".to_owned(),
         };
         let path = format!(
-            "/tickets?query={}&fields=Subject,Status,Queue,Owner,Priority&orderby=id&order=ASC&page={page}&per_page=50",
+            "/tickets?query={}&fields=Subject,Status,Queue,Owner,Priority,CustomFields&orderby=id&order=ASC&page={page}&per_page=50",
             url_escape(&query)
         );
         let json = self.get_json(&path, "listing resolved tickets").await?;
@@ -424,5 +468,42 @@ impl Connector for RtConnector {
             next: ((page as f64) < pages).then(|| (page + 1).to_string()),
             total: json.get("total").and_then(Value::as_u64),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_fields_are_named_as_in_ticketsql() {
+        assert_eq!(custom_field("CF.Category"), Some("Category"));
+        assert_eq!(
+            custom_field("CF.{Business service}"),
+            Some("Business service")
+        );
+        assert_eq!(custom_field("CF."), None);
+        assert_eq!(custom_field("Queue"), None);
+    }
+
+    #[test]
+    fn an_update_puts_custom_fields_under_their_names() {
+        let fields = BTreeMap::from([
+            ("Queue".to_owned(), "Network".to_owned()),
+            ("CF.{Category}".to_owned(), "network".to_owned()),
+        ]);
+        assert_eq!(
+            update_body(&fields).unwrap(),
+            json!({ "Queue": "Network", "CustomFields": { "Category": "network" } })
+        );
+    }
+
+    #[test]
+    fn an_unknown_core_field_is_refused_before_anything_is_sent() {
+        let fields = BTreeMap::from([("Status".to_owned(), "resolved".to_owned())]);
+        assert!(matches!(
+            update_body(&fields),
+            Err(ConnectorError::Permanent(_))
+        ));
     }
 }

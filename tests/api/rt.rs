@@ -202,7 +202,8 @@ impl Rt {
 }
 
 /// The `rt` connector: `assignment_group` mapped onto RT's queues and applied
-/// when routed automatically, `priority` in the note only, polled every second.
+/// when routed automatically, `category` into the custom field `Category`,
+/// `priority` in the note only, polled every second.
 fn connector(name: &str, base: &str) -> ConnectorSettings {
     ConnectorSettings {
         name: name.into(),
@@ -228,6 +229,15 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
                         ("Desktop Support".to_owned(), "Desktop Support".to_owned()),
                     ]
                     .into(),
+                },
+            ),
+            (
+                "category".to_owned(),
+                FieldPolicy {
+                    mode: WriteMode::Apply,
+                    only_if_empty: true,
+                    target: Some("CF.Category".into()),
+                    map: Default::default(),
                 },
             ),
             (
@@ -319,6 +329,18 @@ async fn jobs(app: &TestApp, name: &str) -> Vec<Value> {
         .unwrap()
 }
 
+/// The values of a ticket's custom field `name`.
+fn custom_field(ticket: &Value, name: &str) -> Vec<String> {
+    ticket["CustomFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["name"] == name)
+        .flat_map(|f| f["values"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
 const VPN_SUBJECT: &str = "VPN connection drops every few minutes";
 const VPN_TEXT: &str =
     "The GlobalProtect VPN disconnects every 5-10 minutes while working from home.";
@@ -344,6 +366,7 @@ async fn rt_tickets_are_polled_routed_noted_and_learned_from_when_resolved() {
         "{text}"
     );
     assert_eq!(routed["Priority"], "0", "priority is note-only");
+    assert_eq!(custom_field(&routed, "Category"), ["network"], "{routed:#}");
 
     // A vague ticket: only the note, the queue stays.
     let vague = rt
@@ -354,6 +377,7 @@ async fn rt_tickets_are_polled_routed_noted_and_learned_from_when_resolved() {
         .await;
     let noted = rt.wait_noted(&vague).await;
     assert_eq!(rt.queue_name(&noted).await, "General");
+    assert!(custom_field(&noted, "Category").is_empty(), "{noted:#}");
 
     // Switchboard's own changes were polled too, and started nothing; the
     // ticket opened before Switchboard started is history, not a job.
@@ -382,6 +406,10 @@ async fn rt_tickets_are_polled_routed_noted_and_learned_from_when_resolved() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(incident["labels"]["assignment_group"], "Network Operations");
+    assert_eq!(
+        incident["labels"]["category"], "network",
+        "read from CF.Category"
+    );
     assert_eq!(incident["resolution"], "Reinstalled the VPN profile");
     assert_eq!(incident["description"], VPN_TEXT);
     let next: Value = app

@@ -1,5 +1,6 @@
 # Prepares the test Request Tracker: the user Switchboard writes as, an agent
-# (both privileged, with random passwords) and two queues besides General.
+# (both privileged, with random passwords), two queues besides General and a
+# single-value custom field `Category` on every queue.
 # Prints the users' passwords as JSON.
 use strict;
 use warnings;
@@ -28,4 +29,11 @@ for my $name ('Network', 'Desktop Support') {
     my ($ok, $msg) = $queue->Create(Name => $name);
     die "queue $name: $msg" unless $ok;
 }
+my $field = RT::CustomField->new(RT->SystemUser);
+my ($ok, $msg) = $field->Create(
+    Name => 'Category', Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket',
+);
+die "custom field: $msg" unless $ok;
+($ok, $msg) = $field->AddToObject(RT::Queue->new(RT->SystemUser));
+die "custom field on every queue: $msg" unless $ok;
 print '{"users": {', join(', ', map { "\"$_\": \"$users{$_}\"" } sort keys %users), "}}\n";
