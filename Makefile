@@ -1,6 +1,6 @@
 # The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
 # and `make test` (fetch model, run the whole test suite).
-.PHONY: run test test-postgres test-helpdesk test-rt model lint sample
+.PHONY: run test test-postgres test-helpdesk test-rt test-browser model lint sample
 
 model:
 	./scripts/fetch-model.sh
@@ -19,6 +19,9 @@ test-helpdesk: model
 
 test-rt: model
 	./scripts/test-rt.sh
+
+test-browser: model
+	./scripts/test-browser.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -30,6 +30,8 @@ pub struct Settings {
     pub runbooks: RunbookSettings,
     /// The audit chain's key and anchor.
     pub audit: AuditSettings,
+    /// The web console's sessions.
+    pub console: ConsoleSettings,
     /// Ticketing systems to take events from and write back to (`[[connectors]]`).
     pub connectors: Vec<crate::connectors::ConnectorSettings>,
     /// State database for executions, approvals and audit: `postgres://...` or
@@ -139,6 +141,30 @@ impl Default for AuditSettings {
     }
 }
 
+/// The web console (`/ui/`): how long a sign-in lasts and how its cookie is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Serve the console at all.
+    pub enabled: bool,
+    /// A sign-in session's lifetime in seconds (default 8 h: a shift).
+    pub session_ttl_s: u64,
+    /// Mark the session cookie `Secure` (set it when the console is served
+    /// over HTTPS, directly or behind a proxy); it is also marked `Secure`
+    /// whenever a request arrives with `X-Forwarded-Proto: https`.
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_ttl_s: 8 * 3600,
+            secure_cookie: false,
+        }
+    }
+}
+
 /// Who may call the mutating endpoints.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -238,6 +264,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             runbooks: RunbookSettings::default(),
             audit: AuditSettings::default(),
+            console: ConsoleSettings::default(),
             connectors: Vec::new(),
             database_url: None,
         }

@@ -33,6 +33,10 @@
 //! - [`automation`]: executions, approvals and runs with state (SQLite or
 //!   PostgreSQL): each state change in one transaction with its entry in the
 //!   keyed, anchored audit chain.
+//! - [`review`]: the review queue (latest triage of every ticket with an id) and
+//!   the insights a lead reads: auto-routing coverage and precision, volume.
+//! - [`ui`]: the web console: sign-in sessions with CSRF tokens, page shells
+//!   with a strict CSP, the embedded scripts that draw each view from the API.
 //! - [`domain`]: tickets and incidents and their validation rules.
 //! - [`prompts`]: the templates that turn records into model input.
 //! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
@@ -52,9 +56,11 @@ pub mod eval;
 pub mod ingest;
 pub mod metrics;
 pub mod prompts;
+pub mod review;
 pub mod routes;
 pub mod runbook;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod triage;
+pub mod ui;

@@ -228,6 +228,12 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/executions/{id}/audit", get(routes::execution_audit))
         .route("/hooks/{connector}", post(routes::receive_event))
         .route("/connectors/{name}/jobs", get(routes::list_jobs))
+        .route("/review", get(routes::list_review))
+        .route("/review/{id}", get(routes::get_review))
+        .route("/insights", get(routes::insights))
+        .route("/runbooks", get(routes::list_runbooks))
+        .route("/runbooks/{id}/plan", post(routes::plan_runbook))
+        .route("/audit/verify", get(routes::verify_audit))
         .route(
             "/connectors/{name}/jobs/{id}/requeue",
             post(routes::requeue_job),
@@ -238,6 +244,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
         .nest("/v1", v1)
+        .merge(crate::ui::router())
         .fallback(routes::error::not_found)
         .method_not_allowed_fallback(routes::error::method_not_allowed)
         .layer(axum::middleware::from_fn(routes::record_metrics))
@@ -274,7 +281,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(settings.auth.tokens.clone());
+    let state = AppState::new(settings.auth.tokens.clone())
+        .with_console(settings.console.clone(), settings.data_dir.join("eval"));
     let limits = RequestLimits::from_settings(&settings);
     let read_timeout = limits.body_read_timeout;
     let app = router(state.clone(), limits);

@@ -109,6 +109,35 @@ impl AutomationService {
         &self.catalog
     }
 
+    /// The plan a request for `runbook` with `params` would run, by the same
+    /// validation as [`Self::request`]; nothing is stored or audited (a
+    /// preview changes nothing). The console validates its form with it.
+    pub fn preview(
+        &self,
+        runbook: &str,
+        params: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<crate::runbook::Plan, AutomationError> {
+        let spec = self
+            .catalog
+            .get(runbook)
+            .ok_or_else(|| AutomationError::NotFound(format!("no runbook {runbook:?}")))?;
+        let mut given = BTreeMap::new();
+        for (name, value) in params {
+            let text = value_text(value).ok_or_else(|| AutomationError::Refused {
+                field: format!("params.{name}"),
+                message: format!("parameter {name}: must be a string or a number"),
+            })?;
+            given.insert(name.clone(), text);
+        }
+        plan(spec, &given, &self.inventory).map_err(|err| AutomationError::Refused {
+            field: match &err {
+                PlanError::Parameter(p) => format!("params.{}", p.parameter),
+                PlanError::Target(_) | PlanError::MissingTarget => "params.target".to_owned(),
+            },
+            message: err.to_string(),
+        })
+    }
+
     /// The audit trail.
     pub fn audit(&self) -> &AuditLog {
         &self.audit

@@ -264,12 +264,16 @@ impl ClassifierHead {
         let Ok(class) = model.classes.binary_search_by(|c| c.as_str().cmp(label)) else {
             return Vec::new();
         };
-        // Character pieces weigh in the score but are not shown: only words
-        // and word pairs explain anything to a person.
+        // Character pieces, stop words, numbers and fragments weigh in the
+        // score but are not shown: only meaningful words and word pairs
+        // explain anything to a person.
         let words: SparseRow = features
             .sparse
             .iter()
-            .filter(|(j, _)| !self.vocabulary.term(*j).starts_with(CHAR_GRAM_PREFIX))
+            .filter(|(j, _)| {
+                let term = self.vocabulary.term(*j);
+                !term.starts_with(CHAR_GRAM_PREFIX) && super::explains(term)
+            })
             .copied()
             .collect();
         model

@@ -5,8 +5,10 @@
 
 mod features;
 mod head;
+mod reasons;
 mod softmax;
 
 pub use features::{CHAR_GRAM_PREFIX, SparseRow, Vocabulary, terms, tokens};
 pub use head::{ClassifierHead, Features, HeadError, HeadOptions, TermWeight, TrainingExample};
+pub use reasons::explains;
 pub use softmax::{Example, SoftmaxRegression, TrainOptions, softmax};

@@ -85,6 +85,8 @@ pub struct ConnectorService {
     pub(super) outbox: Outbox,
     audit: Arc<AuditLog>,
     template: NoteTemplate,
+    /// Each triaged ticket goes into the console's review queue.
+    review: crate::review::ReviewQueue,
     /// Set once the model and store are loaded; workers start then.
     triage: OnceLock<Arc<TriageService>>,
     pub(super) wake: tokio::sync::Notify,
@@ -157,6 +159,7 @@ impl ConnectorService {
         Ok(Arc::new(Self {
             connectors,
             secrets,
+            review: crate::review::ReviewQueue::new(pool.clone()),
             outbox: Outbox::new(pool),
             audit,
             template,
@@ -422,6 +425,18 @@ impl ConnectorService {
             })
             .observe((now_ms() - received_at).max(0) as f64 / 1000.0);
         tracing::info!(connector = %settings.name, ticket = %ticket.id, job = %job.id, written = ?update.fields, review = update.review, "written back");
+        let record = crate::review::TriageRecord {
+            source: format!("connector:{}", settings.name),
+            title: &ticket.title,
+            description: &ticket.description,
+            triage: &triaged,
+            applied: update.fields.clone(),
+            review: update.review,
+            triaged_by: &caller.name,
+        };
+        if let Err(e) = self.review.record(record).await {
+            tracing::warn!(connector = %settings.name, ticket = %ticket.id, error = %e, "cannot add the ticket to the review queue");
+        }
         Ok(
             serde_json::json!({ "fields": outcomes, "written": update.fields, "review": update.review }),
         )

@@ -1,4 +1,6 @@
-//! The `Caller` extractor: a bearer token checked against the configured hashes.
+//! The `Caller` extractor: a bearer token checked against the configured
+//! hashes or, without one, the console's session cookie, whose state changes
+//! must also carry the session's CSRF token (`X-CSRF-Token`).
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -6,6 +8,7 @@ use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Role, authenticate};
+use crate::ui::{CSRF_HEADER, SESSION_COOKIE, constant_time_eq, cookie};
 
 /// An authenticated caller; 401 without a valid token.
 pub struct Authenticated(pub Caller);
@@ -14,7 +17,7 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let result = authenticate_parts(parts, state);
+        let result = authenticate_parts(parts, state).await;
         if let Err(err) = &result {
             audit_refusal(parts, state, err).await;
         }
@@ -33,10 +36,13 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
         if !parts
             .headers
             .contains_key(axum::http::header::AUTHORIZATION)
+            && cookie(&parts.headers, SESSION_COOKIE).is_none()
         {
             return Ok(Self(None));
         }
-        authenticate_parts(parts, state).map(|caller| Self(Some(caller.0)))
+        authenticate_parts(parts, state)
+            .await
+            .map(|caller| Self(Some(caller.0)))
     }
 }
 
@@ -65,15 +71,19 @@ async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
     }
 }
 
-fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
-    let unauthorized =
-        |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned());
-    let header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            unauthorized("this endpoint needs an API token (Authorization: Bearer ...)")
-        })?;
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.to_owned())
+}
+
+async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+        return match cookie(&parts.headers, SESSION_COOKIE) {
+            Some(id) => authenticate_session(parts, state, id).await,
+            None => Err(unauthorized(
+                "this endpoint needs an API token (Authorization: Bearer ...)",
+            )),
+        };
+    };
     let token = header
         .to_str()
         .ok()
@@ -84,6 +94,37 @@ fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Authenticated, 
     authenticate(state.tokens(), token)
         .map(Authenticated)
         .ok_or_else(|| unauthorized("unknown API token"))
+}
+
+/// A console session: the caller it signs in; for anything but a read, only
+/// with the session's CSRF token in `X-CSRF-Token` (a forged cross-site form
+/// cannot set a header, and SameSite=Strict keeps the cookie off it anyway).
+async fn authenticate_session(
+    parts: &Parts,
+    state: &AppState,
+    id: &str,
+) -> Result<Authenticated, ApiError> {
+    let sessions = state.sessions()?;
+    let session = sessions
+        .find(id, state.tokens())
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the session: {e}")))?
+        .ok_or_else(|| unauthorized("the console session has expired; sign in again"))?;
+    if !parts.method.is_safe() {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "a state change from the console needs its CSRF token (X-CSRF-Token)",
+            ));
+        }
+    }
+    Ok(Authenticated(session.caller))
 }
 
 impl Authenticated {

@@ -11,6 +11,8 @@ mod incidents;
 mod metrics;
 pub mod middleware;
 mod openapi;
+mod review;
+mod runbooks;
 mod triage;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
@@ -26,14 +28,20 @@ pub use hooks::{list_jobs, receive_event, requeue_job};
 pub use incidents::{get_incident, put_incident};
 pub use metrics::{metrics, record as record_metrics};
 pub use openapi::{ApiDoc, openapi};
+pub use review::{get_review, insights, list_review};
+pub use runbooks::{list_runbooks, plan_runbook, verify_audit};
 pub use triage::triage;
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::auth::TokenEntry;
 use crate::automation::AutomationService;
+use crate::configuration::ConsoleSettings;
 use crate::connectors::ConnectorService;
+use crate::review::ReviewQueue;
 use crate::triage::TriageService;
+use crate::ui::SessionStore;
 
 /// Shared state of every handler: the services, set once loading has finished.
 #[derive(Clone, Default)]
@@ -41,7 +49,12 @@ pub struct AppState {
     service: Arc<OnceLock<Arc<TriageService>>>,
     automation: Arc<OnceLock<Arc<AutomationService>>>,
     connectors: Arc<OnceLock<Arc<ConnectorService>>>,
+    /// Set with automation: both live in the state database.
+    sessions: Arc<OnceLock<SessionStore>>,
+    review: Arc<OnceLock<ReviewQueue>>,
     tokens: Arc<Vec<TokenEntry>>,
+    console: Arc<ConsoleSettings>,
+    eval_dir: Arc<PathBuf>,
 }
 
 impl AppState {
@@ -51,8 +64,39 @@ impl AppState {
             service: Arc::default(),
             automation: Arc::default(),
             connectors: Arc::default(),
+            sessions: Arc::default(),
+            review: Arc::default(),
             tokens: Arc::new(tokens),
+            console: Arc::default(),
+            eval_dir: Arc::new(PathBuf::from("data/eval")),
         }
+    }
+
+    /// The console's settings, and the directory of the last eval report.
+    pub fn with_console(mut self, console: ConsoleSettings, eval_dir: PathBuf) -> Self {
+        self.console = Arc::new(console);
+        self.eval_dir = Arc::new(eval_dir);
+        self
+    }
+
+    /// The console's settings.
+    pub fn console(&self) -> &ConsoleSettings {
+        &self.console
+    }
+
+    /// Where `switchboard eval --report` output is read from for Insights.
+    pub fn eval_dir(&self) -> &std::path::Path {
+        &self.eval_dir
+    }
+
+    /// Console sessions, or 503 while the state database is still opening.
+    pub fn sessions(&self) -> Result<&SessionStore, ApiError> {
+        self.sessions.get().ok_or_else(ApiError::not_ready)
+    }
+
+    /// The review queue, or 503 while the state database is still opening.
+    pub fn review(&self) -> Result<&ReviewQueue, ApiError> {
+        self.review.get().ok_or_else(ApiError::not_ready)
     }
 
     /// The configured API tokens.
@@ -67,6 +111,8 @@ impl AppState {
 
     /// Marks runbook automation available.
     pub fn set_automation(&self, automation: Arc<AutomationService>) {
+        let _ = self.sessions.set(SessionStore::new(automation.pool()));
+        let _ = self.review.set(ReviewQueue::new(automation.pool()));
         let _ = self.automation.set(automation);
     }
 

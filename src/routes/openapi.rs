@@ -10,10 +10,12 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::executions::DecisionBody;
+use super::runbooks::PlanPreview;
 use crate::automation::{AuditEntry, Decision, Execution, ExecutionRequest, ExecutionState};
 use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
+use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
 use crate::runbook::{RunbookMatch, StepResult, StepStatus};
 use crate::triage::{
     Alternative, DerivedPriority, Evidence, FeedbackEntry, FeedbackReceipt, FeedbackStats,
@@ -48,6 +50,12 @@ use crate::triage::{
         super::hooks::receive_event,
         super::hooks::list_jobs,
         super::hooks::requeue_job,
+        super::review::list_review,
+        super::review::get_review,
+        super::review::insights,
+        super::runbooks::list_runbooks,
+        super::runbooks::plan_runbook,
+        super::runbooks::verify_audit,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -59,7 +67,8 @@ use crate::triage::{
         RunbookMatch, Incident, IncidentInput, LabelFeedback, FeedbackReceipt, FeedbackEntry,
         ServiceStats, HeadSummary, FeedbackStats, FieldFeedback, Reassignment, PingPong,
         RetrainReport, ExecutionRequest, Execution, ExecutionState, StepResult, StepStatus,
-        AuditEntry, DecisionBody, Decision, Accepted, Job, JobState,
+        AuditEntry, DecisionBody, Decision, Accepted, Job, JobState, ReviewItem,
+        LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
@@ -68,6 +77,7 @@ use crate::triage::{
         (name = "feedback", description = "Agents' corrections, statistics, retraining"),
         (name = "executions", description = "Approved runbook automations"),
         (name = "connectors", description = "Events from ticketing systems and the jobs they become"),
+        (name = "review", description = "The review queue and routing insights for the console"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )
 )]

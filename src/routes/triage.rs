@@ -17,7 +17,21 @@ pub async fn triage(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     ApiJson(ticket): ApiJson<NewTicket>,
 ) -> Result<Json<Triage>, ApiError> {
-    Ok(Json(
-        state.service()?.triage(&ticket, caller.as_ref()).await?,
-    ))
+    let triaged = state.service()?.triage(&ticket, caller.as_ref()).await?;
+    // A remembered ticket joins the console's review queue.
+    if let (true, Some(caller), Ok(review)) = (triaged.remembered, &caller, state.review()) {
+        let record = crate::review::TriageRecord {
+            source: "api".to_owned(),
+            title: &ticket.title,
+            description: &ticket.description,
+            triage: &triaged,
+            applied: Default::default(),
+            review: false,
+            triaged_by: &caller.name,
+        };
+        if let Err(e) = review.record(record).await {
+            tracing::warn!(error = %e, "cannot add the ticket to the review queue");
+        }
+    }
+    Ok(Json(triaged))
 }

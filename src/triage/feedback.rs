@@ -221,6 +221,15 @@ impl FeedbackLog {
             .collect()
     }
 
+    /// Each (ticket, field)'s last label set by feedback: what agents
+    /// finally settled on.
+    pub fn final_labels(&self) -> HashMap<(String, String), String> {
+        self.entries
+            .iter()
+            .map(|e| ((e.ticket_id.clone(), e.field.clone()), e.label.clone()))
+            .collect()
+    }
+
     /// Counts, reassignments and ping-pong over the whole log.
     pub fn stats(&self) -> FeedbackStats {
         let mut stats = FeedbackStats {

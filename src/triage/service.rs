@@ -288,6 +288,11 @@ impl TriageService {
         })
     }
 
+    /// Each (ticket, field)'s last label set by agents' feedback.
+    pub fn final_feedback_labels(&self) -> std::collections::HashMap<(String, String), String> {
+        self.feedback.lock().final_labels()
+    }
+
     /// Store sizes, the classifier head and the feedback counts.
     pub async fn stats(&self) -> Result<ServiceStats, TriageError> {
         let store = Arc::clone(&self.store);

@@ -329,6 +329,22 @@ async fn an_event_is_triaged_and_written_back_by_each_fields_policy() {
         )
         .await;
     assert_eq!(stored.status(), 200);
+    // It is in the console's review queue with what was applied.
+    let queued: Value = app
+        .get_as(VIEWER_TOKEN, "/v1/review/desk:41")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queued["source"], "connector:desk");
+    assert_eq!(queued["applied"]["group"], group);
+    let from_desk: Value = app
+        .get_as(VIEWER_TOKEN, "/v1/review?connector=desk")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(from_desk.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

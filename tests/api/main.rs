@@ -4,6 +4,7 @@
 mod approvals;
 mod batching;
 mod connectors;
+mod console;
 mod durability;
 mod errors;
 mod eval;

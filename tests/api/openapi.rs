@@ -29,6 +29,12 @@ async fn openapi_describes_every_endpoint_and_schema() {
         ("/v1/hooks/{connector}", "post"),
         ("/v1/connectors/{name}/jobs", "get"),
         ("/v1/connectors/{name}/jobs/{id}/requeue", "post"),
+        ("/v1/review", "get"),
+        ("/v1/review/{id}", "get"),
+        ("/v1/insights", "get"),
+        ("/v1/runbooks", "get"),
+        ("/v1/runbooks/{id}/plan", "post"),
+        ("/v1/audit/verify", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -40,7 +46,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
             paths.keys().collect::<Vec<_>>()
         );
     }
-    assert_eq!(paths.len(), 19, "an endpoint the test does not know");
+    assert_eq!(paths.len(), 25, "an endpoint the test does not know");
 
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
@@ -53,6 +59,9 @@ async fn openapi_describes_every_endpoint_and_schema() {
         "LabelFeedback",
         "ServiceStats",
         "ErrorBody",
+        "ReviewItem",
+        "Insights",
+        "PlanPreview",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

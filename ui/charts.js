@@ -1,0 +1,115 @@
+// Small SVG charts drawn from data (no library, no inline styles): a line
+// chart, a reliability diagram, horizontal bars, stacked day bars and a
+// matrix heat map. Each has a title and a text alternative.
+import { h, pct } from "./lib.js";
+
+const W = 360;
+const H = 220;
+const PAD = { left: 42, right: 12, top: 12, bottom: 34 };
+const PALETTE = ["#1f5f8b", "#3a9d74", "#d98c2b", "#8a5fb0", "#c2554a", "#4a8fc2", "#7d8a2e", "#b0508a"];
+
+function frame(label, xLabel, yLabel) {
+  const svg = h("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, class: "chart" }, h("title", {}, label));
+  const x0 = PAD.left;
+  const y0 = H - PAD.bottom;
+  svg.append(h("line", { x1: x0, y1: y0, x2: W - PAD.right, y2: y0, class: "axis" }), h("line", { x1: x0, y1: PAD.top, x2: x0, y2: y0, class: "axis" }));
+  for (const t of [0, 0.5, 1]) {
+    const y = y0 - t * (y0 - PAD.top);
+    const x = x0 + t * (W - PAD.right - x0);
+    svg.append(h("text", { x: x0 - 6, y: y + 4, class: "tick", "text-anchor": "end" }, pct(t)), h("text", { x, y: y0 + 14, class: "tick", "text-anchor": "middle" }, pct(t)));
+  }
+  svg.append(h("text", { x: (x0 + W - PAD.right) / 2, y: H - 4, class: "axis-label", "text-anchor": "middle" }, xLabel),
+    h("text", { x: 10, y: PAD.top + (y0 - PAD.top) / 2, class: "axis-label", "text-anchor": "middle", transform: `rotate(-90 10 ${PAD.top + (y0 - PAD.top) / 2})` }, yLabel));
+  const at = (x, y) => [x0 + x * (W - PAD.right - x0), y0 - y * (y0 - PAD.top)];
+  return { svg, at };
+}
+
+/** Precision against coverage over thresholds; `mark` highlights one point. */
+export function curveChart(points, mark) {
+  const { svg, at } = frame("Precision against coverage as the threshold moves", "coverage", "precision");
+  const sorted = points.filter((p) => p.coverage > 0).sort((a, b) => a.coverage - b.coverage);
+  svg.append(h("polyline", { class: "series", points: sorted.map((p) => at(p.coverage, p.precision).join(",")).join(" ") }));
+  for (const p of sorted) {
+    const [x, y] = at(p.coverage, p.precision);
+    svg.append(h("circle", { cx: x, cy: y, r: 2.5, class: "dot" }, h("title", {}, `threshold ${p.threshold.toFixed(2)}: coverage ${pct(p.coverage)}, precision ${pct(p.precision)}`)));
+  }
+  if (mark) {
+    const [x, y] = at(mark.coverage, mark.precision);
+    svg.append(h("circle", { cx: x, cy: y, r: 5, class: "dot-mark" }, h("title", {}, `calibrated threshold ${mark.threshold.toFixed(2)}`)));
+  }
+  return svg;
+}
+
+/** Accuracy per confidence bin against the diagonal of perfect calibration. */
+export function reliabilityChart(bins) {
+  const { svg, at } = frame("Reliability: accuracy per confidence bin", "confidence", "accuracy");
+  const [ax, ay] = at(0, 0);
+  const [bx, by] = at(1, 1);
+  svg.append(h("line", { x1: ax, y1: ay, x2: bx, y2: by, class: "diagonal" }));
+  for (const bin of bins.filter((b) => b.count > 0)) {
+    const [left, top] = at(bin.lower, bin.accuracy);
+    const [right, bottom] = at(bin.upper, 0);
+    svg.append(h("rect", { x: left + 0.5, y: top, width: Math.max(1, right - left - 1), height: Math.max(0, bottom - top), class: "bin" },
+      h("title", {}, `${pct(bin.lower)}–${pct(bin.upper)}: ${bin.count} tickets, accuracy ${pct(bin.accuracy)}`)));
+  }
+  return svg;
+}
+
+/** Horizontal bars of values in [0, 1], one per row: [{label, value, note}]. */
+export function barList(rows, label) {
+  return h("ul", { class: "bar-list", "aria-label": label }, rows.map((r) => {
+    const fill = h("span", { class: "fill" });
+    fill.style.width = `${(r.value ?? 0) * 100}%`;
+    return h("li", {}, h("span", { class: "name" }, r.label), h("span", { class: "track" }, fill), h("span", { class: "value" }, r.value === null ? "–" : pct(r.value)), r.note ? h("small", { class: "muted" }, r.note) : null);
+  }));
+}
+
+/** Stacked bars of counts per day and label: [{day, label, count}]. */
+export function volumeChart(points) {
+  const days = [...new Set(points.map((p) => p.day))].sort();
+  const totals = new Map();
+  for (const p of points) totals.set(p.label, (totals.get(p.label) ?? 0) + p.count);
+  const labels = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
+  const top = labels.slice(0, 7);
+  const colour = (label) => PALETTE[top.indexOf(label)] ?? "#9aa5b1";
+  const perDay = days.map((d) => points.filter((p) => p.day === d));
+  const max = Math.max(1, ...perDay.map((ps) => ps.reduce((s, p) => s + p.count, 0)));
+  const svg = h("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Tickets per day by suggested group", class: "chart" }, h("title", {}, "Tickets per day by suggested group"));
+  const x0 = PAD.left;
+  const y0 = H - PAD.bottom;
+  const step = (W - PAD.right - x0) / Math.max(1, days.length);
+  svg.append(h("line", { x1: x0, y1: y0, x2: W - PAD.right, y2: y0, class: "axis" }), h("text", { x: x0 - 6, y: PAD.top + 4, class: "tick", "text-anchor": "end" }, max));
+  days.forEach((day, i) => {
+    let y = y0;
+    for (const p of perDay[i].sort((a, b) => labels.indexOf(a.label) - labels.indexOf(b.label))) {
+      const height = (p.count / max) * (y0 - PAD.top);
+      y -= height;
+      const rect = h("rect", { x: x0 + i * step + 2, y, width: Math.max(1, step - 4), height, fill: colour(p.label) }, h("title", {}, `${day}: ${p.label} ${p.count}`));
+      svg.append(rect);
+    }
+    svg.append(h("text", { x: x0 + i * step + step / 2, y: y0 + 14, class: "tick", "text-anchor": "middle" }, day.slice(5)));
+  });
+  const legend = h("ul", { class: "legend" }, top.map((label) => {
+    const swatch = h("span", { class: "swatch" });
+    swatch.style.background = colour(label);
+    return h("li", {}, swatch, `${label} (${totals.get(label)})`);
+  }));
+  return h("figure", { class: "volume" }, svg, legend);
+}
+
+/** A from × to matrix of counts as a table shaded by count. */
+export function matrix(moves, caption) {
+  const from = [...new Set(moves.map((m) => m.from))].sort();
+  const to = [...new Set(moves.map((m) => m.to))].sort();
+  const max = Math.max(1, ...moves.map((m) => m.count));
+  const count = (f, t) => moves.find((m) => m.from === f && m.to === t)?.count ?? 0;
+  return h("div", { class: "scroll" }, h("table", { class: "matrix" },
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "suggested ↓ / set to →"), to.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, from.map((f) => h("tr", {}, h("th", { scope: "row" }, f), to.map((t) => {
+      const n = count(f, t);
+      const cell = h("td", { title: `${f} → ${t}: ${n}` }, n || "");
+      if (n) cell.style.background = `rgba(194, 85, 74, ${0.15 + 0.75 * (n / max)})`;
+      return cell;
+    }))))));
+}

@@ -1,0 +1,290 @@
+// Triage desk: paste a ticket or open one by id; see each suggestion with its
+// confidence, route, alternatives, evidence and the words that weighed most;
+// confirm or correct a label; request a runbook with validated parameters.
+import { addContent, api, badge, confidenceBar, debounce, failure, field, h, me, notice, pct, setContent } from "../lib.js";
+
+let catalog = null;
+
+export async function render(root) {
+  const id = h("input", { name: "id", autocomplete: "off", placeholder: "e.g. INC0012345", maxlength: 128 });
+  const title = h("input", { name: "title", required: true, maxlength: 1000, placeholder: "Short description" });
+  const description = h("textarea", { name: "description", rows: 7, placeholder: "The ticket's text" });
+  const result = h("section", { id: "triage-result", "aria-live": "polite" });
+  const form = h("form", { class: "card ticket-form", id: "triage-form" },
+    h("h2", {}, "Ticket"),
+    field("Ticket id", id, me.canRequest ? "Leave empty for a new ticket: the console gives it an id so feedback can be recorded." : "Optional."),
+    field("Title", title),
+    field("Description", description),
+    h("div", { class: "actions" },
+      h("button", { type: "submit", id: "suggest" }, "Suggest"),
+      h("button", { type: "button", class: "secondary", id: "open-ticket", onclick: () => openById(id.value.trim()) }, "Open by id")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    triage();
+  });
+  setContent(root, h("div", { class: "desk" }, form, result));
+
+  async function openById(ticket) {
+    if (!ticket) {
+      notice("Type the ticket id to open.", "error");
+      id.focus();
+      return;
+    }
+    try {
+      const item = await api("GET", `/v1/review/${encodeURIComponent(ticket)}`);
+      title.value = item.title;
+      description.value = item.description;
+      await triage();
+    } catch (error) {
+      failure(result, error);
+    }
+  }
+
+  async function triage() {
+    notice("");
+    if (!title.value.trim() && !description.value.trim()) {
+      notice("Give the ticket a title or a description.", "error");
+      title.focus();
+      return;
+    }
+    if (!id.value.trim() && me.canRequest) id.value = newTicketId();
+    setContent(result, h("p", { class: "muted" }, "Reading the ticket…"));
+    try {
+      const body = { title: title.value, description: description.value };
+      if (id.value.trim()) body.id = id.value.trim();
+      const triaged = await api("POST", "/v1/triage", body);
+      catalog ??= await api("GET", "/v1/runbooks").catch(() => []);
+      drawResult(result, triaged, body);
+    } catch (error) {
+      failure(result, error);
+    }
+  }
+
+  const wanted = new URLSearchParams(location.search).get("ticket");
+  if (wanted) {
+    id.value = wanted;
+    openById(wanted);
+  }
+}
+
+function newTicketId() {
+  const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  return `console-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+function drawResult(result, triaged, ticket) {
+  const terms = new Set();
+  for (const suggestion of Object.values(triaged.suggestions)) {
+    for (const t of suggestion.terms ?? []) t.term.split(" ").forEach((w) => terms.add(w.toLowerCase()));
+  }
+  const remembered = triaged.remembered && triaged.ticket_id;
+  setContent(result, 
+    h("div", { class: "card" },
+      h("h2", {}, "Ticket text ", h("small", { class: "muted" }, terms.size ? "(the words that weighed most are marked)" : "")),
+      h("p", { class: "ticket-title" }, highlight(ticket.title, terms)),
+      h("p", { class: "ticket-text", id: "ticket-text" }, highlight(ticket.description, terms)),
+      remembered ? h("p", { class: "muted" }, `Remembered as ${triaged.ticket_id}: feedback on it teaches Switchboard.`) : null),
+    h("div", { class: "suggestions" },
+      Object.entries(triaged.suggestions).map(([name, s]) => suggestionCard(name, s, remembered ? triaged.ticket_id : null))),
+    triaged.priority ? h("p", { class: "card priority" }, "Derived priority: ", h("strong", {}, `${triaged.priority.level} - ${triaged.priority.name}`), ` (impact ${triaged.priority.impact[0]}, urgency ${triaged.priority.urgency[0]}, ${pct(triaged.priority.confidence)} confident)`) : null,
+    runbooksCard(triaged.runbooks ?? [], triaged.ticket_id),
+    similarCard(triaged.similar_incidents ?? []),
+    knowledgeCard(triaged.knowledge_articles ?? []),
+  );
+}
+
+/** The text with every word in `terms` marked. */
+function highlight(text, terms) {
+  if (!terms.size) return text;
+  const out = [];
+  let last = 0;
+  for (const match of text.matchAll(/[\p{L}\p{N}][\p{L}\p{N}_.-]*/gu)) {
+    const word = match[0].replace(/[.-]+$/, "");
+    if (!terms.has(word.toLowerCase())) continue;
+    out.push(text.slice(last, match.index), h("mark", {}, word));
+    last = match.index + word.length;
+  }
+  out.push(text.slice(last));
+  return out;
+}
+
+function suggestionCard(name, s, ticketId) {
+  const card = h("article", { class: "card suggestion", dataset: { field: name } },
+    h("header", {},
+      h("h3", {}, name.replaceAll("_", " ")),
+      badge(s.route, s.route),
+      h("small", { class: "muted" }, ` threshold ${pct(s.threshold)}`)),
+    h("p", { class: "label" }, s.label),
+    confidenceBar(s.confidence, s.threshold, `confidence in ${s.label}`),
+    s.terms?.length ? h("p", { class: "why" }, "Why: ", s.terms.map((t) => h("span", { class: "chip", title: `weight ${t.weight.toFixed(2)}` }, t.term))) : null,
+    s.alternatives?.length ? h("p", { class: "alternatives" }, "Alternatives: ", s.alternatives.map((a) => h("span", { class: "chip" }, `${a.label} ${pct(a.confidence)}`))) : null,
+    s.evidence?.length ? h("details", { class: "evidence" },
+      h("summary", {}, `Evidence: ${s.evidence.length} similar incident${s.evidence.length === 1 ? "" : "s"}`),
+      h("ul", {}, s.evidence.map((e) => h("li", {},
+        h("button", { type: "button", class: "link", onclick: () => openIncident(e.id) }, e.id), ` ${pct(e.similarity)} similar`)))) : null);
+  if (ticketId && me.canRequest) addContent(card, feedbackForm(name, s, ticketId));
+  return card;
+}
+
+function feedbackForm(name, s, ticketId) {
+  const status = h("span", { class: "feedback-status", role: "status" });
+  const choices = h("input", { list: `labels-${name}`, name: `correct-${name}`, placeholder: "Correct label", maxlength: 256 });
+  const list = h("datalist", { id: `labels-${name}` }, (s.alternatives ?? []).map((a) => h("option", { value: a.label })));
+  const send = async (label, button) => {
+    button.disabled = true;
+    try {
+      const receipt = await api("POST", `/v1/tickets/${encodeURIComponent(ticketId)}/feedback`, { field: name, label, agent: me.user });
+      status.textContent = receipt.changed ? `Corrected to ${label}.` : `Confirmed ${label}.`;
+      status.className = "feedback-status ok";
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "feedback-status error";
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const confirm = h("button", { type: "button", class: "secondary confirm", onclick: (e) => send(s.label, e.currentTarget) }, `Confirm ${s.label}`);
+  const correct = h("form", { class: "correct" },
+    h("label", { for: `correct-${name}-input`, class: "visually-hidden" }, `Correct ${name}`),
+    choices, list, h("button", { type: "submit", class: "secondary" }, "Correct"));
+  choices.id = `correct-${name}-input`;
+  correct.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const label = choices.value.trim();
+    if (!label) {
+      status.textContent = "Type or pick the right label.";
+      status.className = "feedback-status error";
+      return;
+    }
+    send(label, event.submitter ?? correct.querySelector("button"));
+  });
+  return h("div", { class: "feedback" }, confirm, correct, status);
+}
+
+async function openIncident(id) {
+  const dialog = h("dialog", { class: "incident", "aria-label": `Incident ${id}` }, h("p", {}, "Loading…"));
+  addContent(document.body, dialog);
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.showModal();
+  try {
+    const incident = await api("GET", `/v1/incidents/${encodeURIComponent(id)}`);
+    setContent(dialog, 
+      h("h2", {}, `${incident.id}: ${incident.title}`),
+      h("p", { class: "ticket-text" }, incident.description),
+      h("h3", {}, "Resolution"),
+      h("p", { class: "resolution" }, incident.resolution ?? "No resolution recorded."),
+      h("dl", { class: "labels" }, Object.entries(incident.labels ?? {}).map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, v)])),
+      h("form", { method: "dialog" }, h("button", { autofocus: true }, "Close")));
+  } catch (error) {
+    failure(dialog, error);
+    addContent(dialog, h("form", { method: "dialog" }, h("button", {}, "Close")));
+  }
+}
+
+function similarCard(similar) {
+  if (!similar.length) return null;
+  return h("section", { class: "card" }, h("h2", {}, "Similar incidents"),
+    h("ul", { class: "similar" }, similar.map((s) => h("li", {},
+      h("button", { type: "button", class: "link", onclick: () => openIncident(s.id) }, s.id),
+      ` ${pct(s.similarity)} · ${s.title}`,
+      s.resolution ? h("p", { class: "resolution" }, s.resolution) : null))));
+}
+
+function knowledgeCard(articles) {
+  if (!articles.length) return null;
+  return h("section", { class: "card" }, h("h2", {}, "Knowledge articles"),
+    h("ul", { class: "similar" }, articles.map((a) => h("li", {},
+      h("strong", {}, a.title), a.heading ? ` › ${a.heading}` : "", ` ${pct(a.similarity)}`,
+      h("p", {}, a.snippet),
+      a.url && /^https?:\/\//.test(a.url) ? h("a", { href: a.url, rel: "noopener noreferrer", target: "_blank" }, "Open article") : null))));
+}
+
+function runbooksCard(matches, ticketId) {
+  if (!matches.length) return null;
+  return h("section", { class: "card" }, h("h2", {}, "Runbooks that fit"),
+    matches.map((m) => {
+      const spec = (catalog ?? []).find((r) => r.id === m.id);
+      return h("article", { class: "runbook-match", dataset: { runbook: m.id } },
+        h("h3", {}, m.title, " ", badge(m.risk), " ", badge(m.approval)),
+        h("p", { class: "muted" }, `${pct(m.similarity)} similar · ${(m.reasons ?? []).join("; ")}`),
+        me.canRequest && spec ? requestForm(spec, m.params ?? {}, ticketId) : null);
+    }));
+}
+
+/** The request form of a runbook: fields pre-filled from the ticket,
+ * validated as you type by the server's own rules (a plan preview). */
+export function requestForm(spec, prefilled, ticketId) {
+  const inputs = {};
+  const errors = {};
+  const plan = h("pre", { class: "plan", "aria-label": "Plan" });
+  const status = h("p", { class: "request-status", role: "status" });
+  const submit = h("button", { type: "submit", class: "request" }, `Request ${spec.approval?.mode === "auto" ? "run" : "approval"}`);
+  const params = [...(spec.parameters ?? [])];
+  if (spec.targets?.required) params.unshift({ name: "target", description: `Inventory item (${(spec.targets.kinds ?? []).join(", ") || "any"})`, required: true });
+  let touched = false;
+  const validate = debounce(() => {
+    touched = true;
+    check();
+  }, 200);
+  const fields = params.map((p) => {
+    const input = p.enum?.length
+      ? h("select", { name: p.name }, h("option", { value: "" }, "—"), p.enum.map((c) => h("option", { value: c }, c)))
+      : h("input", { name: p.name, autocomplete: "off", placeholder: p.default ?? "" });
+    input.value = prefilled[p.name] ?? p.default ?? "";
+    input.addEventListener("input", validate);
+    inputs[p.name] = input;
+    errors[p.name] = h("small", { class: "field-error", role: "alert" });
+    const wrapped = field(`${p.name}${p.required ? " *" : ""}`, input, p.description);
+    addContent(wrapped, errors[p.name]);
+    return wrapped;
+  });
+  const values = () => Object.fromEntries(Object.entries(inputs).filter(([, i]) => i.value !== "").map(([k, i]) => [k, i.value]));
+  async function check() {
+    Object.values(errors).forEach((e) => (e.textContent = ""));
+    Object.values(inputs).forEach((i) => i.removeAttribute("aria-invalid"));
+    status.textContent = "";
+    try {
+      const preview = await api("POST", `/v1/runbooks/${encodeURIComponent(spec.id)}/plan`, values());
+      if (preview.valid) {
+        plan.textContent = preview.plan.steps.map((s) => `${s.name}: ${s.argv?.length ? s.argv.join(" ") : `${s.http?.method} ${s.http?.url}`}`).join("\n");
+        submit.disabled = false;
+        return true;
+      }
+      const name = preview.field?.replace(/^params\./, "");
+      if (name && errors[name]) {
+        // An empty required field is not an error until the user has typed.
+        if (inputs[name].value !== "" || touched) {
+          errors[name].textContent = preview.message;
+          inputs[name].setAttribute("aria-invalid", "true");
+        }
+      } else {
+        status.textContent = preview.message;
+      }
+    } catch (error) {
+      status.textContent = error.message;
+    }
+    plan.textContent = "";
+    submit.disabled = true;
+    return false;
+  }
+  const form = h("form", { class: "request-form" }, fields, plan, h("div", { class: "actions" }, submit), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    touched = true;
+    if (!(await check())) return;
+    submit.disabled = true;
+    try {
+      const body = { runbook: spec.id, params: values(), idempotency_key: `console-${crypto.randomUUID()}` };
+      if (ticketId) body.ticket_id = ticketId;
+      const execution = await api("POST", "/v1/executions", body);
+      setContent(status, `Requested: ${execution.state.replaceAll("_", " ")}. `, h("a", { href: `/ui/approvals?execution=${encodeURIComponent(execution.id)}` }, "Follow it"));
+      status.className = "request-status ok";
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = "request-status error";
+      submit.disabled = false;
+    }
+  });
+  check();
+  return form;
+}
