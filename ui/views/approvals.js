@@ -14,12 +14,26 @@ export async function render(root) {
   setContent(root, h("div", { class: "approvals" }, pending, list), detail);
   const selected = new URLSearchParams(location.search).get("execution");
   let timer;
+  // Redrawn only when what they show changed, so a comment being typed is
+  // never wiped by the periodic refresh.
+  let shownPending = null;
+  let shownList = null;
   async function refresh() {
     try {
       const all = await api("GET", "/v1/executions");
-      drawPending(pending, all.filter((e) => e.state === "pending_approval"), refresh);
-      drawList(list, all, (id) => show(id));
+      const waiting = all.filter((e) => e.state === "pending_approval");
+      const pendingKey = JSON.stringify(waiting.map((e) => [e.id, e.decisions.length]));
+      if (pendingKey !== shownPending) {
+        shownPending = pendingKey;
+        drawPending(pending, waiting, refresh);
+      }
+      const listKey = JSON.stringify(all.map((e) => [e.id, e.state, e.finished_at]));
+      if (listKey !== shownList) {
+        shownList = listKey;
+        drawList(list, all, (id) => show(id));
+      }
     } catch (error) {
+      shownPending = shownList = null;
       failure(pending, error);
       setContent(list);
     }

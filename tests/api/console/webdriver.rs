@@ -126,7 +126,13 @@ impl Browser {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         request = request.json(&body.unwrap_or_else(|| json!({})));
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        answer["value"].clone()
+        let value = answer["value"].clone();
+        // A WebDriver error (stale element, not interactable...) fails the
+        // test where it happened, not at a later wait.
+        if let Some(error) = value.get("error").and_then(Value::as_str) {
+            panic!("WebDriver {path}: {error}: {}", value["message"]);
+        }
+        value
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
