@@ -61,3 +61,21 @@ cleanup_work() {
   [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$work"
 }
+
+# Writes $work/switchboard.toml for a server on 127.0.0.1:PORT over $work/data with
+# one agent token, exports SWITCHBOARD_CONFIG, and sets `token` to that token.
+agent_config() {
+  local port="$1" hash
+  token="bench-agent-token-0123456789"
+  hash="$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
+  cat >"$work/switchboard.toml" <<TOML
+data_dir = "$work/data"
+[server]
+listen = "127.0.0.1:$port"
+[[auth.tokens]]
+name = "bench-agent"
+role = "agent"
+sha256 = "$hash"
+TOML
+  export SWITCHBOARD_CONFIG="$work/switchboard.toml"
+}

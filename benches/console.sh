@@ -14,18 +14,7 @@ port="${PORT:-18084}"
 n="${N:-200}"
 make_work_dir
 use_repo_assets
-token="bench-agent-token-0123456789"
-hash="$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
-cat >"$work/switchboard.toml" <<TOML
-data_dir = "$work/data"
-[server]
-listen = "127.0.0.1:$port"
-[[auth.tokens]]
-name = "bench-agent"
-role = "agent"
-sha256 = "$hash"
-TOML
-export SWITCHBOARD_CONFIG="$work/switchboard.toml"
+agent_config "$port"
 "$bin" ingest incidents "$root/sample/incidents.csv" >/dev/null 2>&1
 start_server "$port" "$work/serve.log"
 base="http://127.0.0.1:$port"

@@ -49,6 +49,7 @@ fn triage(c: &mut Criterion) {
             .into(),
         caller: None,
         service: None,
+        opened_at: None,
     };
     c.bench_function("triage/one_ticket", |b| {
         b.iter(|| {

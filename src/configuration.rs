@@ -32,6 +32,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// The web console's sessions.
     pub console: ConsoleSettings,
+    /// Outage (storm) and duplicate detection.
+    pub storms: StormSettings,
     /// Ticketing systems to take events from and write back to (`[[connectors]]`).
     pub connectors: Vec<crate::connectors::ConnectorSettings>,
     /// State database for executions, approvals and audit: `postgres://...` or
@@ -137,6 +139,47 @@ impl Default for AuditSettings {
             key_secret: "AUDIT_HMAC_KEY".to_owned(),
             key_file: None,
             anchor_file: None,
+        }
+    }
+}
+
+/// Storms (bursts of similar tickets: an outage) and duplicates, detected as
+/// tickets with an id are triaged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StormSettings {
+    /// Detect storms and duplicates at all.
+    pub enabled: bool,
+    /// How far back a burst is looked for, in minutes; a storm with no new
+    /// member for this long is over.
+    pub window_minutes: u64,
+    /// Tickets that make a storm.
+    pub min_tickets: usize,
+    /// Cosine similarity to the storm (its members' centroid) to join it, and
+    /// between tickets to open one.
+    pub similarity: f32,
+    /// How far back duplicates of the same caller or service are looked for, in hours.
+    pub duplicate_window_hours: u64,
+    /// Cosine similarity that makes a duplicate.
+    pub duplicate_similarity: f32,
+    /// Most tickets kept in the window.
+    pub max_window_tickets: usize,
+    /// How far above its usual rate (from the kept history) a topic must be
+    /// to open a storm: a storm needs `min_tickets + burst_factor x usual`.
+    pub burst_factor: f32,
+}
+
+impl Default for StormSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_minutes: 15,
+            min_tickets: 4,
+            similarity: 0.6,
+            duplicate_window_hours: 24,
+            duplicate_similarity: 0.95,
+            max_window_tickets: 20_000,
+            burst_factor: 3.0,
         }
     }
 }
@@ -265,6 +308,7 @@ impl Default for Settings {
             runbooks: RunbookSettings::default(),
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
+            storms: StormSettings::default(),
             connectors: Vec::new(),
             database_url: None,
         }

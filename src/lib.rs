@@ -33,6 +33,8 @@
 //! - [`automation`]: executions, approvals and runs with state (SQLite or
 //!   PostgreSQL): each state change in one transaction with its entry in the
 //!   keyed, anchored audit chain.
+//! - [`storms`]: outages (bursts of similar tickets) and duplicates, found in a
+//!   sliding window as tickets are triaged; restart-safe in the state database.
 //! - [`review`]: the review queue (latest triage of every ticket with an id) and
 //!   the insights a lead reads: auto-routing coverage and precision, volume.
 //! - [`ui`]: the web console: sign-in sessions with CSRF tokens, page shells
@@ -61,6 +63,7 @@ pub mod routes;
 pub mod runbook;
 pub mod startup;
 pub mod store;
+pub mod storms;
 pub mod telemetry;
 pub mod triage;
 pub mod ui;

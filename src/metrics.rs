@@ -95,6 +95,8 @@ pub struct Metrics {
     /// Unix time of each polled connector's last successful poll: alert when
     /// it falls behind (`time() - switchboard_connector_last_poll_seconds`).
     pub connector_last_poll: Family<ConnectorName, Gauge>,
+    /// Storms (bursts of similar tickets) opened since start.
+    pub storms_opened: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -172,7 +174,14 @@ impl Metrics {
             "Unix time of a polled connector's last successful poll",
             connector_last_poll.clone(),
         );
+        let storms_opened = Counter::default();
+        registry.register(
+            "storms_opened",
+            "Storms (bursts of similar tickets: an outage) opened",
+            storms_opened.clone(),
+        );
         Self {
+            storms_opened,
             connector_last_poll,
             connector_events,
             connector_jobs,

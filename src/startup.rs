@@ -234,6 +234,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/runbooks", get(routes::list_runbooks))
         .route("/runbooks/{id}/plan", post(routes::plan_runbook))
         .route("/audit/verify", get(routes::verify_audit))
+        .route("/storms", get(routes::list_storms))
+        .route("/storms/{id}", get(routes::get_storm))
         .route(
             "/connectors/{name}/jobs/{id}/requeue",
             post(routes::requeue_job),
@@ -311,6 +313,24 @@ pub async fn run(
         match loader.await {
             Ok(Ok(service)) => {
                 let service = Arc::new(service);
+                if automation_settings.storms.enabled {
+                    match crate::storms::StormService::start(
+                        automation.pool(),
+                        &automation_settings.storms,
+                    )
+                    .await
+                    {
+                        Ok(storms) => {
+                            service.set_storms(Arc::clone(&storms));
+                            state.set_storms(storms);
+                        }
+                        Err(err) => {
+                            let _ =
+                                load_failed.send(anyhow::anyhow!("cannot open the storms: {err}"));
+                            return;
+                        }
+                    }
+                }
                 if let Err(err) = connectors.start(Arc::clone(&service)).await {
                     let _ = load_failed.send(anyhow::anyhow!("cannot start the connectors: {err}"));
                     return;

@@ -113,3 +113,28 @@ export function matrix(moves, caption) {
       return cell;
     }))))));
 }
+
+/** A storm's members on a time axis, by similarity: [{ticket_id, at, similarity}]. */
+export function timeline(members) {
+  const label = "Storm members over time (higher: more similar to the storm)";
+  const svg = h("svg", { viewBox: `0 0 ${W * 2} ${H}`, role: "img", "aria-label": label, class: "chart timeline" }, h("title", {}, label));
+  if (!members.length) return svg;
+  const first = Math.min(...members.map((m) => m.at));
+  const last = Math.max(...members.map((m) => m.at));
+  const span = Math.max(60000, last - first);
+  const x0 = PAD.left;
+  const x1 = W * 2 - PAD.right;
+  const y0 = H - PAD.bottom;
+  const y = (s) => y0 - Math.max(0, Math.min(1, (s - 0.4) / 0.6)) * (y0 - PAD.top);
+  svg.append(h("line", { x1: x0, y1: y0, x2: x1, y2: y0, class: "axis" }), h("line", { x1: x0, y1: PAD.top, x2: x0, y2: y0, class: "axis" }));
+  for (const t of [0.4, 0.7, 1]) svg.append(h("text", { x: x0 - 6, y: y(t) + 4, class: "tick", "text-anchor": "end" }, pct(t)));
+  for (const f of [0, 0.5, 1]) {
+    const at = new Date(first + f * span);
+    svg.append(h("text", { x: x0 + f * (x1 - x0), y: y0 + 14, class: "tick", "text-anchor": "middle" }, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+  }
+  members.forEach((m, i) => {
+    const x = x0 + ((m.at - first) / span) * (x1 - x0);
+    svg.append(h("circle", { cx: x, cy: y(m.similarity), r: i === 0 ? 6 : 4, class: i === 0 ? "dot-mark" : "dot" }, h("title", {}, `${m.ticket_id}: ${m.title} (${pct(m.similarity)})`)));
+  });
+  return svg;
+}

@@ -148,6 +148,8 @@ pub fn plan_update(
         similar_incidents => &triage.similar_incidents,
         knowledge_articles => &triage.knowledge_articles,
         runbooks => &triage.runbooks,
+        storm => &triage.storm,
+        duplicate_of => &triage.duplicate_of,
         model => "all-MiniLM-L6-v2 + classifier head",
     };
     update.note = template.render(context)?;

@@ -31,6 +31,11 @@ pub struct NewTicket {
     /// The affected business service, if known.
     #[serde(default)]
     pub service: Option<String>,
+    /// When it was opened in the ticketing system (RFC 3339); storm and
+    /// duplicate detection place it in time by this, else by its arrival.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub opened_at: Option<String>,
 }
 
 /// A rule an input broke, naming the field so clients can show it.
@@ -93,7 +98,25 @@ impl NewTicket {
         if let Some(id) = &self.id {
             validate_id(id)?;
         }
+        self.opened_at_ms()?;
         Ok(())
+    }
+
+    /// `opened_at` as Unix milliseconds, if given; an unreadable one is refused.
+    pub fn opened_at_ms(&self) -> Result<Option<i64>, ValidationError> {
+        self.opened_at
+            .as_deref()
+            .map(|at| {
+                chrono::DateTime::parse_from_rfc3339(at)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| {
+                        ValidationError::new(
+                            Some("opened_at"),
+                            "opened_at must be an RFC 3339 time, e.g. 2026-11-30T09:15:00Z",
+                        )
+                    })
+            })
+            .transpose()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod middleware;
 mod openapi;
 mod review;
 mod runbooks;
+mod storms;
 mod triage;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
@@ -30,6 +31,7 @@ pub use metrics::{metrics, record as record_metrics};
 pub use openapi::{ApiDoc, openapi};
 pub use review::{get_review, insights, list_review};
 pub use runbooks::{list_runbooks, plan_runbook, verify_audit};
+pub use storms::{get_storm, list_storms};
 pub use triage::triage;
 
 use std::path::PathBuf;
@@ -52,6 +54,7 @@ pub struct AppState {
     /// Set with automation: both live in the state database.
     sessions: Arc<OnceLock<SessionStore>>,
     review: Arc<OnceLock<ReviewQueue>>,
+    storms: Arc<OnceLock<Arc<crate::storms::StormService>>>,
     tokens: Arc<Vec<TokenEntry>>,
     console: Arc<ConsoleSettings>,
     eval_dir: Arc<PathBuf>,
@@ -66,6 +69,7 @@ impl AppState {
             connectors: Arc::default(),
             sessions: Arc::default(),
             review: Arc::default(),
+            storms: Arc::default(),
             tokens: Arc::new(tokens),
             console: Arc::default(),
             eval_dir: Arc::new(PathBuf::from("data/eval")),
@@ -92,6 +96,17 @@ impl AppState {
     /// Console sessions, or 503 while the state database is still opening.
     pub fn sessions(&self) -> Result<&SessionStore, ApiError> {
         self.sessions.get().ok_or_else(ApiError::not_ready)
+    }
+
+    /// Turns on the storm endpoints.
+    pub fn set_storms(&self, storms: Arc<crate::storms::StormService>) {
+        let _ = self.storms.set(storms);
+    }
+
+    /// Storm detection, or 503 while loading (or 404-like when disabled: the
+    /// handler says so).
+    pub fn storms(&self) -> Option<&Arc<crate::storms::StormService>> {
+        self.storms.get()
     }
 
     /// The review queue, or 503 while the state database is still opening.

@@ -17,6 +17,7 @@ use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
 use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
 use crate::runbook::{RunbookMatch, StepResult, StepStatus};
+use crate::storms::{DuplicateRef, Storm, StormMember, StormRef};
 use crate::triage::{
     Alternative, DerivedPriority, Evidence, FeedbackEntry, FeedbackReceipt, FeedbackStats,
     FieldFeedback, FieldSuggestion, HeadSummary, KnowledgeHit, PingPong, Reassignment,
@@ -56,6 +57,8 @@ use crate::triage::{
         super::runbooks::list_runbooks,
         super::runbooks::plan_runbook,
         super::runbooks::verify_audit,
+        super::storms::list_storms,
+        super::storms::get_storm,
         super::health::healthz,
         super::health::readyz,
         super::metrics::metrics,
@@ -68,7 +71,8 @@ use crate::triage::{
         ServiceStats, HeadSummary, FeedbackStats, FieldFeedback, Reassignment, PingPong,
         RetrainReport, ExecutionRequest, Execution, ExecutionState, StepResult, StepStatus,
         AuditEntry, DecisionBody, Decision, Accepted, Job, JobState, ReviewItem,
-        LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview,
+        LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview, Storm, StormMember,
+        StormRef, DuplicateRef,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
@@ -77,6 +81,7 @@ use crate::triage::{
         (name = "feedback", description = "Agents' corrections, statistics, retraining"),
         (name = "executions", description = "Approved runbook automations"),
         (name = "connectors", description = "Events from ticketing systems and the jobs they become"),
+        (name = "storms", description = "Outages: bursts of similar tickets"),
         (name = "review", description = "The review queue and routing insights for the console"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )

@@ -116,6 +116,13 @@ pub struct Triage {
     /// it: that needs an agent token (or `triage.remember_anonymous`), and an
     /// anonymous caller never replaces a ticket already remembered.
     pub remembered: bool,
+    /// The storm (burst of similar tickets: an outage) this ticket is in, if
+    /// any: link it to the storm's parent instead of working it alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<crate::storms::StormRef>,
+    /// An earlier ticket of the same caller or service this one near-duplicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<crate::storms::DuplicateRef>,
     /// Time spent, in milliseconds.
     pub took_ms: f64,
 }

@@ -40,6 +40,8 @@ pub struct TriageService {
     /// Striped by ticket id: held from the check of who remembered a ticket to
     /// the write that replaces it, so two callers cannot both pass the check.
     pub(super) remembering: Box<[tokio::sync::Mutex<()>]>,
+    /// Storm and duplicate detection, once the state database is open.
+    pub(super) storms: std::sync::OnceLock<Arc<crate::storms::StormService>>,
 }
 
 /// Stripes of [`TriageService`]'s remembering locks.
@@ -81,6 +83,46 @@ impl TriageService {
             remembering: (0..REMEMBER_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            storms: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Turns on storm and duplicate detection for remembered tickets.
+    pub fn set_storms(&self, storms: Arc<crate::storms::StormService>) {
+        let _ = self.storms.set(storms);
+    }
+
+    /// Places a remembered ticket in the storm window; a failure to store a
+    /// storm is logged, never a failed triage (the ticket itself is stored).
+    async fn observe_storms(
+        &self,
+        id: &str,
+        ticket: &NewTicket,
+        vector: &[f32],
+    ) -> crate::storms::Observation {
+        let Some(storms) = self.storms.get() else {
+            return crate::storms::Observation::default();
+        };
+        let at = ticket
+            .opened_at_ms()
+            .ok()
+            .flatten()
+            .unwrap_or_else(crate::automation::now_ms);
+        let observed = crate::storms::Observed {
+            id: id.to_owned(),
+            title: ticket.title.clone(),
+            at,
+            vector: vector.to_vec(),
+            caller: ticket.caller.clone().filter(|c| !c.trim().is_empty()),
+            service: ticket.service.clone().filter(|s| !s.trim().is_empty()),
+            terms: crate::storms::ticket_terms(&ticket.title, &ticket.description),
+        };
+        match storms.observe(observed).await {
+            Ok(observation) => observation,
+            Err(e) => {
+                tracing::error!(ticket = %id, error = %e, "cannot store a storm");
+                crate::storms::Observation::default()
+            }
         }
     }
 
@@ -245,6 +287,10 @@ impl TriageService {
             }
             None => false,
         };
+        let observation = match (&ticket.id, remembered) {
+            (Some(id), true) => self.observe_storms(id, ticket, &vector).await,
+            _ => crate::storms::Observation::default(),
+        };
         let route = suggestions
             .iter()
             .map(|(field, s)| (field.clone(), s.route))
@@ -284,6 +330,8 @@ impl TriageService {
             similar_incidents,
             knowledge_articles,
             remembered,
+            storm: observation.storm,
+            duplicate_of: observation.duplicate_of,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
     }

@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (path under `/ui/assets/`, content type, body).
-const ASSETS: &[(&str, &str, &str)] = &[
+pub(super) const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -48,6 +48,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "views/approvals.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/views/approvals.js"),
+    ),
+    (
+        "views/storms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/views/storms.js"),
     ),
     (
         "views/insights.js",

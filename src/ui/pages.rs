@@ -21,6 +21,7 @@ const LOGIN_COOKIE: &str = "sb_login";
 const VIEWS: &[(&str, &str)] = &[
     ("triage", "Triage desk"),
     ("review", "Review queue"),
+    ("storms", "Storms"),
     ("approvals", "Approvals & executions"),
     ("insights", "Insights"),
     ("runbooks", "Runbooks"),
@@ -295,4 +296,35 @@ pub(super) async fn view(
             csrf => session.csrf,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_has_its_script_and_the_templates_render() {
+        for (view, _) in VIEWS {
+            let script = format!("views/{view}.js");
+            assert!(
+                super::super::assets::ASSETS
+                    .iter()
+                    .any(|(name, _, _)| *name == script),
+                "{script} is not embedded"
+            );
+        }
+        for template in ["layout.html", "login.html"] {
+            assert!(TEMPLATES.get_template(template).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_layout_escapes_what_it_is_given() {
+        let html = TEMPLATES
+            .get_template("layout.html")
+            .unwrap()
+            .render(minijinja::context! { user => "<script>x</script>", csrf => "\"><b>", nav => Vec::<()>::new() })
+            .unwrap();
+        assert!(!html.contains("<script>x</script>") && !html.contains("\"><b>"));
+    }
 }

@@ -906,3 +906,64 @@ fn ticket_paths_applied(recorder: &Arc<Mutex<Recorder>>) -> std::collections::BT
         .map(|(_, path, _, _)| path.clone())
         .collect()
 }
+
+#[tokio::test]
+async fn tickets_of_one_outage_get_a_note_linking_them_to_the_storm() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |_| {}).await;
+    let floors = ["1st", "2nd", "3rd", "4th", "5th"];
+    for (n, floor) in floors.iter().enumerate() {
+        let id = format!("9{n}");
+        let description = format!(
+            "Outlook cannot connect to the Exchange mail server since 09:05, mails stay in the outbox. Whole {floor} floor affected."
+        );
+        let answer = deliver(
+            &app,
+            &event(
+                &id,
+                "Outlook cannot connect to the mail server",
+                &description,
+                "new",
+            ),
+            None,
+            &format!("d-9{n}"),
+        )
+        .await;
+        assert_eq!(answer.status(), 202);
+    }
+    let started = Instant::now();
+    while recorder.lock().unwrap().requests.len() < floors.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every ticket was written back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let notes: Vec<String> = recorder
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(_, _, _, body)| body["note"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let linked: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("Part of a storm"))
+        .collect();
+    assert!(
+        linked.len() >= 2,
+        "the notes from the 4th ticket on name the storm: {notes:#?}"
+    );
+    assert!(
+        linked.iter().all(|n| n.contains("parent ticket desk:9")),
+        "{linked:#?}"
+    );
+    let storms: Value = app
+        .get_as(VIEWER_TOKEN, "/v1/storms")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(storms.as_array().unwrap().len(), 1);
+}

@@ -22,5 +22,6 @@ mod rt;
 mod runbooks;
 mod server_process;
 mod store;
+mod storms;
 mod triage;
 mod vendors;

@@ -78,7 +78,13 @@ function drawResult(result, triaged, ticket) {
     for (const t of suggestion.terms ?? []) t.term.split(" ").forEach((w) => terms.add(w.toLowerCase()));
   }
   const remembered = triaged.remembered && triaged.ticket_id;
-  setContent(result, 
+  setContent(result,
+    triaged.storm ? h("p", { class: "banner storm", role: "alert" }, "Part of a storm of ", h("strong", {}, `${triaged.storm.size} similar tickets`),
+      " (probably one failure): link it to the parent ", h("a", { href: `/ui/triage?ticket=${encodeURIComponent(triaged.storm.parent)}` }, triaged.storm.parent),
+      " instead of working it alone. ", h("a", { href: `/ui/storms?storm=${encodeURIComponent(triaged.storm.id)}` }, "See the storm")) : null,
+    triaged.duplicate_of ? h("p", { class: "banner duplicate" }, "Near-duplicate of ",
+      h("a", { href: `/ui/triage?ticket=${encodeURIComponent(triaged.duplicate_of.id)}` }, triaged.duplicate_of.id),
+      ` (${triaged.duplicate_of.reason}, ${pct(triaged.duplicate_of.similarity)} similar).`) : null,
     h("div", { class: "card" },
       h("h2", {}, "Ticket text ", h("small", { class: "muted" }, terms.size ? "(the words that weighed most are marked)" : "")),
       h("p", { class: "ticket-title" }, highlight(ticket.title, terms)),

@@ -469,3 +469,45 @@ async fn browser_a_viewer_is_offered_no_action_and_forged_posts_are_refused() {
     viewer.wait("#token").await;
     viewer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: run scripts/test-browser.sh"]
+async fn browser_a_storm_shows_its_members_on_a_timeline_and_in_the_triage_desk() {
+    let console = Console::start().await;
+    let http = reqwest::Client::new();
+    let floors = ["1st", "2nd", "3rd", "4th", "5th", "6th"];
+    for (n, floor) in floors.iter().enumerate() {
+        let body = serde_json::json!({
+            "id": format!("MAIL-{n}"),
+            "title": "Outlook cannot connect to the mail server",
+            "description": format!("Outlook cannot connect to the Exchange mail server since 09:05, mails stay in the outbox. Whole {floor} floor affected."),
+            "opened_at": format!("2026-11-30T09:{:02}:00Z", 5 + n),
+        });
+        let answer = http
+            .post(console.url("/v1/triage"))
+            .bearer_auth(AGENT_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let driver = Driver::start().await;
+    let lead = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&lead, &console, AGENT_TOKEN).await;
+    lead.goto(&console.url("/ui/storms")).await;
+    lead.wait_text("#storm-list tr[data-storm]", "MAIL-0").await;
+    lead.wait("#storm-detail svg.timeline circle").await;
+    let detail = lead.text(&lead.wait("#storm-detail").await).await;
+    assert!(
+        detail.contains("Storm of 6 tickets") && detail.contains("MAIL-5"),
+        "{detail}"
+    );
+    screenshot(&lead, "storms").await;
+    no_console_errors(&lead).await;
+    // A member opened in the triage desk says which storm it is in.
+    lead.goto(&console.url("/ui/triage?ticket=MAIL-3")).await;
+    lead.wait_text(".banner.storm", "MAIL-0").await;
+    no_console_errors(&lead).await;
+    lead.close().await;
+}

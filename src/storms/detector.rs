@@ -1,0 +1,553 @@
+//! Burst detection over a sliding window of recent tickets, in memory and
+//! deterministic (every call carries its ticket's time), so it is tested
+//! without clocks and rebuilt after a restart by replaying the window.
+//!
+//! A ticket joins the open storm whose centroid it is closest to, when that
+//! similarity reaches `similarity`. Otherwise, when at least `min_tickets - 1`
+//! tickets of the last `window` that belong to no storm are that similar to
+//! it, they open a storm together, the earliest as its parent. A storm with
+//! no new member for a window is over. Comparing with the storm's centroid,
+//! not with any member, keeps a storm from drifting link by link into
+//! unrelated tickets.
+//!
+//! Duplicates: a ticket that is at least `duplicate_similarity` similar to an
+//! earlier ticket of the same caller (or about the same service) within
+//! `duplicate_window` is flagged with that ticket's id.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The detector's thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectorSettings {
+    /// How far back a burst is looked for, in ms.
+    pub window_ms: i64,
+    /// Tickets that make a storm.
+    pub min_tickets: usize,
+    /// Cosine similarity to join or open a storm.
+    pub similarity: f32,
+    /// How far back duplicates are looked for, in ms.
+    pub duplicate_window_ms: i64,
+    /// Cosine similarity that makes a duplicate.
+    pub duplicate_similarity: f32,
+    /// Most tickets kept in the window (the oldest go first).
+    pub max_tickets: usize,
+    /// How far above its usual rate a topic must be to open a storm.
+    pub burst_factor: f32,
+}
+
+/// A triaged ticket as the detector sees it.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Its id.
+    pub id: String,
+    /// Its title (shown with the storm's members).
+    pub title: String,
+    /// When it was opened (Unix ms).
+    pub at: i64,
+    /// Its unit-length embedding.
+    pub vector: Vec<f32>,
+    /// Who raised it, if known.
+    pub caller: Option<String>,
+    /// The affected service, if known.
+    pub service: Option<String>,
+    /// Its meaningful words (for the terms a storm's members share).
+    pub terms: BTreeSet<String>,
+}
+
+/// A storm as the detector tracks it.
+#[derive(Debug, Clone)]
+pub struct TrackedStorm {
+    /// Its id.
+    pub id: String,
+    /// The earliest member.
+    pub parent: String,
+    /// Members: (ticket id, opened at, similarity to the storm when it joined).
+    pub members: Vec<(String, i64, f32)>,
+    /// Sum of the members' vectors (the centroid, unnormalised).
+    sum: Vec<f32>,
+    /// The newest member's time.
+    pub last_at: i64,
+}
+
+impl TrackedStorm {
+    fn centroid_similarity(&self, vector: &[f32]) -> f32 {
+        let norm = self.sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        dot(&self.sum, vector) / norm
+    }
+}
+
+/// What observing a ticket found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StormEvent {
+    /// Nothing: the ticket belongs to no storm.
+    None,
+    /// It opened a storm.
+    Opened {
+        /// The storm's id.
+        storm: String,
+        /// Its members with their similarity to this ticket (its own id last).
+        members: Vec<(String, f32)>,
+    },
+    /// It joined a storm.
+    Joined {
+        /// The storm's id.
+        storm: String,
+        /// Its similarity to the storm's centroid.
+        similarity: f32,
+    },
+    /// It was seen before (triaged again) and is in this storm.
+    Member {
+        /// The storm's id.
+        storm: String,
+        /// Its similarity to the storm when it joined.
+        similarity: f32,
+    },
+}
+
+/// A duplicate found for a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duplicate {
+    /// The earlier ticket.
+    pub id: String,
+    /// Their similarity.
+    pub similarity: f32,
+    /// `same caller` or `same service`.
+    pub reason: &'static str,
+}
+
+/// The window and the storms in it.
+pub struct Detector {
+    settings: DetectorSettings,
+    /// Oldest first; each with the storm it belongs to.
+    window: VecDeque<(Observed, Option<String>)>,
+    storms: BTreeMap<String, TrackedStorm>,
+    newest: i64,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Detector {
+    /// An empty detector.
+    pub fn new(settings: DetectorSettings) -> Self {
+        Self {
+            settings,
+            window: VecDeque::new(),
+            storms: BTreeMap::new(),
+            newest: i64::MIN,
+        }
+    }
+
+    /// Takes back a storm known from before (a restart), so its later
+    /// members join it instead of opening another.
+    pub fn restore(&mut self, id: String, parent: String, members: Vec<(Observed, f32)>) {
+        let dimension = members.first().map_or(0, |(o, _)| o.vector.len());
+        let mut storm = TrackedStorm {
+            id: id.clone(),
+            parent,
+            members: Vec::new(),
+            sum: vec![0.0; dimension],
+            last_at: i64::MIN,
+        };
+        for (observed, similarity) in members {
+            for (s, v) in storm.sum.iter_mut().zip(&observed.vector) {
+                *s += v;
+            }
+            storm.last_at = storm.last_at.max(observed.at);
+            storm
+                .members
+                .push((observed.id.clone(), observed.at, similarity));
+            self.push(observed, Some(id.clone()));
+        }
+        self.storms.insert(id, storm);
+    }
+
+    /// The storm ticket `id` is in, while it is tracked.
+    pub fn storm_of(&self, id: &str) -> Option<&TrackedStorm> {
+        let (_, storm) = self.window.iter().find(|(o, _)| o.id == id)?;
+        self.storms.get(storm.as_deref()?)
+    }
+
+    /// The storm `id`, while it is tracked.
+    pub fn storm(&self, id: &str) -> Option<&TrackedStorm> {
+        self.storms.get(id)
+    }
+
+    /// The newest ticket time seen.
+    pub fn newest(&self) -> i64 {
+        self.newest
+    }
+
+    /// The window's tickets that belong to storm `id`.
+    pub fn members_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Observed> + 'a {
+        self.window
+            .iter()
+            .filter(move |(_, storm)| storm.as_deref() == Some(id))
+            .map(|(o, _)| o)
+    }
+
+    /// Puts a ticket known from before (a restart) back in the window, in no storm.
+    pub fn remember(&mut self, observed: Observed) {
+        if !self.window.iter().any(|(o, _)| o.id == observed.id) {
+            self.push(observed, None);
+        }
+    }
+
+    /// The tickets in the window (oldest first).
+    pub fn window(&self) -> impl Iterator<Item = &Observed> {
+        self.window.iter().map(|(o, _)| o)
+    }
+
+    fn push(&mut self, observed: Observed, storm: Option<String>) {
+        self.newest = self.newest.max(observed.at);
+        // Kept in time order: a late ticket goes where it belongs.
+        let at = observed.at;
+        let position = self
+            .window
+            .iter()
+            .rposition(|(o, _)| o.at <= at)
+            .map_or(0, |p| p + 1);
+        self.window.insert(position, (observed, storm));
+        let horizon = self.newest
+            - self
+                .settings
+                .window_ms
+                .max(self.settings.duplicate_window_ms);
+        while self.window.front().is_some_and(|(o, _)| o.at < horizon)
+            || self.window.len() > self.settings.max_tickets
+        {
+            self.window.pop_front();
+        }
+        let quiet = self.newest - self.settings.window_ms;
+        self.storms.retain(|_, s| s.last_at >= quiet);
+    }
+
+    /// Members of storm `id` opened at or after `since`.
+    fn members_since(&self, id: &str, since: i64) -> usize {
+        self.storms
+            .get(id)
+            .map_or(0, |s| s.members.iter().filter(|m| m.1 >= since).count())
+    }
+
+    /// Tickets like this one it takes to open a storm: `min_tickets`, plus
+    /// `burst_factor` times how many such tickets a window usually holds
+    /// (from the kept history before this window). A topic that is always
+    /// frequent (password resets at a large desk) is not an outage; only a
+    /// burst well above its usual rate is.
+    fn needed(&self, ticket: &Observed, since: i64) -> usize {
+        let minimum = self.settings.min_tickets;
+        let Some(oldest) = self.window.front().map(|(o, _)| o.at) else {
+            return minimum;
+        };
+        let span = since - oldest;
+        if span <= 0 {
+            return minimum;
+        }
+        let before = self
+            .window
+            .iter()
+            .take_while(|(o, _)| o.at < since)
+            .filter(|(o, _)| dot(&o.vector, &ticket.vector) >= self.settings.similarity)
+            .count();
+        let usual = before as f32 * self.settings.window_ms as f32 / span as f32;
+        minimum + (self.settings.burst_factor * usual).round() as usize
+    }
+
+    /// An earlier ticket this one near-duplicates, if any.
+    pub fn duplicate_of(&self, ticket: &Observed) -> Option<Duplicate> {
+        let since = ticket.at - self.settings.duplicate_window_ms;
+        self.window
+            .iter()
+            .filter(|(o, _)| o.id != ticket.id && o.at >= since && o.at <= ticket.at)
+            .filter_map(|(o, _)| {
+                let reason = if ticket.caller.is_some() && o.caller == ticket.caller {
+                    "same caller"
+                } else if ticket.service.is_some() && o.service == ticket.service {
+                    "same service"
+                } else {
+                    return None;
+                };
+                let similarity = dot(&o.vector, &ticket.vector);
+                (similarity >= self.settings.duplicate_similarity).then(|| Duplicate {
+                    id: o.id.clone(),
+                    similarity,
+                    reason,
+                })
+            })
+            .max_by(|a, b| a.similarity.total_cmp(&b.similarity))
+    }
+
+    /// Adds a ticket to the window: joins it to a storm, opens one, or neither.
+    /// A ticket seen before (the same id) changes nothing: it is reported in
+    /// the storm it is in, if any.
+    pub fn observe(&mut self, ticket: Observed) -> StormEvent {
+        if let Some((_, storm)) = self.window.iter().find(|(o, _)| o.id == ticket.id) {
+            let Some(id) = storm else {
+                return StormEvent::None;
+            };
+            let similarity = self
+                .storms
+                .get(id)
+                .and_then(|s| s.members.iter().find(|m| m.0 == ticket.id))
+                .map_or(0.0, |m| m.2);
+            return StormEvent::Member {
+                storm: id.clone(),
+                similarity,
+            };
+        }
+        let since = ticket.at - self.settings.window_ms;
+        // The open storm it is closest to.
+        let best = self
+            .storms
+            .values()
+            .filter(|s| s.last_at >= since)
+            .map(|s| (s.id.clone(), s.centroid_similarity(&ticket.vector)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        // A storm takes a ticket only while it is still a burst: its members
+        // of the last window are as many as it takes to open one. A topic
+        // back at its usual rate (a trickle of password resets) ends it.
+        if let Some((id, similarity)) = best
+            && similarity >= self.settings.similarity
+            && self.members_since(&id, since) + 1 >= self.needed(&ticket, since)
+        {
+            let storm = self.storms.get_mut(&id).expect("just found");
+            for (s, v) in storm.sum.iter_mut().zip(&ticket.vector) {
+                *s += v;
+            }
+            storm
+                .members
+                .push((ticket.id.clone(), ticket.at, similarity));
+            storm.last_at = storm.last_at.max(ticket.at);
+            self.push(ticket, Some(id.clone()));
+            return StormEvent::Joined {
+                storm: id,
+                similarity,
+            };
+        }
+        // Free tickets of the window close enough to open one with it.
+        let close: Vec<(usize, f32)> = self
+            .window
+            .iter()
+            .enumerate()
+            .filter(|(_, (o, storm))| storm.is_none() && o.at >= since && o.at <= ticket.at)
+            .map(|(i, (o, _))| (i, dot(&o.vector, &ticket.vector)))
+            .filter(|(_, s)| *s >= self.settings.similarity)
+            .collect();
+        if close.len() + 1 < self.needed(&ticket, since) {
+            self.push(ticket, None);
+            return StormEvent::None;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut storm = TrackedStorm {
+            id: id.clone(),
+            parent: String::new(),
+            members: Vec::new(),
+            sum: ticket.vector.clone(),
+            last_at: ticket.at,
+        };
+        let mut members = Vec::new();
+        for (index, similarity) in close {
+            let (observed, slot) = &mut self.window[index];
+            *slot = Some(id.clone());
+            for (s, v) in storm.sum.iter_mut().zip(&observed.vector) {
+                *s += v;
+            }
+            storm
+                .members
+                .push((observed.id.clone(), observed.at, similarity));
+            members.push((observed.id.clone(), similarity));
+        }
+        storm.members.push((ticket.id.clone(), ticket.at, 1.0));
+        members.push((ticket.id.clone(), 1.0));
+        storm.members.sort_by_key(|(_, at, _)| *at);
+        storm.parent = storm.members[0].0.clone();
+        self.storms.insert(id.clone(), storm);
+        self.push(ticket, Some(id.clone()));
+        StormEvent::Opened { storm: id, members }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> DetectorSettings {
+        DetectorSettings {
+            window_ms: 15 * 60_000,
+            min_tickets: 4,
+            similarity: 0.8,
+            duplicate_window_ms: 24 * 3_600_000,
+            duplicate_similarity: 0.95,
+            max_tickets: 1000,
+            burst_factor: 3.0,
+        }
+    }
+
+    /// A unit vector near axis `axis` (of 8), nudged by `nudge` on the next one.
+    fn vector(axis: usize, nudge: f32) -> Vec<f32> {
+        let mut v = [0.0f32; 8];
+        v[axis] = 1.0;
+        v[(axis + 1) % 8] = nudge;
+        let norm = v.iter().map(|x: &f32| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / norm).collect()
+    }
+
+    fn ticket(id: &str, minute: i64, axis: usize, nudge: f32) -> Observed {
+        Observed {
+            id: id.into(),
+            title: String::new(),
+            at: minute * 60_000,
+            vector: vector(axis, nudge),
+            caller: None,
+            service: None,
+            terms: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_burst_of_similar_tickets_opens_one_storm_at_its_fourth_ticket() {
+        let mut detector = Detector::new(settings());
+        for n in 0..3 {
+            assert_eq!(
+                detector.observe(ticket(&format!("b{n}"), n, 0, 0.1 * n as f32)),
+                StormEvent::None
+            );
+        }
+        let StormEvent::Opened { storm, members } = detector.observe(ticket("b3", 3, 0, 0.05))
+        else {
+            panic!("the fourth similar ticket opens a storm");
+        };
+        assert_eq!(members.len(), 4);
+        assert_eq!(detector.storm(&storm).unwrap().parent, "b0");
+        assert!(matches!(
+            detector.observe(ticket("b4", 4, 0, 0.2)),
+            StormEvent::Joined { .. }
+        ));
+        // An unrelated ticket in the middle of it stays out.
+        assert_eq!(
+            detector.observe(ticket("other", 4, 3, 0.0)),
+            StormEvent::None
+        );
+    }
+
+    #[test]
+    fn similar_tickets_spread_beyond_the_window_open_no_storm() {
+        let mut detector = Detector::new(settings());
+        for n in 0..6 {
+            assert_eq!(
+                detector.observe(ticket(&format!("t{n}"), n * 20, 0, 0.0)),
+                StormEvent::None
+            );
+        }
+    }
+
+    #[test]
+    fn a_storm_without_new_members_for_a_window_is_over() {
+        let mut detector = Detector::new(settings());
+        let mut first = None;
+        for n in 0..4 {
+            if let StormEvent::Opened { storm, .. } =
+                detector.observe(ticket(&format!("b{n}"), n, 0, 0.0))
+            {
+                first = Some(storm);
+            }
+        }
+        let first = first.expect("the first burst opens a storm");
+        // An hour later the same failure is a new storm, not the old one (it
+        // takes more tickets: the first burst raised the topic's usual rate).
+        let second = (0..12).find_map(|n| {
+            match detector.observe(ticket(&format!("c{n}"), 60 + n / 3, 0, 0.0)) {
+                StormEvent::Opened { storm, .. } => Some(storm),
+                _ => None,
+            }
+        });
+        assert!(second.is_some_and(|s| s != first));
+    }
+
+    #[test]
+    fn the_same_ticket_twice_is_observed_once() {
+        let mut detector = Detector::new(settings());
+        for n in 0..3 {
+            detector.observe(ticket("same", n, 0, 0.0));
+        }
+        assert_eq!(detector.window().count(), 1);
+    }
+
+    #[test]
+    fn a_member_triaged_again_is_reported_in_its_storm() {
+        let mut detector = Detector::new(settings());
+        for n in 0..4 {
+            detector.observe(ticket(&format!("b{n}"), n, 0, 0.0));
+        }
+        assert!(matches!(
+            detector.observe(ticket("b1", 9, 0, 0.0)),
+            StormEvent::Member { .. }
+        ));
+        assert_eq!(detector.storm_of("b1").map(|s| s.members.len()), Some(4));
+    }
+
+    #[test]
+    fn a_topic_that_is_always_frequent_needs_a_burst_well_above_its_rate() {
+        let mut detector = Detector::new(settings());
+        // A steady trickle of one request, one every 6 minutes for a day.
+        for n in 0..240 {
+            let event = detector.observe(ticket(&format!("r{n}"), n * 6, 4, 0.0));
+            assert_eq!(event, StormEvent::None, "r{n}");
+        }
+        // Four more of them in a few minutes are within its usual rate...
+        for n in 0..4 {
+            let event = detector.observe(ticket(&format!("q{n}"), 1440 + n, 4, 0.0));
+            assert_eq!(event, StormEvent::None, "q{n}");
+        }
+        // ...while a real burst of them is an outage.
+        let opened = (4..24).any(|n| {
+            let event = detector.observe(ticket(&format!("q{n}"), 1444 + n / 4, 4, 0.0));
+            matches!(event, StormEvent::Opened { .. })
+        });
+        assert!(opened);
+    }
+
+    #[test]
+    fn a_near_duplicate_from_the_same_caller_is_flagged() {
+        let mut detector = Detector::new(settings());
+        let mut first = ticket("first", 0, 2, 0.0);
+        first.caller = Some("ana".into());
+        detector.observe(first);
+        let mut again = ticket("again", 120, 2, 0.01);
+        again.caller = Some("ana".into());
+        let duplicate = detector.duplicate_of(&again).unwrap();
+        assert_eq!(
+            (duplicate.id.as_str(), duplicate.reason),
+            ("first", "same caller")
+        );
+        // Someone else's similar ticket is not a duplicate (it may be a storm).
+        again.caller = Some("bo".into());
+        assert!(detector.duplicate_of(&again).is_none());
+    }
+
+    #[test]
+    fn a_restored_storm_takes_its_next_member() {
+        let mut detector = Detector::new(settings());
+        let members = (0..4)
+            .map(|n| (ticket(&format!("b{n}"), n, 0, 0.0), 1.0))
+            .collect();
+        detector.restore("s1".into(), "b0".into(), members);
+        assert_eq!(
+            detector.observe(ticket("b4", 5, 0, 0.1)),
+            StormEvent::Joined {
+                storm: "s1".into(),
+                similarity: detector_similarity()
+            }
+        );
+    }
+
+    fn detector_similarity() -> f32 {
+        let a = vector(0, 0.0);
+        let b = vector(0, 0.1);
+        dot(&a, &b)
+    }
+}

@@ -1,0 +1,320 @@
+//! Outages and duplicates: as tickets with an id are triaged (API or
+//! connectors), a sliding window of recent tickets finds bursts of similar
+//! ones (a storm: one failure, many tickets) and near-duplicates from the
+//! same caller or about the same service. A storm names its parent (the
+//! first ticket), its members with their similarity, the words and services
+//! they share, and how it grew, so every link is explainable.
+//!
+//! - `detector`: the window and the algorithm, in memory, deterministic.
+//! - `repository`: storms, members and the window in the state database; a
+//!   restart rebuilds the window and keeps the open storms.
+//!
+//! Opening or joining a storm is written before the triage answers; the
+//! window's own rows are written in the background (a crash loses at most
+//! the last moments of the window, never a storm).
+
+mod detector;
+mod repository;
+
+pub use detector::{Detector, DetectorSettings, Duplicate, Observed, StormEvent};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::configuration::StormSettings;
+use repository::StormRepository;
+
+/// Storms listed by `GET /v1/storms`.
+const LIST_LIMIT: i64 = 200;
+/// A word shared by at least this share of a storm's members is one of its terms.
+const SHARED_SHARE: f32 = 0.6;
+/// Terms listed per storm.
+const MAX_TERMS: usize = 8;
+
+/// One ticket in a storm.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct StormMember {
+    /// Its id.
+    pub ticket_id: String,
+    /// Its title.
+    pub title: String,
+    /// When it was opened (Unix ms).
+    pub at: i64,
+    /// Its similarity to the storm when it joined (the other members' centroid).
+    pub similarity: f32,
+}
+
+/// A burst of similar tickets: probably one failure.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Storm {
+    /// Its id.
+    pub id: String,
+    /// The first ticket: link the others to it.
+    pub parent: String,
+    /// When its first ticket was opened (Unix ms).
+    pub opened_at: i64,
+    /// When its newest ticket was opened (Unix ms).
+    pub last_at: i64,
+    /// Tickets in it.
+    pub size: usize,
+    /// Words most of its members share.
+    pub terms: Vec<String>,
+    /// Services its members name, most named first.
+    pub services: Vec<String>,
+    /// Whether tickets still join it (one arrived within the window).
+    pub open: bool,
+    /// Its tickets by time (only in `GET /v1/storms/{id}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<StormMember>,
+}
+
+/// The storm a triaged ticket is in, as the triage answer names it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct StormRef {
+    /// The storm's id (`GET /v1/storms/{id}`).
+    pub id: String,
+    /// Tickets in it so far.
+    pub size: usize,
+    /// Its first ticket.
+    pub parent: String,
+    /// This ticket's similarity to the storm.
+    pub similarity: f32,
+    /// Whether this ticket opened it.
+    pub opened: bool,
+}
+
+/// An earlier ticket a triaged ticket near-duplicates.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct DuplicateRef {
+    /// The earlier ticket.
+    pub id: String,
+    /// Their similarity.
+    pub similarity: f32,
+    /// `same caller` or `same service`.
+    pub reason: String,
+}
+
+/// What observing a ticket found.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    /// Its storm.
+    pub storm: Option<StormRef>,
+    /// The ticket it duplicates.
+    pub duplicate_of: Option<DuplicateRef>,
+}
+
+/// Detection plus its storage.
+pub struct StormService {
+    /// Held only for the in-memory detection of one ticket (microseconds),
+    /// never across an await.
+    detector: parking_lot::Mutex<Detector>,
+    repository: StormRepository,
+    window_ms: i64,
+}
+
+impl StormService {
+    /// Opens the storms in `pool`, rebuilding the window and the open storms.
+    pub async fn start(
+        pool: sqlx::AnyPool,
+        settings: &StormSettings,
+    ) -> Result<Arc<Self>, sqlx::Error> {
+        let window_ms = i64::try_from(settings.window_minutes * 60_000).unwrap_or(i64::MAX);
+        let duplicate_window_ms =
+            i64::try_from(settings.duplicate_window_hours * 3_600_000).unwrap_or(i64::MAX);
+        let mut detector = Detector::new(DetectorSettings {
+            window_ms,
+            min_tickets: settings.min_tickets.max(2),
+            similarity: settings.similarity,
+            duplicate_window_ms,
+            duplicate_similarity: settings.duplicate_similarity,
+            max_tickets: settings.max_window_tickets.max(1),
+            burst_factor: settings.burst_factor.max(0.0),
+        });
+        let repository = StormRepository::new(pool);
+        let window = repository
+            .window(window_ms.max(duplicate_window_ms))
+            .await?;
+        let newest = window.iter().map(|o| o.at).max().unwrap_or(0);
+        let mut by_id: BTreeMap<String, Observed> =
+            window.into_iter().map(|o| (o.id.clone(), o)).collect();
+        for storm in repository.recent(newest - window_ms).await? {
+            let members: Vec<(Observed, f32)> = storm
+                .members
+                .iter()
+                .filter_map(|m| by_id.remove(&m.ticket_id).map(|o| (o, m.similarity)))
+                .collect();
+            if !members.is_empty() {
+                detector.restore(storm.id, storm.parent, members);
+            }
+        }
+        let restored = by_id.len();
+        for observed in by_id.into_values() {
+            detector.remember(observed);
+        }
+        tracing::info!(window = restored, "storm window rebuilt");
+        Ok(Arc::new(Self {
+            detector: parking_lot::Mutex::new(detector),
+            repository,
+            window_ms,
+        }))
+    }
+
+    /// Places a triaged ticket: the storm it opens or joins, the ticket it
+    /// duplicates. A storm change is stored before this returns.
+    pub async fn observe(&self, ticket: Observed) -> Result<Observation, sqlx::Error> {
+        let (event, duplicate, storm) = {
+            let mut detector = self.detector.lock();
+            let duplicate = detector.duplicate_of(&ticket);
+            let event = detector.observe(ticket.clone());
+            let storm = match &event {
+                StormEvent::None => None,
+                StormEvent::Opened { storm, .. }
+                | StormEvent::Joined { storm, .. }
+                | StormEvent::Member { storm, .. } => detector
+                    .storm(storm)
+                    .is_some()
+                    .then(|| self.summary(&detector, storm)),
+            };
+            (event, duplicate, storm)
+        };
+        let duplicate_of = duplicate.map(|d| DuplicateRef {
+            id: d.id,
+            similarity: d.similarity,
+            reason: d.reason.to_owned(),
+        });
+        if let Some(duplicate) = &duplicate_of {
+            tracing::info!(ticket = %ticket.id, original = %duplicate.id, similarity = duplicate.similarity, reason = %duplicate.reason, "duplicate ticket");
+        }
+        // The window's row in the background: it only speeds up a rebuild.
+        // A ticket triaged again keeps its first row.
+        if !matches!(event, StormEvent::Member { .. }) {
+            let repository = self.repository.clone();
+            let row = ticket.clone();
+            tokio::spawn(async move {
+                if let Err(e) = repository.remember(&row).await {
+                    tracing::warn!(error = %e, "cannot keep a ticket in the storm window");
+                }
+            });
+        }
+        let Some(storm) = storm else {
+            return Ok(Observation {
+                storm: None,
+                duplicate_of,
+            });
+        };
+        let similarity = match event {
+            StormEvent::Opened { .. } => {
+                self.repository.open(&storm).await?;
+                crate::metrics::global().storms_opened.inc();
+                tracing::warn!(storm = %storm.id, parent = %storm.parent, size = storm.size, terms = ?storm.terms, "storm opened: tickets about one failure");
+                1.0
+            }
+            StormEvent::Joined { similarity, .. } => {
+                let member = storm
+                    .members
+                    .iter()
+                    .find(|m| m.ticket_id == ticket.id)
+                    .cloned()
+                    .expect("the joining ticket is a member");
+                self.repository.join(&storm, &member).await?;
+                similarity
+            }
+            StormEvent::Member { similarity, .. } => similarity,
+            StormEvent::None => 0.0,
+        };
+        Ok(Observation {
+            storm: Some(StormRef {
+                opened: matches!(event, StormEvent::Opened { .. }),
+                id: storm.id,
+                size: storm.size,
+                parent: storm.parent,
+                similarity,
+            }),
+            duplicate_of,
+        })
+    }
+
+    /// A storm as the detector knows it now, with its members.
+    fn summary(&self, detector: &Detector, id: &str) -> Storm {
+        let tracked = detector.storm(id).expect("a storm just seen");
+        let members: Vec<&Observed> = detector.members_of(id).collect();
+        let titles: BTreeMap<&str, &str> = members
+            .iter()
+            .map(|o| (o.id.as_str(), o.title.as_str()))
+            .collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut services: BTreeMap<&str, usize> = BTreeMap::new();
+        for member in &members {
+            for term in &member.terms {
+                *counts.entry(term).or_default() += 1;
+            }
+            if let Some(service) = &member.service {
+                *services.entry(service).or_default() += 1;
+            }
+        }
+        let needed = ((members.len() as f32) * SHARED_SHARE).ceil().max(2.0) as usize;
+        let mut terms: Vec<(&str, usize)> =
+            counts.into_iter().filter(|(_, n)| *n >= needed).collect();
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut services: Vec<(&str, usize)> = services.into_iter().collect();
+        services.sort_by_key(|s| std::cmp::Reverse(s.1));
+        Storm {
+            id: tracked.id.clone(),
+            parent: tracked.parent.clone(),
+            opened_at: tracked.members.first().map_or(0, |m| m.1),
+            last_at: tracked.last_at,
+            size: tracked.members.len(),
+            terms: terms
+                .into_iter()
+                .take(MAX_TERMS)
+                .map(|(t, _)| t.to_owned())
+                .collect(),
+            services: services.into_iter().map(|(s, _)| s.to_owned()).collect(),
+            open: true,
+            members: tracked
+                .members
+                .iter()
+                .map(|(ticket, at, similarity)| StormMember {
+                    ticket_id: ticket.clone(),
+                    title: titles
+                        .get(ticket.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    at: *at,
+                    similarity: *similarity,
+                })
+                .collect(),
+        }
+    }
+
+    /// Storms, newest first.
+    pub async fn list(&self) -> Result<Vec<Storm>, sqlx::Error> {
+        let newest = self.detector.lock().newest();
+        let mut storms = self.repository.list(LIST_LIMIT).await?;
+        for storm in &mut storms {
+            storm.open = storm.last_at >= newest - self.window_ms;
+        }
+        Ok(storms)
+    }
+
+    /// One storm with its members.
+    pub async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
+        let newest = self.detector.lock().newest();
+        let mut storm = self.repository.get(id).await?;
+        if let Some(storm) = &mut storm {
+            storm.open = storm.last_at >= newest - self.window_ms;
+        }
+        Ok(storm)
+    }
+}
+
+/// The meaningful words of a ticket (what a storm's members are said to share).
+pub fn ticket_terms(title: &str, description: &str) -> BTreeSet<String> {
+    crate::classify::tokens(&format!("{title}\n{description}"))
+        .into_iter()
+        .filter(|t| crate::classify::explains(t))
+        .collect()
+}

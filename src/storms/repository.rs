@@ -1,0 +1,247 @@
+//! Storms, their members and the detection window in the state database.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use sqlx::{AnyPool, Row};
+
+use super::detector::Observed;
+use super::{Storm, StormMember};
+
+/// The storm tables.
+#[derive(Clone)]
+pub(super) struct StormRepository {
+    pool: AnyPool,
+}
+
+fn encode(vector: &[f32]) -> String {
+    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode(text: &str) -> Option<Vec<f32>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    (bytes.len() % 4 == 0).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
+fn strings(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl StormRepository {
+    pub(super) fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Keeps a ticket of the window (replaced if seen again).
+    pub(super) async fn remember(&self, ticket: &Observed) -> Result<(), sqlx::Error> {
+        let terms = serde_json::to_string(&ticket.terms).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO storm_window (ticket_id, title, at, vector, caller, service, terms) VALUES ($1, $7, $2, $3, $4, $5, $6) \
+             ON CONFLICT (ticket_id) DO UPDATE SET title = excluded.title, at = excluded.at, vector = excluded.vector, caller = excluded.caller, \
+             service = excluded.service, terms = excluded.terms",
+        )
+        .bind(&ticket.id)
+        .bind(ticket.at)
+        .bind(encode(&ticket.vector))
+        .bind(&ticket.caller)
+        .bind(&ticket.service)
+        .bind(terms)
+        .bind(&ticket.title)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// The window's tickets no older than `horizon` before the newest (oldest first).
+    pub(super) async fn window(&self, horizon_ms: i64) -> Result<Vec<Observed>, sqlx::Error> {
+        let newest: Option<i64> = sqlx::query("SELECT MAX(at) AS newest FROM storm_window")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("newest")?;
+        let Some(newest) = newest else {
+            return Ok(Vec::new());
+        };
+        // Older rows are of no use any more.
+        sqlx::query("DELETE FROM storm_window WHERE at < $1")
+            .bind(newest - horizon_ms)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT ticket_id, title, at, vector, caller, service, terms FROM storm_window ORDER BY at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(vector) = decode(&row.try_get::<String, _>("vector")?) else {
+                continue;
+            };
+            out.push(Observed {
+                id: row.try_get("ticket_id")?,
+                title: row.try_get("title")?,
+                at: row.try_get("at")?,
+                vector,
+                caller: row.try_get("caller")?,
+                service: row.try_get("service")?,
+                terms: strings(&row.try_get::<String, _>("terms")?)
+                    .into_iter()
+                    .collect::<BTreeSet<_>>(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a new storm with its first members, in one transaction.
+    pub(super) async fn open(&self, storm: &Storm) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO storms (id, parent, opened_at, last_at, size, terms, services) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&storm.id)
+        .bind(&storm.parent)
+        .bind(storm.opened_at)
+        .bind(storm.last_at)
+        .bind(storm.size as i64)
+        .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
+        .bind(serde_json::to_string(&storm.services).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        for member in &storm.members {
+            insert_member(&mut tx, &storm.id, member).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Adds a member and updates the storm's size, time and shared terms, in
+    /// one transaction.
+    pub(super) async fn join(
+        &self,
+        storm: &Storm,
+        member: &StormMember,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        insert_member(&mut tx, &storm.id, member).await?;
+        sqlx::query(
+            "UPDATE storms SET last_at = $2, size = $3, terms = $4, services = $5 WHERE id = $1",
+        )
+        .bind(&storm.id)
+        .bind(storm.last_at)
+        .bind(storm.size as i64)
+        .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
+        .bind(serde_json::to_string(&storm.services).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Storms, newest first (at most `limit`), without their members.
+    pub(super) async fn list(&self, limit: i64) -> Result<Vec<Storm>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, parent, opened_at, last_at, size, terms, services FROM storms ORDER BY last_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(storm_row).collect()
+    }
+
+    /// One storm with its members (by time).
+    pub(super) async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
+        let Some(row) = sqlx::query(
+            "SELECT id, parent, opened_at, last_at, size, terms, services FROM storms WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut storm = storm_row(&row)?;
+        let members = sqlx::query(
+            "SELECT ticket_id, title, at, similarity FROM storm_members WHERE storm_id = $1 ORDER BY at, ticket_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in members {
+            storm.members.push(StormMember {
+                ticket_id: row.try_get("ticket_id")?,
+                title: row.try_get("title")?,
+                at: row.try_get("at")?,
+                similarity: row.try_get::<f64, _>("similarity")? as f32,
+            });
+        }
+        Ok(Some(storm))
+    }
+
+    /// Storms whose last member is no older than `since` (Unix ms).
+    pub(super) async fn recent(&self, since: i64) -> Result<Vec<Storm>, sqlx::Error> {
+        let ids: Vec<String> = sqlx::query("SELECT id FROM storms WHERE last_at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(storm) = self.get(&id).await? {
+                out.push(storm);
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn insert_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    storm: &str,
+    member: &StormMember,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO storm_members (storm_id, ticket_id, title, at, similarity) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (storm_id, ticket_id) DO NOTHING",
+    )
+    .bind(storm)
+    .bind(&member.ticket_id)
+    .bind(&member.title)
+    .bind(member.at)
+    .bind(f64::from(member.similarity))
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+fn storm_row(row: &sqlx::any::AnyRow) -> Result<Storm, sqlx::Error> {
+    Ok(Storm {
+        id: row.try_get("id")?,
+        parent: row.try_get("parent")?,
+        opened_at: row.try_get("opened_at")?,
+        last_at: row.try_get("last_at")?,
+        size: row.try_get::<i64, _>("size")?.max(0) as usize,
+        terms: strings(&row.try_get::<String, _>("terms")?),
+        services: strings(&row.try_get::<String, _>("services")?),
+        members: Vec::new(),
+        open: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_survive_their_text_form() {
+        let vector = vec![0.25, -1.5, 3.0e-7, 1.0];
+        assert_eq!(decode(&encode(&vector)).unwrap(), vector);
+        assert!(decode("not base64!").is_none());
+    }
+}
