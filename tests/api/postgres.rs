@@ -119,3 +119,47 @@ async fn connector_events_are_queued_once_and_written_back_on_postgres() {
     wait_job(&app, first["job"].as_str().unwrap(), "done").await;
     assert_eq!(recorder.lock().unwrap().applied().len(), 1);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn console_sessions_the_review_queue_and_storms_work_on_postgres() {
+    let url = fresh_database().await;
+    let app = spawn_app_on(crate::helpers::sample_copy(), move |s| {
+        s.database_url = Some(url);
+    })
+    .await;
+    let signed = crate::console::sign_in(&app, AGENT_TOKEN).await;
+    for n in 0..5 {
+        let ticket = serde_json::json!({
+            "id": format!("PG-MAIL-{n}"),
+            "title": "Outlook cannot connect to the mail server",
+            "description": format!("Outlook cannot connect to the Exchange mail server, mails stay in the outbox. Floor {n} affected."),
+            "opened_at": format!("2026-11-30T09:0{n}:00Z"),
+        });
+        let answer = app
+            .client
+            .post(format!("{}/v1/triage", app.address))
+            .header("cookie", &signed.cookie)
+            .header("x-csrf-token", &signed.csrf)
+            .json(&ticket)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let viewer = crate::helpers::VIEWER_TOKEN;
+    let queue: serde_json::Value = app.get_as(viewer, "/v1/review").await.json().await.unwrap();
+    assert_eq!(queue.as_array().unwrap().len(), 5);
+    let storms: serde_json::Value = app.get_as(viewer, "/v1/storms").await.json().await.unwrap();
+    assert_eq!(storms.as_array().unwrap().len(), 1, "{storms:#}");
+    let id = storms[0]["id"].as_str().unwrap();
+    let storm: serde_json::Value = app
+        .get_as(viewer, &format!("/v1/storms/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(storm["members"].as_array().unwrap().len(), 5);
+    let insights = app.get_as(viewer, "/v1/insights").await;
+    assert_eq!(insights.status(), 200);
+}
