@@ -34,6 +34,8 @@ pub struct Settings {
     pub console: ConsoleSettings,
     /// Outage (storm) and duplicate detection.
     pub storms: StormSettings,
+    /// Personal and secret data kept out of the store, logs and notes.
+    pub privacy: crate::domain::PrivacySettings,
     /// Ticketing systems to take events from and write back to (`[[connectors]]`).
     pub connectors: Vec<crate::connectors::ConnectorSettings>,
     /// State database for executions, approvals and audit: `postgres://...` or
@@ -309,6 +311,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
             storms: StormSettings::default(),
+            privacy: crate::domain::PrivacySettings::default(),
             connectors: Vec::new(),
             database_url: None,
         }

@@ -39,7 +39,8 @@
 //!   the insights a lead reads: auto-routing coverage and precision, volume.
 //! - [`ui`]: the web console: sign-in sessions with CSRF tokens, page shells
 //!   with a strict CSP, the embedded scripts that draw each view from the API.
-//! - [`domain`]: tickets and incidents and their validation rules.
+//! - [`domain`]: tickets and incidents, their validation rules, and the scrubber
+//!   that keeps personal and secret data out of everything stored or logged.
 //! - [`prompts`]: the templates that turn records into model input.
 //! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
 //!   Prometheus registry behind `GET /metrics`.

@@ -48,7 +48,9 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         },
     )?;
     let store: Arc<dyn VectorStore> = Arc::new(open_store(settings, dimension)?);
+    let scrubber = crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?;
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
+        .with_scrubber(scrubber)
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
         .with_runbooks(runbooks);

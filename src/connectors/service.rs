@@ -400,12 +400,12 @@ impl ConnectorService {
         if ticket.resolved {
             return learn_from_closure(triage, settings, &ticket, &ticket_id, &caller).await;
         }
-        let new = NewTicket {
+        let new = triage.scrub_ticket(&NewTicket {
             id: Some(ticket_id),
             title: ticket.title.clone(),
             description: ticket.description.clone(),
             ..NewTicket::default()
-        };
+        });
         let triaged = triage
             .triage(&new, Some(&caller))
             .await
@@ -427,8 +427,8 @@ impl ConnectorService {
         tracing::info!(connector = %settings.name, ticket = %ticket.id, job = %job.id, written = ?update.fields, review = update.review, "written back");
         let record = crate::review::TriageRecord {
             source: format!("connector:{}", settings.name),
-            title: &ticket.title,
-            description: &ticket.description,
+            title: &new.title,
+            description: &new.description,
             triage: &triaged,
             applied: update.fields.clone(),
             review: update.review,

@@ -20,6 +20,8 @@ pub async fn put_incident(
     let incident = Incident::from(input);
     incident.validate()?;
     let service = state.service()?;
+    // Answered as stored: with personal and secret data scrubbed.
+    let incident = service.scrub_incident(&incident);
     let existed = service.incident(&incident.id).await?.is_some();
     service.store_incidents(vec![incident.clone()]).await?;
     tracing::info!(caller = %caller.name, incident = %incident.id, replaced = existed, "incident stored");

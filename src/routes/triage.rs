@@ -17,7 +17,10 @@ pub async fn triage(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     ApiJson(ticket): ApiJson<NewTicket>,
 ) -> Result<Json<Triage>, ApiError> {
-    let triaged = state.service()?.triage(&ticket, caller.as_ref()).await?;
+    let service = state.service()?;
+    // The review queue keeps the text as triage sees it: scrubbed.
+    let ticket = service.scrub_ticket(&ticket);
+    let triaged = service.triage(&ticket, caller.as_ref()).await?;
     // A remembered ticket joins the console's review queue.
     if let (true, Some(caller), Ok(review)) = (triaged.remembered, &caller, state.review()) {
         let record = crate::review::TriageRecord {

@@ -181,6 +181,7 @@ impl TriageService {
     /// `incident` as a store point, stamped with the feedback it reflects: every
     /// entry the log holds for it now (this write supersedes them or carries them).
     pub(super) fn incident_point(&self, incident: &Incident, vector: Vec<f32>) -> StoredPoint {
+        let incident = &self.scrub_incident(incident);
         let mut payload = payload_of(incident);
         let seen = self.feedback.lock().count_for(&incident.id);
         payload.insert(FEEDBACK_SEEN.into(), Value::from(seen));

@@ -42,6 +42,8 @@ pub struct TriageService {
     pub(super) remembering: Box<[tokio::sync::Mutex<()>]>,
     /// Storm and duplicate detection, once the state database is open.
     pub(super) storms: std::sync::OnceLock<Arc<crate::storms::StormService>>,
+    /// Replaces personal and secret data before text is embedded or stored.
+    pub(super) scrubber: crate::domain::Scrubber,
 }
 
 /// Stripes of [`TriageService`]'s remembering locks.
@@ -84,6 +86,37 @@ impl TriageService {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             storms: std::sync::OnceLock::new(),
+            scrubber: crate::domain::Scrubber::default(),
+        }
+    }
+
+    /// Scrubs personal and secret data with `scrubber` (the default scrubs
+    /// the built-in kinds).
+    pub fn with_scrubber(mut self, scrubber: crate::domain::Scrubber) -> Self {
+        self.scrubber = scrubber;
+        self
+    }
+
+    /// The ticket with personal and secret data replaced by placeholders:
+    /// what is embedded, stored, logged and written into notes.
+    pub fn scrub_ticket(&self, ticket: &NewTicket) -> NewTicket {
+        NewTicket {
+            title: self.scrubber.scrub(&ticket.title),
+            description: self.scrubber.scrub(&ticket.description),
+            ..ticket.clone()
+        }
+    }
+
+    /// The incident with personal and secret data replaced by placeholders.
+    pub fn scrub_incident(&self, incident: &Incident) -> Incident {
+        Incident {
+            title: self.scrubber.scrub(&incident.title),
+            description: self.scrubber.scrub(&incident.description),
+            resolution: incident
+                .resolution
+                .as_deref()
+                .map(|r| self.scrubber.scrub(r)),
+            ..incident.clone()
         }
     }
 
@@ -234,6 +267,10 @@ impl TriageService {
 
     /// Model input for a ticket, from the ticket template.
     pub fn ticket_text(&self, title: &str, description: &str) -> String {
+        let (title, description) = (
+            &self.scrubber.scrub(title),
+            &self.scrubber.scrub(description),
+        );
         if self.settings.clean_text {
             self.prompts
                 .ticket(&clean_ticket_text(title), &clean_ticket_text(description))
@@ -251,6 +288,8 @@ impl TriageService {
     ) -> Result<Triage, TriageError> {
         let started = Instant::now();
         ticket.validate()?;
+        // Nothing below sees personal or secret data.
+        let ticket = &self.scrub_ticket(ticket);
         let text = self.ticket_text(&ticket.title, &ticket.description);
         let store = Arc::clone(&self.store);
         let incident_limit = self

@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 mod parity;
 mod postgres;
+mod privacy;
 mod rt;
 mod runbooks;
 mod server_process;

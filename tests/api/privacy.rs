@@ -1,0 +1,151 @@
+//! Personal and secret data kept out, through the real server binary: a
+//! ticket and an incident full of it are triaged and stored, then the
+//! answers, the review queue, the server's log, `/metrics` and every byte
+//! under the data directory are searched for it. The same run with
+//! scrubbing off finds it, so the search can fail.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::helpers::{AGENT_TOKEN, VIEWER_TOKEN, sample_copy};
+use crate::server_process::{ServerProcess, write_config};
+
+/// What must not survive anywhere.
+const PII: [&str; 5] = [
+    "ana.costa@example.com",
+    "+49 30 1234567",
+    "4111 1111 1111 1111",
+    "Summer2026!",
+    "DE89 3704 0044 0532 0130 00",
+];
+
+fn ticket_text() -> String {
+    format!(
+        "Please reset the VPN for {}; call me on {}. My password: {} stopped working. Refund card {} or IBAN {}.",
+        PII[0], PII[1], PII[3], PII[2], PII[4]
+    )
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// Triages and stores PII-laden text on a real server with `scrub`; what
+/// leaked where.
+async fn leaks(scrub: bool) -> Vec<String> {
+    let data = sample_copy();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("[privacy]\nscrub = {scrub}\n");
+    // `[privacy]` must come after the top-level keys: append it.
+    let config = write_config(dir.path(), data.path(), None, "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&extra);
+    std::fs::write(&config, text).unwrap();
+    let server = ServerProcess::start_ready(&config, &[("RUST_LOG", "debug")]).await;
+    let http = reqwest::Client::new();
+    let mut answers = String::new();
+    let triage = http
+        .post(format!("{}/v1/triage", server.base))
+        .bearer_auth(AGENT_TOKEN)
+        .json(&json!({ "id": "PII-1", "title": format!("VPN locked for {}", PII[0]), "description": ticket_text() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(triage.status(), 200);
+    answers.push_str(&triage.text().await.unwrap());
+    let incident = http
+        .post(format!("{}/v1/incidents", server.base))
+        .bearer_auth(AGENT_TOKEN)
+        .json(&json!({
+            "id": "PII-INC-1", "title": "Card declined", "description": ticket_text(),
+            "resolution": format!("Mailed {} the new card", PII[0]),
+            "labels": { "assignment_group": "Service Desk" }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(incident.status().is_success());
+    answers.push_str(&incident.text().await.unwrap());
+    let feedback = http
+        .post(format!("{}/v1/tickets/PII-1/feedback", server.base))
+        .bearer_auth(AGENT_TOKEN)
+        .json(
+            &json!({ "field": "assignment_group", "label": "Network Operations", "agent": "ana" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feedback.status(), 200);
+    answers.push_str(&feedback.text().await.unwrap());
+    for path in [
+        "/v1/review/PII-1",
+        "/v1/incidents/PII-INC-1",
+        "/v1/incidents/PII-1",
+    ] {
+        let answer = http
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(VIEWER_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        answers.push_str(&answer.text().await.unwrap());
+    }
+    answers.push_str(
+        &http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    // Let background writes land, then stop the server and read its files.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let log = server.log().join("\n");
+    drop(server);
+    let mut leaks = Vec::new();
+    for secret in PII {
+        if answers.contains(secret) {
+            leaks.push(format!("{secret}: in an API answer"));
+        }
+        if log.contains(secret) {
+            leaks.push(format!("{secret}: in the log"));
+        }
+        for file in files_containing(data.path(), secret) {
+            leaks.push(format!("{secret}: in {file}"));
+        }
+    }
+    leaks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_and_secret_data_reaches_no_answer_log_or_file() {
+    let leaks = leaks(true).await;
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_scrubbing_off_the_same_search_finds_it() {
+    let leaks = leaks(false).await;
+    assert!(
+        leaks.iter().any(|l| l.contains("in /")),
+        "the file search finds unscrubbed text: {leaks:#?}"
+    );
+    assert!(leaks.iter().any(|l| l.contains("API answer")), "{leaks:#?}");
+}
