@@ -78,16 +78,8 @@ impl HelpdeskConnector {
     }
 
     async fn ticket_json(&self, id: &str) -> Result<Value, ConnectorError> {
-        let request = self.client.request(
-            reqwest::Method::GET,
-            &format!("/api/tickets/{}/", super::client::url_escape(id)),
-        );
-        self.client
-            .send(request, "reading the ticket")
-            .await?
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Permanent(format!("the ticket is not JSON: {e}")))
+        let path = format!("/api/tickets/{}/", super::client::url_escape(id));
+        self.client.get_json(&path, "reading the ticket").await
     }
 }
 

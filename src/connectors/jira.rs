@@ -124,16 +124,8 @@ impl JiraConnector {
     }
 
     async fn issue(&self, key: &str) -> Result<Value, ConnectorError> {
-        let request = self.client.request(
-            reqwest::Method::GET,
-            &format!("/rest/api/2/issue/{}", url_escape(key)),
-        );
-        self.client
-            .send(request, "reading the issue")
-            .await?
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Permanent(format!("the issue is not JSON: {e}")))
+        let path = format!("/rest/api/2/issue/{}", url_escape(key));
+        self.client.get_json(&path, "reading the issue").await
     }
 }
 

@@ -117,16 +117,6 @@ impl RtConnector {
         })
     }
 
-    async fn get_json(&self, path: &str, what: &str) -> Result<Value, ConnectorError> {
-        let request = self.client.request(reqwest::Method::GET, path);
-        self.client
-            .send(request, what)
-            .await?
-            .json()
-            .await
-            .map_err(malformed(what))
-    }
-
     /// Transactions on tickets matching `after` (JSON search), `order`ed by id.
     async fn transactions(
         &self,
@@ -164,6 +154,7 @@ impl RtConnector {
             return Ok(name.clone());
         }
         let json = self
+            .client
             .get_json(&format!("/queue/{}", url_escape(id)), "reading a queue")
             .await?;
         let name = json
@@ -206,6 +197,7 @@ impl RtConnector {
     async fn texts(&self, id: &str) -> Result<Vec<String>, ConnectorError> {
         let id = url_escape(id);
         let history = self
+            .client
             .get_json(
                 &format!("/ticket/{id}/history?fields=Type,Creator&per_page=100"),
                 "reading the ticket's history",
@@ -221,7 +213,7 @@ impl RtConnector {
             .filter_map(|t| t.get("id").and_then(text))
             .collect();
         let attachments = self
-            .get_json(
+            .client.get_json(
                 &format!("/ticket/{id}/attachments?fields=Content,ContentType,TransactionId&orderby=id&order=ASC&per_page=100"),
                 "reading the ticket's messages",
             )
@@ -269,7 +261,8 @@ impl RtConnector {
     }
 
     async fn ticket_json(&self, id: &str) -> Result<Value, ConnectorError> {
-        self.get_json(&format!("/ticket/{}", url_escape(id)), "reading the ticket")
+        self.client
+            .get_json(&format!("/ticket/{}", url_escape(id)), "reading the ticket")
             .await
     }
 }
@@ -352,7 +345,10 @@ impl Connector for RtConnector {
 
     async fn whoami(&self) -> Result<String, ConnectorError> {
         let path = format!("/user/{}", url_escape(&self.service_user));
-        let user = self.get_json(&path, "reading the service user").await?;
+        let user = self
+            .client
+            .get_json(&path, "reading the service user")
+            .await?;
         Ok(format!(
             "signed in; service user {} is {}",
             self.service_user,
@@ -453,7 +449,10 @@ impl Connector for RtConnector {
             "/tickets?query={}&fields=Subject,Status,Queue,Owner,Priority,CustomFields&orderby=id&order=ASC&page={page}&per_page=50",
             url_escape(&query)
         );
-        let json = self.get_json(&path, "listing resolved tickets").await?;
+        let json = self
+            .client
+            .get_json(&path, "listing resolved tickets")
+            .await?;
         let mut tickets = Vec::new();
         for item in json
             .get("items")

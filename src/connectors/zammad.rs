@@ -114,19 +114,9 @@ impl ZammadConnector {
         })
     }
 
-    async fn get(&self, path: &str, what: &str) -> Result<Value, ConnectorError> {
-        let request = self.client.request(reqwest::Method::GET, path);
-        self.client
-            .send(request, what)
-            .await?
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Permanent(format!("{what}: not JSON: {e}")))
-    }
-
     async fn articles(&self, id: &str) -> Result<Vec<Value>, ConnectorError> {
         let path = format!("/api/v1/ticket_articles/by_ticket/{}", url_escape(id));
-        let json = self.get(&path, "reading the articles").await?;
+        let json = self.client.get_json(&path, "reading the articles").await?;
         json.as_array()
             .cloned()
             .ok_or_else(|| ConnectorError::Permanent("the articles are not a list".into()))
@@ -161,7 +151,7 @@ impl Connector for ZammadConnector {
 
     async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError> {
         let path = format!("/api/v1/tickets/{}?expand=true", url_escape(&event.id));
-        let ticket = self.get(&path, "reading the ticket").await?;
+        let ticket = self.client.get_json(&path, "reading the ticket").await?;
         let articles = self.articles(&event.id).await?;
         Ok(ExternalTicket {
             revision: event.revision.clone(),
@@ -215,7 +205,8 @@ impl Connector for ZammadConnector {
 
     async fn whoami(&self) -> Result<String, ConnectorError> {
         let me = self
-            .get("/api/v1/users/me", "reading the signed-in user")
+            .client
+            .get_json("/api/v1/users/me", "reading the signed-in user")
             .await?;
         Ok(format!(
             "signed in as {}",
@@ -230,7 +221,7 @@ impl Connector for ZammadConnector {
             "state" => "/api/v1/ticket_states",
             _ => return Ok(None),
         };
-        let list = self.get(path, "listing values").await?;
+        let list = self.client.get_json(path, "listing values").await?;
         Ok(Some(
             list.as_array()
                 .into_iter()
@@ -249,7 +240,7 @@ impl Connector for ZammadConnector {
         })?;
         // The ticket list needs no search index; closed tickets are picked here.
         let path = format!("/api/v1/tickets?expand=true&page={page}&per_page={PAGE}");
-        let json = self.get(&path, "listing tickets").await?;
+        let json = self.client.get_json(&path, "listing tickets").await?;
         let list = json
             .as_array()
             .ok_or_else(|| ConnectorError::Permanent("the ticket list is not a list".into()))?;

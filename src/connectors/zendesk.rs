@@ -84,20 +84,10 @@ impl ZendeskConnector {
         })
     }
 
-    async fn get(&self, path: &str, what: &str) -> Result<Value, ConnectorError> {
-        let request = self.client.request(reqwest::Method::GET, path);
-        self.client
-            .send(request, what)
-            .await?
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Permanent(format!("{what}: not JSON: {e}")))
-    }
-
     /// The ticket's comments' text and whether each is public, oldest first.
     async fn comments(&self, id: &str) -> Result<Vec<(String, bool)>, ConnectorError> {
         let path = format!("/api/v2/tickets/{}/comments", url_escape(id));
-        let json = self.get(&path, "reading the comments").await?;
+        let json = self.client.get_json(&path, "reading the comments").await?;
         Ok(items(&json, "comments")
             .map(|c| {
                 (
@@ -155,7 +145,7 @@ impl Connector for ZendeskConnector {
 
     async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError> {
         let path = format!("/api/v2/tickets/{}", url_escape(&event.id));
-        let json = self.get(&path, "reading the ticket").await?;
+        let json = self.client.get_json(&path, "reading the ticket").await?;
         let ticket = json
             .get("ticket")
             .ok_or_else(|| ConnectorError::Permanent("no ticket in the answer".into()))?;
@@ -224,7 +214,8 @@ impl Connector for ZendeskConnector {
 
     async fn whoami(&self) -> Result<String, ConnectorError> {
         let me = self
-            .get("/api/v2/users/me", "reading the signed-in user")
+            .client
+            .get_json("/api/v2/users/me", "reading the signed-in user")
             .await?;
         let user = &me["user"];
         match text_at(user, "role").as_deref() {
@@ -268,7 +259,7 @@ impl Connector for ZendeskConnector {
                 since.unwrap_or(0).max(0)
             ),
         };
-        let json = self.get(&path, "exporting tickets").await?;
+        let json = self.client.get_json(&path, "exporting tickets").await?;
         let mut tickets = Vec::new();
         for ticket in items(&json, "tickets") {
             let status = text_at(ticket, "status").unwrap_or_default();
