@@ -43,8 +43,7 @@ impl GenericConnector {
 #[async_trait::async_trait]
 impl Connector for GenericConnector {
     fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
-        let body: Value = serde_json::from_slice(body)
-            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let body = super::json::event(body)?;
         let g = &self.generic;
         let id = text_at(&body, Some(&g.id)).ok_or_else(|| {
             ConnectorError::Permanent(format!("the event has no ticket id at {}", g.id))

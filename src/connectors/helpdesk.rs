@@ -86,8 +86,7 @@ impl HelpdeskConnector {
 #[async_trait::async_trait]
 impl Connector for HelpdeskConnector {
     fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
-        let event: Value = serde_json::from_slice(body)
-            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let event = super::json::event(body)?;
         let json = event
             .get("ticket")
             .ok_or_else(|| ConnectorError::Permanent("the event has no ticket".into()))?;

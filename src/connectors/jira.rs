@@ -132,8 +132,7 @@ impl JiraConnector {
 #[async_trait::async_trait]
 impl Connector for JiraConnector {
     fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
-        let event: Value = serde_json::from_slice(body)
-            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let event = super::json::event(body)?;
         let kind = event
             .get("webhookEvent")
             .and_then(Value::as_str)

@@ -105,6 +105,13 @@ pub(super) fn has_marker(text: &str, key: Option<&str>) -> bool {
     }
 }
 
+/// An inbound event's body as JSON; a body that is not JSON is a permanent
+/// refusal (422 `invalid_event`), the same for every connector.
+pub(super) fn event(body: &[u8]) -> Result<serde_json::Value, super::ConnectorError> {
+    serde_json::from_slice(body)
+        .map_err(|e| super::ConnectorError::Permanent(format!("the event is not JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

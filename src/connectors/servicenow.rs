@@ -88,8 +88,7 @@ impl ServiceNowConnector {
 #[async_trait::async_trait]
 impl Connector for ServiceNowConnector {
     fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
-        let event: Value = serde_json::from_slice(body)
-            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let event = super::json::event(body)?;
         let id = text_at(&event, "sys_id")
             .filter(|id| !id.is_empty())
             .ok_or_else(|| ConnectorError::Permanent("the event has no sys_id".into()))?;

@@ -119,8 +119,7 @@ impl ZendeskConnector {
 #[async_trait::async_trait]
 impl Connector for ZendeskConnector {
     fn parse_event(&self, body: &[u8]) -> Result<ExternalTicket, ConnectorError> {
-        let event: Value = serde_json::from_slice(body)
-            .map_err(|e| ConnectorError::Permanent(format!("the event is not JSON: {e}")))?;
+        let event = super::json::event(body)?;
         // An event subscription's ticket is in `detail`; a trigger's body is ours.
         let (ticket, actor) = match (event.get("detail"), event.get("ticket")) {
             (Some(detail), _) => (detail, detail.get("actor_id").and_then(text)),
