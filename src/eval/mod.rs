@@ -157,10 +157,7 @@ async fn embed_rows(
     cache: &mut EmbeddingCache,
     rows: &[Incident],
 ) -> Result<(Vec<String>, Vec<Vec<f32>>), TriageError> {
-    let texts: Vec<String> = rows
-        .iter()
-        .map(|i| service.ticket_text(&i.title, &i.description))
-        .collect();
+    let texts: Vec<String> = rows.iter().map(|i| service.incident_text(i)).collect();
     let vectors = cache.embed(service.embedder(), &texts).await?;
     Ok((texts, vectors))
 }

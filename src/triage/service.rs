@@ -227,7 +227,9 @@ impl TriageService {
             .filter_map(|point| {
                 let incident = Incident::from_payload(point.payload)?;
                 Some(TrainingExample {
-                    text: self.ticket_text(&incident.title, &incident.description),
+                    // Scrubbed again: a store written before scrubbing
+                    // existed still holds raw text.
+                    text: self.incident_text(&incident),
                     vector: point.vector,
                     labels: incident.labels,
                 })
@@ -265,12 +267,17 @@ impl TriageService {
         &self.embedder
     }
 
-    /// Model input for a ticket, from the ticket template.
+    /// The model input for an incident, scrubbed of personal and secret
+    /// data (incidents arrive unscrubbed from files and the API; a triaged
+    /// ticket is scrubbed once, at the start of triage).
+    pub fn incident_text(&self, incident: &Incident) -> String {
+        let incident = self.scrub_incident(incident);
+        self.ticket_text(&incident.title, &incident.description)
+    }
+
+    /// Model input for a ticket, from the ticket template: give it scrubbed
+    /// text ([`Self::scrub_ticket`], [`Self::incident_text`]).
     pub fn ticket_text(&self, title: &str, description: &str) -> String {
-        let (title, description) = (
-            &self.scrubber.scrub(title),
-            &self.scrubber.scrub(description),
-        );
         if self.settings.clean_text {
             self.prompts
                 .ticket(&clean_ticket_text(title), &clean_ticket_text(description))
@@ -504,10 +511,7 @@ impl TriageService {
         for incident in &incidents {
             incident.validate()?;
         }
-        let texts: Vec<String> = incidents
-            .iter()
-            .map(|i| self.ticket_text(&i.title, &i.description))
-            .collect();
+        let texts: Vec<String> = incidents.iter().map(|i| self.incident_text(i)).collect();
         let vectors = self.embedder.embed(texts).await?;
         self.store_embedded_incidents(incidents, vectors).await
     }
