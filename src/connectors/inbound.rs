@@ -10,6 +10,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use super::settings::{DEFAULT_SIGNATURE_HEADER, InboundSettings, SignatureAlgorithm};
+use crate::auth::constant_time_eq;
 use crate::runbook::Secrets;
 
 /// One delivery as the HTTP layer hands it over: lower-cased header names and values, and the body.
@@ -170,10 +171,6 @@ fn parse_timestamp(text: &str) -> Option<i64> {
     text.parse()
         .ok()
         .or_else(|| Some(chrono::DateTime::parse_from_rfc3339(text).ok()?.timestamp()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

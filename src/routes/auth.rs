@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Role, authenticate};
-use crate::ui::{CSRF_HEADER, SESSION_COOKIE, constant_time_eq, cookie};
+use crate::auth::{Caller, Role, authenticate, constant_time_eq};
+use crate::ui::{CSRF_HEADER, SESSION_COOKIE, cookie};
 
 /// An authenticated caller; 401 without a valid token.
 pub struct Authenticated(pub Caller);

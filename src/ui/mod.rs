@@ -15,7 +15,7 @@ mod assets;
 mod pages;
 pub mod session;
 
-pub use session::{CSRF_HEADER, SESSION_COOKIE, Session, SessionStore, constant_time_eq, cookie};
+pub use session::{CSRF_HEADER, SESSION_COOKIE, Session, SessionStore, cookie};
 
 use axum::Router;
 use axum::routing::get;

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{SESSION_COOKIE, Session, constant_time_eq, cookie};
-use crate::auth::{Role, authenticate, generate_token};
+use super::session::{SESSION_COOKIE, Session, cookie};
+use crate::auth::{Role, authenticate, constant_time_eq, generate_token};
 use crate::routes::AppState;
 
 /// The double-submit cookie that protects the sign-in form itself.

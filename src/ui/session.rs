@@ -7,7 +7,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use crate::auth::{Caller, TokenEntry, generate_token, hash_token};
+use crate::auth::{Caller, TokenEntry, constant_time_eq, generate_token, hash_token};
 use crate::automation::now_ms;
 
 /// The session cookie's name.
@@ -119,11 +119,6 @@ impl SessionStore {
             .await
             .map(drop)
     }
-}
-
-/// Compares in time independent of where the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The value of cookie `name` in a request's `Cookie` headers.
