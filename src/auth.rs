@@ -14,6 +14,9 @@ pub enum Role {
     Agent,
     /// May approve work.
     Approver,
+    /// May approve emergency changes (the emergency change advisory board's
+    /// role), besides everything an approver may do.
+    ChangeManager,
     /// Everything.
     Admin,
 }
@@ -97,7 +100,8 @@ mod tests {
     #[test]
     fn roles_are_ordered() {
         assert!(
-            Role::Admin > Role::Approver
+            Role::Admin > Role::ChangeManager
+                && Role::ChangeManager > Role::Approver
                 && Role::Approver > Role::Agent
                 && Role::Agent > Role::Viewer
         );

@@ -36,6 +36,8 @@ pub struct Settings {
     pub storms: StormSettings,
     /// Personal and secret data kept out of the store, logs and notes.
     pub privacy: crate::domain::PrivacySettings,
+    /// Change control: emergency approvers, freeze and maintenance windows.
+    pub changes: crate::changes::ChangeSettings,
     /// Ticketing systems to take events from and write back to (`[[connectors]]`).
     pub connectors: Vec<crate::connectors::ConnectorSettings>,
     /// State database for executions, approvals and audit: `postgres://...` or
@@ -311,6 +313,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
             storms: StormSettings::default(),
+            changes: crate::changes::ChangeSettings::default(),
             privacy: crate::domain::PrivacySettings::default(),
             connectors: Vec::new(),
             database_url: None,
@@ -524,6 +527,14 @@ impl Settings {
                 return bad("connectors: each name must be used once");
             }
         }
+        crate::changes::ChangeCalendar::new(&self.changes.windows)
+            .map_err(|e| config::ConfigError::Message(format!("changes.windows: {e}")))?;
+        if self.changes.scheduler_interval_s == 0 {
+            return bad("changes.scheduler_interval_s must be at least 1");
+        }
+        if self.changes.emergency_role < crate::auth::Role::Approver {
+            return bad("changes.emergency_role must be approver, change_manager or admin");
+        }
         for token in &self.auth.tokens {
             let valid_hash =
                 token.sha256.len() == 64 && token.sha256.chars().all(|c| c.is_ascii_hexdigit());
@@ -544,6 +555,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("switchboard.example.toml");
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.server.listen, "127.0.0.1:8080");
+        assert_eq!(settings.changes.windows.len(), 2);
+        assert_eq!(settings.changes.emergency_role, crate::auth::Role::ChangeManager);
         assert_eq!(settings.triage.threshold_for("assignee", "anyone"), 0.95);
         assert_eq!(settings.triage.threshold_for("category", "network"), 0.9);
         assert_eq!(

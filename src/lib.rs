@@ -33,6 +33,8 @@
 //! - [`automation`]: executions, approvals and runs with state (SQLite or
 //!   PostgreSQL): each state change in one transaction with its entry in the
 //!   keyed, anchored audit chain.
+//! - [`changes`]: every execution as an ITIL change (standard, normal,
+//!   emergency) and the freeze and maintenance windows that gate it.
 //! - [`storms`]: outages (bursts of similar tickets) and duplicates, found in a
 //!   sliding window as tickets are triaged; restart-safe in the state database.
 //! - [`review`]: the review queue (latest triage of every ticket with an id) and
@@ -48,6 +50,7 @@
 
 pub mod auth;
 pub mod automation;
+pub mod changes;
 pub mod classify;
 pub mod cli;
 pub mod configuration;

@@ -106,10 +106,15 @@ pub async fn build_automation(
     let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
         .map_err(anyhow::Error::msg)?;
     let audit = open_audit(settings, &secrets, pool.clone())?;
-    Ok(
-        crate::automation::AutomationService::start(pool, audit, catalog, inventory, secrets)
-            .await?,
+    Ok(crate::automation::AutomationService::start(
+        pool,
+        audit,
+        catalog,
+        inventory,
+        secrets,
+        &settings.changes,
     )
+    .await?)
 }
 
 /// The configured connectors over the automation's database and audit trail
@@ -236,6 +241,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/runbooks", get(routes::list_runbooks))
         .route("/runbooks/{id}/plan", post(routes::plan_runbook))
         .route("/audit/verify", get(routes::verify_audit))
+        .route("/changes", get(routes::list_changes))
         .route("/storms", get(routes::list_storms))
         .route("/storms/{id}", get(routes::get_storm))
         .route(

@@ -138,3 +138,47 @@ export function timeline(members) {
   });
   return svg;
 }
+
+/** The change calendar: one lane per freeze or maintenance window, then the
+ * changes as marks at their start (or scheduled, or requested) time, with a
+ * line at now. `list` is the answer of GET /v1/changes. */
+export function changeCalendar(list) {
+  const label = "Change calendar: freeze and maintenance windows, and changes";
+  const names = [...new Set(list.windows.map((w) => w.name))];
+  const lane = 22;
+  const top = 18;
+  const height = top + (names.length + 1) * lane + 26;
+  const width = W * 2;
+  const x0 = 150;
+  const x1 = width - PAD.right;
+  const span = Math.max(1, list.to - list.from);
+  const x = (t) => x0 + (Math.max(list.from, Math.min(list.to, t)) - list.from) / span * (x1 - x0);
+  const svg = h("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, class: "chart calendar" }, h("title", {}, label));
+  const day = 86400000;
+  const first = Math.ceil(list.from / day) * day;
+  for (let t = first; t < list.to; t += 7 * day) {
+    svg.append(h("line", { x1: x(t), y1: top - 6, x2: x(t), y2: height - 22, class: "grid" }),
+      h("text", { x: x(t), y: height - 8, class: "tick", "text-anchor": "middle" }, new Date(t).toLocaleDateString([], { month: "short", day: "numeric" })));
+  }
+  names.forEach((name, i) => {
+    const y = top + i * lane;
+    const kind = list.windows.find((w) => w.name === name).kind;
+    svg.append(h("text", { x: x0 - 8, y: y + 14, class: "tick", "text-anchor": "end" }, name));
+    for (const w of list.windows.filter((o) => o.name === name)) {
+      svg.append(h("rect", { x: x(w.start), y: y + 2, width: Math.max(2, x(w.end) - x(w.start)), height: lane - 6, class: `window-${kind}` },
+        h("title", {}, `${kind} ${name}${w.tags.length ? ` (${w.tags.join(", ")})` : ""}: ${new Date(w.start).toLocaleString()} – ${new Date(w.end).toLocaleString()}`)));
+    }
+  });
+  const y = top + names.length * lane;
+  svg.append(h("text", { x: x0 - 8, y: y + 14, class: "tick", "text-anchor": "end" }, "changes"));
+  for (const c of list.changes) {
+    const at = c.started_at ?? c.scheduled_for ?? c.created_at;
+    svg.append(h("circle", { cx: x(at), cy: y + 9, r: 5, class: `change-${c.change_type}` },
+      h("title", {}, `${c.change_type} change ${c.runbook}${c.target ? ` on ${c.target}` : ""}: ${c.state.replaceAll("_", " ")}, ${new Date(at).toLocaleString()}`)));
+  }
+  const now = Date.now();
+  if (now > list.from && now < list.to) {
+    svg.append(h("line", { x1: x(now), y1: top - 8, x2: x(now), y2: height - 22, class: "now" }), h("text", { x: x(now), y: top - 10, class: "tick", "text-anchor": "middle" }, "now"));
+  }
+  return svg;
+}

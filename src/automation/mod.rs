@@ -8,10 +8,12 @@
 //! - `service`: [`AutomationService`], one method per operation.
 //! - `runs`: concurrency slots (RAII permits) and the registry of running
 //!   executions that cancel and shutdown stop.
+//! - `changes`: the freeze gate, the scheduler of deferred changes, change records.
 //! - `audit`, `anchor`: the HMAC chain and its head kept outside the database.
 
 mod anchor;
 mod audit;
+mod changes;
 mod db;
 mod model;
 mod repository;

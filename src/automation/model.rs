@@ -13,6 +13,9 @@ use crate::runbook::{Plan, RunStatus, StepResult};
 pub enum ExecutionState {
     /// Waiting for approvers.
     PendingApproval,
+    /// Approved (or pre-approved), waiting for its change window to open
+    /// (`scheduled_for`).
+    Scheduled,
     /// Approved (or pre-approved); about to run.
     Approved,
     /// Steps are running.
@@ -41,6 +44,7 @@ impl ExecutionState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingApproval => "pending_approval",
+            Self::Scheduled => "scheduled",
             Self::Approved => "approved",
             Self::Running => "running",
             Self::Succeeded => "succeeded",
@@ -92,6 +96,13 @@ pub struct ExecutionRequest {
     /// Run only the check steps.
     #[serde(default)]
     pub dry_run: bool,
+    /// An emergency change: approved by the emergency role, allowed during a
+    /// freeze; needs a `justification`.
+    #[serde(default)]
+    pub emergency: bool,
+    /// Why an emergency change cannot wait (1-2000 characters).
+    #[serde(default)]
+    pub justification: Option<String>,
 }
 
 /// One approver's decision.
@@ -124,6 +135,12 @@ pub struct Execution {
     pub state: ExecutionState,
     /// Only check steps.
     pub dry_run: bool,
+    /// The change type: `standard`, `normal` or `emergency`.
+    pub change_type: crate::changes::ChangeType,
+    /// Why an emergency could not wait.
+    pub justification: Option<String>,
+    /// When a change deferred by a freeze may start (Unix milliseconds).
+    pub scheduled_for: Option<i64>,
     /// Token name of the requester.
     pub requested_by: String,
     /// Approvals still needed.
@@ -164,6 +181,16 @@ pub enum AutomationError {
     /// The execution is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// A change freeze covers the target (refused and audited).
+    #[error("{message}")]
+    Frozen {
+        /// The freeze's name.
+        window: String,
+        /// When it ends (Unix milliseconds).
+        until: i64,
+        /// Why, for people.
+        message: String,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -175,6 +202,9 @@ pub enum AutomationError {
 impl ExecutionState {
     /// True for states an execution never leaves.
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::PendingApproval | Self::Approved | Self::Running)
+        !matches!(
+            self,
+            Self::PendingApproval | Self::Scheduled | Self::Approved | Self::Running
+        )
     }
 }

@@ -36,6 +36,9 @@ pub(super) struct NewExecution {
     pub approver_role: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    pub change_type: crate::changes::ChangeType,
+    pub justification: Option<String>,
+    pub scheduled_for: Option<i64>,
 }
 
 /// Reads and writes execution state.
@@ -144,8 +147,9 @@ impl ExecutionRepository {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO executions (id, runbook, runbook_version, ticket_id, plan, target, state, dry_run, \
-             requested_by, idempotency_key, approvals_needed, approver_role, created_at, expires_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             requested_by, idempotency_key, approvals_needed, approver_role, created_at, expires_at, updated_at, \
+             change_type, justification, scheduled_for) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(new.id.clone())
         .bind(new.runbook.clone())
@@ -162,6 +166,9 @@ impl ExecutionRepository {
         .bind(new.created_at)
         .bind(new.expires_at)
         .bind(new.created_at)
+        .bind(new.change_type.as_str())
+        .bind(new.justification.clone())
+        .bind(new.scheduled_for)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -217,6 +224,78 @@ impl ExecutionRepository {
         tx.commit().await?;
         self.audit.anchor_head(&entry);
         Ok(true)
+    }
+
+    /// Moves `id` from `from` to `to` and sets when it may start, with its
+    /// audit entry, in one transaction; true if it moved. A deferred change
+    /// goes to `scheduled` this way.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        from: ExecutionState,
+        to: ExecutionState,
+        scheduled_for: i64,
+        detail: serde_json::Value,
+    ) -> Result<bool, AutomationError> {
+        let mut tx = self.pool.begin().await?;
+        if !set_state(&mut tx, id, from, to).await? {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE executions SET scheduled_for = $1 WHERE id = $2")
+            .bind(scheduled_for)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        let action = format!("execution.{}", to.as_str());
+        let entry = self
+            .audit
+            .append_in(
+                &mut tx,
+                transition_record(id, from, to, SERVICE_ACTOR, &action, detail),
+            )
+            .await?;
+        tx.commit().await?;
+        self.audit.anchor_head(&entry);
+        Ok(true)
+    }
+
+    /// Ids of `scheduled` executions whose time has come (`scheduled_for <= now`).
+    pub async fn due(&self, now: i64) -> Result<Vec<String>, AutomationError> {
+        let rows = sqlx::query(
+            "SELECT id FROM executions WHERE state = $1 AND scheduled_for <= $2 ORDER BY scheduled_for",
+        )
+        .bind(ExecutionState::Scheduled.as_str())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Ids of executions requested, scheduled, started or finished in
+    /// `[from, to)`, newest first, at most `limit`.
+    pub async fn ids_between(
+        &self,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, AutomationError> {
+        let rows = sqlx::query(
+            "SELECT id FROM executions WHERE (created_at >= $1 AND created_at < $2) \
+             OR (scheduled_for >= $1 AND scheduled_for < $2) OR (started_at >= $1 AND started_at < $2) \
+             OR (finished_at >= $1 AND finished_at < $2) ORDER BY created_at DESC LIMIT $3",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records `caller`'s approval or rejection of `id` and, when it completes
@@ -498,6 +577,12 @@ impl ExecutionRepository {
             target: row.try_get("target")?,
             state: ExecutionState::parse(&state).ok_or_else(|| corrupt(&state))?,
             dry_run: row.try_get::<i64, _>("dry_run")? != 0,
+            change_type: {
+                let name: String = row.try_get("change_type")?;
+                crate::changes::ChangeType::parse(&name).ok_or_else(|| corrupt(&name))?
+            },
+            justification: row.try_get("justification")?,
+            scheduled_for: row.try_get("scheduled_for")?,
             requested_by: row.try_get("requested_by")?,
             approvals_needed: (needed - approved).max(0),
             decisions,

@@ -118,6 +118,11 @@ impl ActiveRuns {
         }
     }
 
+    /// True once shutdown began: nothing new starts.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
     fn is_running(&self, id: &str) -> bool {
         self.runs.lock().contains_key(id)
     }

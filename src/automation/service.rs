@@ -13,11 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::audit::{AuditEntry, AuditLog, AuditRecord};
+use super::changes::Gate;
 use super::db::now_ms;
 use super::model::{AutomationError, Execution, ExecutionRequest, ExecutionState};
 use super::repository::{ExecutionRepository, NewExecution, SERVICE_ACTOR};
 use super::runs::{ActiveRun, ActiveRuns, RunSlots};
 use crate::auth::{Caller, Role};
+use crate::changes::{ChangeCalendar, ChangeSettings, ChangeType};
 use crate::runbook::{
     ApprovalMode, Catalog, Inventory, PlanError, Secrets, StepResult, StopReason, parse_duration,
     plan, run_checks, run_plan,
@@ -28,13 +30,17 @@ const CANCEL_WAIT: Duration = Duration::from_secs(30);
 
 /// Requests, approvals, runs and audit of runbook executions.
 pub struct AutomationService {
-    repository: Arc<ExecutionRepository>,
+    pub(super) repository: Arc<ExecutionRepository>,
     audit: Arc<AuditLog>,
-    catalog: Catalog,
-    inventory: Inventory,
+    pub(super) catalog: Catalog,
+    pub(super) inventory: Inventory,
     secrets: Secrets,
     slots: RunSlots,
-    active: Arc<ActiveRuns>,
+    pub(super) active: Arc<ActiveRuns>,
+    /// Freeze and maintenance windows.
+    pub(super) calendar: ChangeCalendar,
+    /// Least role that approves an emergency change.
+    emergency_role: Role,
 }
 
 fn value_text(value: &serde_json::Value) -> Option<String> {
@@ -49,15 +55,21 @@ fn value_text(value: &serde_json::Value) -> Option<String> {
 impl AutomationService {
     /// Connects the pieces; anchors audit entries a stopped process left
     /// unanchored; marks executions left `running` by a previous process as
-    /// `interrupted` (killing what their steps left behind) and starts the
-    /// approved ones.
+    /// `interrupted` (killing what their steps left behind), starts the
+    /// approved ones, and starts the scheduler of deferred changes.
     pub async fn start(
         pool: sqlx::AnyPool,
         audit: AuditLog,
         catalog: Catalog,
         inventory: Inventory,
         secrets: Secrets,
+        changes: &ChangeSettings,
     ) -> Result<Arc<Self>, AutomationError> {
+        let calendar =
+            ChangeCalendar::new(&changes.windows).map_err(|message| AutomationError::Refused {
+                field: "changes.windows".into(),
+                message,
+            })?;
         crate::runbook::become_subreaper();
         let audit = Arc::new(audit);
         audit
@@ -72,6 +84,8 @@ impl AutomationService {
             secrets,
             slots: RunSlots::default(),
             active: Arc::default(),
+            calendar,
+            emergency_role: changes.emergency_role,
         });
         for id in service
             .repository
@@ -101,6 +115,7 @@ impl AutomationService {
         {
             Arc::clone(&service).spawn_run(id);
         }
+        service.spawn_scheduler(Duration::from_secs(changes.scheduler_interval_s.max(1)));
         Ok(service)
     }
 
@@ -175,6 +190,72 @@ impl AutomationService {
             tracing::error!(error = %err, "cannot audit a refused request");
         }
         AutomationError::Refused { field, message }
+    }
+
+    /// Audits a request refused by a change freeze and returns the error.
+    async fn refuse_frozen(
+        &self,
+        caller: &Caller,
+        runbook: &str,
+        freeze: crate::changes::WindowOccurrence,
+        message: String,
+    ) -> AutomationError {
+        let detail = serde_json::json!({ "field": "change", "freeze": freeze.name, "until": freeze.end, "reason": message });
+        if let Err(err) = self
+            .audit
+            .append(AuditRecord {
+                actor: &caller.name,
+                action: "execution.refused",
+                subject: runbook,
+                detail,
+                ..AuditRecord::default()
+            })
+            .await
+        {
+            tracing::error!(error = %err, "cannot audit a refused request");
+        }
+        AutomationError::Frozen {
+            window: freeze.name,
+            until: freeze.end,
+            message,
+        }
+    }
+
+    /// An emergency request's justification, checked; `None` for other
+    /// requests. The error is the field and message to refuse with.
+    fn emergency_justification(
+        &self,
+        request: &ExecutionRequest,
+    ) -> Result<Option<String>, (String, String)> {
+        let given = request.justification.as_deref().map(str::trim);
+        if !request.emergency {
+            return match given {
+                Some(_) => Err((
+                    "justification".into(),
+                    "a justification is given only with \"emergency\": true".into(),
+                )),
+                None => Ok(None),
+            };
+        }
+        if request.dry_run {
+            return Err((
+                "emergency".into(),
+                "a dry run changes nothing and needs no emergency change".into(),
+            ));
+        }
+        match given {
+            Some(text)
+                if !text.is_empty()
+                    && text.chars().count() <= 2000
+                    && !text.chars().any(|c| c.is_control() && c != '\n') =>
+            {
+                Ok(Some(text.to_owned()))
+            }
+            _ => Err((
+                "justification".into(),
+                "an emergency change needs a justification of 1-2000 characters".into(),
+            )),
+        }
     }
 
     /// Audits a caller whose role is too small for `action` on `subject`, and
@@ -271,17 +352,61 @@ impl AutomationService {
             }
         };
         let now = now_ms();
-        let auto = spec.approval.mode == ApprovalMode::Auto || request.dry_run;
+        let justification = match self.emergency_justification(&request) {
+            Ok(justification) => justification,
+            Err((field, message)) => {
+                return Err(self.refuse(caller, &spec.id, field, message).await);
+            }
+        };
+        let emergency = request.emergency;
+        let auto = !emergency && (spec.approval.mode == ApprovalMode::Auto || request.dry_run);
+        let change_type = if emergency {
+            ChangeType::Emergency
+        } else if auto {
+            ChangeType::Standard
+        } else {
+            ChangeType::Normal
+        };
+        // Dry runs change nothing and emergencies may override a freeze: only
+        // the rest pass the freeze gate.
+        let mut scheduled_for = None;
+        let mut freeze_name = None;
+        if emergency {
+            freeze_name = self
+                .freeze_now(planned.target.as_deref(), now)
+                .map(|f| f.name);
+        } else if !request.dry_run {
+            match self.gate(spec, planned.target.as_deref(), now) {
+                Gate::Open => {}
+                Gate::Deferred { freeze, until } => {
+                    scheduled_for = Some(until);
+                    freeze_name = Some(freeze.name);
+                }
+                Gate::Refused { freeze, message } => {
+                    return Err(self.refuse_frozen(caller, &spec.id, freeze, message).await);
+                }
+            }
+        }
         let (state, needed, expires_at) = if auto {
-            (ExecutionState::Approved, 0, None)
+            let state = if scheduled_for.is_some() {
+                ExecutionState::Scheduled
+            } else {
+                ExecutionState::Approved
+            };
+            (state, 0, None)
         } else {
             let window = parse_duration(&spec.approval.expires_after).unwrap_or_default();
             let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
             (
                 ExecutionState::PendingApproval,
-                i64::from(spec.approval.approvers),
+                i64::from(spec.approval.approvers.max(1)),
                 Some(now.saturating_add(window)),
             )
+        };
+        let approver_role = if emergency {
+            self.emergency_role
+        } else {
+            spec.approval.role
         };
         let new = NewExecution {
             id: uuid::Uuid::new_v4().to_string(),
@@ -296,17 +421,22 @@ impl AutomationService {
             requested_by: caller.name.clone(),
             idempotency_key: request.idempotency_key.clone(),
             approvals_needed: needed,
-            approver_role: serde_json::to_value(spec.approval.role)
+            approver_role: serde_json::to_value(approver_role)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "approver".into()),
             created_at: now,
             expires_at,
+            change_type,
+            justification: justification.clone(),
+            scheduled_for,
         };
         let detail = serde_json::json!({
             "runbook": spec.id, "version": spec.version, "ticket_id": request.ticket_id,
             "params": planned.params, "target": planned.target, "dry_run": request.dry_run,
             "approval": if auto { "auto" } else { "manual" },
+            "change_type": change_type.as_str(), "justification": justification,
+            "freeze": freeze_name, "scheduled_for": scheduled_for,
         });
         if !self.repository.insert(&new, detail).await? {
             // A concurrent request with the same idempotency key won the race.
@@ -370,7 +500,7 @@ impl AutomationService {
         let from = execution.state;
         if matches!(
             from,
-            ExecutionState::PendingApproval | ExecutionState::Approved
+            ExecutionState::PendingApproval | ExecutionState::Scheduled | ExecutionState::Approved
         ) && self
             .repository
             .transition(
@@ -413,7 +543,7 @@ impl AutomationService {
 
     /// Starts running `id` in the background, unless it already runs here or the
     /// service is shutting down (it stays `approved` and runs at the next start).
-    fn spawn_run(self: Arc<Self>, id: String) {
+    pub(super) fn spawn_run(self: Arc<Self>, id: String) {
         let Some(active) = self.active.register(&id) else {
             return;
         };
@@ -438,6 +568,9 @@ impl AutomationService {
                 .await?;
             return Ok(());
         };
+        if !self.admit(&execution, spec).await? {
+            return Ok(()); // deferred or cancelled by a freeze (recorded)
+        }
         let target = execution.target.clone().unwrap_or_default();
         let _permit = tokio::select! {
             permit = self.slots.acquire(&execution.runbook, &target, &spec.concurrency) => permit,

@@ -113,15 +113,16 @@ enum TokenCommand {
         /// Name recorded as the caller.
         #[arg(long)]
         name: String,
-        /// viewer, agent, approver or admin.
+        /// viewer, agent, approver, change_manager or admin.
         #[arg(long, value_parser = parse_role)]
         role: crate::auth::Role,
     },
 }
 
 fn parse_role(s: &str) -> Result<crate::auth::Role, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| format!("unknown role {s:?}: use viewer, agent, approver or admin"))
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("unknown role {s:?}: use viewer, agent, approver, change_manager or admin")
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,6 +540,8 @@ async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result
                 ticket_id: None,
                 idempotency_key: None,
                 dry_run,
+                emergency: false,
+                justification: None,
             };
             let (mut execution, _) = automation
                 .request(request, &caller)
@@ -556,6 +559,13 @@ async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result
                     eprintln!(
                         "execution {} waits for approval: POST /v1/executions/{}/approve",
                         execution.id, execution.id
+                    );
+                    Ok(())
+                }
+                S::Scheduled => {
+                    eprintln!(
+                        "execution {} is deferred by a change freeze; it starts when its window opens",
+                        execution.id
                     );
                     Ok(())
                 }

@@ -150,6 +150,7 @@ impl From<crate::automation::AutomationError> for ApiError {
             E::NotFound(message) => Self::not_found(message),
             E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Frozen { message, .. } => Self::new(StatusCode::CONFLICT, "change_freeze", message),
             // Every connection busy: load, not a fault.
             E::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
             other => Self::internal(other),

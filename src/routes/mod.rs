@@ -1,6 +1,7 @@
 //! HTTP handlers: thin wrappers that parse, call the triage service and answer JSON.
 
 mod auth;
+mod changes;
 pub(crate) mod error;
 mod executions;
 mod extract;
@@ -17,6 +18,7 @@ mod storms;
 mod triage;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
+pub use changes::list_changes;
 pub use error::ApiError;
 pub use executions::{
     approve_execution, cancel_execution, create_execution, execution_audit, get_execution,

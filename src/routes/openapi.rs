@@ -12,11 +12,12 @@ use super::error::{ErrorBody, ErrorDetail};
 use super::executions::DecisionBody;
 use super::runbooks::PlanPreview;
 use crate::automation::{AuditEntry, Decision, Execution, ExecutionRequest, ExecutionState};
+use crate::changes::{Change, ChangeList, ChangeType, WindowKind, WindowOccurrence};
 use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
 use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
-use crate::runbook::{RunbookMatch, StepResult, StepStatus};
+use crate::runbook::{Risk, RunbookMatch, StepResult, StepStatus};
 use crate::storms::{DuplicateRef, Storm, StormMember, StormRef};
 use crate::triage::{
     Alternative, DerivedPriority, Evidence, FeedbackEntry, FeedbackReceipt, FeedbackStats,
@@ -31,7 +32,7 @@ use crate::triage::{
         title = "Switchboard",
         description = "Self-hosted AI triage and runbook automation for IT service desks. \
                        Mutating endpoints need `Authorization: Bearer <token>` with a role \
-                       of viewer < agent < approver < admin. Errors are \
+                       of viewer < agent < approver < change_manager < admin. Errors are \
                        `{ \"error\": { \"code\", \"message\", \"field\"? } }`."
     ),
     paths(
@@ -57,6 +58,7 @@ use crate::triage::{
         super::runbooks::list_runbooks,
         super::runbooks::plan_runbook,
         super::runbooks::verify_audit,
+        super::changes::list_changes,
         super::storms::list_storms,
         super::storms::get_storm,
         super::health::healthz,
@@ -72,7 +74,8 @@ use crate::triage::{
         RetrainReport, ExecutionRequest, Execution, ExecutionState, StepResult, StepStatus,
         AuditEntry, DecisionBody, Decision, Accepted, Job, JobState, ReviewItem,
         LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview, Storm, StormMember,
-        StormRef, DuplicateRef,
+        StormRef, DuplicateRef, Change, ChangeList, ChangeType, WindowOccurrence, WindowKind,
+        Risk,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(

@@ -34,6 +34,6 @@ pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, w
 pub use plan::{Plan, PlanError, PlannedHttp, PlannedStep, plan};
 pub use secrets::{REDACTED, Redactor, Secrets};
 pub use spec::{
-    ApprovalMode, ApprovalSpec, ConcurrencySpec, HttpStepSpec, MatchSpec, ParameterSpec,
-    ParameterType, Risk, RunbookSpec, StepSpec, TargetSpec,
+    ApprovalMode, ApprovalSpec, ConcurrencySpec, FreezePolicy, HttpStepSpec, MatchSpec,
+    ParameterSpec, ParameterType, Risk, RunbookSpec, StepSpec, TargetSpec,
 };

@@ -43,6 +43,21 @@ pub struct RunbookSpec {
     /// Limits on parallel executions.
     #[serde(default)]
     pub concurrency: ConcurrencySpec,
+    /// What a request during a change freeze gets: `refuse` (the default) or
+    /// `defer` (scheduled for the target's next open window).
+    #[serde(default)]
+    pub freeze: FreezePolicy,
+}
+
+/// What happens to a non-emergency request made during a change freeze.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FreezePolicy {
+    /// Refused, with the freeze named.
+    #[default]
+    Refuse,
+    /// Recorded, and started when the target's next window opens.
+    Defer,
 }
 
 /// When a runbook is proposed for a ticket.

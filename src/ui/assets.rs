@@ -55,6 +55,11 @@ pub(super) const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../ui/views/storms.js"),
     ),
     (
+        "views/changes.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/views/changes.js"),
+    ),
+    (
         "views/insights.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/views/insights.js"),

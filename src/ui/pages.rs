@@ -23,6 +23,7 @@ const VIEWS: &[(&str, &str)] = &[
     ("review", "Review queue"),
     ("storms", "Storms"),
     ("approvals", "Approvals & executions"),
+    ("changes", "Changes"),
     ("insights", "Insights"),
     ("runbooks", "Runbooks"),
 ];
@@ -288,7 +289,7 @@ pub(super) async fn view(
             title => title,
             nav => nav,
             user => session.caller.name,
-            role => format!("{role:?}").to_lowercase(),
+            role => serde_json::to_value(role).ok().and_then(|v| v.as_str().map(|r| r.replace('_', " "))).unwrap_or_default(),
             // As the page's script reads them (`data-*` attributes are text).
             can_request => (role >= Role::Agent).to_string(),
             can_approve => (role >= Role::Approver).to_string(),

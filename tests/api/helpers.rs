@@ -26,6 +26,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const APPROVER_TOKEN: &str = "test-approver-token";
 /// A second approver (caller `approver-2`).
 pub const APPROVER2_TOKEN: &str = "test-approver-2-token";
+/// Token of the change manager (approves emergency changes).
+pub const CHANGE_MANAGER_TOKEN: &str = "test-change-manager-token";
 
 /// The `switchboard` binary, set up to use the repository's model and prompts.
 pub fn switchboard_command() -> std::process::Command {
@@ -59,6 +61,7 @@ pub fn test_settings(data_dir: &Path) -> Settings {
         ("admin", Role::Admin, ADMIN_TOKEN),
         ("approver", Role::Approver, APPROVER_TOKEN),
         ("approver-2", Role::Approver, APPROVER2_TOKEN),
+        ("change-manager", Role::ChangeManager, CHANGE_MANAGER_TOKEN),
     ] {
         settings.auth.tokens.push(TokenEntry {
             name: name.into(),

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod batching;
+mod changes;
 mod connectors;
 mod console;
 mod durability;

@@ -35,6 +35,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
         ("/v1/runbooks", "get"),
         ("/v1/runbooks/{id}/plan", "post"),
         ("/v1/audit/verify", "get"),
+        ("/v1/changes", "get"),
         ("/v1/storms", "get"),
         ("/v1/storms/{id}", "get"),
         ("/healthz", "get"),
@@ -48,7 +49,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
             paths.keys().collect::<Vec<_>>()
         );
     }
-    assert_eq!(paths.len(), 27, "an endpoint the test does not know");
+    assert_eq!(paths.len(), 28, "an endpoint the test does not know");
 
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
@@ -57,6 +58,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
         "FieldSuggestion",
         "Execution",
         "ExecutionRequest",
+        "ChangeList",
         "AuditEntry",
         "LabelFeedback",
         "ServiceStats",

@@ -163,3 +163,15 @@ async fn console_sessions_the_review_queue_and_storms_work_on_postgres() {
     let insights = app.get_as(viewer, "/v1/insights").await;
     assert_eq!(insights.status(), 200);
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn emergency_changes_override_a_freeze_on_postgres() {
+    crate::changes::emergency_overrides_a_freeze(Some(fresh_database().await)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn deferred_changes_run_when_their_window_opens_on_postgres() {
+    crate::changes::deferred_changes_wait_for_their_window(Some(fresh_database().await)).await;
+}

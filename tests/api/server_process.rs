@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, VIEWER_TOKEN, repo,
-    switchboard_command,
+    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, CHANGE_MANAGER_TOKEN, VIEWER_TOKEN,
+    repo, switchboard_command,
 };
 
 /// Writes `switchboard.toml` in `dir` for a server over `data_dir` listening on
@@ -35,6 +35,7 @@ pub fn write_config(dir: &Path, data_dir: &Path, runbooks: Option<&Path>, extra:
         ("admin", "admin", ADMIN_TOKEN),
         ("approver", "approver", APPROVER_TOKEN),
         ("approver-2", "approver", APPROVER2_TOKEN),
+        ("change-manager", "change_manager", CHANGE_MANAGER_TOKEN),
     ] {
         text.push_str(&format!(
             "[[auth.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",

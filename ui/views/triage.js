@@ -273,7 +273,15 @@ export function requestForm(spec, prefilled, ticketId) {
     submit.disabled = true;
     return false;
   }
-  const form = h("form", { class: "request-form" }, fields, plan, h("div", { class: "actions" }, submit), status);
+  // An emergency change may start during a freeze; it needs a justification
+  // and an approver with the emergency role.
+  const emergency = h("input", { type: "checkbox", name: "emergency" });
+  const justification = h("textarea", { name: "justification", rows: 2, maxlength: 2000 });
+  const justify = field("Why it cannot wait", justification, "Recorded with the change and shown to the change manager");
+  justify.hidden = true;
+  emergency.addEventListener("change", () => { justify.hidden = !emergency.checked; });
+  const urgent = h("label", { class: "emergency" }, emergency, " Emergency change (needs a change manager's approval)");
+  const form = h("form", { class: "request-form" }, fields, urgent, justify, plan, h("div", { class: "actions" }, submit), status);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     touched = true;
@@ -282,6 +290,10 @@ export function requestForm(spec, prefilled, ticketId) {
     try {
       const body = { runbook: spec.id, params: values(), idempotency_key: `console-${crypto.randomUUID()}` };
       if (ticketId) body.ticket_id = ticketId;
+      if (emergency.checked) {
+        body.emergency = true;
+        body.justification = justification.value;
+      }
       const execution = await api("POST", "/v1/executions", body);
       setContent(status, `Requested: ${execution.state.replaceAll("_", " ")}. `, h("a", { href: `/ui/approvals?execution=${encodeURIComponent(execution.id)}` }, "Follow it"));
       status.className = "request-status ok";

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::webdriver::{Browser, Driver};
 use crate::helpers::{
-    AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, VIEWER_TOKEN, assert_succeeded, repo,
-    sample_copy, switchboard_command,
+    AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, CHANGE_MANAGER_TOKEN, VIEWER_TOKEN,
+    assert_succeeded, repo, sample_copy, switchboard_command,
 };
 use crate::server_process::{ServerProcess, write_config};
 
@@ -72,10 +72,15 @@ fn write_eval_report(data_dir: &std::path::Path) {
 
 impl Console {
     async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// A console whose settings file has `extra` TOML at its top level.
+    async fn start_with(extra: &str) -> Self {
         let data = sample_copy();
         write_eval_report(data.path());
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), data.path(), None, "");
+        let config = write_config(dir.path(), data.path(), None, extra);
         let server = ServerProcess::start_ready(&config, &[]).await;
         Self {
             server,
@@ -510,4 +515,65 @@ async fn browser_a_storm_shows_its_members_on_a_timeline_and_in_the_triage_desk(
     lead.wait_text(".banner.storm", "MAIL-0").await;
     no_console_errors(&lead).await;
     lead.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: run scripts/test-browser.sh"]
+async fn browser_the_change_calendar_shows_freezes_windows_and_an_emergency() {
+    let now = chrono::Utc::now();
+    let at = |hours: i64| {
+        (now + chrono::Duration::hours(hours)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let extra = format!(
+        "[[changes.windows]]\nname = \"web freeze\"\nkind = \"freeze\"\ntags = [\"web\"]\nstart = \"{}\"\nend = \"{}\"\n\
+         [[changes.windows]]\nname = \"saturday night\"\nkind = \"maintenance\"\ntags = [\"linux\"]\ncron = \"0 22 * * SAT\"\nduration = \"4h\"\n",
+        at(-24),
+        at(72)
+    );
+    let console = Console::start_with(&extra).await;
+    let http = reqwest::Client::new();
+    let request = |body: Value| {
+        http.post(console.url("/v1/executions"))
+            .bearer_auth(AGENT_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let params = serde_json::json!({ "target": "web-01", "service": "nginx" });
+    let frozen =
+        request(serde_json::json!({ "runbook": "restart-test-service", "params": params }))
+            .await
+            .unwrap();
+    assert_eq!(frozen.status(), StatusCode::CONFLICT);
+    let emergency = request(serde_json::json!({
+        "runbook": "restart-test-service", "params": params, "emergency": true,
+        "justification": "web shop down for every customer",
+    }))
+    .await
+    .unwrap();
+    assert_eq!(emergency.status(), StatusCode::CREATED);
+
+    let driver = Driver::start().await;
+    let manager = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&manager, &console, CHANGE_MANAGER_TOKEN).await;
+    manager.goto(&console.url("/ui/changes")).await;
+    manager
+        .wait_text("#change-list tr[data-type=emergency]", "web shop down")
+        .await;
+    manager.wait("#change-calendar rect.window-freeze").await;
+    manager
+        .wait("#change-calendar rect.window-maintenance")
+        .await;
+    manager
+        .wait("#change-calendar circle.change-emergency")
+        .await;
+    let row = manager
+        .text(&manager.wait("#change-list tr[data-type=emergency]").await)
+        .await;
+    assert!(
+        row.contains("during web freeze") && row.contains("pending approval"),
+        "{row}"
+    );
+    screenshot(&manager, "changes").await;
+    no_console_errors(&manager).await;
+    manager.close().await;
 }
