@@ -63,6 +63,7 @@ fn observe(c: &mut Criterion) {
                 caller: Some(format!("caller-{}", n % 500)),
                 service: None,
                 terms: BTreeSet::new(),
+                cis: Vec::new(),
             }
         };
         for _ in 0..window {

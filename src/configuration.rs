@@ -556,7 +556,10 @@ mod tests {
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.server.listen, "127.0.0.1:8080");
         assert_eq!(settings.changes.windows.len(), 2);
-        assert_eq!(settings.changes.emergency_role, crate::auth::Role::ChangeManager);
+        assert_eq!(
+            settings.changes.emergency_role,
+            crate::auth::Role::ChangeManager
+        );
         assert_eq!(settings.triage.threshold_for("assignee", "anyone"), 0.95);
         assert_eq!(settings.triage.threshold_for("category", "network"), 0.9);
         assert_eq!(

@@ -33,6 +33,8 @@
 //! - [`automation`]: executions, approvals and runs with state (SQLite or
 //!   PostgreSQL): each state change in one transaction with its entry in the
 //!   keyed, anchored audit chain.
+//! - [`inventory`]: the registry of configuration items (owner group, service,
+//!   environment, tags) and the finder of the items a ticket mentions.
 //! - [`changes`]: every execution as an ITIL change (standard, normal,
 //!   emergency) and the freeze and maintenance windows that gate it.
 //! - [`storms`]: outages (bursts of similar tickets) and duplicates, found in a
@@ -60,6 +62,7 @@ pub mod domain;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
+pub mod inventory;
 pub mod metrics;
 pub mod prompts;
 pub mod review;

@@ -53,7 +53,11 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
         .with_scrubber(scrubber)
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
-        .with_runbooks(runbooks);
+        .with_runbooks(runbooks)
+        .with_inventory(
+            crate::inventory::Inventory::load(&settings.runbooks.inventory)
+                .map_err(anyhow::Error::msg)?,
+        );
     service.reconcile_feedback()?;
     Ok(service)
 }

@@ -16,11 +16,12 @@ use crate::changes::{Change, ChangeList, ChangeType, WindowKind, WindowOccurrenc
 use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
+use crate::inventory::CiMention;
 use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
 use crate::runbook::{Risk, RunbookMatch, StepResult, StepStatus};
 use crate::storms::{DuplicateRef, Storm, StormMember, StormRef};
 use crate::triage::{
-    Alternative, DerivedPriority, Evidence, FeedbackEntry, FeedbackReceipt, FeedbackStats,
+    Alternative, CiOwner, DerivedPriority, Evidence, FeedbackEntry, FeedbackReceipt, FeedbackStats,
     FieldFeedback, FieldSuggestion, HeadSummary, KnowledgeHit, PingPong, Reassignment,
     RetrainReport, Route, ScoreSources, ServiceStats, SimilarIncident, Triage,
 };
@@ -75,7 +76,7 @@ use crate::triage::{
         AuditEntry, DecisionBody, Decision, Accepted, Job, JobState, ReviewItem,
         LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview, Storm, StormMember,
         StormRef, DuplicateRef, Change, ChangeList, ChangeType, WindowOccurrence, WindowKind,
-        Risk,
+        Risk, CiMention, CiOwner,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(

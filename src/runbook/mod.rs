@@ -9,7 +9,6 @@ mod catalog;
 mod containment;
 mod executor;
 mod http;
-mod inventory;
 mod matching;
 mod params;
 mod plan;
@@ -17,6 +16,7 @@ mod process;
 mod secrets;
 mod spec;
 
+pub use crate::inventory::{ConfigurationItem, Inventory, TargetError};
 pub use catalog::{
     Catalog, INVENTORY_FILE, Problem, TARGET_PARAMETER, check_runbook, fill, placeholders,
     validate_run_params,
@@ -28,7 +28,6 @@ pub use executor::{
     OUTPUT_LIMIT_BYTES, RunStatus, StepResult, StepStatus, StopReason, StopSignal, run_checks,
     run_plan, run_step,
 };
-pub use inventory::{ConfigurationItem, Inventory, TargetError};
 pub use matching::{RunbookMatch, TicketView, match_runbook};
 pub use params::{MAX_VALUE_CHARS, ParamError, parse_duration, validate_params, whole_value_regex};
 pub use plan::{Plan, PlanError, PlannedHttp, PlannedStep, plan};

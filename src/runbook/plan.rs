@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{TARGET_PARAMETER, fill, validate_run_params};
-use super::inventory::{Inventory, TargetError};
 use super::params::{ParamError, parse_duration};
 use super::spec::{RunbookSpec, StepSpec};
+use crate::inventory::{Inventory, TargetError};
 
 /// Why a run cannot be planned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

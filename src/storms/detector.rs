@@ -52,6 +52,8 @@ pub struct Observed {
     pub service: Option<String>,
     /// Its meaningful words (for the terms a storm's members share).
     pub terms: BTreeSet<String>,
+    /// Configuration items it mentions (inventory names).
+    pub cis: Vec<String>,
 }
 
 /// A storm as the detector tracks it.
@@ -114,8 +116,8 @@ pub struct Duplicate {
     pub id: String,
     /// Their similarity.
     pub similarity: f32,
-    /// `same caller` or `same service`.
-    pub reason: &'static str,
+    /// `same caller`, `same service` or `same configuration item NAME`.
+    pub reason: String,
 }
 
 /// The window and the storms in it.
@@ -265,9 +267,11 @@ impl Detector {
             .filter(|(o, _)| o.id != ticket.id && o.at >= since && o.at <= ticket.at)
             .filter_map(|(o, _)| {
                 let reason = if ticket.caller.is_some() && o.caller == ticket.caller {
-                    "same caller"
+                    "same caller".to_owned()
                 } else if ticket.service.is_some() && o.service == ticket.service {
-                    "same service"
+                    "same service".to_owned()
+                } else if let Some(ci) = ticket.cis.iter().find(|c| o.cis.contains(c)) {
+                    format!("same configuration item {ci}")
                 } else {
                     return None;
                 };
@@ -405,6 +409,7 @@ mod tests {
             caller: None,
             service: None,
             terms: BTreeSet::new(),
+            cis: Vec::new(),
         }
     }
 
@@ -521,11 +526,25 @@ mod tests {
         again.caller = Some("ana".into());
         let duplicate = detector.duplicate_of(&again).unwrap();
         assert_eq!(
-            (duplicate.id.as_str(), duplicate.reason),
+            (duplicate.id.as_str(), duplicate.reason.as_str()),
             ("first", "same caller")
         );
         // Someone else's similar ticket is not a duplicate (it may be a storm).
         again.caller = Some("bo".into());
+        assert!(detector.duplicate_of(&again).is_none());
+    }
+
+    #[test]
+    fn a_near_duplicate_about_the_same_configuration_item_is_flagged() {
+        let mut detector = Detector::new(settings());
+        let mut first = ticket("first", 0, 2, 0.0);
+        first.cis = vec!["web-01".into()];
+        detector.observe(first);
+        let mut again = ticket("again", 120, 2, 0.01);
+        again.cis = vec!["db-prd-01".into(), "web-01".into()];
+        let duplicate = detector.duplicate_of(&again).unwrap();
+        assert_eq!(duplicate.reason, "same configuration item web-01");
+        again.cis = vec!["db-prd-01".into()];
         assert!(detector.duplicate_of(&again).is_none());
     }
 

@@ -63,6 +63,9 @@ pub struct Storm {
     pub terms: Vec<String>,
     /// Services its members name, most named first.
     pub services: Vec<String>,
+    /// Configuration items its members mention, most mentioned first: where
+    /// the failure probably is.
+    pub configuration_items: Vec<String>,
     /// Whether tickets still join it (one arrived within the window).
     pub open: bool,
     /// Its tickets by time (only in `GET /v1/storms/{id}`).
@@ -92,7 +95,7 @@ pub struct DuplicateRef {
     pub id: String,
     /// Their similarity.
     pub similarity: f32,
-    /// `same caller` or `same service`.
+    /// `same caller`, `same service` or `same configuration item NAME`.
     pub reason: String,
 }
 
@@ -182,7 +185,7 @@ impl StormService {
         let duplicate_of = duplicate.map(|d| DuplicateRef {
             id: d.id,
             similarity: d.similarity,
-            reason: d.reason.to_owned(),
+            reason: d.reason,
         });
         if let Some(duplicate) = &duplicate_of {
             tracing::info!(ticket = %ticket.id, original = %duplicate.id, similarity = duplicate.similarity, reason = %duplicate.reason, "duplicate ticket");
@@ -246,7 +249,11 @@ impl StormService {
             .collect();
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut services: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut cis: BTreeMap<&str, usize> = BTreeMap::new();
         for member in &members {
+            for ci in &member.cis {
+                *cis.entry(ci).or_default() += 1;
+            }
             for term in &member.terms {
                 *counts.entry(term).or_default() += 1;
             }
@@ -260,6 +267,8 @@ impl StormService {
         terms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let mut services: Vec<(&str, usize)> = services.into_iter().collect();
         services.sort_by_key(|s| std::cmp::Reverse(s.1));
+        let mut cis: Vec<(&str, usize)> = cis.into_iter().collect();
+        cis.sort_by_key(|s| std::cmp::Reverse(s.1));
         Storm {
             id: tracked.id.clone(),
             parent: tracked.parent.clone(),
@@ -272,6 +281,7 @@ impl StormService {
                 .map(|(t, _)| t.to_owned())
                 .collect(),
             services: services.into_iter().map(|(s, _)| s.to_owned()).collect(),
+            configuration_items: cis.into_iter().map(|(s, _)| s.to_owned()).collect(),
             open: true,
             members: tracked
                 .members

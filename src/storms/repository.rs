@@ -44,9 +44,9 @@ impl StormRepository {
     pub(super) async fn remember(&self, ticket: &Observed) -> Result<(), sqlx::Error> {
         let terms = serde_json::to_string(&ticket.terms).unwrap_or_else(|_| "[]".into());
         sqlx::query(
-            "INSERT INTO storm_window (ticket_id, title, at, vector, caller, service, terms) VALUES ($1, $7, $2, $3, $4, $5, $6) \
+            "INSERT INTO storm_window (ticket_id, title, at, vector, caller, service, terms, cis) VALUES ($1, $7, $2, $3, $4, $5, $6, $8) \
              ON CONFLICT (ticket_id) DO UPDATE SET title = excluded.title, at = excluded.at, vector = excluded.vector, caller = excluded.caller, \
-             service = excluded.service, terms = excluded.terms",
+             service = excluded.service, terms = excluded.terms, cis = excluded.cis",
         )
         .bind(&ticket.id)
         .bind(ticket.at)
@@ -55,6 +55,7 @@ impl StormRepository {
         .bind(&ticket.service)
         .bind(terms)
         .bind(&ticket.title)
+        .bind(serde_json::to_string(&ticket.cis).unwrap_or_else(|_| "[]".into()))
         .execute(&self.pool)
         .await
         .map(drop)
@@ -75,7 +76,7 @@ impl StormRepository {
             .execute(&self.pool)
             .await?;
         let rows = sqlx::query(
-            "SELECT ticket_id, title, at, vector, caller, service, terms FROM storm_window ORDER BY at",
+            "SELECT ticket_id, title, at, vector, caller, service, terms, cis FROM storm_window ORDER BY at",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -94,6 +95,7 @@ impl StormRepository {
                 terms: strings(&row.try_get::<String, _>("terms")?)
                     .into_iter()
                     .collect::<BTreeSet<_>>(),
+                cis: strings(&row.try_get::<String, _>("cis")?),
             });
         }
         Ok(out)
@@ -103,7 +105,7 @@ impl StormRepository {
     pub(super) async fn open(&self, storm: &Storm) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO storms (id, parent, opened_at, last_at, size, terms, services) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO storms (id, parent, opened_at, last_at, size, terms, services, cis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&storm.id)
         .bind(&storm.parent)
@@ -112,6 +114,7 @@ impl StormRepository {
         .bind(storm.size as i64)
         .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
         .bind(serde_json::to_string(&storm.services).unwrap_or_default())
+        .bind(serde_json::to_string(&storm.configuration_items).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
         for member in &storm.members {
@@ -130,13 +133,14 @@ impl StormRepository {
         let mut tx = self.pool.begin().await?;
         insert_member(&mut tx, &storm.id, member).await?;
         sqlx::query(
-            "UPDATE storms SET last_at = $2, size = $3, terms = $4, services = $5 WHERE id = $1",
+            "UPDATE storms SET last_at = $2, size = $3, terms = $4, services = $5, cis = $6 WHERE id = $1",
         )
         .bind(&storm.id)
         .bind(storm.last_at)
         .bind(storm.size as i64)
         .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
         .bind(serde_json::to_string(&storm.services).unwrap_or_default())
+        .bind(serde_json::to_string(&storm.configuration_items).unwrap_or_default())
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -145,7 +149,7 @@ impl StormRepository {
     /// Storms, newest first (at most `limit`), without their members.
     pub(super) async fn list(&self, limit: i64) -> Result<Vec<Storm>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, parent, opened_at, last_at, size, terms, services FROM storms ORDER BY last_at DESC LIMIT $1",
+            "SELECT id, parent, opened_at, last_at, size, terms, services, cis FROM storms ORDER BY last_at DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -156,7 +160,7 @@ impl StormRepository {
     /// One storm with its members (by time).
     pub(super) async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
         let Some(row) = sqlx::query(
-            "SELECT id, parent, opened_at, last_at, size, terms, services FROM storms WHERE id = $1",
+            "SELECT id, parent, opened_at, last_at, size, terms, services, cis FROM storms WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -229,6 +233,7 @@ fn storm_row(row: &sqlx::any::AnyRow) -> Result<Storm, sqlx::Error> {
         size: row.try_get::<i64, _>("size")?.max(0) as usize,
         terms: strings(&row.try_get::<String, _>("terms")?),
         services: strings(&row.try_get::<String, _>("services")?),
+        configuration_items: strings(&row.try_get::<String, _>("cis")?),
         members: Vec::new(),
         open: false,
     })

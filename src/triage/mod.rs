@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about HTTP; the API and the CLI both call [`TriageService`].
 
+mod cis;
 mod feedback;
 mod learning;
 mod model;
@@ -10,6 +11,7 @@ mod priority;
 mod service;
 mod voting;
 
+pub use cis::{CiOwner, OWNER_FIELD};
 pub use feedback::{
     FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,
 };

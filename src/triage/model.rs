@@ -123,6 +123,10 @@ pub struct Triage {
     /// An earlier ticket of the same caller or service this one near-duplicates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<crate::storms::DuplicateRef>,
+    /// Configuration items the ticket mentions (hosts, services, addresses
+    /// in the inventory), with their owner group, service and environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configuration_items: Vec<crate::inventory::CiMention>,
     /// Time spent, in milliseconds.
     pub took_ms: f64,
 }

@@ -119,6 +119,7 @@ mod tests {
             alternatives: vec![],
             evidence: vec![],
             terms: vec![],
+            ci_owner: None,
         }
     }
 

@@ -44,6 +44,10 @@ pub struct TriageService {
     pub(super) storms: std::sync::OnceLock<Arc<crate::storms::StormService>>,
     /// Replaces personal and secret data before text is embedded or stored.
     pub(super) scrubber: crate::domain::Scrubber,
+    /// The configuration items runbooks may act on (targets resolve here).
+    pub(super) inventory: crate::inventory::Inventory,
+    /// Finds those items in a ticket's text.
+    pub(super) cis: crate::inventory::CiFinder,
 }
 
 /// Stripes of [`TriageService`]'s remembering locks.
@@ -87,6 +91,8 @@ impl TriageService {
                 .collect(),
             storms: std::sync::OnceLock::new(),
             scrubber: crate::domain::Scrubber::default(),
+            inventory: crate::inventory::Inventory::default(),
+            cis: crate::inventory::CiFinder::default(),
         }
     }
 
@@ -132,6 +138,7 @@ impl TriageService {
         id: &str,
         ticket: &NewTicket,
         vector: &[f32],
+        cis: &[crate::inventory::CiMention],
     ) -> crate::storms::Observation {
         let Some(storms) = self.storms.get() else {
             return crate::storms::Observation::default();
@@ -149,6 +156,7 @@ impl TriageService {
             caller: ticket.caller.clone().filter(|c| !c.trim().is_empty()),
             service: ticket.service.clone().filter(|s| !s.trim().is_empty()),
             terms: crate::storms::ticket_terms(&ticket.title, &ticket.description),
+            cis: cis.iter().map(|c| c.name.clone()).collect(),
         };
         match storms.observe(observed).await {
             Ok(observation) => observation,
@@ -325,7 +333,9 @@ impl TriageService {
             .await??;
 
         let incidents = neighbour_incidents(incidents, ticket.id.as_deref());
-        let suggestions = self.suggest(&text, &vector, &incidents);
+        let mut suggestions = self.suggest(&text, &vector, &incidents);
+        let configuration_items = self.mentioned_items(ticket);
+        Self::add_owner_evidence(&mut suggestions, &configuration_items);
         let remembered = match &ticket.id {
             Some(id) => {
                 self.remember_ticket(id, ticket, vector.clone(), &suggestions, caller)
@@ -334,7 +344,10 @@ impl TriageService {
             None => false,
         };
         let observation = match (&ticket.id, remembered) {
-            (Some(id), true) => self.observe_storms(id, ticket, &vector).await,
+            (Some(id), true) => {
+                self.observe_storms(id, ticket, &vector, &configuration_items)
+                    .await
+            }
             _ => crate::storms::Observation::default(),
         };
         let route = suggestions
@@ -366,7 +379,8 @@ impl TriageService {
             .iter()
             .map(|(field, s)| (field.clone(), s.label.clone()))
             .collect();
-        let runbooks = self.matching_runbooks(&text, &vector, &labels);
+        let mut runbooks = self.matching_runbooks(&text, &vector, &labels);
+        self.fill_targets(&mut runbooks, &configuration_items);
         Ok(Triage {
             runbooks,
             ticket_id: ticket.id.clone(),
@@ -378,6 +392,7 @@ impl TriageService {
             remembered,
             storm: observation.storm,
             duplicate_of: observation.duplicate_of,
+            configuration_items,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
     }

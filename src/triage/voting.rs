@@ -91,6 +91,10 @@ pub struct FieldSuggestion {
     /// The ticket's terms that pushed the classifier head towards the label most.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub terms: Vec<TermWeight>,
+    /// The owner group of a configuration item the ticket mentions (on the
+    /// assignment-group suggestion), and whether it agrees with the label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci_owner: Option<super::CiOwner>,
 }
 
 /// Knobs of the vote.
@@ -242,6 +246,7 @@ pub fn suggest_labels(
                 alternatives,
                 evidence,
                 terms,
+                ci_owner: None,
             },
         );
     }

@@ -4,6 +4,7 @@
 mod approvals;
 mod batching;
 mod changes;
+mod configuration_items;
 mod connectors;
 mod console;
 mod durability;

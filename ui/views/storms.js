@@ -43,6 +43,7 @@ async function show(detail, id) {
         ` · ${s.size} tickets in ${minutes} min (${(s.size / minutes).toFixed(1)} a minute) · started ${when(s.opened_at)}`),
       s.terms.length ? h("p", {}, "Shared words: ", s.terms.map((t) => h("span", { class: "chip" }, t))) : null,
       s.services.length ? h("p", {}, "Services: ", s.services.map((t) => h("span", { class: "chip" }, t))) : null,
+      s.configuration_items?.length ? h("p", { class: "storm-cis" }, "Configuration items: ", s.configuration_items.map((t) => h("span", { class: "chip" }, t))) : null,
       timeline(s.members),
       h("div", { class: "scroll" }, h("table", { class: "members" },
         h("thead", {}, h("tr", {}, ["Ticket", "Title", "Opened", "Similarity to the storm"].map((c) => h("th", { scope: "col" }, c)))),

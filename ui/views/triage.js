@@ -90,6 +90,7 @@ function drawResult(result, triaged, ticket) {
       h("p", { class: "ticket-title" }, highlight(ticket.title, terms)),
       h("p", { class: "ticket-text", id: "ticket-text" }, highlight(ticket.description, terms)),
       remembered ? h("p", { class: "muted" }, `Remembered as ${triaged.ticket_id}: feedback on it teaches Switchboard.`) : null),
+    itemsCard(triaged.configuration_items ?? []),
     h("div", { class: "suggestions" },
       Object.entries(triaged.suggestions).map(([name, s]) => suggestionCard(name, s, remembered ? triaged.ticket_id : null))),
     triaged.priority ? h("p", { class: "card priority" }, "Derived priority: ", h("strong", {}, `${triaged.priority.level} - ${triaged.priority.name}`), ` (impact ${triaged.priority.impact[0]}, urgency ${triaged.priority.urgency[0]}, ${pct(triaged.priority.confidence)} confident)`) : null,
@@ -97,6 +98,17 @@ function drawResult(result, triaged, ticket) {
     similarCard(triaged.similar_incidents ?? []),
     knowledgeCard(triaged.knowledge_articles ?? []),
   );
+}
+
+/** The configuration items the ticket mentions, from the inventory. */
+function itemsCard(items) {
+  if (!items.length) return null;
+  return h("section", { class: "card", id: "configuration-items" }, h("h2", {}, "Configuration items mentioned"),
+    h("div", { class: "scroll" }, h("table", {},
+      h("thead", {}, h("tr", {}, ["Item", "Kind", "Found as", "Owner group", "Service", "Environment"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, items.map((i) => h("tr", { dataset: { item: i.name } },
+        h("td", {}, i.name), h("td", {}, i.kind), h("td", {}, i.matched),
+        h("td", {}, i.owner_group ?? "–"), h("td", {}, i.service ?? "–"), h("td", {}, i.environment ?? "–")))))));
 }
 
 /** The text with every word in `terms` marked. */
@@ -123,6 +135,9 @@ function suggestionCard(name, s, ticketId) {
     h("p", { class: "label" }, s.label),
     confidenceBar(s.confidence, s.threshold, `confidence in ${s.label}`),
     s.terms?.length ? h("p", { class: "why" }, "Why: ", s.terms.map((t) => h("span", { class: "chip", title: `weight ${t.weight.toFixed(2)}` }, t.term))) : null,
+    s.ci_owner ? h("p", { class: `ci-owner ${s.ci_owner.agrees ? "agrees" : "differs"}` },
+      `${s.ci_owner.configuration_item} is owned by `, h("strong", {}, s.ci_owner.owner_group),
+      s.ci_owner.agrees ? " (agrees)" : " (differs: check the routing)") : null,
     s.alternatives?.length ? h("p", { class: "alternatives" }, "Alternatives: ", s.alternatives.map((a) => h("span", { class: "chip" }, `${a.label} ${pct(a.confidence)}`))) : null,
     s.evidence?.length ? h("details", { class: "evidence" },
       h("summary", {}, `Evidence: ${s.evidence.length} similar incident${s.evidence.length === 1 ? "" : "s"}`),

@@ -508,11 +508,21 @@ async fn browser_a_storm_shows_its_members_on_a_timeline_and_in_the_triage_desk(
         detail.contains("Storm of 6 tickets") && detail.contains("MAIL-5"),
         "{detail}"
     );
+    // The storm names the configuration item its members mention.
+    lead.wait_text("#storm-detail .storm-cis", "exchange-01")
+        .await;
     screenshot(&lead, "storms").await;
     no_console_errors(&lead).await;
-    // A member opened in the triage desk says which storm it is in.
+    // A member opened in the triage desk says which storm it is in, and which
+    // item it is about with the item's owner group.
     lead.goto(&console.url("/ui/triage?ticket=MAIL-3")).await;
     lead.wait_text(".banner.storm", "MAIL-0").await;
+    lead.wait_text(
+        "#configuration-items tr[data-item=exchange-01]",
+        "Messaging & Collaboration",
+    )
+    .await;
+    lead.wait_text(".ci-owner", "exchange-01 is owned by").await;
     no_console_errors(&lead).await;
     lead.close().await;
 }

@@ -1,11 +1,19 @@
-//! `inventory.yaml`: the configuration items runbooks may touch. A target that
-//! is not listed here, or lacks the kind or tags a runbook asks for, is refused.
+//! `inventory.yaml`: a small registry of configuration items (CIs): hosts,
+//! services, databases, with their owner group, business service,
+//! environment and tags. Runbooks may touch only the items listed here (a
+//! target that is not, or lacks the kind or tags a runbook asks for, is
+//! refused); triage finds the items a ticket mentions ([`CiFinder`]); storms
+//! and duplicates group by them; change windows select on their tags.
+
+mod mentions;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::TargetSpec;
+pub use mentions::{CiFinder, CiMention};
+
+use crate::runbook::TargetSpec;
 
 /// One configuration item.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -18,9 +26,22 @@ pub struct ConfigurationItem {
     /// How a remote command reaches it (host name or address), if not `name`.
     #[serde(default)]
     pub address: Option<String>,
-    /// Free-form tags runbooks select on.
+    /// Free-form tags runbooks and change windows select on.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Assignment group that owns it: evidence for routing its tickets.
+    #[serde(default)]
+    pub owner_group: Option<String>,
+    /// Business service it supports.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// `production`, `test`, ...
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Other names tickets use for it: fully qualified names, IP addresses,
+    /// old names (matched whole, case-insensitively, like the name).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// Every configuration item runbooks may touch.
@@ -49,12 +70,17 @@ impl Inventory {
             Ok(text) => {
                 let inventory: Self = serde_norway::from_str(&text)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
-                let mut names: Vec<&str> =
-                    inventory.items.iter().map(|i| i.name.as_str()).collect();
+                // A name or alias must say which item it means.
+                let mut names: Vec<String> = inventory
+                    .items
+                    .iter()
+                    .flat_map(|i| std::iter::once(&i.name).chain(i.aliases.iter()))
+                    .map(|n| n.trim().to_lowercase())
+                    .collect();
                 names.sort_unstable();
                 if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
                     return Err(format!(
-                        "{}: item {:?} is listed twice",
+                        "{}: name or alias {:?} is listed twice",
                         path.display(),
                         w[0]
                     ));
