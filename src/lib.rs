@@ -39,6 +39,9 @@
 //!   emergency) and the freeze and maintenance windows that gate it.
 //! - [`storms`]: outages (bursts of similar tickets) and duplicates, found in a
 //!   sliding window as tickets are triaged; restart-safe in the state database.
+//! - [`problems`]: problem candidates: recurring clusters of stored incidents
+//!   (DBSCAN over the store's neighbours) with trend, recurring resolutions,
+//!   groups and knowledge coverage, as JSON and an HTML report.
 //! - [`review`]: the review queue (latest triage of every ticket with an id) and
 //!   the insights a lead reads: auto-routing coverage and precision, volume.
 //! - [`ui`]: the web console: sign-in sessions with CSRF tokens, page shells
@@ -64,6 +67,7 @@ pub mod eval;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;
+pub mod problems;
 pub mod prompts;
 pub mod review;
 pub mod routes;

@@ -246,6 +246,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/runbooks/{id}/plan", post(routes::plan_runbook))
         .route("/audit/verify", get(routes::verify_audit))
         .route("/changes", get(routes::list_changes))
+        .route("/problems", get(routes::last_problems))
+        .route("/admin/problems", post(routes::make_problems))
         .route("/storms", get(routes::list_storms))
         .route("/storms/{id}", get(routes::get_storm))
         .route(
@@ -296,7 +298,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::new(settings.auth.tokens.clone())
-        .with_console(settings.console.clone(), settings.data_dir.join("eval"));
+        .with_console(settings.console.clone(), settings.data_dir.clone());
     let limits = RequestLimits::from_settings(&settings);
     let read_timeout = limits.body_read_timeout;
     let app = router(state.clone(), limits);

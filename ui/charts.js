@@ -182,3 +182,36 @@ export function changeCalendar(list) {
   }
   return svg;
 }
+
+/** Problem candidates as bars by size (red: a knowledge gap), each with its
+ * incidents per month as a line over the report's months. */
+export function problemChart(problems) {
+  const rows = problems.slice(0, 20);
+  const label = "Problem candidates by size, with knowledge coverage and monthly trend";
+  const months = [...new Set(rows.flatMap((p) => p.by_month.map((m) => m.month)))].sort();
+  const row = 22;
+  const width = W * 2;
+  const x0 = 260;
+  const barSpace = 300;
+  const sparkLeft = x0 + barSpace + 60;
+  const sparkWidth = width - sparkLeft - PAD.right;
+  const largest = Math.max(1, ...rows.map((p) => p.size));
+  const svg = h("svg", { viewBox: `0 0 ${width} ${rows.length * row + 8}`, role: "img", "aria-label": label, class: "chart problems" }, h("title", {}, label));
+  rows.forEach((p, i) => {
+    const y = i * row;
+    const name = p.representatives[0]?.title || p.terms.slice(0, 4).join(" · ") || p.id;
+    svg.append(h("text", { x: x0 - 8, y: y + 14, class: "tick", "text-anchor": "end" }, name.length > 38 ? `${name.slice(0, 37)}…` : name),
+      h("rect", { x: x0, y: y + 3, width: Math.max(2, (barSpace * p.size) / largest), height: 14, class: p.knowledge_gap ? "problem-bar gap" : "problem-bar", dataset: { problem: p.id } },
+        h("title", {}, `${p.size} incidents${p.knowledge_gap ? ", knowledge gap" : ""}, trend ${p.trend.direction}`)),
+      h("text", { x: x0 + (barSpace * p.size) / largest + 6, y: y + 14, class: "tick" }, `${p.size}${p.trend.direction === "rising" ? " ▲" : ""}`));
+    if (months.length > 1) {
+      const peak = Math.max(1, ...p.by_month.map((m) => m.count));
+      const points = months.map((m, j) => {
+        const count = p.by_month.find((b) => b.month === m)?.count ?? 0;
+        return `${sparkLeft + (j * sparkWidth) / (months.length - 1)},${y + 18 - (15 * count) / peak}`;
+      });
+      svg.append(h("polyline", { class: "series", points: points.join(" ") }, h("title", {}, `per month, ${months[0]} to ${months[months.length - 1]}`)));
+    }
+  });
+  return svg;
+}

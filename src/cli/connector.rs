@@ -42,7 +42,7 @@ pub(super) enum ConnectorCommand {
 }
 
 /// `--since`: a date (midnight UTC) or an RFC 3339 time, as Unix seconds.
-fn parse_since(text: &str) -> Result<i64, String> {
+pub(super) fn parse_since(text: &str) -> Result<i64, String> {
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
     }

@@ -2,6 +2,7 @@
 //! `connector` (in `connector.rs`), and the benchmarks' helpers.
 
 mod connector;
+mod problems;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ enum Command {
     /// Ticketing-system connectors: their jobs.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// Problem candidates: cluster the stored incidents and report the
+    /// recurring clusters (JSON and HTML with `--report DIR`).
+    Problems(problems::ProblemsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,7 +282,7 @@ impl Cli {
             println!("add to switchboard.toml:\n");
             println!(
                 "[[auth.tokens]]\nname = {name:?}\nrole = \"{}\"\nsha256 = \"{}\"",
-                format!("{role:?}").to_lowercase(),
+                serde_json::to_value(role)?.as_str().unwrap_or_default(),
                 crate::auth::hash_token(&token)
             );
             return Ok(());
@@ -292,6 +296,7 @@ impl Cli {
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(command) => audit(&settings, command).await,
             Command::Connector(command) => connector::run(&settings, command).await,
+            Command::Problems(args) => problems::run(&settings, args).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,

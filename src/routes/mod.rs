@@ -12,6 +12,7 @@ mod incidents;
 mod metrics;
 pub mod middleware;
 mod openapi;
+mod problems;
 mod review;
 mod runbooks;
 mod storms;
@@ -31,6 +32,7 @@ pub use hooks::{list_jobs, receive_event, requeue_job};
 pub use incidents::{get_incident, put_incident};
 pub use metrics::{metrics, record as record_metrics};
 pub use openapi::{ApiDoc, openapi};
+pub use problems::{last_problems, make_problems};
 pub use review::{get_review, insights, list_review};
 pub use runbooks::{list_runbooks, plan_runbook, verify_audit};
 pub use storms::{get_storm, list_storms};
@@ -59,7 +61,9 @@ pub struct AppState {
     storms: Arc<OnceLock<Arc<crate::storms::StormService>>>,
     tokens: Arc<Vec<TokenEntry>>,
     console: Arc<ConsoleSettings>,
-    eval_dir: Arc<PathBuf>,
+    data_dir: Arc<PathBuf>,
+    /// Held while a problem report is being made: one at a time.
+    problems_running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -74,15 +78,27 @@ impl AppState {
             storms: Arc::default(),
             tokens: Arc::new(tokens),
             console: Arc::default(),
-            eval_dir: Arc::new(PathBuf::from("data/eval")),
+            data_dir: Arc::new(PathBuf::from("data")),
+            problems_running: Arc::default(),
         }
     }
 
-    /// The console's settings, and the directory of the last eval report.
-    pub fn with_console(mut self, console: ConsoleSettings, eval_dir: PathBuf) -> Self {
+    /// The console's settings, and the data directory (where the last eval
+    /// and problem reports are read from).
+    pub fn with_console(mut self, console: ConsoleSettings, data_dir: PathBuf) -> Self {
         self.console = Arc::new(console);
-        self.eval_dir = Arc::new(eval_dir);
+        self.data_dir = Arc::new(data_dir);
         self
+    }
+
+    /// The data directory (the last problem report lives under it).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The lock held while a problem report is made.
+    pub fn problems_running(&self) -> &tokio::sync::Mutex<()> {
+        &self.problems_running
     }
 
     /// The console's settings.
@@ -91,8 +107,8 @@ impl AppState {
     }
 
     /// Where `switchboard eval --report` output is read from for Insights.
-    pub fn eval_dir(&self) -> &std::path::Path {
-        &self.eval_dir
+    pub fn eval_dir(&self) -> PathBuf {
+        self.data_dir.join("eval")
     }
 
     /// Console sessions, or 503 while the state database is still opening.

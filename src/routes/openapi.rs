@@ -17,6 +17,10 @@ use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
 use crate::inventory::CiMention;
+use crate::problems::{
+    KnowledgeMatch, LabelCount, MonthCount, Problem, ProblemOptions, ProblemReport,
+    RecurringResolution, Representative, Trend,
+};
 use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
 use crate::runbook::{Risk, RunbookMatch, StepResult, StepStatus};
 use crate::storms::{DuplicateRef, Storm, StormMember, StormRef};
@@ -60,6 +64,8 @@ use crate::triage::{
         super::runbooks::plan_runbook,
         super::runbooks::verify_audit,
         super::changes::list_changes,
+        super::problems::last_problems,
+        super::problems::make_problems,
         super::storms::list_storms,
         super::storms::get_storm,
         super::health::healthz,
@@ -76,7 +82,8 @@ use crate::triage::{
         AuditEntry, DecisionBody, Decision, Accepted, Job, JobState, ReviewItem,
         LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview, Storm, StormMember,
         StormRef, DuplicateRef, Change, ChangeList, ChangeType, WindowOccurrence, WindowKind,
-        Risk, CiMention, CiOwner,
+        Risk, CiMention, CiOwner, ProblemReport, ProblemOptions, Problem, Trend, MonthCount,
+        LabelCount, Representative, RecurringResolution, KnowledgeMatch,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
@@ -86,6 +93,7 @@ use crate::triage::{
         (name = "executions", description = "Approved runbook automations"),
         (name = "connectors", description = "Events from ticketing systems and the jobs they become"),
         (name = "storms", description = "Outages: bursts of similar tickets"),
+        (name = "problems", description = "Problem candidates: recurring clusters of incidents"),
         (name = "review", description = "The review queue and routing insights for the console"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )

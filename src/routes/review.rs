@@ -60,7 +60,7 @@ pub async fn insights(
     let service = state.service()?;
     let finals = service.final_feedback_labels();
     let feedback = service.stats().await?.feedback;
-    let insights = crate::review::insights(state.review()?, &finals, feedback, state.eval_dir())
+    let insights = crate::review::insights(state.review()?, &finals, feedback, &state.eval_dir())
         .await
         .map_err(database)?;
     Ok(Json(insights))

@@ -60,6 +60,11 @@ pub(super) const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../ui/views/changes.js"),
     ),
     (
+        "views/problems.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/views/problems.js"),
+    ),
+    (
         "views/insights.js",
         "text/javascript; charset=utf-8",
         include_str!("../../ui/views/insights.js"),

@@ -22,6 +22,7 @@ const VIEWS: &[(&str, &str)] = &[
     ("triage", "Triage desk"),
     ("review", "Review queue"),
     ("storms", "Storms"),
+    ("problems", "Problems"),
     ("approvals", "Approvals & executions"),
     ("changes", "Changes"),
     ("insights", "Insights"),

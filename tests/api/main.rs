@@ -21,6 +21,7 @@ mod openapi;
 mod parity;
 mod postgres;
 mod privacy;
+mod problems;
 mod rt;
 mod runbooks;
 mod server_process;

@@ -36,6 +36,8 @@ async fn openapi_describes_every_endpoint_and_schema() {
         ("/v1/runbooks/{id}/plan", "post"),
         ("/v1/audit/verify", "get"),
         ("/v1/changes", "get"),
+        ("/v1/problems", "get"),
+        ("/v1/admin/problems", "post"),
         ("/v1/storms", "get"),
         ("/v1/storms/{id}", "get"),
         ("/healthz", "get"),
@@ -49,7 +51,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
             paths.keys().collect::<Vec<_>>()
         );
     }
-    assert_eq!(paths.len(), 28, "an endpoint the test does not know");
+    assert_eq!(paths.len(), 30, "an endpoint the test does not know");
 
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
@@ -59,6 +61,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
         "Execution",
         "ExecutionRequest",
         "ChangeList",
+        "ProblemReport",
         "AuditEntry",
         "LabelFeedback",
         "ServiceStats",
