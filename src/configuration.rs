@@ -529,6 +529,13 @@ impl Settings {
         }
         crate::changes::ChangeCalendar::new(&self.changes.windows)
             .map_err(|e| config::ConfigError::Message(format!("changes.windows: {e}")))?;
+        if self.privacy.keep_original != crate::domain::KeepOriginal::None
+            && self.privacy.original_retention_days == 0
+        {
+            return bad(
+                "privacy.original_retention_days must be at least 1 when originals are kept",
+            );
+        }
         if self.changes.scheduler_interval_s == 0 {
             return bad("changes.scheduler_interval_s must be at least 1");
         }

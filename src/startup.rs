@@ -51,6 +51,7 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
     let scrubber = crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?;
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_scrubber(scrubber)
+        .with_original_policy(&settings.privacy)
         .with_head_file(head_file(settings))?
         .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
         .with_runbooks(runbooks)

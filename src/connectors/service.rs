@@ -400,12 +400,15 @@ impl ConnectorService {
         if ticket.resolved {
             return learn_from_closure(triage, settings, &ticket, &ticket_id, &caller).await;
         }
-        let new = triage.scrub_ticket(&NewTicket {
+        let received = NewTicket {
             id: Some(ticket_id),
             title: ticket.title.clone(),
             description: ticket.description.clone(),
             ..NewTicket::default()
-        });
+        };
+        let new = triage.scrub_ticket(&received);
+        let (original, original_retention_ms) = triage.kept_original(&received, &new);
+        drop(received);
         let triaged = triage
             .triage(&new, Some(&caller))
             .await
@@ -433,6 +436,8 @@ impl ConnectorService {
             applied: update.fields.clone(),
             review: update.review,
             triaged_by: &caller.name,
+            original,
+            original_retention_ms,
         };
         if let Err(e) = self.review.record(record).await {
             tracing::warn!(connector = %settings.name, ticket = %ticket.id, error = %e, "cannot add the ticket to the review queue");

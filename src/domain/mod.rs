@@ -8,5 +8,5 @@ mod ticket;
 
 pub use feedback::LabelFeedback;
 pub use incident::{Incident, IncidentInput, LABEL_FIELDS, validate_label};
-pub use scrub::{CustomPattern, PrivacySettings, Scrubber};
+pub use scrub::{CustomPattern, KeepOriginal, PrivacySettings, Scrubber};
 pub use ticket::{MAX_TEXT_CHARS, NewTicket, ValidationError, validate_id};

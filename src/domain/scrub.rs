@@ -34,6 +34,23 @@ pub struct PrivacySettings {
     pub scrub: bool,
     /// More patterns, scrubbed after the built-in ones.
     pub patterns: Vec<CustomPattern>,
+    /// Where a ticket's text before scrubbing may stay: nowhere (the
+    /// default), or in the review queue for agents to read.
+    pub keep_original: KeepOriginal,
+    /// Days a kept original stays in the review queue before it is cleared.
+    pub original_retention_days: u32,
+}
+
+/// Where the text before scrubbing may stay.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepOriginal {
+    /// Nowhere: only the scrubbed text is stored, logged or sent.
+    #[default]
+    None,
+    /// In the review queue (state database), readable by agents and above
+    /// through `GET /v1/review/{id}`, cleared after the retention period.
+    Review,
 }
 
 impl Default for PrivacySettings {
@@ -41,6 +58,8 @@ impl Default for PrivacySettings {
         Self {
             scrub: true,
             patterns: Vec::new(),
+            keep_original: KeepOriginal::None,
+            original_retention_days: 30,
         }
     }
 }
@@ -279,6 +298,7 @@ mod tests {
                 name: "EMPLOYEE_ID".into(),
                 regex: r"\bEMP-\d{6}\b".into(),
             }],
+            ..PrivacySettings::default()
         })
         .unwrap();
         let (mut true_positive, mut false_positive, mut false_negative) = (0, 0, 0);
@@ -346,6 +366,7 @@ mod tests {
                 name: "badge".into(),
                 regex: "(".into(),
             }],
+            ..PrivacySettings::default()
         })
         .unwrap_err();
         assert!(err.contains("BADGE"), "{err}");

@@ -173,6 +173,7 @@ mod tests {
                 },
             )]),
             applied: BTreeMap::new(),
+            original: None,
             needs_review: route != "auto",
             triaged_by: "agent".into(),
             triaged_at: 1_764_547_200_000,

@@ -55,6 +55,10 @@ pub struct ReviewItem {
     pub triaged_by: String,
     /// Unix milliseconds.
     pub triaged_at: i64,
+    /// The text before scrubbing, when the policy kept it: only in
+    /// `GET /v1/review/{id}`, only for agents and above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<OriginalText>,
 }
 
 /// Filters of the review queue; all optional.
@@ -123,6 +127,21 @@ pub struct TriageRecord<'a> {
     pub review: bool,
     /// Who triaged it.
     pub triaged_by: &'a str,
+    /// The text before scrubbing, when the privacy policy keeps it here.
+    pub original: Option<OriginalText>,
+    /// How long kept originals stay (ms); older ones, and all of them when
+    /// the policy keeps none, are cleared as this record is written.
+    pub original_retention_ms: i64,
+}
+
+/// A ticket's text before scrubbing, kept in the review queue only when
+/// `privacy.keep_original = "review"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct OriginalText {
+    /// The title as received.
+    pub title: String,
+    /// The text as received.
+    pub description: String,
 }
 
 /// The review queue over the state database.
@@ -170,13 +189,15 @@ impl ReviewQueue {
             }
             description.truncate(cut);
         }
+        let original = record.original.as_ref().map(to_json);
         // One statement: a concurrent triage of the same ticket replaces it.
         sqlx::query(
-            "INSERT INTO triage_log (ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO triage_log (ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at, original) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (ticket_id) DO UPDATE SET source = excluded.source, title = excluded.title, \
              description = excluded.description, suggestions = excluded.suggestions, applied = excluded.applied, \
-             review = excluded.review, triaged_by = excluded.triaged_by, triaged_at = excluded.triaged_at",
+             review = excluded.review, triaged_by = excluded.triaged_by, triaged_at = excluded.triaged_at, \
+             original = excluded.original",
         )
         .bind(id)
         .bind(&record.source)
@@ -187,6 +208,15 @@ impl ReviewQueue {
         .bind(i64::from(record.review || waits))
         .bind(record.triaged_by)
         .bind(now_ms())
+        .bind(original)
+        .execute(&self.pool)
+        .await?;
+        // Kept originals past their retention (all of them once the policy
+        // keeps none) are cleared.
+        sqlx::query(
+            "UPDATE triage_log SET original = NULL WHERE original IS NOT NULL AND triaged_at < $1",
+        )
+        .bind(now_ms() - record.original_retention_ms)
         .execute(&self.pool)
         .await
         .map(drop)
@@ -219,13 +249,27 @@ impl ReviewQueue {
             .collect())
     }
 
-    /// One ticket's latest triage.
-    pub async fn get(&self, ticket_id: &str) -> Result<Option<ReviewItem>, sqlx::Error> {
-        let row = sqlx::query(&format!("{SELECT} WHERE ticket_id = $1"))
-            .bind(ticket_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().and_then(item))
+    /// One ticket's latest triage, with its kept original when `with_original`.
+    pub async fn get(
+        &self,
+        ticket_id: &str,
+        with_original: bool,
+    ) -> Result<Option<ReviewItem>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "{COLUMNS}, original FROM triage_log WHERE ticket_id = $1"
+        ))
+        .bind(ticket_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut found = item(&row);
+        if let Some(found) = found.as_mut().filter(|_| with_original) {
+            let kept: Option<String> = row.try_get("original")?;
+            found.original = kept.and_then(|json| serde_json::from_str(&json).ok());
+        }
+        Ok(found)
     }
 
     /// Every logged triage since `since` (Unix ms), oldest first.
@@ -240,6 +284,8 @@ impl ReviewQueue {
     }
 }
 
+/// The columns of an item; callers add `FROM triage_log ...` (and `original` when they may).
+const COLUMNS: &str = "SELECT ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at";
 const SELECT: &str = "SELECT ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at FROM triage_log";
 
 /// A row as an item; a row whose JSON does not parse is skipped (and logged).
@@ -255,6 +301,7 @@ fn item(row: &sqlx::any::AnyRow) -> Option<ReviewItem> {
             needs_review: row.try_get::<i64, _>("review")? != 0,
             triaged_by: row.try_get("triaged_by")?,
             triaged_at: row.try_get("triaged_at")?,
+            original: None,
         })
     };
     parse()

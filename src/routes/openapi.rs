@@ -21,7 +21,9 @@ use crate::problems::{
     KnowledgeMatch, LabelCount, MonthCount, Problem, ProblemOptions, ProblemReport,
     RecurringResolution, Representative, Trend,
 };
-use crate::review::{FieldRouting, Insights, LoggedSuggestion, ReviewItem, VolumePoint};
+use crate::review::{
+    FieldRouting, Insights, LoggedSuggestion, OriginalText, ReviewItem, VolumePoint,
+};
 use crate::runbook::{Risk, RunbookMatch, StepResult, StepStatus};
 use crate::storms::{DuplicateRef, Storm, StormMember, StormRef};
 use crate::triage::{
@@ -83,7 +85,7 @@ use crate::triage::{
         LoggedSuggestion, Insights, FieldRouting, VolumePoint, PlanPreview, Storm, StormMember,
         StormRef, DuplicateRef, Change, ChangeList, ChangeType, WindowOccurrence, WindowKind,
         Risk, CiMention, CiOwner, ProblemReport, ProblemOptions, Problem, Trend, MonthCount,
-        LabelCount, Representative, RecurringResolution, KnowledgeMatch,
+        LabelCount, Representative, RecurringResolution, KnowledgeMatch, OriginalText,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(

@@ -33,20 +33,25 @@ pub async fn get_review(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    caller.require(Role::Viewer)?;
-    state
+    let caller = caller.require(Role::Viewer)?;
+    // The text before scrubbing (kept only under privacy.keep_original) is
+    // for agents and above; reading it is logged, without the text.
+    let with_original = caller.role >= Role::Agent;
+    let found = state
         .review()?
-        .get(&id)
+        .get(&id, with_original)
         .await
-        .map_err(database)?
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no triaged ticket {id:?}"),
-            )
-        })
+        .map_err(database)?;
+    if found.as_ref().is_some_and(|f| f.original.is_some()) {
+        tracing::info!(caller = %caller.name, ticket = %id, "original ticket text read");
+    }
+    found.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no triaged ticket {id:?}"),
+        )
+    })
 }
 
 /// Auto-routing coverage and precision per field, corrections and ping-pong,

@@ -48,6 +48,8 @@ pub struct TriageService {
     pub(super) inventory: crate::inventory::Inventory,
     /// Finds those items in a ticket's text.
     pub(super) cis: crate::inventory::CiFinder,
+    /// Where the text before scrubbing may stay, and for how long (ms).
+    pub(super) keep_original: (crate::domain::KeepOriginal, i64),
 }
 
 /// Stripes of [`TriageService`]'s remembering locks.
@@ -93,6 +95,38 @@ impl TriageService {
             scrubber: crate::domain::Scrubber::default(),
             inventory: crate::inventory::Inventory::default(),
             cis: crate::inventory::CiFinder::default(),
+            keep_original: (crate::domain::KeepOriginal::None, 0),
+        }
+    }
+
+    /// Keeps the text before scrubbing in the review queue as `privacy` says.
+    pub fn with_original_policy(mut self, privacy: &crate::domain::PrivacySettings) -> Self {
+        let retention = i64::from(privacy.original_retention_days) * 86_400_000;
+        self.keep_original = (privacy.keep_original, retention);
+        self
+    }
+
+    /// What the review queue may keep of `original` (a ticket before
+    /// scrubbing; `scrubbed` after): the text when the policy keeps it and
+    /// scrubbing changed something, and the retention to clear by.
+    pub fn kept_original(
+        &self,
+        original: &NewTicket,
+        scrubbed: &NewTicket,
+    ) -> (Option<crate::review::OriginalText>, i64) {
+        let (policy, retention) = self.keep_original;
+        let changed =
+            original.title != scrubbed.title || original.description != scrubbed.description;
+        match policy {
+            crate::domain::KeepOriginal::Review if changed => (
+                Some(crate::review::OriginalText {
+                    title: original.title.clone(),
+                    description: original.description.clone(),
+                }),
+                retention,
+            ),
+            crate::domain::KeepOriginal::Review => (None, retention),
+            crate::domain::KeepOriginal::None => (None, 0),
         }
     }
 

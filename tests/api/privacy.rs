@@ -149,3 +149,60 @@ async fn with_scrubbing_off_the_same_search_finds_it() {
     );
     assert!(leaks.iter().any(|l| l.contains("API answer")), "{leaks:#?}");
 }
+
+/// Triages a PII-laden ticket `id` as an agent on `app`.
+async fn triage_with_pii(app: &crate::helpers::TestApp, id: &str) {
+    let answer = app
+        .post_json(
+            "/v1/triage",
+            &json!({ "id": id, "title": "VPN reset", "description": ticket_text() }),
+        )
+        .await;
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn the_original_is_kept_only_where_the_policy_says_and_only_for_agents() {
+    use switchboard::domain::KeepOriginal;
+    let app = crate::helpers::spawn_app_on(sample_copy(), |s| {
+        s.privacy.keep_original = KeepOriginal::Review;
+    })
+    .await;
+    triage_with_pii(&app, "PII-1").await;
+    let as_agent: serde_json::Value = app
+        .get_as(AGENT_TOKEN, "/v1/review/PII-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!as_agent["description"].as_str().unwrap().contains(PII[0]));
+    assert_eq!(as_agent["original"]["description"], ticket_text());
+    let as_viewer: serde_json::Value = app
+        .get_as(VIEWER_TOKEN, "/v1/review/PII-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(as_viewer.get("original").is_none(), "{as_viewer:#}");
+    let listed = app
+        .get_as(AGENT_TOKEN, "/v1/review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(PII[0]), "the list never carries originals");
+
+    // The policy turned off: the next write clears every kept original.
+    let data = app.stop().await;
+    let app = crate::helpers::spawn_app_on(data, |_| {}).await;
+    triage_with_pii(&app, "PII-2").await;
+    for id in ["PII-1", "PII-2"] {
+        let item: serde_json::Value = app
+            .get_as(AGENT_TOKEN, &format!("/v1/review/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(item.get("original").is_none(), "{id}: {item:#}");
+    }
+}

@@ -35,6 +35,13 @@ export async function render(root) {
       title.value = item.title;
       description.value = item.description;
       await triage();
+      // The text before scrubbing, when the privacy policy kept it (agents only).
+      if (item.original) {
+        result.prepend(h("details", { class: "card original" },
+          h("summary", {}, "Original text, before personal data was replaced (kept by the privacy policy)"),
+          h("p", { class: "ticket-title" }, item.original.title),
+          h("p", { class: "ticket-text" }, item.original.description)));
+      }
     } catch (error) {
       failure(result, error);
     }
