@@ -1,6 +1,6 @@
 # The two commands: `make run` (fetch model, build, load sample data, serve, show a triage)
 # and `make test` (fetch model, run the whole test suite).
-.PHONY: run test test-postgres test-helpdesk test-rt test-browser model lint sample
+.PHONY: run test test-postgres test-helpdesk test-rt test-browser test-datasets model lint sample
 
 model:
 	./scripts/fetch-model.sh
@@ -22,6 +22,11 @@ test-rt: model
 
 test-browser: model
 	./scripts/test-browser.sh
+
+# Tests on the real ticket sets in ../shared/datasets (CI has them; fails without).
+test-datasets: model
+	SWITCHBOARD_TEST_DATASETS="$${SWITCHBOARD_TEST_DATASETS:-$$(cd .. && pwd)/shared/datasets}" \
+	  cargo test --locked --test api datasets -- --ignored
 
 lint:
 	cargo fmt --all -- --check

@@ -12,9 +12,39 @@
 //! search per incident. A point with more than `k` neighbours inside the
 //! similarity is still core; only links beyond its `k` nearest are not seen,
 //! which splits rather than merges clusters.
+//!
+//! DBSCAN chains: dense regions that touch become one cluster. The caller
+//! checks each cluster's cohesion and splits a loose one with
+//! [`dbscan_within`] at a higher similarity.
 
 /// One point's neighbours: (index of the other point, similarity), any order.
 pub type Neighbours = Vec<(usize, f32)>;
+
+/// [`dbscan`] over only the points in `subset` (indexes into `neighbours`):
+/// how a cluster too loose to be one problem is split at a higher similarity.
+/// Returns indexes into `neighbours`.
+pub fn dbscan_within(
+    neighbours: &[Neighbours],
+    subset: &[usize],
+    similarity: f32,
+    min_points: usize,
+) -> Vec<Vec<usize>> {
+    let position: std::collections::HashMap<usize, usize> =
+        subset.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let local: Vec<Neighbours> = subset
+        .iter()
+        .map(|&i| {
+            neighbours[i]
+                .iter()
+                .filter_map(|&(j, s)| position.get(&j).map(|&p| (p, s)))
+                .collect()
+        })
+        .collect();
+    dbscan(&local, similarity, min_points)
+        .into_iter()
+        .map(|cluster| cluster.into_iter().map(|p| subset[p]).collect())
+        .collect()
+}
 
 /// Clusters of point indexes, largest first, each sorted; noise is left out.
 pub fn dbscan(neighbours: &[Neighbours], similarity: f32, min_points: usize) -> Vec<Vec<usize>> {
@@ -137,6 +167,25 @@ mod tests {
         assert_eq!(clusters.len(), 2, "{clusters:?}");
         assert_eq!(clusters.iter().filter(|c| c.contains(&8)).count(), 1);
         assert!(clusters.iter().all(|c| !(c.contains(&0) && c.contains(&4))));
+    }
+
+    #[test]
+    fn a_subset_is_clustered_on_its_own_links_only() {
+        let mut points = Vec::new();
+        for i in 0..4 {
+            points.push(unit(vec![1.0, 0.02 * i as f32, 0.0]));
+        }
+        for i in 0..4 {
+            points.push(unit(vec![1.0, 0.3 + 0.02 * i as f32, 0.0]));
+        }
+        let all = all_pairs(&points);
+        // At 0.9 the two groups chain into one; inside it, at 0.99, they part.
+        assert_eq!(dbscan(&all, 0.9, 3).len(), 1);
+        let subset: Vec<usize> = (0..8).collect();
+        assert_eq!(
+            dbscan_within(&all, &subset, 0.99, 3),
+            vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]
+        );
     }
 
     #[test]

@@ -289,11 +289,12 @@ pub fn find_problems(
                 .collect())
         })
         .collect::<Result<Vec<cluster::Neighbours>, StoreError>>()?;
-    let clusters = cluster::dbscan(&neighbours, options.similarity, options.min_size);
-    let clusters: Vec<Vec<usize>> = clusters
-        .into_iter()
-        .filter(|c| c.len() >= options.min_size)
-        .collect();
+    let clusters = tighten(
+        &members,
+        &neighbours,
+        cluster::dbscan(&neighbours, options.similarity, options.min_size),
+        options,
+    );
     let newest = members.iter().filter_map(|m| m.opened).max();
     let oldest = members.iter().filter_map(|m| m.opened).min();
     // A trend compares two 30-day periods: with less history it means nothing.
@@ -315,6 +316,67 @@ pub fn find_problems(
         problems,
         took_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// How much the similarity rises each time a loose cluster is split.
+const SPLIT_STEP: f32 = 0.05;
+/// No split above this similarity: what is left is kept as it is.
+const MAX_SPLIT_SIMILARITY: f32 = 0.96;
+
+/// Splits clusters too loose to be one problem: DBSCAN chains dense regions
+/// that touch, so a cluster whose incidents are on average less similar to
+/// its centre than `options.similarity` is clustered again, within itself,
+/// at a similarity `SPLIT_STEP` higher (up to `MAX_SPLIT_SIMILARITY`).
+/// Returns clusters of at least `min_size`, largest first.
+fn tighten(
+    members: &[Member],
+    neighbours: &[cluster::Neighbours],
+    clusters: Vec<Vec<usize>>,
+    options: &ProblemOptions,
+) -> Vec<Vec<usize>> {
+    let mut pending: Vec<(Vec<usize>, f32)> = clusters
+        .into_iter()
+        .map(|c| (c, options.similarity))
+        .collect();
+    let mut done = Vec::new();
+    while let Some((cluster, similarity)) = pending.pop() {
+        if cluster.len() < options.min_size {
+            continue;
+        }
+        let next = similarity + SPLIT_STEP;
+        if cohesion(members, &cluster) >= options.similarity || next > MAX_SPLIT_SIMILARITY {
+            done.push(cluster);
+            continue;
+        }
+        for part in cluster::dbscan_within(neighbours, &cluster, next, options.min_size) {
+            pending.push((part, next));
+        }
+    }
+    done.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+    done
+}
+
+/// The unit-length centre of `cluster`.
+fn centre(members: &[Member], cluster: &[usize]) -> Vec<f32> {
+    let mut centre = vec![0.0f32; members[cluster[0]].vector.len()];
+    for &i in cluster {
+        for (c, x) in centre.iter_mut().zip(&members[i].vector) {
+            *c += x;
+        }
+    }
+    let norm = centre.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    centre.iter_mut().for_each(|c| *c /= norm);
+    centre
+}
+
+/// Mean similarity of a cluster's incidents to its centre.
+fn cohesion(members: &[Member], cluster: &[usize]) -> f32 {
+    let centre = centre(members, cluster);
+    cluster
+        .iter()
+        .map(|&i| dot(&members[i].vector, &centre))
+        .sum::<f32>()
+        / cluster.len() as f32
 }
 
 fn counted(values: impl Iterator<Item = String>, limit: usize) -> Vec<LabelCount> {
@@ -351,15 +413,7 @@ fn describe(
     newest: Option<i64>,
     options: &ProblemOptions,
 ) -> Result<Problem, ProblemError> {
-    let dimension = members[cluster[0]].vector.len();
-    let mut centre = vec![0.0f32; dimension];
-    for &i in cluster {
-        for (c, x) in centre.iter_mut().zip(&members[i].vector) {
-            *c += x;
-        }
-    }
-    let norm = centre.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    centre.iter_mut().for_each(|c| *c /= norm);
+    let centre = centre(members, cluster);
     let mut closeness: Vec<(usize, f32)> = cluster
         .iter()
         .map(|&i| (i, dot(&members[i].vector, &centre)))

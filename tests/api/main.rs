@@ -6,6 +6,7 @@ mod batching;
 mod changes;
 mod configuration_items;
 mod connectors;
+mod datasets;
 mod console;
 mod durability;
 mod errors;
