@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_TOKEN, VIEWER_TOKEN, assert_succeeded, spawn_app_on, switchboard_command};
+use crate::helpers::{
+    ADMIN_TOKEN, VIEWER_TOKEN, assert_succeeded, spawn_app_on, switchboard_command,
+};
 
 fn dataset(name: &str) -> std::path::PathBuf {
     let dir = std::env::var("SWITCHBOARD_TEST_DATASETS")
@@ -27,7 +29,11 @@ async fn the_server_reports_the_recurring_problems_of_the_gl8500_dev_split() {
     assert_succeeded(&out);
     let app = spawn_app_on(data, |_| {}).await;
     let made = app
-        .post_json_as(Some(ADMIN_TOKEN), "/v1/admin/problems", &serde_json::json!({}))
+        .post_json_as(
+            Some(ADMIN_TOKEN),
+            "/v1/admin/problems",
+            &serde_json::json!({}),
+        )
         .await;
     assert_eq!(made.status(), 200);
     let report: Value = app
@@ -43,7 +49,10 @@ async fn the_server_reports_the_recurring_problems_of_the_gl8500_dev_split() {
     // again, routed to the batch-operations groups; no articles are stored.
     let top = &problems[0];
     assert!(
-        top["terms"].as_array().unwrap().contains(&Value::from("job_scheduler")),
+        top["terms"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("job_scheduler")),
         "{top:#}"
     );
     assert_eq!(top["groups"][0]["label"], "GRP_8");
