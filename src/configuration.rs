@@ -65,6 +65,11 @@ pub struct StoreSettings {
     /// Size of the store's write journal, in MiB, at which the shards are flushed
     /// and the journal emptied (a checkpoint holds writes for the flush).
     pub journal_checkpoint_mib: u64,
+    /// `edge` (embedded Qdrant Edge under the data directory, the default) or
+    /// `qdrant` (a Qdrant server or cluster, `[store.qdrant]`).
+    pub backend: crate::store::Backend,
+    /// The Qdrant server backend's connection and collection layout.
+    pub qdrant: crate::store::QdrantSettings,
 }
 
 impl StoreSettings {
@@ -88,6 +93,8 @@ impl Default for StoreSettings {
             int8_search: index.int8,
             hybrid: false,
             journal_checkpoint_mib: crate::store::DEFAULT_CHECKPOINT_BYTES >> 20,
+            backend: crate::store::Backend::Edge,
+            qdrant: crate::store::QdrantSettings::default(),
         }
     }
 }

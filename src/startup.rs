@@ -47,7 +47,7 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
             max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },
     )?;
-    let store: Arc<dyn VectorStore> = Arc::new(open_store(settings, dimension)?);
+    let store = open_vector_store(settings, dimension)?;
     let scrubber = crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?;
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_scrubber(scrubber)
@@ -63,9 +63,40 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
     Ok(service)
 }
 
-/// Opens the store under `settings.data_dir` for vectors of `dimension`, with the
-/// configured index parameters and search width: the service, `reindex` and
-/// `bench recall` all see the store the same way.
+/// Opens the configured vector store (`store.backend`) for vectors of
+/// `dimension`: the embedded store under the data directory, or the Qdrant
+/// server of `[store.qdrant]` (its API key from the runbook secrets).
+pub fn open_vector_store(
+    settings: &Settings,
+    dimension: usize,
+) -> anyhow::Result<Arc<dyn VectorStore>> {
+    Ok(match settings.store.backend {
+        crate::store::Backend::Edge => Arc::new(open_store(settings, dimension)?),
+        crate::store::Backend::Qdrant => {
+            let qdrant = &settings.store.qdrant;
+            let api_key = match &qdrant.api_key_secret {
+                None => None,
+                Some(name) => {
+                    let secrets =
+                        crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+                            .map_err(anyhow::Error::msg)?;
+                    Some(secrets.get(name).map(str::to_owned).ok_or_else(|| {
+                        anyhow::anyhow!("store.qdrant.api_key_secret: no secret {name:?}")
+                    })?)
+                }
+            };
+            Arc::new(
+                crate::store::QdrantServerStore::connect(qdrant, api_key, dimension)?
+                    .with_search_ef(settings.store.search_ef)
+                    .with_hybrid(settings.store.hybrid),
+            )
+        }
+    })
+}
+
+/// Opens the embedded store under `settings.data_dir` for vectors of
+/// `dimension`, with the configured index parameters and search width: the
+/// service, `reindex` and `bench recall` all see the store the same way.
 pub fn open_store(settings: &Settings, dimension: usize) -> Result<EdgeStore, StoreError> {
     Ok(
         EdgeStore::open_with_index(&settings.data_dir, dimension, settings.store.index())?

@@ -721,6 +721,10 @@ async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<()> {
 
 fn reindex(settings: &Settings) -> anyhow::Result<()> {
     use crate::store::{Collection, VectorStore};
+    anyhow::ensure!(
+        settings.store.backend == crate::store::Backend::Edge,
+        "reindex rebuilds the embedded store's indexes; a Qdrant server builds its own"
+    );
     let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
     let index = settings.store.index();
     let started = std::time::Instant::now();

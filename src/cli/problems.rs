@@ -45,13 +45,14 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
         Some(server) => ask_server(server, &options).await?,
         None => {
             let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
-            let store = crate::startup::open_store(settings, dimension).context(
+            let store = crate::startup::open_vector_store(settings, dimension).context(
                 "cannot open the store; if `switchboard serve` is running on it, use --server",
             )?;
             let options = options.clone();
-            let found = tokio::task::spawn_blocking(move || find_problems(&store, &options))
-                .await
-                .context("the clustering task failed")??;
+            let found =
+                tokio::task::spawn_blocking(move || find_problems(store.as_ref(), &options))
+                    .await
+                    .context("the clustering task failed")??;
             report::save_latest(&settings.data_dir, &found)?;
             found
         }

@@ -1,7 +1,8 @@
 //! Vector storage behind a small trait, so triage code never sees a Qdrant type.
 //!
 //! [`EdgeStore`] (embedded Qdrant Edge, on disk under the data directory) is the
-//! default backend; a Qdrant server backend can implement [`VectorStore`] too.
+//! default backend; [`QdrantServerStore`] keeps the same contract on a Qdrant
+//! server or cluster (`store.backend = "qdrant"`).
 //!
 //! Every write is durable when it returns: [`EdgeStore`] journals it (synced,
 //! with concurrent writers sharing a sync) before applying it, and replays the
@@ -14,11 +15,13 @@
 
 mod edge;
 mod journal;
+mod server;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use edge::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_SEARCH_EF, EdgeStore, IndexParams};
+pub use server::{Backend, QdrantServerStore, QdrantSettings};
 
 /// The collections Switchboard keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

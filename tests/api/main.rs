@@ -27,6 +27,7 @@ mod rt;
 mod runbooks;
 mod server_process;
 mod store;
+mod store_contract;
 mod storms;
 mod triage;
 mod vendors;

@@ -28,7 +28,8 @@ use index::open_shard;
 use write::field_path;
 
 /// Namespace for deriving stable point ids from caller-facing ids.
-const POINT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5b0a_4d1e_77c2_4f0e_9d3a_1c6e_2b8f_4a10);
+pub(super) const POINT_ID_NAMESPACE: Uuid =
+    Uuid::from_u128(0x5b0a_4d1e_77c2_4f0e_9d3a_1c6e_2b8f_4a10);
 /// Payload key that keeps the caller-facing id next to the derived point id.
 const ID_KEY: &str = "id";
 /// Points read per page when scrolling a whole collection.
@@ -108,10 +109,7 @@ impl EdgeStore {
             lexical.insert(collection, indexed);
             shards.insert(collection, RwLock::new(shard));
         }
-        let bm25_config: EdgeBm25Config =
-            serde_json::from_value(serde_json::json!({ "avg_len": BM25_AVERAGE_TOKENS }))
-                .map_err(backend)?;
-        let bm25 = EdgeBm25::new(bm25_config).map_err(backend)?;
+        let bm25 = bm25()?;
         let (journal, replay) = Journal::open(&data_dir.join("store.journal"))?;
         let store = Self {
             shards,
@@ -174,6 +172,14 @@ impl EdgeStore {
     fn shard(&self, collection: Collection) -> &RwLock<EdgeShard> {
         &self.shards[&collection]
     }
+}
+
+/// The BM25 term weighting both backends use, so they rank text alike.
+pub(super) fn bm25() -> Result<EdgeBm25, StoreError> {
+    let config: EdgeBm25Config =
+        serde_json::from_value(serde_json::json!({ "avg_len": BM25_AVERAGE_TOKENS }))
+            .map_err(backend)?;
+    EdgeBm25::new(config).map_err(backend)
 }
 
 fn point_id(collection: Collection, id: &str) -> PointId {

@@ -1,0 +1,498 @@
+//! [`QdrantServerStore`]: the [`VectorStore`] contract on a Qdrant server or
+//! cluster through `qdrant-client` (gRPC), for desks that outgrow one machine.
+//!
+//! Layout: one collection per [`Collection`] named `<prefix><name>`, with a
+//! named dense vector `dense` (cosine) and a sparse vector `bm25` with the IDF
+//! modifier (term weights computed here, as Qdrant Edge does, so both
+//! backends rank alike); hybrid retrieval prefetches both and fuses them on
+//! the server (reciprocal rank fusion). Writes wait until the server has
+//! applied them (`wait`), with the configured write consistency, so `Ok`
+//! means acknowledged by the cluster. Every operation is idempotent (points
+//! are keyed by a hash of their id), so one that fails on a lost connection
+//! is retried with back-off.
+//!
+//! The trait is synchronous (triage searches on the model's threads); calls
+//! run on this store's own runtime, so no caller blocks an async worker.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use qdrant_client::Qdrant;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, Fusion, GetPointsBuilder, Modifier,
+    NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query as ServerQuery,
+    QueryPointsBuilder, RetrievedPoint, ScoredPoint, ScrollPointsBuilder, SearchParamsBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, VectorInput,
+    VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering, WriteOrderingType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
+
+/// Name of the dense vector.
+const DENSE: &str = "dense";
+/// Name of the sparse (BM25) vector.
+const LEXICAL: &str = "bm25";
+/// Payload key that keeps the caller-facing id (as in Qdrant Edge).
+const ID_KEY: &str = "id";
+/// Points per page when scrolling a whole collection.
+const SCROLL_PAGE: u32 = 1024;
+/// Candidates each of dense and lexical search bring to the fusion (as in
+/// Qdrant Edge).
+const FUSION_CANDIDATES: u64 = 20;
+/// Attempts of an operation that fails on the connection.
+const ATTEMPTS: u32 = 4;
+
+/// Which vector store backend to open.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Embedded Qdrant Edge under the data directory.
+    #[default]
+    Edge,
+    /// A Qdrant server or cluster (`[store.qdrant]`).
+    Qdrant,
+}
+
+/// `[store.qdrant]`: where the server is and how collections are laid out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantSettings {
+    /// gRPC URL of a node or of a load balancer in front of the cluster.
+    pub url: String,
+    /// Name of the runbook secret holding the API key (secrets file or
+    /// `SWITCHBOARD_SECRET_<NAME>`); none: no key is sent.
+    pub api_key_secret: Option<String>,
+    /// Prefix of the collection names (several deployments on one cluster).
+    pub collection_prefix: String,
+    /// Shards per collection (when Switchboard creates it).
+    pub shard_number: u32,
+    /// Copies of each shard.
+    pub replication_factor: u32,
+    /// Copies that must apply a write before it is acknowledged.
+    pub write_consistency_factor: u32,
+    /// Keep vectors and payloads on disk (memory-mapped) rather than in RAM.
+    pub on_disk: bool,
+    /// Per-request timeout, in seconds.
+    pub timeout_s: u64,
+}
+
+impl Default for QdrantSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:6334".into(),
+            api_key_secret: None,
+            collection_prefix: "switchboard_".into(),
+            shard_number: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            on_disk: false,
+            timeout_s: 10,
+        }
+    }
+}
+
+fn backend(err: impl ToString) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+/// The point id of a caller-facing id: the same derivation as Qdrant Edge's.
+fn point_id(collection: Collection, id: &str) -> PointId {
+    let key = format!("{}:{id}", collection.name());
+    PointId::from(uuid::Uuid::new_v5(&super::edge::POINT_ID_NAMESPACE, key.as_bytes()).to_string())
+}
+
+fn json_payload(payload: HashMap<String, qdrant_client::qdrant::Value>) -> Map<String, Value> {
+    payload
+        .into_iter()
+        .map(|(k, v)| (k, v.into_json()))
+        .collect()
+}
+
+fn dense_of(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Option<Vec<f32>> {
+    match vectors?.get_vector_by_name(DENSE)? {
+        qdrant_client::qdrant::vector_output::Vector::Dense(dense) => Some(dense.data),
+        _ => None,
+    }
+}
+
+fn stored(point: RetrievedPoint) -> Option<StoredPoint> {
+    let vector = dense_of(point.vectors)?;
+    let payload = json_payload(point.payload);
+    let id = payload.get(ID_KEY).and_then(Value::as_str)?.to_owned();
+    Some(StoredPoint {
+        id,
+        vector,
+        text: None,
+        payload,
+    })
+}
+
+/// A Qdrant server (or cluster) holding the three collections.
+pub struct QdrantServerStore {
+    client: Qdrant,
+    /// Runs the client's futures; `None` once dropped (shut down in the background).
+    runtime: Option<tokio::runtime::Runtime>,
+    settings: QdrantSettings,
+    bm25: qdrant_edge::bm25_embed::EdgeBm25,
+    dimension: usize,
+    search_ef: usize,
+    hybrid: bool,
+}
+
+impl QdrantServerStore {
+    /// Connects to `settings.url` (with `api_key`), and creates any missing
+    /// collection for vectors of `dimension`, with the payload index on `id`.
+    pub fn connect(
+        settings: &QdrantSettings,
+        api_key: Option<String>,
+        dimension: usize,
+    ) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("qdrant-client")
+            .enable_all()
+            .build()
+            .map_err(backend)?;
+        let client = {
+            let _entered = runtime.enter();
+            Qdrant::from_url(&settings.url)
+                .api_key(api_key)
+                .timeout(Duration::from_secs(settings.timeout_s.max(1)))
+                .skip_compatibility_check()
+                .build()
+                .map_err(|e| StoreError::Open {
+                    path: settings.url.clone(),
+                    reason: e.to_string(),
+                })?
+        };
+        let store = Self {
+            client,
+            runtime: Some(runtime),
+            settings: settings.clone(),
+            bm25: super::edge::bm25()?,
+            dimension,
+            search_ef: super::DEFAULT_SEARCH_EF,
+            hybrid: false,
+        };
+        for collection in Collection::ALL {
+            store.ensure_collection(collection)?;
+        }
+        Ok(store)
+    }
+
+    /// Sets the HNSW beam width of searches.
+    pub fn with_search_ef(mut self, ef: usize) -> Self {
+        self.search_ef = ef.max(1);
+        self
+    }
+
+    /// Fuses dense and BM25 matches when a query carries text.
+    pub fn with_hybrid(mut self, hybrid: bool) -> Self {
+        self.hybrid = hybrid;
+        self
+    }
+
+    fn name(&self, collection: Collection) -> String {
+        format!("{}{}", self.settings.collection_prefix, collection.name())
+    }
+
+    /// Runs `make()`'s future to completion, retrying a failed attempt after
+    /// 100, 200 and 400 ms: every operation here is idempotent.
+    fn run<T, F, Fut>(&self, what: &str, make: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: Fn() -> Fut + Sync,
+        Fut: Future<Output = Result<T, qdrant_client::QdrantError>>,
+    {
+        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
+        // The client's error is large; only its text is kept.
+        let once = || async { make().await.map_err(|e| e.to_string()) };
+        let attempt = || -> Result<T, String> {
+            match tokio::runtime::Handle::try_current() {
+                // Called from async code: leave this worker to the runtime meanwhile.
+                Ok(handle)
+                    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+                {
+                    tokio::task::block_in_place(|| runtime.block_on(once()))
+                }
+                Ok(_) => std::thread::scope(|s| {
+                    s.spawn(|| runtime.block_on(once()))
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                }),
+                Err(_) => runtime.block_on(once()),
+            }
+        };
+        let mut delay = Duration::from_millis(100);
+        for n in 1..=ATTEMPTS {
+            match attempt() {
+                Ok(value) => return Ok(value),
+                Err(err) if n < ATTEMPTS => {
+                    tracing::warn!(operation = what, attempt = n, error = %err, "Qdrant server operation failed; retrying");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(err) => return Err(backend(format!("{what}: {err}"))),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn ensure_collection(&self, collection: Collection) -> Result<(), StoreError> {
+        let name = self.name(collection);
+        if self.run("collection_exists", || self.client.collection_exists(&name))? {
+            return Ok(());
+        }
+        let s = &self.settings;
+        let mut vectors = VectorsConfigBuilder::default();
+        vectors.add_named_vector_params(
+            DENSE,
+            VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine).on_disk(s.on_disk),
+        );
+        let mut sparse = SparseVectorsConfigBuilder::default();
+        sparse.add_named_vector_params(
+            LEXICAL,
+            SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32),
+        );
+        let created = self.run("create_collection", || {
+            self.client.create_collection(
+                CreateCollectionBuilder::new(&name)
+                    .vectors_config(vectors.clone())
+                    .sparse_vectors_config(sparse.clone())
+                    .shard_number(s.shard_number.max(1))
+                    .replication_factor(s.replication_factor.max(1))
+                    .write_consistency_factor(s.write_consistency_factor.max(1))
+                    .on_disk_payload(s.on_disk),
+            )
+        });
+        // Another replica may have created it meanwhile.
+        if let Err(err) = created
+            && !self.run("collection_exists", || self.client.collection_exists(&name))?
+        {
+            return Err(err);
+        }
+        self.run("create_field_index", || {
+            self.client.create_field_index(
+                CreateFieldIndexCollectionBuilder::new(&name, ID_KEY, FieldType::Keyword)
+                    .wait(true),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn ordering(&self) -> WriteOrdering {
+        WriteOrdering {
+            r#type: WriteOrderingType::Medium as i32,
+        }
+    }
+
+    fn check(&self, vector: &[f32]) -> Result<(), StoreError> {
+        if vector.len() == self.dimension {
+            Ok(())
+        } else {
+            Err(StoreError::Dimension {
+                expected: self.dimension,
+                got: vector.len(),
+            })
+        }
+    }
+
+    fn hit(&self, point: ScoredPoint, query: &[f32], fused: bool) -> Hit {
+        // A fused score ranks but is no similarity: hits carry their cosine.
+        let score = if fused {
+            dense_of(point.vectors).map_or(0.0, |v| v.iter().zip(query).map(|(a, b)| a * b).sum())
+        } else {
+            point.score
+        };
+        let payload = json_payload(point.payload);
+        Hit {
+            id: payload
+                .get(ID_KEY)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            score,
+            payload,
+        }
+    }
+}
+
+impl Drop for QdrantServerStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl VectorStore for QdrantServerStore {
+    fn upsert(&self, collection: Collection, points: Vec<StoredPoint>) -> Result<(), StoreError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut structs = Vec::with_capacity(points.len());
+        for point in points {
+            self.check(&point.vector)?;
+            let mut vectors = NamedVectors::default().add_vector(DENSE, point.vector);
+            if let Some(text) = point.text.as_deref() {
+                let terms = self.bm25.embed_document(text);
+                if !terms.indices.is_empty() {
+                    vectors = vectors.add_vector(
+                        LEXICAL,
+                        qdrant_client::qdrant::Vector::new_sparse(terms.indices, terms.values),
+                    );
+                }
+            }
+            let mut payload = point.payload;
+            payload.insert(ID_KEY.to_owned(), Value::String(point.id.clone()));
+            structs.push(PointStruct::new(
+                point_id(collection, &point.id),
+                vectors,
+                qdrant_client::Payload::from(payload),
+            ));
+        }
+        let name = self.name(collection);
+        self.run("upsert_points", || {
+            self.client.upsert_points(
+                UpsertPointsBuilder::new(&name, structs.clone())
+                    .wait(true)
+                    .ordering(self.ordering()),
+            )
+        })
+        .map(drop)
+    }
+
+    fn delete_where(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let name = self.name(collection);
+        self.run("delete_points", || {
+            self.client.delete_points(
+                DeletePointsBuilder::new(&name)
+                    .points(Filter::must([Condition::matches(field, value.to_owned())]))
+                    .wait(true)
+                    .ordering(self.ordering()),
+            )
+        })
+        .map(drop)
+    }
+
+    fn search(
+        &self,
+        collection: Collection,
+        query: Query<'_>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.check(query.vector)?;
+        let name = self.name(collection);
+        let params = SearchParamsBuilder::default().hnsw_ef(self.search_ef as u64);
+        let terms = query
+            .text
+            .filter(|_| self.hybrid)
+            .map(|text| self.bm25.embed_query(text))
+            .filter(|terms| !terms.indices.is_empty());
+        let fused = terms.is_some();
+        let dense = VectorInput::new_dense(query.vector.to_vec());
+        let request = match terms {
+            None => QueryPointsBuilder::new(&name)
+                .query(ServerQuery::new_nearest(dense))
+                .using(DENSE)
+                .params(params)
+                .limit(limit as u64)
+                .with_payload(true),
+            Some(terms) => {
+                let candidates = FUSION_CANDIDATES.max(limit as u64);
+                QueryPointsBuilder::new(&name)
+                    .add_prefetch(
+                        PrefetchQueryBuilder::default()
+                            .query(ServerQuery::new_nearest(dense))
+                            .using(DENSE)
+                            .params(params)
+                            .limit(candidates),
+                    )
+                    .add_prefetch(
+                        PrefetchQueryBuilder::default()
+                            .query(ServerQuery::new_nearest(VectorInput::new_sparse(
+                                terms.indices,
+                                terms.values,
+                            )))
+                            .using(LEXICAL)
+                            .limit(candidates),
+                    )
+                    .query(ServerQuery::new_fusion(Fusion::Rrf))
+                    .limit(limit as u64)
+                    .with_payload(true)
+                    .with_vectors(qdrant_client::qdrant::VectorsSelector {
+                        names: vec![DENSE.to_owned()],
+                    })
+            }
+        };
+        let found = self.run("query", || self.client.query(request.clone()))?;
+        let mut hits: Vec<Hit> = found
+            .result
+            .into_iter()
+            .map(|p| self.hit(p, query.vector, fused))
+            .collect();
+        if fused {
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        }
+        Ok(hits)
+    }
+
+    fn get(&self, collection: Collection, id: &str) -> Result<Option<StoredPoint>, StoreError> {
+        let name = self.name(collection);
+        let found = self.run("get_points", || {
+            self.client.get_points(
+                GetPointsBuilder::new(&name, vec![point_id(collection, id)])
+                    .with_payload(true)
+                    .with_vectors(true),
+            )
+        })?;
+        Ok(found.result.into_iter().find_map(stored))
+    }
+
+    fn all(&self, collection: Collection) -> Result<Vec<StoredPoint>, StoreError> {
+        let name = self.name(collection);
+        let mut out = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let page = self.run("scroll", || {
+                let mut request = ScrollPointsBuilder::new(&name)
+                    .limit(SCROLL_PAGE)
+                    .with_payload(true)
+                    .with_vectors(true);
+                if let Some(offset) = offset.clone() {
+                    request = request.offset(offset);
+                }
+                self.client.scroll(request)
+            })?;
+            out.extend(page.result.into_iter().filter_map(stored));
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn count(&self, collection: Collection) -> Result<usize, StoreError> {
+        let name = self.name(collection);
+        let counted = self.run("count", || {
+            self.client
+                .count(CountPointsBuilder::new(&name).exact(true))
+        })?;
+        Ok(counted.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // Writes were acknowledged by the server (`wait`); it builds its own
+        // indexes in the background.
+        Ok(())
+    }
+}
