@@ -2,6 +2,7 @@
 //! `connector` (in `connector.rs`), and the benchmarks' helpers.
 
 mod connector;
+mod migrate;
 mod problems;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,9 @@ enum Command {
     /// Problem candidates: cluster the stored incidents and report the
     /// recurring clusters (JSON and HTML with `--report DIR`).
     Problems(problems::ProblemsArgs),
+    /// Copy the embedded store to the Qdrant server of `[store.qdrant]`
+    /// (resumable, counts verified); stop `serve` on the store first.
+    MigrateStore(migrate::MigrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,6 +301,7 @@ impl Cli {
             Command::Audit(command) => audit(&settings, command).await,
             Command::Connector(command) => connector::run(&settings, command).await,
             Command::Problems(args) => problems::run(&settings, args).await,
+            Command::MigrateStore(args) => migrate::run(&settings, args).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,

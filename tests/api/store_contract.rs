@@ -332,3 +332,82 @@ async fn the_service_triages_from_a_qdrant_server_and_keeps_nothing_of_it_locall
         .unwrap();
     assert_eq!(stats["incidents"], 3, "{stats:#}");
 }
+
+#[test]
+fn migrate_store_copies_the_sample_store_resumes_after_a_crash_and_checks_counts() {
+    let Some(server) = QdrantServer::start() else {
+        return;
+    };
+    let data = crate::helpers::sample_copy();
+    let settings = server.settings("migrated_");
+    let migrate = |crash: Option<&str>| {
+        let mut command = crate::helpers::switchboard_command();
+        command
+            .env("SWITCHBOARD_DATA_DIR", data.path())
+            .env("SWITCHBOARD_STORE__QDRANT__URL", &settings.url)
+            .env(
+                "SWITCHBOARD_STORE__QDRANT__COLLECTION_PREFIX",
+                &settings.collection_prefix,
+            )
+            .args(["migrate-store", "--from", "edge", "--to", "qdrant"]);
+        if let Some(point) = crash {
+            command.env("SWITCHBOARD_TEST_CRASH_AT", point);
+        }
+        command.output().unwrap()
+    };
+    // Killed after the first batch of 256 incidents was acknowledged.
+    let crashed = migrate(Some("migrate.after_batch"));
+    assert!(!crashed.status.success());
+    let progress: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("migrate-store.json")).unwrap())
+            .unwrap();
+    assert_eq!(progress["incidents"], 256);
+
+    let finished = migrate(None);
+    crate::helpers::assert_succeeded(&finished);
+    let printed = String::from_utf8_lossy(&finished.stdout);
+    assert!(
+        printed.contains("incidents  320 here, 320 on the server"),
+        "{printed}"
+    );
+    assert!(!data.path().join("migrate-store.json").exists());
+
+    let store = QdrantServerStore::connect(&settings, None, 384)
+        .unwrap()
+        .with_hybrid(true);
+    let source = EdgeStore::open(data.path(), 384).unwrap();
+    for collection in Collection::ALL {
+        assert_eq!(
+            store.count(collection).unwrap(),
+            source.count(collection).unwrap()
+        );
+    }
+    // Payloads and vectors came over; the lexical text was rebuilt.
+    let original = source
+        .get(Collection::Incidents, "INC0010265")
+        .unwrap()
+        .unwrap();
+    let copied = store
+        .get(Collection::Incidents, "INC0010265")
+        .unwrap()
+        .unwrap();
+    assert_eq!(copied.payload["title"], original.payload["title"]);
+    assert!(dot(&copied.vector, &original.vector) > 0.9999);
+    let far = vec![0.0f32; 383]
+        .into_iter()
+        .chain([1.0])
+        .collect::<Vec<_>>();
+    let found = store
+        .search(
+            Collection::Incidents,
+            Query::hybrid(&far, "too many connections against db-prd-01"),
+            5,
+        )
+        .unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|h| h.payload["title"] == "Database connection pool exhausted"),
+        "{found:?}"
+    );
+}
