@@ -23,6 +23,8 @@ mod parity;
 mod postgres;
 mod privacy;
 mod problems;
+mod qdrant_cluster;
+mod qdrant_process;
 mod rt;
 mod runbooks;
 mod server_process;

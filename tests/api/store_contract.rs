@@ -3,9 +3,6 @@
 //! `../shared/qdrant/qdrant`) whenever it is present; without it the server
 //! half says loudly that it did not run.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use switchboard::store::{
@@ -13,12 +10,13 @@ use switchboard::store::{
     VectorStore,
 };
 
-use crate::helpers::repo;
+use crate::qdrant_process::{QdrantServer, free_port};
 
-const DIMENSION: usize = 8;
+/// Dimension of the contract's vectors.
+pub const DIMENSION: usize = 8;
 
 /// Seeded unit vectors.
-fn unit_vectors(count: usize, seed: u64) -> Vec<Vec<f32>> {
+pub fn unit_vectors(count: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     (0..count)
         .map(|_| {
@@ -36,7 +34,7 @@ fn unit_vectors(count: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -145,97 +143,6 @@ fn the_embedded_store_keeps_the_contract() {
     contract(&store);
 }
 
-/// A Qdrant server process on free ports, killed on drop.
-struct QdrantServer {
-    child: Child,
-    grpc: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ready(http: u16) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", http)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let request = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
-}
-
-impl QdrantServer {
-    /// The server, or `None` (said loudly) when no binary is there.
-    fn start() -> Option<Self> {
-        let binary = std::env::var("QDRANT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo().join("../shared/qdrant/qdrant"));
-        if !binary.exists() {
-            eprintln!(
-                "\n*** NOT RUN: no Qdrant server at {} (set QDRANT_BIN); the server backend is untested in this run ***\n",
-                binary.display()
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let (http, grpc) = (free_port(), free_port());
-        let child = Command::new(&binary)
-            .current_dir(dir.path())
-            .env("QDRANT__CLUSTER__ENABLED", "false")
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
-            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
-            .env(
-                "QDRANT__STORAGE__SNAPSHOTS_PATH",
-                dir.path().join("snapshots"),
-            )
-            .env("QDRANT__TELEMETRY_DISABLED", "true")
-            .env("QDRANT__LOG_LEVEL", "WARN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Self {
-            child,
-            grpc,
-            _dir: dir,
-        };
-        let started = Instant::now();
-        while !ready(http) {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "Qdrant did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(server)
-    }
-
-    fn settings(&self, prefix: &str) -> QdrantSettings {
-        QdrantSettings {
-            url: format!("http://127.0.0.1:{}", self.grpc),
-            collection_prefix: prefix.to_owned(),
-            ..QdrantSettings::default()
-        }
-    }
-}
-
-impl Drop for QdrantServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_qdrant_server_store_keeps_the_contract() {
     let Some(server) = QdrantServer::start() else {
@@ -331,83 +238,4 @@ async fn the_service_triages_from_a_qdrant_server_and_keeps_nothing_of_it_locall
         .await
         .unwrap();
     assert_eq!(stats["incidents"], 3, "{stats:#}");
-}
-
-#[test]
-fn migrate_store_copies_the_sample_store_resumes_after_a_crash_and_checks_counts() {
-    let Some(server) = QdrantServer::start() else {
-        return;
-    };
-    let data = crate::helpers::sample_copy();
-    let settings = server.settings("migrated_");
-    let migrate = |crash: Option<&str>| {
-        let mut command = crate::helpers::switchboard_command();
-        command
-            .env("SWITCHBOARD_DATA_DIR", data.path())
-            .env("SWITCHBOARD_STORE__QDRANT__URL", &settings.url)
-            .env(
-                "SWITCHBOARD_STORE__QDRANT__COLLECTION_PREFIX",
-                &settings.collection_prefix,
-            )
-            .args(["migrate-store", "--from", "edge", "--to", "qdrant"]);
-        if let Some(point) = crash {
-            command.env("SWITCHBOARD_TEST_CRASH_AT", point);
-        }
-        command.output().unwrap()
-    };
-    // Killed after the first batch of 256 incidents was acknowledged.
-    let crashed = migrate(Some("migrate.after_batch"));
-    assert!(!crashed.status.success());
-    let progress: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.path().join("migrate-store.json")).unwrap())
-            .unwrap();
-    assert_eq!(progress["incidents"], 256);
-
-    let finished = migrate(None);
-    crate::helpers::assert_succeeded(&finished);
-    let printed = String::from_utf8_lossy(&finished.stdout);
-    assert!(
-        printed.contains("incidents  320 here, 320 on the server"),
-        "{printed}"
-    );
-    assert!(!data.path().join("migrate-store.json").exists());
-
-    let store = QdrantServerStore::connect(&settings, None, 384)
-        .unwrap()
-        .with_hybrid(true);
-    let source = EdgeStore::open(data.path(), 384).unwrap();
-    for collection in Collection::ALL {
-        assert_eq!(
-            store.count(collection).unwrap(),
-            source.count(collection).unwrap()
-        );
-    }
-    // Payloads and vectors came over; the lexical text was rebuilt.
-    let original = source
-        .get(Collection::Incidents, "INC0010265")
-        .unwrap()
-        .unwrap();
-    let copied = store
-        .get(Collection::Incidents, "INC0010265")
-        .unwrap()
-        .unwrap();
-    assert_eq!(copied.payload["title"], original.payload["title"]);
-    assert!(dot(&copied.vector, &original.vector) > 0.9999);
-    let far = vec![0.0f32; 383]
-        .into_iter()
-        .chain([1.0])
-        .collect::<Vec<_>>();
-    let found = store
-        .search(
-            Collection::Incidents,
-            Query::hybrid(&far, "too many connections against db-prd-01"),
-            5,
-        )
-        .unwrap();
-    assert!(
-        found
-            .iter()
-            .any(|h| h.payload["title"] == "Database connection pool exhausted"),
-        "{found:?}"
-    );
 }
