@@ -43,6 +43,8 @@ const SCROLL_PAGE: u32 = 1024;
 /// Candidates each of dense and lexical search bring to the fusion (as in
 /// Qdrant Edge).
 const FUSION_CANDIDATES: u64 = 20;
+/// Payload fields that writes and deletes filter on: each gets a keyword index.
+const INDEXED_FIELDS: &[&str] = &[ID_KEY, "article_id"];
 /// Attempts of an operation that fails on the connection.
 const ATTEMPTS: u32 = 4;
 
@@ -145,7 +147,8 @@ pub struct QdrantServerStore {
 
 impl QdrantServerStore {
     /// Connects to `settings.url` (with `api_key`), and creates any missing
-    /// collection for vectors of `dimension`, with the payload index on `id`.
+    /// collection for vectors of `dimension`, with keyword indexes on the
+    /// payload fields deletes filter on (`id`, `article_id`).
     pub fn connect(
         settings: &QdrantSettings,
         api_key: Option<String>,
@@ -275,12 +278,14 @@ impl QdrantServerStore {
         {
             return Err(err);
         }
-        self.run("create_field_index", || {
-            self.client.create_field_index(
-                CreateFieldIndexCollectionBuilder::new(&name, ID_KEY, FieldType::Keyword)
-                    .wait(true),
-            )
-        })?;
+        for field in INDEXED_FIELDS {
+            self.run("create_field_index", || {
+                self.client.create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(&name, *field, FieldType::Keyword)
+                        .wait(true),
+                )
+            })?;
+        }
         Ok(())
     }
 
