@@ -1,18 +1,21 @@
 //! Text embeddings: a BERT-family encoder over packed batches, on its own thread.
 //!
-//! Layout: [`bert`] tokenises and groups texts into passes, `encoder` runs one packed
+//! Layout: [`Backend`] is what the model thread runs (the BERT encoder, or
+//! the deterministic [`HashingBackend`] in tests); `bert` tokenises and groups texts into passes, `encoder` runs one packed
 //! pass (candle matmuls + the fused `kernels`), `worker` owns the model thread.
 //!
 //! This is the only module that touches candle or tokenizers. The rest of the
 //! crate sees [`Embedder`], a cheap cloneable handle that sends texts to the
 //! model thread and gets normalised vectors back.
 
+mod backend;
 mod bert;
 mod encoder;
 mod gemm;
 mod kernels;
 mod worker;
 
+pub use backend::{Backend, HashingBackend};
 pub use bert::BertModelEmbedder;
 pub use worker::{Embedder, WorkerOptions};
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use tokio::sync::oneshot;
 
-use super::{BertModelEmbedder, EmbedError};
+use super::{Backend, EmbedError};
 
 /// How the model thread batches work.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,7 @@ pub struct Embedder {
 
 impl Embedder {
     /// Moves `model` onto a dedicated thread and returns a handle to it.
-    pub fn spawn(model: BertModelEmbedder, options: WorkerOptions) -> Result<Self, EmbedError> {
+    pub fn spawn(model: impl Backend, options: WorkerOptions) -> Result<Self, EmbedError> {
         let (queue, jobs) = sync_channel(options.queue_capacity.max(1));
         let dimension = model.dimension();
         std::thread::Builder::new()
@@ -168,7 +168,7 @@ impl Embedder {
     }
 }
 
-fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOptions) {
+fn run_worker(model: &impl Backend, jobs: &Receiver<Job>, options: WorkerOptions) {
     let metrics = crate::metrics::global();
     while let Ok(first) = jobs.recv() {
         metrics.queue_depth.dec();
@@ -198,7 +198,7 @@ fn run_worker(model: &BertModelEmbedder, jobs: &Receiver<Job>, options: WorkerOp
     }
 }
 
-fn run_batch(model: &BertModelEmbedder, batch: Vec<Job>, max_batch: usize) {
+fn run_batch(model: &impl Backend, batch: Vec<Job>, max_batch: usize) {
     let all: Vec<String> = batch
         .iter()
         .flat_map(|job| job.texts.iter().cloned())

@@ -9,6 +9,8 @@ mod learning;
 mod model;
 mod priority;
 mod service;
+#[cfg(test)]
+mod tests;
 mod voting;
 
 pub use cis::{CiOwner, OWNER_FIELD};
