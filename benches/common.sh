@@ -62,14 +62,15 @@ cleanup_work() {
   rm -rf "$work"
 }
 
-# Writes $work/switchboard.toml for a server on 127.0.0.1:PORT over $work/data with
-# one agent token, exports SWITCHBOARD_CONFIG, and sets `token` to that token.
+# Writes $work/switchboard.toml for a server on 127.0.0.1:PORT over DATA_DIR (default
+# $work/data) with one agent token, exports SWITCHBOARD_CONFIG, and sets `token` to
+# that token.
 agent_config() {
-  local port="$1" hash
+  local port="$1" data_dir="${2:-$work/data}" hash
   token="bench-agent-token-0123456789"
   hash="$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
   cat >"$work/switchboard.toml" <<TOML
-data_dir = "$work/data"
+data_dir = "$data_dir"
 [server]
 listen = "127.0.0.1:$port"
 [[auth.tokens]]

@@ -18,18 +18,7 @@ port="${PORT:-18087}"
 test_file="${TEST:-$root/../shared/datasets/gl8500_dev.csv}"
 make_work_dir
 use_repo_assets
-token="bench-agent-token-0123456789"
-hash="$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
-cat >"$work/switchboard.toml" <<TOML
-data_dir = "$data_dir"
-[server]
-listen = "127.0.0.1:$port"
-[[auth.tokens]]
-name = "bench-agent"
-role = "agent"
-sha256 = "$hash"
-TOML
-export SWITCHBOARD_CONFIG="$work/switchboard.toml"
+agent_config "$port" "$data_dir"
 run=0
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for detection in false true; do

@@ -208,9 +208,42 @@ impl ExecutionRepository {
         actor: &str,
         detail: serde_json::Value,
     ) -> Result<bool, AutomationError> {
+        self.move_state(id, from, to, actor, detail, None).await
+    }
+
+    /// [`Self::transition`] that also sets when the execution may start: a
+    /// deferred change goes to `scheduled` this way.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        from: ExecutionState,
+        to: ExecutionState,
+        scheduled_for: i64,
+        detail: serde_json::Value,
+    ) -> Result<bool, AutomationError> {
+        self.move_state(id, from, to, SERVICE_ACTOR, detail, Some(scheduled_for))
+            .await
+    }
+
+    async fn move_state(
+        &self,
+        id: &str,
+        from: ExecutionState,
+        to: ExecutionState,
+        actor: &str,
+        detail: serde_json::Value,
+        scheduled_for: Option<i64>,
+    ) -> Result<bool, AutomationError> {
         let mut tx = self.pool.begin().await?;
         if !set_state(&mut tx, id, from, to).await? {
             return Ok(false);
+        }
+        if let Some(at) = scheduled_for {
+            sqlx::query("UPDATE executions SET scheduled_for = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
         }
         let action = format!("execution.{}", to.as_str());
         let entry = self
@@ -221,39 +254,6 @@ impl ExecutionRepository {
             )
             .await?;
         crate::crash::point("automation.transition_before_commit");
-        tx.commit().await?;
-        self.audit.anchor_head(&entry);
-        Ok(true)
-    }
-
-    /// Moves `id` from `from` to `to` and sets when it may start, with its
-    /// audit entry, in one transaction; true if it moved. A deferred change
-    /// goes to `scheduled` this way.
-    pub async fn reschedule(
-        &self,
-        id: &str,
-        from: ExecutionState,
-        to: ExecutionState,
-        scheduled_for: i64,
-        detail: serde_json::Value,
-    ) -> Result<bool, AutomationError> {
-        let mut tx = self.pool.begin().await?;
-        if !set_state(&mut tx, id, from, to).await? {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE executions SET scheduled_for = $1 WHERE id = $2")
-            .bind(scheduled_for)
-            .bind(id.to_owned())
-            .execute(&mut *tx)
-            .await?;
-        let action = format!("execution.{}", to.as_str());
-        let entry = self
-            .audit
-            .append_in(
-                &mut tx,
-                transition_record(id, from, to, SERVICE_ACTOR, &action, detail),
-            )
-            .await?;
         tx.commit().await?;
         self.audit.anchor_head(&entry);
         Ok(true)

@@ -168,14 +168,9 @@ impl AutomationService {
         self.repository.pool()
     }
 
-    async fn refuse(
-        &self,
-        caller: &Caller,
-        runbook: &str,
-        field: String,
-        message: String,
-    ) -> AutomationError {
-        let detail = serde_json::json!({ "field": field, "reason": message });
+    /// Records a refused request in the audit trail (a failure to is logged:
+    /// the refusal stands either way).
+    async fn audit_refusal(&self, caller: &Caller, runbook: &str, detail: serde_json::Value) {
         if let Err(err) = self
             .audit
             .append(AuditRecord {
@@ -189,6 +184,17 @@ impl AutomationService {
         {
             tracing::error!(error = %err, "cannot audit a refused request");
         }
+    }
+
+    async fn refuse(
+        &self,
+        caller: &Caller,
+        runbook: &str,
+        field: String,
+        message: String,
+    ) -> AutomationError {
+        let detail = serde_json::json!({ "field": field, "reason": message });
+        self.audit_refusal(caller, runbook, detail).await;
         AutomationError::Refused { field, message }
     }
 
@@ -201,19 +207,7 @@ impl AutomationService {
         message: String,
     ) -> AutomationError {
         let detail = serde_json::json!({ "field": "change", "freeze": freeze.name, "until": freeze.end, "reason": message });
-        if let Err(err) = self
-            .audit
-            .append(AuditRecord {
-                actor: &caller.name,
-                action: "execution.refused",
-                subject: runbook,
-                detail,
-                ..AuditRecord::default()
-            })
-            .await
-        {
-            tracing::error!(error = %err, "cannot audit a refused request");
-        }
+        self.audit_refusal(caller, runbook, detail).await;
         AutomationError::Frozen {
             window: freeze.name,
             until: freeze.end,

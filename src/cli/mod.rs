@@ -595,6 +595,36 @@ fn print_retrain(report: &crate::triage::RetrainReport) {
     );
 }
 
+/// POSTs `body` (or nothing) to `path` on a running server with the admin
+/// token in `SWITCHBOARD_TOKEN`, and returns its JSON answer; an error answer
+/// becomes an error with the server's message.
+async fn post_admin(
+    server: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let token = std::env::var("SWITCHBOARD_TOKEN")
+        .context("set SWITCHBOARD_TOKEN to an admin API token to use --server")?;
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().post(&url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} answered {status} without JSON"))?;
+    if !status.is_success() {
+        anyhow::bail!("{url} answered {status}: {}", answer["error"]["message"]);
+    }
+    Ok(answer)
+}
+
 async fn retrain(settings: &Settings, args: RetrainArgs) -> anyhow::Result<()> {
     let Some(server) = args.server else {
         let service = load_service(settings).await.context(
@@ -603,23 +633,7 @@ async fn retrain(settings: &Settings, args: RetrainArgs) -> anyhow::Result<()> {
         print_retrain(&service.retrain().await?);
         return Ok(());
     };
-    let token = std::env::var("SWITCHBOARD_TOKEN")
-        .context("set SWITCHBOARD_TOKEN to an admin API token to use --server")?;
-    let url = format!("{}/v1/admin/retrain", server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} answered {status} without JSON"))?;
-    if !status.is_success() {
-        anyhow::bail!("{url} answered {status}: {}", body["error"]["message"]);
-    }
+    let body = post_admin(&server, "/v1/admin/retrain", None).await?;
     let report: crate::triage::RetrainReport = serde_json::from_value(body)?;
     print_retrain(&report);
     Ok(())

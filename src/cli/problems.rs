@@ -66,25 +66,9 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
 }
 
 async fn ask_server(server: &str, options: &ProblemOptions) -> anyhow::Result<ProblemReport> {
-    let token = std::env::var("SWITCHBOARD_TOKEN")
-        .context("set SWITCHBOARD_TOKEN to an admin API token to use --server")?;
-    let url = format!("{}/v1/admin/problems", server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(token)
-        .json(options)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} answered {status} without JSON"))?;
-    if !status.is_success() {
-        anyhow::bail!("{url} answered {status}: {}", body["error"]["message"]);
-    }
-    Ok(serde_json::from_value(body)?)
+    let body = serde_json::to_value(options)?;
+    let answer = super::post_admin(server, "/v1/admin/problems", Some(&body)).await?;
+    Ok(serde_json::from_value(answer)?)
 }
 
 fn print_summary(found: &ProblemReport) {
