@@ -99,6 +99,11 @@ fn transition_record<'a>(
     }
 }
 
+/// The `id` column of `rows`.
+fn id_column(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, sqlx::Error> {
+    rows.iter().map(|row| row.try_get("id")).collect()
+}
+
 fn unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => {
@@ -268,10 +273,7 @@ impl ExecutionRepository {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?)
+        Ok(id_column(&rows)?)
     }
 
     /// Ids of executions requested, scheduled, started or finished in
@@ -292,10 +294,7 @@ impl ExecutionRepository {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?)
+        Ok(id_column(&rows)?)
     }
 
     /// Records `caller`'s approval or rejection of `id` and, when it completes
@@ -617,10 +616,7 @@ impl ExecutionRepository {
                         .await?
                 }
             };
-        Ok(rows
-            .iter()
-            .map(|row| row.try_get("id"))
-            .collect::<Result<_, _>>()?)
+        Ok(id_column(&rows)?)
     }
 
     /// How many executions are in each state (states with none are left out).
