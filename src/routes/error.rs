@@ -74,7 +74,7 @@ impl ApiError {
     }
 
     /// 503 for a dependency that is down for now (retrying later can succeed).
-    fn unavailable(detail: impl std::fmt::Display) -> Self {
+    pub(super) fn unavailable(detail: impl std::fmt::Display) -> Self {
         Self {
             internal: Some(detail.to_string()),
             ..Self::new(

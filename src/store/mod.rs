@@ -155,4 +155,9 @@ pub trait VectorStore: Send + Sync {
     fn count(&self, collection: Collection) -> Result<usize, StoreError>;
     /// Makes everything written so far durable and builds search indexes.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Whether the store can serve now: always for an embedded store; for a
+    /// server, whether it answers (readiness probes ask this).
+    fn check_ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -203,6 +203,30 @@ impl QdrantServerStore {
         format!("{}{}", self.settings.collection_prefix, collection.name())
     }
 
+    /// Runs the future `make()` returns to completion on this store's runtime,
+    /// from any thread: a plain thread blocks on it; an async worker of a
+    /// multi-threaded runtime hands its other tasks on meanwhile; a
+    /// single-threaded runtime's thread waits for a helper thread.
+    fn wait<T, F, Fut>(&self, make: F) -> T
+    where
+        T: Send,
+        F: Fn() -> Fut + Sync,
+        Fut: Future<Output = T>,
+    {
+        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| runtime.block_on(make()))
+            }
+            Ok(_) => std::thread::scope(|s| {
+                s.spawn(|| runtime.block_on(make()))
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }),
+            Err(_) => runtime.block_on(make()),
+        }
+    }
+
     /// Runs `make()`'s future to completion, retrying a failed attempt after
     /// 100, 200 and 400 ms: every operation here is idempotent.
     fn run<T, F, Fut>(&self, what: &str, make: F) -> Result<T, StoreError>
@@ -211,25 +235,8 @@ impl QdrantServerStore {
         F: Fn() -> Fut + Sync,
         Fut: Future<Output = Result<T, qdrant_client::QdrantError>>,
     {
-        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
         // The client's error is large; only its text is kept.
-        let once = || async { make().await.map_err(|e| e.to_string()) };
-        let attempt = || -> Result<T, String> {
-            match tokio::runtime::Handle::try_current() {
-                // Called from async code: leave this worker to the runtime meanwhile.
-                Ok(handle)
-                    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-                {
-                    tokio::task::block_in_place(|| runtime.block_on(once()))
-                }
-                Ok(_) => std::thread::scope(|s| {
-                    s.spawn(|| runtime.block_on(once()))
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                }),
-                Err(_) => runtime.block_on(once()),
-            }
-        };
+        let attempt = || self.wait(|| async { make().await.map_err(|e| e.to_string()) });
         let mut delay = Duration::from_millis(100);
         for n in 1..=ATTEMPTS {
             match attempt() {
@@ -493,6 +500,12 @@ impl VectorStore for QdrantServerStore {
                 .count(CountPointsBuilder::new(&name).exact(true))
         })?;
         Ok(counted.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn check_ready(&self) -> Result<(), StoreError> {
+        // One attempt, no retries: a probe wants the answer now.
+        self.wait(|| async { self.client.health_check().await.map_err(backend) })
+            .map(drop)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -238,4 +238,10 @@ async fn the_service_triages_from_a_qdrant_server_and_keeps_nothing_of_it_locall
         .await
         .unwrap();
     assert_eq!(stats["incidents"], 3, "{stats:#}");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // The server gone, the service says it is not ready.
+    drop(server);
+    let not_ready = app.get("/readyz").await;
+    assert_eq!(not_ready.status(), 503);
+    assert!(not_ready.headers().contains_key("retry-after"));
 }
