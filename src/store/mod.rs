@@ -53,6 +53,19 @@ impl Collection {
     }
 }
 
+/// Namespace for deriving stable point ids from caller-facing ids; both
+/// backends derive them alike, so a store moved between them keeps its ids.
+const POINT_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5b0a_4d1e_77c2_4f0e_9d3a_1c6e_2b8f_4a10);
+/// Payload key that keeps the caller-facing id next to the derived point id.
+const ID_KEY: &str = "id";
+
+/// The point id a backend stores `id` of `collection` under.
+fn point_uuid(collection: Collection, id: &str) -> uuid::Uuid {
+    let key = format!("{}:{id}", collection.name());
+    uuid::Uuid::new_v5(&POINT_ID_NAMESPACE, key.as_bytes())
+}
+
 /// A record to store: its caller-facing id, its vector and its JSON payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredPoint {
@@ -100,6 +113,20 @@ pub struct Hit {
     pub score: f32,
     /// The stored payload.
     pub payload: Map<String, Value>,
+}
+
+impl StoredPoint {
+    /// A point read back from a backend: its id is the payload's [`ID_KEY`];
+    /// `None` without one. The lexical text is not kept, so it comes back `None`.
+    fn read_back(vector: Vec<f32>, payload: Map<String, Value>) -> Option<Self> {
+        let id = payload.get(ID_KEY).and_then(Value::as_str)?.to_owned();
+        Some(Self {
+            id,
+            vector,
+            text: None,
+            payload,
+        })
+    }
 }
 
 /// Failures of the storage layer.

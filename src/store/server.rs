@@ -30,14 +30,12 @@ use qdrant_client::qdrant::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
+use super::{Collection, Hit, ID_KEY, Query, StoreError, StoredPoint, VectorStore};
 
 /// Name of the dense vector.
 const DENSE: &str = "dense";
 /// Name of the sparse (BM25) vector.
 const LEXICAL: &str = "bm25";
-/// Payload key that keeps the caller-facing id (as in Qdrant Edge).
-const ID_KEY: &str = "id";
 /// Points per page when scrolling a whole collection.
 const SCROLL_PAGE: u32 = 1024;
 /// Candidates each of dense and lexical search bring to the fusion (as in
@@ -103,8 +101,7 @@ fn backend(err: impl ToString) -> StoreError {
 
 /// The point id of a caller-facing id: the same derivation as Qdrant Edge's.
 fn point_id(collection: Collection, id: &str) -> PointId {
-    let key = format!("{}:{id}", collection.name());
-    PointId::from(uuid::Uuid::new_v5(&super::edge::POINT_ID_NAMESPACE, key.as_bytes()).to_string())
+    PointId::from(super::point_uuid(collection, id).to_string())
 }
 
 fn json_payload(payload: HashMap<String, qdrant_client::qdrant::Value>) -> Map<String, Value> {
@@ -122,15 +119,7 @@ fn dense_of(vectors: Option<qdrant_client::qdrant::VectorsOutput>) -> Option<Vec
 }
 
 fn stored(point: RetrievedPoint) -> Option<StoredPoint> {
-    let vector = dense_of(point.vectors)?;
-    let payload = json_payload(point.payload);
-    let id = payload.get(ID_KEY).and_then(Value::as_str)?.to_owned();
-    Some(StoredPoint {
-        id,
-        vector,
-        text: None,
-        payload,
-    })
+    StoredPoint::read_back(dense_of(point.vectors)?, json_payload(point.payload))
 }
 
 /// A Qdrant server (or cluster) holding the three collections.

@@ -20,18 +20,12 @@ use qdrant_edge::{
     WithPayloadInterface, WithVector,
 };
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::journal::{Journal, JournalEntry};
 use super::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
 use index::open_shard;
 use write::field_path;
 
-/// Namespace for deriving stable point ids from caller-facing ids.
-pub(super) const POINT_ID_NAMESPACE: Uuid =
-    Uuid::from_u128(0x5b0a_4d1e_77c2_4f0e_9d3a_1c6e_2b8f_4a10);
-/// Payload key that keeps the caller-facing id next to the derived point id.
-const ID_KEY: &str = "id";
 /// Points read per page when scrolling a whole collection.
 const SCROLL_PAGE: usize = 1024;
 /// Name of the sparse vector that holds a point's BM25 term weights (its dense
@@ -183,8 +177,7 @@ pub(super) fn bm25() -> Result<EdgeBm25, StoreError> {
 }
 
 fn point_id(collection: Collection, id: &str) -> PointId {
-    let key = format!("{}:{id}", collection.name());
-    PointId::Uuid(Uuid::new_v5(&POINT_ID_NAMESPACE, key.as_bytes()))
+    PointId::Uuid(super::point_uuid(collection, id))
 }
 
 fn payload_map(payload: Option<qdrant_edge::Payload>) -> Map<String, Value> {
@@ -207,15 +200,7 @@ fn dense_vector(vectors: VectorStructInternal) -> Option<Vec<f32>> {
 
 /// A record read back as a [`StoredPoint`]; `None` without a dense vector or an id.
 fn stored_point(record: Record) -> Option<StoredPoint> {
-    let vector = dense_vector(record.vector?)?;
-    let payload = payload_map(record.payload);
-    let id = payload.get(ID_KEY).and_then(Value::as_str)?.to_owned();
-    Some(StoredPoint {
-        id,
-        vector,
-        text: None,
-        payload,
-    })
+    StoredPoint::read_back(dense_vector(record.vector?)?, payload_map(record.payload))
 }
 
 impl VectorStore for EdgeStore {

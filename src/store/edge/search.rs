@@ -8,7 +8,8 @@ use qdrant_edge::{
 };
 use serde_json::Value;
 
-use super::{EdgeStore, ID_KEY, LEXICAL, backend, dense_vector, payload_map};
+use super::{EdgeStore, LEXICAL, backend, dense_vector, payload_map};
+use crate::store::ID_KEY;
 use crate::store::{Collection, Hit, Query, StoreError};
 
 /// Candidates that dense and lexical search each bring to the fusion, at least: on

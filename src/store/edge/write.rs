@@ -10,7 +10,8 @@ use qdrant_edge::{
 };
 use serde_json::Value;
 
-use super::{EdgeStore, ID_KEY, LEXICAL, backend, point_id};
+use super::{EdgeStore, LEXICAL, backend, point_id};
+use crate::store::ID_KEY;
 use crate::store::journal::JournalEntry;
 use crate::store::{Collection, StoreError};
 
