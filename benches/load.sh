@@ -41,60 +41,7 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 incidents_stored="$(curl -fsS "http://127.0.0.1:$port/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["incidents"])')"
 echo "== serving $incidents_stored incidents; RSS $(rss) KiB after start"
 
-# The five tickets every phase rotates through, as the Lua table wrk sends from and as
-# a CSV (each ticket 200 times) for the raw embedding figure the 16-client phase is
-# compared with.
-python3 - "$work" <<'PY'
-import csv, json, sys
-work = sys.argv[1]
-tickets = [
-    ("VPN keeps dropping", "Since this morning my VPN disconnects every few minutes when working from home."),
-    ("Outlook asks for password", "Outlook prompts for my credentials every few minutes and does not sync."),
-    ("Printer offline", "The printer on floor 3 shows offline for everyone, jobs stay in the queue."),
-    ("Disk full on batch server", "No space left on device: /tmp/switchboard/cache grew overnight."),
-    ("Cannot log in to ERP", "My account is locked after the password change, ERP login fails with error 401."),
-]
-with open(f"{work}/tickets.lua", "w") as out:
-    out.write("local tickets = {\n")
-    for title, description in tickets:
-        body = json.dumps({"title": title, "description": description})
-        out.write("  " + json.dumps(body) + ",\n")
-    out.write("}\n")
-with open(f"{work}/tickets.csv", "w", newline="") as out:
-    writer = csv.writer(out)
-    writer.writerow(["id", "short_description", "description", "assignment_group"])
-    for n in range(1000):
-        title, description = tickets[n % len(tickets)]
-        writer.writerow([f"L{n}", title, description, "x"])
-PY
-{ cat "$work/tickets.lua"; cat <<'LUA'
--- Rotates through a few realistic tickets so requests are not identical.
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("POST", "/v1/triage", { ["Content-Type"] = "application/json" }, tickets[(n % #tickets) + 1])
-end
--- Responses by status, summed over wrk's threads and printed at the end.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {} end
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-  if status ~= 200 and not refusal then refusal = body end
-end
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + count end
-  end
-  for status, count in pairs(total) do io.write(string.format("status %s: %d\n", status, count)) end
-  for _, thread in ipairs(threads) do
-    local body = thread:get("refusal")
-    if body then io.write("status first refusal: " .. body .. "\n") break end
-  end
-end
-LUA
-} >"$work/triage.lua"
+write_triage_script "$work"
 
 run() { wrk --latency -s "$work/triage.lua" "$@" "http://127.0.0.1:$port"; }
 summary() { grep -E "^\s+(50%|99%)|Requests/sec|Socket errors|requests in|^status"; }

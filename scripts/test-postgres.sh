@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the PostgreSQL integration test against a throw-away cluster on a free
 # loopback port (Debian's postgresql package; installed first when missing and
-# running as root). CI runs it after `make test`. Usage: scripts/test-postgres.sh
+# running as root). CI runs it after `make test`.
+# Usage: scripts/test-postgres.sh [TEST_FILTER]  (default: every test named *postgres*)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
@@ -22,4 +23,4 @@ as_pg "$bin/pg_ctl -D $dir/data -o '-p $port -k $dir -h 127.0.0.1' -l $dir/log -
 trap 'as_pg "$bin/pg_ctl -D $dir/data -m immediate stop >/dev/null"; rm -rf "$dir"' EXIT
 as_pg "$bin/createdb -h 127.0.0.1 -p $port -U switchboard switchboard"
 SWITCHBOARD_TEST_DATABASE_URL="postgres://switchboard@127.0.0.1:$port/switchboard" \
-  cargo test --locked --test api postgres -- --ignored
+  cargo test --locked --test api "${1:-postgres}" -- --ignored

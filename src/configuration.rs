@@ -40,9 +40,34 @@ pub struct Settings {
     pub changes: crate::changes::ChangeSettings,
     /// Ticketing systems to take events from and write back to (`[[connectors]]`).
     pub connectors: Vec<crate::connectors::ConnectorSettings>,
+    /// Several `switchboard serve` processes on one PostgreSQL database:
+    /// run leases and how often each looks for a new classifier head.
+    pub replicas: ReplicaSettings,
     /// State database for executions, approvals and audit: `postgres://...` or
     /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
     pub database_url: Option<String>,
+}
+
+/// Replicas sharing one state database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicaSettings {
+    /// Seconds a running execution's lease lasts; its replica renews it every
+    /// third of that. Once it expires (the replica died or lost the database)
+    /// another replica records the execution `interrupted`.
+    pub lease_s: u64,
+    /// Seconds between looks for a newer classifier head (PostgreSQL also
+    /// announces new heads at once; this covers a lost notification).
+    pub head_poll_s: u64,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        Self {
+            lease_s: 15,
+            head_poll_s: 30,
+        }
+    }
 }
 
 /// How the vector store searches.
@@ -323,6 +348,7 @@ impl Default for Settings {
             changes: crate::changes::ChangeSettings::default(),
             privacy: crate::domain::PrivacySettings::default(),
             connectors: Vec::new(),
+            replicas: ReplicaSettings::default(),
             database_url: None,
         }
     }

@@ -15,7 +15,8 @@
 //!   middleware every request passes (request id, body deadline, panics as 500s).
 //! - [`triage`]: the service layer: retrieval, similarity-weighted voting blended
 //!   with the head, remembering tickets and learning from feedback (replayed into
-//!   the store after a crash), stats, ITIL priority. No HTTP types.
+//!   the store after a crash), stats, ITIL priority. Feedback and versioned
+//!   classifier heads live in the state database, shared by replicas. No HTTP types.
 //! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
 //! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
 //! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
@@ -51,6 +52,7 @@
 //! - [`prompts`]: the templates that turn records into model input.
 //! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
 //!   Prometheus registry behind `GET /metrics`.
+//! - [`replica`]: this process's id among replicas sharing a PostgreSQL database.
 //! - [`crash`]: named crash points that tests arm to kill the process at an exact step.
 
 pub mod auth;
@@ -69,6 +71,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod problems;
 pub mod prompts;
+pub mod replica;
 pub mod review;
 pub mod routes;
 pub mod runbook;

@@ -20,8 +20,33 @@ use crate::routes::{self, AppState};
 use crate::store::{EdgeStore, StoreError, VectorStore};
 use crate::triage::TriageService;
 
+/// The triage service with its learning state (feedback, classifier heads)
+/// in the state database `pool`: loads the model and store on a blocking
+/// thread, reads feedback and the newest head (importing the files an earlier
+/// version kept in the data directory), and replays feedback the store missed.
+pub async fn build_service(
+    settings: &Settings,
+    pool: sqlx::AnyPool,
+) -> anyhow::Result<TriageService> {
+    let owned = settings.clone();
+    let service = tokio::task::spawn_blocking(move || load_service(&owned)).await??;
+    let learning = crate::triage::LearningState::new(
+        pool,
+        crate::replica::is_shared_database(&database_url(settings)),
+        crate::replica::id(),
+    );
+    let service = service
+        .with_learning_state(learning, &settings.data_dir)
+        .await?;
+    tokio::task::spawn_blocking(move || {
+        service.reconcile_feedback()?;
+        Ok(service)
+    })
+    .await?
+}
+
 /// Loads the prompts, the model (on its own thread) and the store under `settings`.
-pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
+fn load_service(settings: &Settings) -> anyhow::Result<TriageService> {
     let prompts = Prompts::load(&settings.prompts_dir)?;
     let model = BertModelEmbedder::load(&settings.model.dir)
         .map_err(|e| anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh"))?
@@ -52,14 +77,11 @@ pub fn build_service(settings: &Settings) -> anyhow::Result<TriageService> {
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_scrubber(scrubber)
         .with_original_policy(&settings.privacy)
-        .with_head_file(head_file(settings))?
-        .with_feedback_log(&settings.data_dir.join("feedback.jsonl"))?
         .with_runbooks(runbooks)
         .with_inventory(
             crate::inventory::Inventory::load(&settings.runbooks.inventory)
                 .map_err(anyhow::Error::msg)?,
         );
-    service.reconcile_feedback()?;
     Ok(service)
 }
 
@@ -86,9 +108,14 @@ pub fn open_vector_store(
                 }
             };
             Arc::new(
-                crate::store::QdrantServerStore::connect(qdrant, api_key, dimension)?
-                    .with_search_ef(settings.store.search_ef)
-                    .with_hybrid(settings.store.hybrid),
+                crate::store::QdrantServerStore::connect(
+                    qdrant,
+                    api_key,
+                    dimension,
+                    settings.store.index(),
+                )?
+                .with_search_ef(settings.store.search_ef)
+                .with_hybrid(settings.store.hybrid),
             )
         }
     })
@@ -106,11 +133,6 @@ pub fn open_store(settings: &Settings, dimension: usize) -> Result<EdgeStore, St
     )
 }
 
-/// Where the classifier head trained from the store is kept.
-pub fn head_file(settings: &Settings) -> std::path::PathBuf {
-    settings.data_dir.join("classifier").join("head.bin")
-}
-
 /// The database URL from the settings, defaulting to SQLite in the data directory.
 pub fn database_url(settings: &Settings) -> String {
     settings
@@ -119,20 +141,26 @@ pub fn database_url(settings: &Settings) -> String {
         .unwrap_or_else(|| crate::automation::default_url(&settings.data_dir))
 }
 
-/// Connects the state database and loads runbooks, inventory and secrets.
-/// Invalid runbooks are skipped with a warning (`switchboard runbook validate` lists why).
-pub async fn build_automation(
-    settings: &Settings,
-) -> anyhow::Result<Arc<crate::automation::AutomationService>> {
+/// Connects the state database (`database_url`, else SQLite in the data
+/// directory, which is created if needed) and applies the migrations.
+pub async fn connect_state(settings: &Settings) -> anyhow::Result<sqlx::AnyPool> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data directory {}: {e}",
             settings.data_dir.display()
         )
     })?;
-    let pool = crate::automation::connect(&database_url(settings))
+    crate::automation::connect(&database_url(settings))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open the state database: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot open the state database: {e}"))
+}
+
+/// Loads runbooks, inventory and secrets over the state database `pool`.
+/// Invalid runbooks are skipped with a warning (`switchboard runbook validate` lists why).
+pub async fn build_automation(
+    settings: &Settings,
+    pool: sqlx::AnyPool,
+) -> anyhow::Result<Arc<crate::automation::AutomationService>> {
     let (catalog, problems) = crate::runbook::Catalog::load(&settings.runbooks.dir);
     for problem in &problems {
         tracing::warn!(%problem, "runbook skipped");
@@ -149,6 +177,11 @@ pub async fn build_automation(
         inventory,
         secrets,
         &settings.changes,
+        crate::automation::RunLeases {
+            owner: crate::replica::id().to_owned(),
+            lease: Duration::from_secs(settings.replicas.lease_s.max(1)),
+            shared: crate::replica::is_shared_database(&database_url(settings)),
+        },
     )
     .await?)
 }
@@ -337,10 +370,18 @@ pub async fn run(
     let automation_settings = settings.clone();
     let shutdown_grace = Duration::from_secs(settings.runbooks.shutdown_grace_s);
     let drained = state.clone();
-    let loader = tokio::task::spawn_blocking(move || build_service(&settings));
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let loading = tokio::spawn(async move {
-        let automation = match build_automation(&automation_settings).await {
+        let pool = match connect_state(&automation_settings).await {
+            Ok(pool) => pool,
+            Err(err) => {
+                let _ = load_failed.send(err);
+                return;
+            }
+        };
+        let service_pool = pool.clone();
+        let loader = tokio::spawn(async move { build_service(&settings, service_pool).await });
+        let automation = match build_automation(&automation_settings, pool).await {
             Ok(automation) => automation,
             Err(err) => {
                 let _ = load_failed.send(err);
@@ -359,6 +400,10 @@ pub async fn run(
         match loader.await {
             Ok(Ok(service)) => {
                 let service = Arc::new(service);
+                service.spawn_head_watch(
+                    database_url(&automation_settings),
+                    Duration::from_secs(automation_settings.replicas.head_poll_s.max(1)),
+                );
                 if automation_settings.storms.enabled {
                     match crate::storms::StormService::start(
                         automation.pool(),

@@ -126,6 +126,13 @@ fn entry_mac(key: &AuditKey, e: &AuditEntry) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// What the database records of the key: a MAC of a fixed text under it.
+fn key_check(key: &AuditKey) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+    mac.update(b"switchboard audit key check v1");
+    hex::encode(mac.finalize().into_bytes())
+}
+
 fn legacy_hash(e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     for part in entry_parts(e) {
@@ -244,6 +251,11 @@ pub enum AuditError {
     /// The anchor file could not be read.
     #[error("audit anchor: {0}")]
     Anchor(#[from] std::io::Error),
+    /// This process's key is not the one the chain is written with.
+    #[error(
+        "the audit key differs from the one this database's audit chain is written with: give every replica (and the CLI) the same key, the secret named by audit.key_secret"
+    )]
+    KeyMismatch,
 }
 
 impl AuditLog {
@@ -318,6 +330,27 @@ impl AuditLog {
         crate::crash::point("audit.before_anchor");
         if let Err(err) = self.anchor.record(&head) {
             tracing::error!(anchor = %self.anchor.path().display(), error = %err, "cannot anchor the audit chain's head");
+        }
+    }
+
+    /// At startup: checks that this key is the chain's (recording it when the
+    /// database has none yet), so a replica with another key refuses to start
+    /// rather than append entries no other replica can verify.
+    pub async fn check_key(&self) -> Result<(), AuditError> {
+        let check = key_check(&self.key);
+        sqlx::query(
+            "INSERT INTO state_meta (name, value) VALUES ('audit_key_check', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(check.clone())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM state_meta WHERE name = 'audit_key_check'")
+            .fetch_one(&self.pool)
+            .await?;
+        if row.try_get::<String, _>("value")? == check {
+            Ok(())
+        } else {
+            Err(AuditError::KeyMismatch)
         }
     }
 
@@ -605,6 +638,23 @@ mod tests {
         let (seq, reason) = other.verify().await.unwrap().broken.unwrap();
         assert_eq!(seq, 1);
         assert!(reason.contains("another key"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_second_key_on_the_same_database_is_refused_before_it_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 1).await;
+        log.check_key().await.unwrap();
+        log.check_key().await.unwrap();
+        let other = AuditLog::new(
+            pool,
+            key("another-key-another-key-another"),
+            AuditAnchor::new(dir.path().join("audit.anchor")),
+        );
+        assert!(matches!(
+            other.check_key().await,
+            Err(AuditError::KeyMismatch)
+        ));
     }
 
     #[tokio::test]

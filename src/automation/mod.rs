@@ -8,6 +8,9 @@
 //! - `service`: [`AutomationService`], one method per operation.
 //! - `runs`: concurrency slots (RAII permits) and the registry of running
 //!   executions that cancel and shutdown stop.
+//! - `leases`: runs across replicas: claims that count every replica's runs
+//!   against the limits, leases renewed by the owner, expired ones
+//!   interrupted, cancels passed to the owner.
 //! - `changes`: the freeze gate, the scheduler of deferred changes, change records.
 //! - `audit`, `anchor`: the HMAC chain and its head kept outside the database.
 
@@ -15,6 +18,7 @@ mod anchor;
 mod audit;
 mod changes;
 mod db;
+mod leases;
 mod model;
 mod repository;
 mod runs;
@@ -23,5 +27,6 @@ mod service;
 pub use anchor::{AnchoredHead, AuditAnchor};
 pub use audit::{AuditEntry, AuditError, AuditKey, AuditLog, AuditRecord, ChainReport, GENESIS};
 pub use db::{connect, default_url, now_ms};
+pub use leases::RunLeases;
 pub use model::{AutomationError, Decision, Execution, ExecutionRequest, ExecutionState};
 pub use service::AutomationService;

@@ -43,8 +43,8 @@ pub(super) struct NewExecution {
 
 /// Reads and writes execution state.
 pub(super) struct ExecutionRepository {
-    pool: AnyPool,
-    audit: Arc<AuditLog>,
+    pub(super) pool: AnyPool,
+    pub(super) audit: Arc<AuditLog>,
 }
 
 /// The service's own name in the audit trail.
@@ -55,7 +55,7 @@ fn is_final(state: ExecutionState) -> bool {
 }
 
 /// Sets `id` from `from` to `to` inside a transaction; false if it was not in `from`.
-async fn set_state(
+pub(super) async fn set_state(
     conn: &mut AnyConnection,
     id: &str,
     from: ExecutionState,
@@ -100,7 +100,7 @@ fn transition_record<'a>(
 }
 
 /// The `id` column of `rows`.
-fn id_column(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, sqlx::Error> {
+pub(super) fn id_column(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, sqlx::Error> {
     rows.iter().map(|row| row.try_get("id")).collect()
 }
 
@@ -250,6 +250,22 @@ impl ExecutionRepository {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.commit_transition(tx, id, from, to, actor, detail)
+            .await?;
+        Ok(true)
+    }
+
+    /// Ends `tx`, in which `id` moved from `from` to `to`: appends the
+    /// transition's audit entry (action `execution.<to>`), commits, anchors.
+    pub(super) async fn commit_transition(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        from: ExecutionState,
+        to: ExecutionState,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AutomationError> {
         let action = format!("execution.{}", to.as_str());
         let entry = self
             .audit
@@ -261,19 +277,33 @@ impl ExecutionRepository {
         crate::crash::point("automation.transition_before_commit");
         tx.commit().await?;
         self.audit.anchor_head(&entry);
-        Ok(true)
+        Ok(())
+    }
+
+    /// Ids from `sql`, a `SELECT id` binding execution state `state` as $1
+    /// and the time `at` as $2.
+    pub(super) async fn ids_at(
+        &self,
+        sql: &str,
+        state: ExecutionState,
+        at: i64,
+    ) -> Result<Vec<String>, AutomationError> {
+        let rows = sqlx::query(sql)
+            .bind(state.as_str())
+            .bind(at)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(id_column(&rows)?)
     }
 
     /// Ids of `scheduled` executions whose time has come (`scheduled_for <= now`).
     pub async fn due(&self, now: i64) -> Result<Vec<String>, AutomationError> {
-        let rows = sqlx::query(
+        self.ids_at(
             "SELECT id FROM executions WHERE state = $1 AND scheduled_for <= $2 ORDER BY scheduled_for",
+            ExecutionState::Scheduled,
+            now,
         )
-        .bind(ExecutionState::Scheduled.as_str())
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(id_column(&rows)?)
+        .await
     }
 
     /// Ids of executions requested, scheduled, started or finished in

@@ -123,7 +123,8 @@ impl ActiveRuns {
         self.closing.load(Ordering::SeqCst)
     }
 
-    fn is_running(&self, id: &str) -> bool {
+    /// True while `id` runs in this process.
+    pub fn is_running(&self, id: &str) -> bool {
         self.runs.lock().contains_key(id)
     }
 
@@ -142,6 +143,15 @@ impl ActiveRuns {
         })
         .await
         .is_ok()
+    }
+
+    /// Stops every run here with `reason`; returns how many.
+    pub fn stop_all(&self, reason: StopReason) -> usize {
+        let runs = self.runs.lock();
+        for sender in runs.values() {
+            sender.send_replace(Some(reason));
+        }
+        runs.len()
     }
 
     /// Stops new runs, waits up to `grace` for the running ones to finish, then

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::audit::{AuditEntry, AuditLog, AuditRecord};
 use super::changes::Gate;
 use super::db::now_ms;
+use super::leases::RunLeases;
 use super::model::{AutomationError, Execution, ExecutionRequest, ExecutionState};
 use super::repository::{ExecutionRepository, NewExecution, SERVICE_ACTOR};
 use super::runs::{ActiveRun, ActiveRuns, RunSlots};
@@ -41,6 +42,8 @@ pub struct AutomationService {
     pub(super) calendar: ChangeCalendar,
     /// Least role that approves an emergency change.
     emergency_role: Role,
+    /// This replica's id and run leases.
+    pub(super) leases: RunLeases,
 }
 
 fn value_text(value: &serde_json::Value) -> Option<String> {
@@ -55,8 +58,10 @@ fn value_text(value: &serde_json::Value) -> Option<String> {
 impl AutomationService {
     /// Connects the pieces; anchors audit entries a stopped process left
     /// unanchored; marks executions left `running` by a previous process as
-    /// `interrupted` (killing what their steps left behind), starts the
-    /// approved ones, and starts the scheduler of deferred changes.
+    /// `interrupted` (killing what their steps left behind): all of them on
+    /// a database of its own, those whose lease expired on a shared one (the
+    /// rest belong to live replicas); starts the approved ones, the lease
+    /// keeper and the scheduler of deferred changes.
     pub async fn start(
         pool: sqlx::AnyPool,
         audit: AuditLog,
@@ -64,6 +69,7 @@ impl AutomationService {
         inventory: Inventory,
         secrets: Secrets,
         changes: &ChangeSettings,
+        leases: RunLeases,
     ) -> Result<Arc<Self>, AutomationError> {
         let calendar =
             ChangeCalendar::new(&changes.windows).map_err(|message| AutomationError::Refused {
@@ -72,6 +78,10 @@ impl AutomationService {
             })?;
         crate::runbook::become_subreaper();
         let audit = Arc::new(audit);
+        audit
+            .check_key()
+            .await
+            .map_err(|e| AutomationError::Corrupt(e.to_string()))?;
         audit
             .reconcile_anchor()
             .await
@@ -86,12 +96,20 @@ impl AutomationService {
             active: Arc::default(),
             calendar,
             emergency_role: changes.emergency_role,
+            leases,
         });
-        for id in service
-            .repository
-            .ids(Some(ExecutionState::Running), i64::MAX)
-            .await?
-        {
+        let left_running = if service.leases.shared {
+            Vec::new() // the lease keeper reaps them once their leases expire
+        } else {
+            service
+                .repository
+                .ids(Some(ExecutionState::Running), i64::MAX)
+                .await?
+        };
+        if service.leases.shared {
+            service.reap_expired().await?;
+        }
+        for id in left_running {
             // Its step processes outlived the old service: stop them, then say so.
             let killed = crate::runbook::kill_leftovers(&id);
             service
@@ -115,6 +133,7 @@ impl AutomationService {
         {
             Arc::clone(&service).spawn_run(id);
         }
+        service.spawn_lease_keeper();
         service.spawn_scheduler(Duration::from_secs(changes.scheduler_interval_s.max(1)));
         Ok(service)
     }
@@ -525,9 +544,21 @@ impl AutomationService {
                 self.active.wait_ended(id, CANCEL_WAIT).await;
                 return self.get(id).await;
             }
-            return Err(AutomationError::Conflict(
-                "the execution is running in another process".into(),
-            ));
+            // Another replica runs it: its lease keeper passes the cancel on.
+            if self.repository.request_cancel(id).await? {
+                let asked = std::time::Instant::now();
+                while asked.elapsed() < CANCEL_WAIT {
+                    let now = self.get(id).await?;
+                    if now.state != ExecutionState::Running {
+                        return Ok(now);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                return Err(AutomationError::Conflict(
+                    "another replica runs the execution and has not stopped it yet; it will when it next renews its lease".into(),
+                ));
+            }
+            return self.get(id).await;
         }
         Err(AutomationError::Conflict(format!(
             "the execution is {}, it can no longer be cancelled",
@@ -566,23 +597,24 @@ impl AutomationService {
             return Ok(()); // deferred or cancelled by a freeze (recorded)
         }
         let target = execution.target.clone().unwrap_or_default();
+        // This process's slots first (local order), then the claim that
+        // counts every replica's runs in the database.
         let _permit = tokio::select! {
             permit = self.slots.acquire(&execution.runbook, &target, &spec.concurrency) => permit,
             // Cancelled (already recorded) or shutting down (stays approved).
             _ = active.stop.stopped() => return Ok(()),
         };
         if !self
-            .repository
-            .transition(
+            .claim(
                 id,
-                ExecutionState::Approved,
-                ExecutionState::Running,
-                SERVICE_ACTOR,
-                serde_json::json!({}),
+                &execution.runbook,
+                execution.target.as_deref(),
+                &spec.concurrency,
+                &mut active.stop,
             )
             .await?
         {
-            return Ok(()); // cancelled meanwhile
+            return Ok(()); // cancelled meanwhile, or shutting down
         }
         crate::crash::point("automation.running");
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<StepResult>();

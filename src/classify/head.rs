@@ -287,13 +287,10 @@ impl ClassifierHead {
             .collect()
     }
 
-    /// Writes the head to `path` atomically and durably (a synced temporary
-    /// file renamed over it, then the directory synced).
-    pub fn save(&self, path: &Path) -> Result<(), HeadError> {
-        let io = |source| HeadError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+    /// The head as bytes: a magic, a JSON header (vocabulary, classes) and
+    /// the weights as little-endian floats. [`ClassifierHead::from_bytes`]
+    /// reads them back; the state database keeps heads this way.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let header = FileHeader {
             terms: (0..self.vocabulary.len() as u32)
                 .map(|i| self.vocabulary.term(i).to_owned())
@@ -311,25 +308,35 @@ impl ClassifierHead {
                 .map(|(f, m)| (f.clone(), m.classes.clone()))
                 .collect(),
         };
-        let header = serde_json::to_vec(&header).map_err(|e| io(e.into()))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let tmp = path.with_extension("tmp");
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-        file.write_all(MAGIC).map_err(io)?;
-        file.write_all(&(header.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        file.write_all(&header).map_err(io)?;
+        let header = serde_json::to_vec(&header).expect("a head's header serialises");
+        let mut bytes = Vec::with_capacity(16 + header.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&header);
         for model in self.fields.values() {
             let m = &model.model;
             for values in [&m.sparse_weights, &m.dense_weights, &m.bias] {
                 for v in values.iter() {
-                    file.write_all(&v.to_le_bytes()).map_err(io)?;
+                    bytes.extend_from_slice(&v.to_le_bytes());
                 }
             }
         }
-        let file = file.into_inner().map_err(|e| io(e.into_error()))?;
+        bytes
+    }
+
+    /// Writes the head to `path` atomically and durably (a synced temporary
+    /// file renamed over it, then the directory synced).
+    pub fn save(&self, path: &Path) -> Result<(), HeadError> {
+        let io = |source| HeadError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&self.to_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
         match path.parent() {
@@ -342,21 +349,24 @@ impl ClassifierHead {
 
     /// Reads a head written by [`ClassifierHead::save`]; `Ok(None)` when there is no file.
     pub fn load(path: &Path) -> Result<Option<Self>, HeadError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Self::from_bytes(&bytes, &path.display().to_string()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HeadError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads a head from [`ClassifierHead::to_bytes`]'s bytes; `origin` names
+    /// where they came from in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, HeadError> {
         let bad = |reason: &str| HeadError::Format {
-            path: path.display().to_string(),
+            path: origin.to_owned(),
             reason: reason.to_owned(),
         };
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(HeadError::Io {
-                    path: path.display().to_string(),
-                    source,
-                });
-            }
-        };
-        let mut reader = bytes.as_slice();
+        let mut reader = bytes;
         let mut magic = [0u8; 8];
         let mut len = [0u8; 8];
         reader
@@ -396,13 +406,13 @@ impl ClassifierHead {
         if (reader.len() - len) != expected * 4 {
             return Err(bad("weights do not match the header"));
         }
-        Ok(Some(Self {
+        Ok(Self {
             vocabulary: Vocabulary::from_parts(header.terms, header.idf, header.char_grams),
             embedding_weight: header.embedding_weight,
             dimension: header.dimension,
             fields,
             trained_on: header.trained_on,
-        }))
+        })
     }
 }
 

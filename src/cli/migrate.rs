@@ -16,7 +16,7 @@ use clap::{Args, ValueEnum};
 
 use crate::configuration::Settings;
 use crate::domain::Incident;
-use crate::store::{Collection, StoredPoint, VectorStore};
+use crate::store::{Collection, PayloadRecord, StoredPoint, VectorStore};
 
 /// Points per batch sent to the server.
 const BATCH: usize = 256;

@@ -352,8 +352,8 @@ async fn shutdown_signal() {
 }
 
 async fn load_service(settings: &Settings) -> anyhow::Result<crate::triage::TriageService> {
-    let settings = settings.clone();
-    tokio::task::spawn_blocking(move || crate::startup::build_service(&settings)).await?
+    let pool = crate::startup::connect_state(settings).await?;
+    crate::startup::build_service(settings, pool).await
 }
 
 async fn ingest(settings: &Settings, command: IngestCommand) -> anyhow::Result<()> {
@@ -533,7 +533,8 @@ async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result
             params,
             dry_run,
         } => {
-            let automation = crate::startup::build_automation(settings).await?;
+            let pool = crate::startup::connect_state(settings).await?;
+            let automation = crate::startup::build_automation(settings, pool).await?;
             let caller = crate::auth::Caller {
                 name: format!(
                     "cli:{}",
@@ -587,11 +588,12 @@ async fn runbook(settings: &Settings, command: RunbookCommand) -> anyhow::Result
 
 fn print_retrain(report: &crate::triage::RetrainReport) {
     println!(
-        "classifier head retrained on {} incidents ({} terms; fields: {}) in {:.1} s",
+        "classifier head retrained on {} incidents ({} terms; fields: {}) in {:.1} s; version {}",
         report.incidents,
         report.terms,
         report.fields.join(", "),
-        report.took_ms / 1000.0
+        report.took_ms / 1000.0,
+        report.version
     );
 }
 
@@ -794,13 +796,13 @@ fn bench_recall(
     limit: usize,
     k: usize,
 ) -> anyhow::Result<()> {
-    use crate::store::{Collection, Query, VectorStore};
+    use crate::store::{Collection, Query};
     anyhow::ensure!(k > 0, "--k must be at least 1");
     let texts = ticket_texts(settings, file, limit)?;
     let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let queries = model.embed(&texts, settings.model.max_batch)?;
-    let store = crate::startup::open_store(settings, model.dimension())?;
+    let store = crate::startup::open_vector_store(settings, model.dimension())?;
     let stored = store.count(Collection::Incidents)?;
     anyhow::ensure!(
         stored >= k,

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::ticket::{ValidationError, validate_id, validate_text_lengths};
 
@@ -88,14 +87,10 @@ impl Incident {
         self.labels.retain(|_, v| !v.trim().is_empty());
         self
     }
-
-    /// Rebuilds an incident from a store payload; `None` if it is not one.
-    /// Keys starting with `_` are the store's bookkeeping, not the incident's.
-    pub fn from_payload(mut payload: Map<String, Value>) -> Option<Self> {
-        payload.retain(|key, _| !key.starts_with('_'));
-        serde_json::from_value(Value::Object(payload)).ok()
-    }
 }
+
+/// An incident is stored as its point's payload.
+impl crate::store::PayloadRecord for Incident {}
 
 /// An incident as API clients send it: the common label fields may be given at
 /// the top level (`"assignment_group": "Network"`) as well as inside `labels`.

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Incident;
-use crate::store::{Collection, Query, StoreError, VectorStore};
+use crate::store::{Collection, PayloadRecord, Query, StoreError, VectorStore};
 
 /// Representative tickets listed per problem.
 const REPRESENTATIVES: usize = 3;

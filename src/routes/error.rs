@@ -134,6 +134,7 @@ impl From<TriageError> for ApiError {
             }
             // The model thread has stopped: the process is shutting down.
             TriageError::Embed(err @ EmbedError::Unavailable) => Self::unavailable(err),
+            TriageError::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
             other => Self::internal(other),
         }
     }

@@ -8,6 +8,9 @@
 //! with concurrent writers sharing a sync) before applying it, and replays the
 //! journal when it opens, since Qdrant Edge itself does not replay its log.
 //!
+//! Payloads are typed records ([`PayloadRecord`]): incidents, knowledge
+//! passages and remembered tickets are serialised in one place.
+//!
 //! Retrieval can be hybrid: a [`Query`] carries the ticket's embedding and its
 //! text, and a backend asked to (`store.hybrid`) fuses the dense neighbours with
 //! BM25 matches on the text, so identifiers the model does not know (error codes,
@@ -15,12 +18,14 @@
 
 mod edge;
 mod journal;
+mod record;
 mod server;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use edge::{DEFAULT_CHECKPOINT_BYTES, DEFAULT_SEARCH_EF, EdgeStore, IndexParams};
+pub use record::PayloadRecord;
 pub use server::{Backend, QdrantServerStore, QdrantSettings};
 
 /// The collections Switchboard keeps.
@@ -174,6 +179,14 @@ pub trait VectorStore: Send + Sync {
         query: Query<'_>,
         limit: usize,
     ) -> Result<Vec<Hit>, StoreError>;
+    /// The `limit` points nearest to `vector` by brute force, ignoring every
+    /// index: the reference `switchboard bench recall` measures search against.
+    fn search_exact(
+        &self,
+        collection: Collection,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError>;
     /// The point stored under `id` (vector and payload), if any.
     fn get(&self, collection: Collection, id: &str) -> Result<Option<StoredPoint>, StoreError>;
     /// Every point of the collection with its vector and payload, for retraining.
@@ -186,5 +199,10 @@ pub trait VectorStore: Send + Sync {
     /// server, whether it answers (readiness probes ask this).
     fn check_ready(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// True when a call waits on the network (a server backend): callers keep
+    /// such calls off the model's threads, which an in-process search may use.
+    fn is_remote(&self) -> bool {
+        false
     }
 }

@@ -21,11 +21,12 @@ use std::time::Duration;
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Fusion, GetPointsBuilder, Modifier,
-    NamedVectors, PointId, PointStruct, PrefetchQueryBuilder, Query as ServerQuery,
-    QueryPointsBuilder, RetrievedPoint, ScoredPoint, ScrollPointsBuilder, SearchParamsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, VectorInput,
-    VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering, WriteOrderingType,
+    DeletePointsBuilder, Distance, FieldType, Filter, Fusion, GetPointsBuilder,
+    HnswConfigDiffBuilder, Modifier, NamedVectors, PointId, PointStruct, PrefetchQueryBuilder,
+    Query as ServerQuery, QueryPointsBuilder, RetrievedPoint, ScoredPoint, ScrollPointsBuilder,
+    SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, VectorInput, VectorParamsBuilder, VectorsConfigBuilder, WriteOrdering,
+    WriteOrderingType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -61,7 +62,9 @@ pub enum Backend {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct QdrantSettings {
-    /// gRPC URL of a node or of a load balancer in front of the cluster.
+    /// gRPC URL of a node or of a load balancer in front of the cluster;
+    /// several nodes' URLs separated by commas: a request that fails on one
+    /// is retried on the next.
     pub url: String,
     /// Name of the runbook secret holding the API key (secrets file or
     /// `SWITCHBOARD_SECRET_<NAME>`); none: no key is sent.
@@ -78,6 +81,13 @@ pub struct QdrantSettings {
     pub on_disk: bool,
     /// Per-request timeout, in seconds.
     pub timeout_s: u64,
+}
+
+impl QdrantSettings {
+    /// The configured URLs, in order.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.url.split(',').map(str::trim).filter(|u| !u.is_empty())
+    }
 }
 
 impl Default for QdrantSettings {
@@ -124,24 +134,32 @@ fn stored(point: RetrievedPoint) -> Option<StoredPoint> {
 
 /// A Qdrant server (or cluster) holding the three collections.
 pub struct QdrantServerStore {
-    client: Qdrant,
+    /// One client per configured URL.
+    clients: Vec<Qdrant>,
+    /// The client requests go to; moves on to the next when one fails.
+    current: std::sync::atomic::AtomicUsize,
     /// Runs the client's futures; `None` once dropped (shut down in the background).
     runtime: Option<tokio::runtime::Runtime>,
     settings: QdrantSettings,
     bm25: qdrant_edge::bm25_embed::EdgeBm25,
     dimension: usize,
+    /// The HNSW graph parameters of collections it creates (the embedded
+    /// store's, so recall at a given `search_ef` matches).
+    index: super::IndexParams,
     search_ef: usize,
     hybrid: bool,
 }
 
 impl QdrantServerStore {
     /// Connects to `settings.url` (with `api_key`), and creates any missing
-    /// collection for vectors of `dimension`, with keyword indexes on the
-    /// payload fields deletes filter on (`id`, `article_id`).
+    /// collection for vectors of `dimension` with the graph parameters of
+    /// `index`, with keyword indexes on the payload fields deletes filter on
+    /// (`id`, `article_id`).
     pub fn connect(
         settings: &QdrantSettings,
         api_key: Option<String>,
         dimension: usize,
+        index: super::IndexParams,
     ) -> Result<Self, StoreError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -149,24 +167,35 @@ impl QdrantServerStore {
             .enable_all()
             .build()
             .map_err(backend)?;
-        let client = {
+        let mut clients = Vec::new();
+        for url in settings.urls() {
             let _entered = runtime.enter();
-            Qdrant::from_url(&settings.url)
-                .api_key(api_key)
-                .timeout(Duration::from_secs(settings.timeout_s.max(1)))
-                .skip_compatibility_check()
-                .build()
-                .map_err(|e| StoreError::Open {
-                    path: settings.url.clone(),
-                    reason: e.to_string(),
-                })?
-        };
+            clients.push(
+                Qdrant::from_url(url)
+                    .api_key(api_key.clone())
+                    .timeout(Duration::from_secs(settings.timeout_s.max(1)))
+                    .skip_compatibility_check()
+                    .build()
+                    .map_err(|e| StoreError::Open {
+                        path: url.to_owned(),
+                        reason: e.to_string(),
+                    })?,
+            );
+        }
+        if clients.is_empty() {
+            return Err(StoreError::Open {
+                path: settings.url.clone(),
+                reason: "store.qdrant.url names no server".into(),
+            });
+        }
         let store = Self {
-            client,
+            clients,
+            current: std::sync::atomic::AtomicUsize::new(0),
             runtime: Some(runtime),
             settings: settings.clone(),
             bm25: super::edge::bm25()?,
             dimension,
+            index,
             search_ef: super::DEFAULT_SEARCH_EF,
             hybrid: false,
         };
@@ -186,6 +215,27 @@ impl QdrantServerStore {
     pub fn with_hybrid(mut self, hybrid: bool) -> Self {
         self.hybrid = hybrid;
         self
+    }
+
+    /// The client requests go to now.
+    fn client(&self) -> &Qdrant {
+        let n = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.clients[n % self.clients.len()]
+    }
+
+    /// After a failure: the next URL, if there are several.
+    fn next_client(&self) {
+        if self.clients.len() > 1 {
+            let n = self
+                .current
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            let urls: Vec<&str> = self.settings.urls().collect();
+            tracing::warn!(
+                url = urls[n % urls.len()],
+                "switching to the next Qdrant URL"
+            );
+        }
     }
 
     fn name(&self, collection: Collection) -> String {
@@ -227,13 +277,18 @@ impl QdrantServerStore {
         // The client's error is large; only its text is kept.
         let attempt = || self.wait(|| async { make().await.map_err(|e| e.to_string()) });
         let mut delay = Duration::from_millis(100);
-        for n in 1..=ATTEMPTS {
+        // Every URL gets a try, with back-off once they have all been tried.
+        let attempts = ATTEMPTS.max(self.clients.len() as u32 + 1);
+        for n in 1..=attempts {
             match attempt() {
                 Ok(value) => return Ok(value),
-                Err(err) if n < ATTEMPTS => {
+                Err(err) if n < attempts => {
                     tracing::warn!(operation = what, attempt = n, error = %err, "Qdrant server operation failed; retrying");
-                    std::thread::sleep(delay);
-                    delay *= 2;
+                    self.next_client();
+                    if n as usize >= self.clients.len() {
+                        std::thread::sleep(delay);
+                        delay *= 2;
+                    }
                 }
                 Err(err) => return Err(backend(format!("{what}: {err}"))),
             }
@@ -243,7 +298,9 @@ impl QdrantServerStore {
 
     fn ensure_collection(&self, collection: Collection) -> Result<(), StoreError> {
         let name = self.name(collection);
-        if self.run("collection_exists", || self.client.collection_exists(&name))? {
+        if self.run("collection_exists", || {
+            self.client().collection_exists(&name)
+        })? {
             return Ok(());
         }
         let s = &self.settings;
@@ -258,25 +315,32 @@ impl QdrantServerStore {
             SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32),
         );
         let created = self.run("create_collection", || {
-            self.client.create_collection(
+            self.client().create_collection(
                 CreateCollectionBuilder::new(&name)
                     .vectors_config(vectors.clone())
                     .sparse_vectors_config(sparse.clone())
                     .shard_number(s.shard_number.max(1))
                     .replication_factor(s.replication_factor.max(1))
                     .write_consistency_factor(s.write_consistency_factor.max(1))
+                    .hnsw_config(
+                        HnswConfigDiffBuilder::default()
+                            .m(self.index.m as u64)
+                            .ef_construct(self.index.ef_construct as u64),
+                    )
                     .on_disk_payload(s.on_disk),
             )
         });
         // Another replica may have created it meanwhile.
         if let Err(err) = created
-            && !self.run("collection_exists", || self.client.collection_exists(&name))?
+            && !self.run("collection_exists", || {
+                self.client().collection_exists(&name)
+            })?
         {
             return Err(err);
         }
         for field in INDEXED_FIELDS {
             self.run("create_field_index", || {
-                self.client.create_field_index(
+                self.client().create_field_index(
                     CreateFieldIndexCollectionBuilder::new(&name, *field, FieldType::Keyword)
                         .wait(true),
                 )
@@ -358,7 +422,7 @@ impl VectorStore for QdrantServerStore {
         }
         let name = self.name(collection);
         self.run("upsert_points", || {
-            self.client.upsert_points(
+            self.client().upsert_points(
                 UpsertPointsBuilder::new(&name, structs.clone())
                     .wait(true)
                     .ordering(self.ordering()),
@@ -375,7 +439,7 @@ impl VectorStore for QdrantServerStore {
     ) -> Result<(), StoreError> {
         let name = self.name(collection);
         self.run("delete_points", || {
-            self.client.delete_points(
+            self.client().delete_points(
                 DeletePointsBuilder::new(&name)
                     .points(Filter::must([Condition::matches(field, value.to_owned())]))
                     .wait(true)
@@ -435,7 +499,7 @@ impl VectorStore for QdrantServerStore {
                     })
             }
         };
-        let found = self.run("query", || self.client.query(request.clone()))?;
+        let found = self.run("query", || self.client().query(request.clone()))?;
         let mut hits: Vec<Hit> = found
             .result
             .into_iter()
@@ -447,10 +511,33 @@ impl VectorStore for QdrantServerStore {
         Ok(hits)
     }
 
+    fn search_exact(
+        &self,
+        collection: Collection,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.check(vector)?;
+        let request = QueryPointsBuilder::new(self.name(collection))
+            .query(ServerQuery::new_nearest(VectorInput::new_dense(
+                vector.to_vec(),
+            )))
+            .using(DENSE)
+            .params(SearchParamsBuilder::default().exact(true))
+            .limit(limit as u64)
+            .with_payload(true);
+        let found = self.run("query_exact", || self.client().query(request.clone()))?;
+        Ok(found
+            .result
+            .into_iter()
+            .map(|p| self.hit(p, vector, false))
+            .collect())
+    }
+
     fn get(&self, collection: Collection, id: &str) -> Result<Option<StoredPoint>, StoreError> {
         let name = self.name(collection);
         let found = self.run("get_points", || {
-            self.client.get_points(
+            self.client().get_points(
                 GetPointsBuilder::new(&name, vec![point_id(collection, id)])
                     .with_payload(true)
                     .with_vectors(true),
@@ -472,7 +559,7 @@ impl VectorStore for QdrantServerStore {
                 if let Some(offset) = offset.clone() {
                     request = request.offset(offset);
                 }
-                self.client.scroll(request)
+                self.client().scroll(request)
             })?;
             out.extend(page.result.into_iter().filter_map(stored));
             match page.next_page_offset {
@@ -485,16 +572,29 @@ impl VectorStore for QdrantServerStore {
     fn count(&self, collection: Collection) -> Result<usize, StoreError> {
         let name = self.name(collection);
         let counted = self.run("count", || {
-            self.client
+            self.client()
                 .count(CountPointsBuilder::new(&name).exact(true))
         })?;
         Ok(counted.result.map_or(0, |r| r.count as usize))
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn check_ready(&self) -> Result<(), StoreError> {
-        // One attempt, no retries: a probe wants the answer now.
-        self.wait(|| async { self.client.health_check().await.map_err(backend) })
-            .map(drop)
+        // One attempt per URL, no back-off: a probe wants the answer now.
+        let mut last = None;
+        for _ in 0..self.clients.len() {
+            match self.wait(|| async { self.client().health_check().await.map_err(backend) }) {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    last = Some(err);
+                    self.next_client();
+                }
+            }
+        }
+        Err(last.expect("at least one client"))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
-//! Agents' corrections: an append-only JSON Lines log under the data directory,
-//! replayed at startup into each ticket's current labels and the reassignment
-//! counts that `GET /v1/stats` reports.
+//! Agents' corrections, indexed in memory: each ticket's current labels and
+//! the reassignment counts that `GET /v1/stats` reports. The entries live in
+//! the state database (shared by replicas, read in sequence order); the JSON
+//! Lines file of earlier versions is read once to import it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -87,6 +88,8 @@ pub struct FeedbackStats {
 /// The log file and what has been replayed from it.
 pub struct FeedbackLog {
     path: Option<PathBuf>,
+    /// The state database's sequence of the newest entry read from it.
+    last_seq: i64,
     entries: Vec<FeedbackEntry>,
     /// Positions in `entries` of each ticket's feedback, oldest first.
     by_ticket: HashMap<String, Vec<usize>>,
@@ -97,6 +100,7 @@ impl FeedbackLog {
     pub fn in_memory() -> Self {
         Self {
             path: None,
+            last_seq: 0,
             entries: Vec::new(),
             by_ticket: HashMap::new(),
         }
@@ -158,6 +162,7 @@ impl FeedbackLog {
         }
         Ok(Self {
             path: Some(path.to_path_buf()),
+            last_seq: 0,
             by_ticket: Self::index(&entries),
             entries,
         })
@@ -189,6 +194,32 @@ impl FeedbackLog {
             .push(self.entries.len());
         self.entries.push(entry);
         Ok(())
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> &[FeedbackEntry] {
+        &self.entries
+    }
+
+    /// The state database's sequence number of the newest entry read from it.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// Adds entries read from the state database, in sequence order; those at
+    /// or below [`Self::last_seq`] are already here and skipped.
+    pub fn extend_loaded(&mut self, rows: Vec<(i64, FeedbackEntry)>) {
+        for (seq, entry) in rows {
+            if seq <= self.last_seq {
+                continue;
+            }
+            self.last_seq = seq;
+            self.by_ticket
+                .entry(entry.ticket_id.clone())
+                .or_default()
+                .push(self.entries.len());
+            self.entries.push(entry);
+        }
     }
 
     /// The latest label agents gave each field of `ticket_id`.

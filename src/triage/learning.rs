@@ -6,18 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::TriageService;
 use super::feedback::FeedbackEntry;
-use super::model::{FeedbackReceipt, TriageError};
-use super::service::{
-    FEEDBACK_SEEN, REMEMBER_STRIPES, REMEMBERED_BY, blocking, payload_of, text_field,
-};
+use super::model::{FeedbackReceipt, RememberedTicket, TriageError};
+use super::service::{FEEDBACK_SEEN, REMEMBER_STRIPES, blocking};
 use super::voting::FieldSuggestion;
 use crate::auth::{Caller, Role};
 use crate::domain::{Incident, LabelFeedback, NewTicket};
-use crate::store::{Collection, StoredPoint};
+use crate::store::{Collection, PayloadRecord, StoredPoint};
 
 impl TriageService {
     /// Keeps a triaged ticket (text, embedding, suggestions, who sent it) so
@@ -49,32 +47,29 @@ impl TriageService {
             let key = id.to_owned();
             let existing = blocking(move || store.get(Collection::Tickets, &key)).await?;
             let owner = existing
-                .as_ref()
-                .and_then(|p| p.payload.get(REMEMBERED_BY))
-                .and_then(Value::as_str);
+                .and_then(|p| RememberedTicket::from_payload(p.payload))
+                .map(|t| t.remembered_by);
+            let existing = owner.is_some();
             // Anonymous callers cannot be told apart: none replaces a ticket.
-            if existing.is_some() && (caller.is_none() || owner != Some(writer.as_str())) {
+            if existing && (caller.is_none() || owner.as_deref() != Some(writer.as_str())) {
                 return Ok(false);
             }
         }
-        let suggested: Map<String, Value> = suggestions
-            .iter()
-            .map(|(field, s)| (field.clone(), Value::String(s.label.clone())))
-            .collect();
-        let mut payload = Map::new();
-        payload.insert("title".into(), Value::String(ticket.title.clone()));
-        payload.insert(
-            "description".into(),
-            Value::String(ticket.description.clone()),
-        );
-        payload.insert("suggested".into(), Value::Object(suggested));
-        payload.insert(REMEMBERED_BY.into(), Value::String(writer));
+        let remembered = RememberedTicket {
+            title: ticket.title.clone(),
+            description: ticket.description.clone(),
+            suggested: suggestions
+                .iter()
+                .map(|(field, s)| (field.clone(), s.label.clone()))
+                .collect(),
+            remembered_by: writer,
+        };
         // Triaged tickets are looked up by id only, so they need no text index.
         let point = StoredPoint {
             id: id.to_owned(),
             vector,
             text: None,
-            payload,
+            payload: remembered.to_payload(),
         };
         let store = Arc::clone(&self.store);
         blocking(move || store.upsert(Collection::Tickets, vec![point])).await?;
@@ -107,21 +102,14 @@ impl TriageService {
         let (vector, base, already_incident) = match (ticket, incident, stored) {
             (_, Some(point), Some(incident)) => (point.vector, incident, true),
             (Some(point), _, _) => {
-                let text = |key: &str| text_field(&point.payload, key);
-                let suggested = point
-                    .payload
-                    .get("suggested")
-                    .and_then(Value::as_object)
-                    .and_then(|m| m.get(&feedback.field))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
+                let remembered = RememberedTicket::from_payload(point.payload).unwrap_or_default();
                 let mut incident = Incident {
                     id: ticket_id.to_owned(),
-                    title: text("title"),
-                    description: text("description"),
+                    title: remembered.title,
+                    description: remembered.description,
                     ..Incident::default()
                 };
-                if let Some(label) = suggested {
+                if let Some(label) = remembered.suggested.get(&feedback.field).cloned() {
                     incident.labels.insert(feedback.field.clone(), label);
                 }
                 (point.vector, incident, false)
@@ -132,33 +120,39 @@ impl TriageService {
                 )));
             }
         };
-        let log = Arc::clone(&self.feedback);
+        self.refresh_feedback().await?;
         let field = feedback.field.clone();
-        let caller = caller.to_owned();
-        let (entry, labels) = tokio::task::spawn_blocking(move || {
-            let mut log = log.lock();
-            let mut agreed = log.labels_of(&base.id);
-            let previous = agreed
-                .get(&field)
-                .or_else(|| base.labels.get(&field))
-                .cloned();
-            let entry = FeedbackEntry {
-                at: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-                ticket_id: base.id.clone(),
-                field: field.clone(),
-                previous,
-                label: feedback.label,
-                agent: feedback.agent,
-                caller,
-            };
-            log.append(entry.clone())?;
-            agreed.insert(field, entry.label.clone());
-            Ok::<_, std::io::Error>((entry, (base, agreed)))
-        })
-        .await
-        .map_err(|e| TriageError::Task(e.to_string()))??;
+        let previous = self
+            .feedback
+            .lock()
+            .labels_of(&base.id)
+            .get(&field)
+            .or_else(|| base.labels.get(&field))
+            .cloned();
+        let entry = FeedbackEntry {
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            ticket_id: base.id.clone(),
+            field: field.clone(),
+            previous,
+            label: feedback.label,
+            agent: feedback.agent,
+            caller: caller.to_owned(),
+        };
+        let entry = match &self.learning {
+            Some(learning) => {
+                let entry = learning.append_feedback(entry).await?;
+                self.refresh_feedback().await?;
+                entry
+            }
+            None => {
+                self.feedback.lock().append(entry.clone())?;
+                entry
+            }
+        };
+        let agreed = self.feedback.lock().labels_of(&base.id);
+        let labels = (base, agreed);
         crate::crash::point("feedback.logged");
         // A stored incident keeps its other labels; a triaged ticket carries only
         // what agents said, never the unconfirmed suggestions.
@@ -182,7 +176,7 @@ impl TriageService {
     /// entry the log holds for it now (this write supersedes them or carries them).
     pub(super) fn incident_point(&self, incident: &Incident, vector: Vec<f32>) -> StoredPoint {
         let incident = &self.scrub_incident(incident);
-        let mut payload = payload_of(incident);
+        let mut payload = incident.to_payload();
         let seen = self.feedback.lock().count_for(&incident.id);
         payload.insert(FEEDBACK_SEEN.into(), Value::from(seen));
         StoredPoint {
@@ -215,11 +209,12 @@ impl TriageService {
                 }
                 None => match self.store.get(Collection::Tickets, &id)? {
                     Some(point) => {
-                        let text = |key: &str| text_field(&point.payload, key);
+                        let remembered =
+                            RememberedTicket::from_payload(point.payload).unwrap_or_default();
                         let incident = Incident {
                             id: id.clone(),
-                            title: text("title"),
-                            description: text("description"),
+                            title: remembered.title,
+                            description: remembered.description,
                             ..Incident::default()
                         };
                         (incident, point.vector, 0)

@@ -5,10 +5,12 @@
 
 mod cis;
 mod feedback;
+mod heads;
 mod learning;
 mod model;
 mod priority;
 mod service;
+mod state;
 #[cfg(test)]
 mod tests;
 mod voting;
@@ -23,6 +25,7 @@ pub use model::{
 };
 pub use priority::{DerivedPriority, PrioritySettings};
 pub use service::TriageService;
+pub use state::{LearningState, RetrainLock, StoredHead};
 pub use voting::{
     Alternative, Evidence, FieldSuggestion, HeadVote, Route, ScoreSources, VoteSettings,
     suggest_labels,

@@ -33,6 +33,9 @@ pub enum TriageError {
     /// The feedback log could not be read or written.
     #[error("feedback log: {0}")]
     FeedbackLog(#[from] std::io::Error),
+    /// The state database (feedback, classifier heads) failed.
+    #[error("state database: {0}")]
+    Database(#[from] sqlx::Error),
     /// Another operation of the same kind is running.
     #[error("{0}")]
     Busy(&'static str),
@@ -57,7 +60,7 @@ pub struct SimilarIncident {
 }
 
 /// A knowledge article chunk to store.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct KnowledgeChunk {
     /// `article_id#n`.
     pub id: String,
@@ -74,6 +77,28 @@ pub struct KnowledgeChunk {
     /// The chunk's text.
     pub text: String,
 }
+
+/// A chunk is stored as its point's payload.
+impl crate::store::PayloadRecord for KnowledgeChunk {}
+
+/// A ticket triaged with an id, kept so agents' feedback can refer to it.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct RememberedTicket {
+    /// The ticket's title (scrubbed).
+    pub title: String,
+    /// Its description (scrubbed).
+    pub description: String,
+    /// What triage suggested for each field: the label a first correction
+    /// replaces.
+    #[serde(default)]
+    pub suggested: BTreeMap<String, String>,
+    /// Who sent it: only they (or an agent) may replace it.
+    #[serde(default)]
+    pub remembered_by: String,
+}
+
+/// A remembered ticket is stored as its point's payload.
+impl crate::store::PayloadRecord for RememberedTicket {}
 
 /// A knowledge article chunk relevant to the ticket.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -142,6 +167,9 @@ pub struct RetrainReport {
     pub terms: usize,
     /// Time spent, in milliseconds.
     pub took_ms: f64,
+    /// Its version in the state database; every replica swaps to it.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// What recording an agent's feedback did.
@@ -164,6 +192,8 @@ pub struct HeadSummary {
     pub fields: Vec<String>,
     /// Terms in its vocabulary.
     pub terms: usize,
+    /// Its version in the state database (replicas on one database agree).
+    pub version: i64,
 }
 
 /// Counts for `GET /v1/stats`.

@@ -5,23 +5,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
-
 use super::feedback::FeedbackLog;
 use super::model::{
-    HeadSummary, KnowledgeChunk, KnowledgeHit, RetrainReport, ServiceStats, SimilarIncident,
-    Triage, TriageError,
+    HeadSummary, KnowledgeChunk, KnowledgeHit, ServiceStats, SimilarIncident, Triage, TriageError,
 };
 use super::voting::{FieldSuggestion, HeadVote, Neighbour, VoteSettings, suggest_labels};
 use crate::auth::Caller;
-use crate::classify::{ClassifierHead, HeadError, TrainingExample};
+use crate::classify::ClassifierHead;
 use crate::configuration::TriageSettings;
 use crate::domain::text::clean_ticket_text;
 use crate::domain::{Incident, NewTicket};
 use crate::embed::Embedder;
 use crate::prompts::Prompts;
-use crate::store::{Collection, Hit, Query, StoreError, StoredPoint, VectorStore};
+use crate::store::{Collection, Hit, PayloadRecord, Query, StoreError, StoredPoint, VectorStore};
 
 /// Characters of a knowledge chunk shown as its snippet.
 const SNIPPET_CHARS: usize = 280;
@@ -32,9 +28,14 @@ pub struct TriageService {
     pub(super) store: Arc<dyn VectorStore>,
     pub(super) prompts: Prompts,
     pub(super) settings: TriageSettings,
-    pub(super) head: parking_lot::RwLock<Option<Arc<ClassifierHead>>>,
-    pub(super) head_file: Option<std::path::PathBuf>,
+    /// The head in use and its version in the state database (0: none saved).
+    pub(super) head: parking_lot::RwLock<Option<(i64, Arc<ClassifierHead>)>>,
+    /// One retrain at a time in this process (the state database's lock
+    /// covers other replicas).
     pub(super) retraining: tokio::sync::Mutex<()>,
+    /// Feedback and classifier heads shared with other replicas; without it
+    /// (evaluation, unit tests) both stay in memory.
+    pub(super) learning: Option<super::state::LearningState>,
     pub(super) feedback: Arc<parking_lot::Mutex<FeedbackLog>>,
     pub(super) runbooks: Vec<(crate::runbook::RunbookSpec, Vec<f32>)>,
     /// Striped by ticket id: held from the check of who remembered a ticket to
@@ -54,8 +55,6 @@ pub struct TriageService {
 
 /// Stripes of [`TriageService`]'s remembering locks.
 pub(super) const REMEMBER_STRIPES: usize = 64;
-/// Payload key naming who remembered a triaged ticket.
-pub(super) const REMEMBERED_BY: &str = "remembered_by";
 /// Payload key of a stored incident: how many of its feedback entries (in the
 /// feedback log) it reflects. A crash between logging feedback and storing the
 /// incident leaves it behind the log; the next start replays what it lacks.
@@ -84,7 +83,7 @@ impl TriageService {
             prompts,
             settings,
             head: parking_lot::RwLock::new(None),
-            head_file: None,
+            learning: None,
             retraining: tokio::sync::Mutex::new(()),
             feedback: Arc::new(parking_lot::Mutex::new(FeedbackLog::in_memory())),
             runbooks: Vec::new(),
@@ -227,78 +226,6 @@ impl TriageService {
         found
     }
 
-    /// Keeps agents' feedback in the append-only log at `path`, replaying it now.
-    pub fn with_feedback_log(self, path: &std::path::Path) -> Result<Self, TriageError> {
-        *self.feedback.lock() = FeedbackLog::open(path)?;
-        Ok(self)
-    }
-
-    /// Keeps the classifier head in `path`: loads it now if it exists, and
-    /// [`TriageService::retrain`] writes it there.
-    pub fn with_head_file(mut self, path: std::path::PathBuf) -> Result<Self, TriageError> {
-        if self.settings.classifier.enabled
-            && let Some(head) = ClassifierHead::load(&path)?
-        {
-            tracing::info!(
-                incidents = head.trained_on(),
-                terms = head.vocabulary_size(),
-                "classifier head loaded"
-            );
-            *self.head.get_mut() = Some(Arc::new(head));
-        }
-        self.head_file = Some(path);
-        Ok(self)
-    }
-
-    /// The classifier head in use, if one is trained.
-    pub fn head(&self) -> Option<Arc<ClassifierHead>> {
-        self.head.read().clone()
-    }
-
-    /// Trains a new classifier head from every stored incident, saves it and
-    /// swaps it in; triage keeps using the old head until then.
-    pub async fn retrain(&self) -> Result<RetrainReport, TriageError> {
-        let Ok(_guard) = self.retraining.try_lock() else {
-            return Err(TriageError::Busy("a retrain is already running"));
-        };
-        let started = Instant::now();
-        let store = Arc::clone(&self.store);
-        let points = blocking(move || store.all(Collection::Incidents)).await?;
-        let examples: Vec<TrainingExample> = points
-            .into_iter()
-            .filter_map(|point| {
-                let incident = Incident::from_payload(point.payload)?;
-                Some(TrainingExample {
-                    // Scrubbed again: a store written before scrubbing
-                    // existed still holds raw text.
-                    text: self.incident_text(&incident),
-                    vector: point.vector,
-                    labels: incident.labels,
-                })
-            })
-            .collect();
-        let options = self.settings.classifier.clone();
-        let head_file = self.head_file.clone();
-        let head = tokio::task::spawn_blocking(move || {
-            let head = ClassifierHead::train(&examples, &options)?;
-            if let Some(path) = head_file {
-                head.save(&path)?;
-            }
-            Ok::<_, HeadError>(head)
-        })
-        .await
-        .map_err(|e| TriageError::Task(e.to_string()))??;
-        let report = RetrainReport {
-            incidents: head.trained_on(),
-            fields: head.fields().map(str::to_owned).collect(),
-            terms: head.vocabulary_size(),
-            took_ms: started.elapsed().as_secs_f64() * 1000.0,
-        };
-        *self.head.write() = Some(Arc::new(head));
-        tracing::info!(incidents = report.incidents, fields = ?report.fields, took_ms = report.took_ms, "classifier head retrained");
-        Ok(report)
-    }
-
     /// The store behind the service.
     pub fn store(&self) -> &Arc<dyn VectorStore> {
         &self.store
@@ -347,24 +274,35 @@ impl TriageService {
             .max(self.settings.similar_incidents)
             + 1;
         let kb_limit = self.settings.knowledge_articles;
-        // The search runs on the model's threads right after the forward pass (see
-        // `Embedder::embed_then`), in parallel with the rest of the batch's searches.
-        // It can wait for a store write to finish, which is safe: no store write uses
-        // the model's threads (Qdrant builds its indexes in pools of its own).
-        let search_text = text.clone();
-        let (vector, incidents, articles) = self
-            .embedder
-            .embed_one_then(text.clone(), move |vector| {
-                let query = Query::hybrid(&vector, &search_text);
-                let incidents = store.search(Collection::Incidents, query, incident_limit)?;
-                let articles = if kb_limit == 0 {
-                    Vec::new()
-                } else {
-                    store.search(Collection::Knowledge, query, kb_limit)?
-                };
-                Ok::<_, TriageError>((vector, incidents, articles))
-            })
-            .await??;
+        let search = move |vector: Vec<f32>, text: &str| {
+            let query = Query::hybrid(&vector, text);
+            let incidents = store.search(Collection::Incidents, query, incident_limit)?;
+            let articles = if kb_limit == 0 {
+                Vec::new()
+            } else {
+                store.search(Collection::Knowledge, query, kb_limit)?
+            };
+            Ok::<_, TriageError>((vector, incidents, articles))
+        };
+        let (vector, incidents, articles) = if self.store.is_remote() {
+            // A network search must not hold a model thread while it waits:
+            // embed, then search on a blocking thread of its own.
+            let vector = self.embedder.embed_one(text.clone()).await?;
+            let search_text = text.clone();
+            tokio::task::spawn_blocking(move || search(vector, &search_text))
+                .await
+                .map_err(|e| TriageError::Task(e.to_string()))??
+        } else {
+            // An embedded search runs on the model's threads right after the
+            // forward pass (see `Embedder::embed_then`), in parallel with the
+            // rest of the batch's searches. It can wait for a store write to
+            // finish, which is safe: no store write uses the model's threads
+            // (Qdrant builds its indexes in pools of its own).
+            let search_text = text.clone();
+            self.embedder
+                .embed_one_then(text.clone(), move |vector| search(vector, &search_text))
+                .await??
+        };
 
         let incidents = neighbour_incidents(incidents, ticket.id.as_deref());
         let mut suggestions = self.suggest(&text, &vector, &incidents);
@@ -447,7 +385,10 @@ impl TriageService {
             ))
         })
         .await?;
+        self.refresh_feedback().await?;
+        let version = self.head_version();
         let classifier = self.head().map(|head| HeadSummary {
+            version,
             trained_on: head.trained_on(),
             fields: head.fields().map(str::to_owned).collect(),
             terms: head.vocabulary_size(),
@@ -626,7 +567,7 @@ impl TriageService {
     }
 
     /// Embeds `records` (text from `text`) into store points carrying the record as payload.
-    async fn embed_points<T: Serialize>(
+    async fn embed_points<T: PayloadRecord>(
         &self,
         records: &[T],
         text: impl Fn(&T) -> String,
@@ -642,7 +583,7 @@ impl TriageService {
                 id: id(record).clone(),
                 vector,
                 text: Some(text),
-                payload: payload_of(record),
+                payload: record.to_payload(),
             })
             .collect())
     }
@@ -662,32 +603,26 @@ fn neighbour_incidents(hits: Vec<Hit>, exclude_id: Option<&str>) -> Vec<(f32, In
         .collect()
 }
 
-pub(super) fn payload_of<T: Serialize>(record: &T) -> Map<String, Value> {
-    match serde_json::to_value(record) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-pub(super) fn text_field(payload: &Map<String, Value>, key: &str) -> String {
-    payload
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn knowledge_hit(hit: Hit) -> KnowledgeHit {
-    let text = text_field(&hit.payload, "text");
+    let chunk = KnowledgeChunk::from_payload(hit.payload).unwrap_or_else(|| KnowledgeChunk {
+        id: hit.id.clone(),
+        article_id: String::new(),
+        title: String::new(),
+        heading: String::new(),
+        url: String::new(),
+        tags: Vec::new(),
+        text: String::new(),
+    });
+    let text = chunk.text;
     let mut snippet: String = text.chars().take(SNIPPET_CHARS).collect();
     if text.chars().count() > SNIPPET_CHARS {
         snippet.push('…');
     }
     KnowledgeHit {
-        article_id: text_field(&hit.payload, "article_id"),
-        title: text_field(&hit.payload, "title"),
-        heading: text_field(&hit.payload, "heading"),
-        url: text_field(&hit.payload, "url"),
+        article_id: chunk.article_id,
+        title: chunk.title,
+        heading: chunk.heading,
+        url: chunk.url,
         snippet,
         similarity: hit.score,
         id: hit.id,

@@ -243,7 +243,6 @@ fn retrain_command_writes_the_head_and_refuses_a_store_in_use() {
         .output()
         .unwrap();
     assert_succeeded(&ingest);
-    assert!(!data.join("classifier/head.bin").exists());
 
     let retrain = switchboard_command()
         .env("SWITCHBOARD_DATA_DIR", &data)
@@ -253,7 +252,7 @@ fn retrain_command_writes_the_head_and_refuses_a_store_in_use() {
     let stdout = String::from_utf8_lossy(&retrain.stdout);
     assert_succeeded(&retrain);
     assert!(stdout.contains("retrained on 320 incidents"), "{stdout}");
-    assert!(data.join("classifier/head.bin").exists());
+    assert!(stdout.contains("version 1"), "{stdout}");
 
     let _lock = switchboard::store::EdgeStore::open(&data, 384).unwrap();
     let busy = switchboard_command()
@@ -378,4 +377,40 @@ async fn an_anonymous_caller_cannot_replace_an_agents_ticket() {
     assert_eq!(stored["incident"]["title"], TITLE);
     let replaced = triage(&app, second).await;
     assert_eq!(replaced["remembered"], true, "an agent may replace it");
+}
+
+#[tokio::test]
+async fn a_data_directory_from_before_has_its_feedback_log_and_head_moved_into_the_database() {
+    let data = crate::helpers::sample_copy();
+    // An earlier version kept both as files and had no tables for them.
+    let url = switchboard::automation::default_url(data.path());
+    let pool = switchboard::automation::connect(&url).await.unwrap();
+    let head = switchboard::triage::LearningState::new(pool.clone(), false, "test")
+        .latest_head()
+        .await
+        .unwrap()
+        .expect("the sample store has a head");
+    pool.close().await;
+    for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
+        let _ = std::fs::remove_file(data.path().join(file));
+    }
+    std::fs::create_dir_all(data.path().join("classifier")).unwrap();
+    std::fs::write(data.path().join("classifier/head.bin"), &head.bytes).unwrap();
+    let entry = json!({ "at": 1, "ticket_id": "INC0010123", "field": "assignment_group",
+        "previous": "Desktop Support", "label": "Field Services", "agent": "ana", "caller": "agent" });
+    std::fs::write(data.path().join("feedback.jsonl"), format!("{entry}\n")).unwrap();
+
+    let app = crate::helpers::spawn_app_on(data, |_| {}).await;
+    let stats: Value = app
+        .get_as(VIEWER_TOKEN, "/v1/stats")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["feedback"]["total"], 1, "{stats:#}");
+    assert_eq!(stats["classifier"]["version"], 1, "{stats:#}");
+    let dir = app.data_dir.path();
+    assert!(!dir.join("feedback.jsonl").exists());
+    assert!(dir.join("feedback.jsonl.imported").exists());
+    assert!(dir.join("classifier/head.bin.imported").exists());
 }

@@ -88,7 +88,12 @@ fn sample_store() -> &'static Path {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let runtime = tokio::runtime::Runtime::new().expect("runtime");
                 runtime.block_on(async {
-                    let service = switchboard::startup::build_service(&test_settings(dir.path()))
+                    let settings = test_settings(dir.path());
+                    let pool = switchboard::startup::connect_state(&settings)
+                        .await
+                        .expect("state database");
+                    let service = switchboard::startup::build_service(&settings, pool.clone())
+                        .await
                         .expect("model and store load");
                     ingest_incidents(
                         &service,
@@ -102,6 +107,11 @@ fn sample_store() -> &'static Path {
                         .await
                         .expect("sample kb ingest");
                     service.retrain().await.expect("classifier head trains");
+                    // Closed before anyone copies the directory: SQLite
+                    // removes its -wal and -shm files as the last connection
+                    // closes, which would race with the copy.
+                    drop(service);
+                    pool.close().await;
                 });
                 dir
             })

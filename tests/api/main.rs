@@ -25,6 +25,7 @@ mod privacy;
 mod problems;
 mod qdrant_cluster;
 mod qdrant_process;
+mod replicas;
 mod rt;
 mod runbooks;
 mod server_process;

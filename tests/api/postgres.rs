@@ -11,7 +11,7 @@ use crate::helpers::{AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, spaw
 
 /// A database of its own on the test cluster (tests run in parallel, and each
 /// server keeps its own audit key), and its URL.
-async fn fresh_database() -> String {
+pub async fn fresh_database() -> String {
     let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
         .expect("SWITCHBOARD_TEST_DATABASE_URL (scripts/test-postgres.sh sets it)");
     let name = format!("sb_{}", uuid::Uuid::new_v4().simple());

@@ -27,7 +27,7 @@ fn a_cluster_node_killed_mid_stream_loses_no_acknowledged_write_and_fails_no_sea
     // The collections need every node to have joined.
     let started = Instant::now();
     let store = loop {
-        match QdrantServerStore::connect(&settings, None, DIMENSION) {
+        match QdrantServerStore::connect(&settings, None, DIMENSION, Default::default()) {
             Ok(store) => break store,
             Err(err) => {
                 assert!(started.elapsed() < Duration::from_secs(60), "{err}");
@@ -119,7 +119,7 @@ fn migrate_store_copies_the_sample_store_resumes_after_a_crash_and_checks_counts
     );
     assert!(!data.path().join("migrate-store.json").exists());
 
-    let store = QdrantServerStore::connect(&settings, None, 384)
+    let store = QdrantServerStore::connect(&settings, None, 384, Default::default())
         .unwrap()
         .with_hybrid(true);
     let source = EdgeStore::open(data.path(), 384).unwrap();
@@ -157,4 +157,85 @@ fn migrate_store_copies_the_sample_store_resumes_after_a_crash_and_checks_counts
             .any(|h| h.payload["title"] == "Database connection pool exhausted"),
         "{found:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_the_service_uses_killed_during_triage_fails_no_triage_and_loses_nothing() {
+    let Some(mut cluster) = QdrantCluster::start(3) else {
+        return;
+    };
+    let settings = QdrantSettings {
+        // Every node's URL: the service moves on when the one it uses dies.
+        url: cluster
+            .grpc
+            .iter()
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        collection_prefix: "triage_ha_".into(),
+        shard_number: 3,
+        replication_factor: 2,
+        write_consistency_factor: 1,
+        ..QdrantSettings::default()
+    };
+    // Made before the service starts: they need every node to have joined.
+    let started = Instant::now();
+    let layout = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        loop {
+            match QdrantServerStore::connect(&layout, None, 384, Default::default()) {
+                Ok(_) => return,
+                Err(err) => {
+                    assert!(started.elapsed() < Duration::from_secs(60), "{err}");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let app = crate::helpers::spawn_app_on(tempfile::tempdir().unwrap(), move |s| {
+        s.store.backend = switchboard::store::Backend::Qdrant;
+        s.store.qdrant = settings;
+    })
+    .await;
+    let mut stored = Vec::new();
+    let (mut refused_writes, mut failed_triage) = (0, 0);
+    for n in 0..120 {
+        if n == 40 {
+            cluster.kill(0); // the node the service talks to first
+        }
+        let id = format!("HA-{n}");
+        let incident = serde_json::json!({ "id": id, "title": format!("VPN drops for user {n}"),
+            "description": "GlobalProtect disconnects every few minutes", "assignment_group": "Network" });
+        if app.post_json("/v1/incidents", &incident).await.status() == 201 {
+            stored.push(id);
+        } else {
+            refused_writes += 1;
+        }
+        let triage = app
+            .post_json(
+                "/v1/triage",
+                &serde_json::json!({ "title": "VPN keeps dropping", "description": format!("ticket {n}") }),
+            )
+            .await;
+        if triage.status() != 200 {
+            failed_triage += 1;
+        }
+    }
+    eprintln!(
+        "{} incidents stored, {refused_writes} refused, {failed_triage} triage failed",
+        stored.len()
+    );
+    assert_eq!(
+        failed_triage, 0,
+        "triage failed with one node of three down"
+    );
+    assert!(refused_writes <= 5, "{refused_writes} writes refused");
+    for id in &stored {
+        let got = app
+            .get_as(crate::helpers::VIEWER_TOKEN, &format!("/v1/incidents/{id}"))
+            .await;
+        assert_eq!(got.status(), 200, "acknowledged incident {id} is lost");
+    }
 }

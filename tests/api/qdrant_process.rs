@@ -44,19 +44,26 @@ pub fn ready(http: u16) -> bool {
     http_get(http, "/readyz").is_some_and(|a| a.starts_with("HTTP/1.1 200"))
 }
 
+/// The Qdrant binary (`QDRANT_BIN`, else `../shared/qdrant/qdrant`), or
+/// `None` after saying loudly that it is missing and what `consequence` is.
+fn qdrant_binary(consequence: &str) -> Option<PathBuf> {
+    let binary = std::env::var("QDRANT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared/qdrant/qdrant"));
+    if binary.exists() {
+        return Some(binary);
+    }
+    eprintln!(
+        "\n*** NOT RUN: no Qdrant server at {} (set QDRANT_BIN); {consequence} ***\n",
+        binary.display()
+    );
+    None
+}
+
 impl QdrantServer {
     /// The server, or `None` (said loudly) when no binary is there.
     pub fn start() -> Option<Self> {
-        let binary = std::env::var("QDRANT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo().join("../shared/qdrant/qdrant"));
-        if !binary.exists() {
-            eprintln!(
-                "\n*** NOT RUN: no Qdrant server at {} (set QDRANT_BIN); the server backend is untested in this run ***\n",
-                binary.display()
-            );
-            return None;
-        }
+        let binary = qdrant_binary("the server backend is untested in this run")?;
         let dir = tempfile::tempdir().unwrap();
         let (http, grpc) = (free_port(), free_port());
         let child = Command::new(&binary)
@@ -121,16 +128,7 @@ pub struct QdrantCluster {
 impl QdrantCluster {
     /// `size` nodes, or `None` (said loudly) when no binary is there.
     pub fn start(size: usize) -> Option<Self> {
-        let binary = std::env::var("QDRANT_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo().join("../shared/qdrant/qdrant"));
-        if !binary.exists() {
-            eprintln!(
-                "\n*** NOT RUN: no Qdrant server at {} (set QDRANT_BIN); the cluster test did not run ***\n",
-                binary.display()
-            );
-            return None;
-        }
+        let binary = qdrant_binary("the cluster test did not run")?;
         let dir = tempfile::tempdir().unwrap();
         let mut cluster = Self {
             nodes: Vec::new(),

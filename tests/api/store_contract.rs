@@ -88,6 +88,10 @@ fn contract(store: &dyn VectorStore) {
     assert_eq!(ids, want);
     assert!((hits[0].score - expected[0].1).abs() < 1e-4);
     assert_eq!(hits[0].payload["id"], want[0]);
+    // Exact search (the recall reference) gives the brute-force order too.
+    let exact = store.search_exact(collection, &query, 10).unwrap();
+    let exact_ids: Vec<String> = exact.iter().map(|h| h.id.clone()).collect();
+    assert_eq!(exact_ids, want);
 
     // Hybrid: a rare term finds its incident outside the embedding's top 10,
     // and every hit is scored by its cosine.
@@ -148,12 +152,23 @@ fn the_qdrant_server_store_keeps_the_contract() {
     let Some(server) = QdrantServer::start() else {
         return;
     };
-    let store = QdrantServerStore::connect(&server.settings("contract_"), None, DIMENSION)
-        .unwrap()
-        .with_hybrid(true);
+    let store = QdrantServerStore::connect(
+        &server.settings("contract_"),
+        None,
+        DIMENSION,
+        Default::default(),
+    )
+    .unwrap()
+    .with_hybrid(true);
     contract(&store);
     // A second connection finds the collections and the points as they are.
-    let again = QdrantServerStore::connect(&server.settings("contract_"), None, DIMENSION).unwrap();
+    let again = QdrantServerStore::connect(
+        &server.settings("contract_"),
+        None,
+        DIMENSION,
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(again.count(Collection::Incidents).unwrap(), 200);
 }
 
@@ -165,7 +180,7 @@ fn the_qdrant_server_store_says_what_failed_when_no_server_answers() {
         ..QdrantSettings::default()
     };
     let started = Instant::now();
-    let err = QdrantServerStore::connect(&settings, None, DIMENSION)
+    let err = QdrantServerStore::connect(&settings, None, DIMENSION, Default::default())
         .err()
         .expect("no server, no store");
     assert!(err.to_string().contains("collection_exists"), "{err}");

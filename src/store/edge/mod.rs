@@ -235,6 +235,15 @@ impl VectorStore for EdgeStore {
         })
     }
 
+    fn search_exact(
+        &self,
+        collection: Collection,
+        vector: &[f32],
+        limit: usize,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.nearest(collection, Query::dense(vector), limit, true)
+    }
+
     fn search(
         &self,
         collection: Collection,

@@ -34,18 +34,6 @@ pub const DEFAULT_SEARCH_EF: usize = 80;
 const RESCORE_OVERSAMPLING: f64 = 2.0;
 
 impl EdgeStore {
-    /// The `limit` points nearest to `vector` by brute force, ignoring the HNSW index
-    /// and the text index: the reference that `switchboard bench recall` measures
-    /// indexed search against.
-    pub fn search_exact(
-        &self,
-        collection: Collection,
-        vector: &[f32],
-        limit: usize,
-    ) -> Result<Vec<Hit>, StoreError> {
-        self.nearest(collection, Query::dense(vector), limit, true)
-    }
-
     pub(super) fn nearest(
         &self,
         collection: Collection,
