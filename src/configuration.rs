@@ -43,6 +43,8 @@ pub struct Settings {
     /// Several `switchboard serve` processes on one PostgreSQL database:
     /// run leases and how often each looks for a new classifier head.
     pub replicas: ReplicaSettings,
+    /// Suggested resolutions: backend, evidence thresholds, limits (`[drafts]`).
+    pub drafts: crate::drafts::DraftSettings,
     /// State database for executions, approvals and audit: `postgres://...` or
     /// `sqlite://...`; default `sqlite://<data_dir>/switchboard.db`.
     pub database_url: Option<String>,
@@ -345,6 +347,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
             storms: StormSettings::default(),
+            drafts: crate::drafts::DraftSettings::default(),
             changes: crate::changes::ChangeSettings::default(),
             privacy: crate::domain::PrivacySettings::default(),
             connectors: Vec::new(),
@@ -510,6 +513,9 @@ impl Settings {
         let bad = |msg: &str| Err(config::ConfigError::Message(msg.to_owned()));
         if self.triage.neighbours == 0 {
             return bad("triage.neighbours must be at least 1");
+        }
+        if let Err(message) = self.drafts.validate() {
+            return bad(&message);
         }
         if self.server.request_read_timeout_s == 0 || self.server.request_deadline_s == 0 {
             return bad(

@@ -23,6 +23,11 @@
 //! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and fused kernels,
 //!   on its own thread behind a bounded batching queue.
 //!   The only module that imports candle or tokenizers.
+//! - [`drafts`]: suggested resolutions from the retrieved evidence (extractive,
+//!   a local model, or a chat-completions server), every sentence citing the
+//!   evidence that supports it: grounding is checked, not hoped for.
+//! - [`generate`]: a GGUF instruct model run by candle-transformers on a thread
+//!   of its own; with [`embed`], the only module that imports candle.
 //! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend, with
 //!   a write-ahead journal so every acknowledged write survives a crash.
 //!   The only module that imports Qdrant.
@@ -64,8 +69,10 @@ pub mod configuration;
 pub mod connectors;
 pub mod crash;
 pub mod domain;
+pub mod drafts;
 pub mod embed;
 pub mod eval;
+pub mod generate;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;

@@ -25,6 +25,13 @@ pub struct PromptError {
     reason: String,
 }
 
+impl PromptError {
+    /// `file` cannot be used, because of `reason`.
+    pub fn new(file: String, reason: String) -> Self {
+        Self { file, reason }
+    }
+}
+
 impl Default for Prompts {
     /// The templates shipped in `prompts/`, for callers without a prompts directory.
     fn default() -> Self {
@@ -73,7 +80,7 @@ impl Prompts {
 }
 
 /// Substitutes placeholders in one pass, so text containing `{title}` is never expanded twice.
-fn render(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn render(template: &str, values: &[(&str, &str)]) -> String {
     let mut out =
         String::with_capacity(template.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
     let mut rest = template;

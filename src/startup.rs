@@ -291,6 +291,12 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/incidents", post(routes::put_incident))
         .route("/incidents/{id}", get(routes::get_incident))
         .route("/tickets/{id}/feedback", post(routes::post_feedback))
+        .route(
+            "/tickets/{id}/draft",
+            post(routes::post_draft).get(routes::get_draft),
+        )
+        .route("/tickets/{id}/draft/review", post(routes::review_draft))
+        .route("/drafts/stats", get(routes::draft_stats))
         .route("/stats", get(routes::stats))
         .route("/admin/retrain", post(routes::retrain))
         .route(
@@ -353,6 +359,38 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .with_state(state)
 }
 
+/// The drafting service `settings.drafts` describes, on `triage`'s retrieval
+/// and the state database; a local model is loaded here (seconds).
+pub async fn build_drafts(
+    settings: &Settings,
+    triage: Arc<TriageService>,
+    pool: sqlx::AnyPool,
+) -> anyhow::Result<Arc<crate::drafts::DraftService>> {
+    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("runbooks.secrets_file: {e}"))?;
+    let drafts = settings.drafts.clone();
+    let generator =
+        tokio::task::spawn_blocking(move || crate::drafts::build_generator(&drafts, &secrets))
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot start the draft backend: {e}"))?;
+    let dir = &settings.prompts_dir;
+    let prompts = if dir.join(crate::drafts::prompt::USER_TEMPLATE).exists()
+        || dir.join(crate::drafts::prompt::SYSTEM_TEMPLATE).exists()
+    {
+        crate::drafts::DraftPrompts::load(dir)?
+    } else {
+        tracing::info!(dir = %dir.display(), "no draft templates there: using the built-in ones");
+        crate::drafts::DraftPrompts::default()
+    };
+    Ok(Arc::new(crate::drafts::DraftService::new(
+        triage,
+        settings.drafts.clone(),
+        prompts,
+        generator,
+        pool,
+    )))
+}
+
 /// Serves on `listener` until `shutdown` resolves, loading the service in the
 /// background (`/readyz` answers 503 until it is loaded). A failed load stops the
 /// server. At shutdown, requests in flight finish, then running executions get
@@ -362,6 +400,10 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if settings.drafts.backend == crate::drafts::DraftBackend::Candle {
+        // Before the embedding model loads: candle's worker pool is made once.
+        crate::generate::start_idle_workers();
+    }
     let state = AppState::new(settings.auth.tokens.clone())
         .with_console(settings.console.clone(), settings.data_dir.clone());
     let limits = RequestLimits::from_settings(&settings);
@@ -420,6 +462,22 @@ pub async fn run(
                                 load_failed.send(anyhow::anyhow!("cannot open the storms: {err}"));
                             return;
                         }
+                    }
+                }
+                match build_drafts(
+                    &automation_settings,
+                    Arc::clone(&service),
+                    automation.pool(),
+                )
+                .await
+                {
+                    Ok(drafts) => {
+                        connectors.set_drafts(Arc::clone(&drafts));
+                        state.set_drafts(drafts);
+                    }
+                    Err(err) => {
+                        let _ = load_failed.send(err);
+                        return;
                     }
                 }
                 if let Err(err) = connectors.start(Arc::clone(&service)).await {

@@ -2,6 +2,7 @@
 //! `connector` (in `connector.rs`), and the benchmarks' helpers.
 
 mod connector;
+mod drafts;
 mod migrate;
 mod problems;
 
@@ -61,6 +62,9 @@ enum Command {
     /// Copy the embedded store to the Qdrant server of `[store.qdrant]`
     /// (resumable, counts verified); stop `serve` on the store first.
     MigrateStore(migrate::MigrateArgs),
+    /// Suggested resolutions: check that the configured backend answers.
+    #[command(subcommand)]
+    Drafts(drafts::DraftsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +306,7 @@ impl Cli {
             Command::Connector(command) => connector::run(&settings, command).await,
             Command::Problems(args) => problems::run(&settings, args).await,
             Command::MigrateStore(args) => migrate::run(&settings, args).await,
+            Command::Drafts(command) => drafts::run(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,

@@ -89,6 +89,8 @@ pub struct ConnectorService {
     review: crate::review::ReviewQueue,
     /// Set once the model and store are loaded; workers start then.
     triage: OnceLock<Arc<TriageService>>,
+    /// Set with drafting, for connectors with `draft_in_note`.
+    drafts: OnceLock<Arc<crate::drafts::DraftService>>,
     pub(super) wake: tokio::sync::Notify,
     /// Set at shutdown: workers finish the job in hand and stop.
     pub(super) closing: std::sync::atomic::AtomicBool,
@@ -164,6 +166,7 @@ impl ConnectorService {
             audit,
             template,
             triage: OnceLock::new(),
+            drafts: OnceLock::new(),
             wake: tokio::sync::Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
             workers: parking_lot::Mutex::new(Vec::new()),
@@ -252,6 +255,35 @@ impl ConnectorService {
         } else {
             count(name, "duplicate");
             Ok(Accepted::Duplicate { job })
+        }
+    }
+
+    /// Lets connectors with `draft_in_note` put drafts into their notes.
+    pub fn set_drafts(&self, drafts: Arc<crate::drafts::DraftService>) {
+        let _ = self.drafts.set(drafts);
+    }
+
+    /// The draft for a connector's note: only with `draft_in_note`, only for
+    /// a remembered ticket, and only a written one. A failing backend leaves
+    /// the draft out of the note (logged), never the write-back.
+    async fn draft_for_note(
+        &self,
+        settings: &ConnectorSettings,
+        triaged: &crate::triage::Triage,
+        caller: &Caller,
+    ) -> Option<crate::drafts::Draft> {
+        if !settings.draft_in_note || !triaged.remembered {
+            return None;
+        }
+        let drafts = self.drafts.get()?;
+        let ticket_id = triaged.ticket_id.as_deref()?;
+        match drafts.process_draft(ticket_id, &caller.name, None).await {
+            Ok(draft) if draft.status == crate::drafts::DraftStatus::Drafted => Some(draft),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(connector = %settings.name, ticket = %ticket_id, error = %err, "no draft for the note");
+                None
+            }
         }
     }
 
@@ -413,8 +445,16 @@ impl ConnectorService {
             .triage(&new, Some(&caller))
             .await
             .map_err(triage_error)?;
-        let (update, outcomes) = plan_update(settings, &ticket, &triaged, &self.template, &job.id)
-            .map_err(|e| ConnectorError::Permanent(format!("the note template failed: {e}")))?;
+        let draft = self.draft_for_note(settings, &triaged, &caller).await;
+        let (update, outcomes) = plan_update(
+            settings,
+            &ticket,
+            &triaged,
+            draft.as_ref(),
+            &self.template,
+            &job.id,
+        )
+        .map_err(|e| ConnectorError::Permanent(format!("the note template failed: {e}")))?;
         crate::crash::point("connector.before_write_back");
         registered
             .connector

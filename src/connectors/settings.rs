@@ -50,6 +50,10 @@ pub struct ConnectorSettings {
     /// should review, where the system has tags (jira, zendesk, zammad).
     #[serde(default)]
     pub review_tag: Option<String>,
+    /// Write the ticket's suggested resolution (see `[drafts]`) into the
+    /// internal note, when there is one.
+    #[serde(default)]
+    pub draft_in_note: bool,
     /// Settings of the `generic` kind.
     #[serde(default)]
     pub generic: Option<GenericSettings>,

@@ -92,6 +92,7 @@ pub fn plan_update(
     settings: &ConnectorSettings,
     ticket: &ExternalTicket,
     triage: &Triage,
+    draft: Option<&crate::drafts::Draft>,
     template: &NoteTemplate,
     marker: &str,
 ) -> Result<(TicketUpdate, Vec<FieldOutcome>), String> {
@@ -150,6 +151,7 @@ pub fn plan_update(
         runbooks => &triage.runbooks,
         storm => &triage.storm,
         duplicate_of => &triage.duplicate_of,
+        draft => draft,
         model => "all-MiniLM-L6-v2 + classifier head",
     };
     update.note = template.render(context)?;

@@ -103,6 +103,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message safe to show.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<ValidationError> for ApiError {
@@ -195,4 +205,45 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method",
     )
+}
+
+impl From<crate::drafts::DraftError> for ApiError {
+    fn from(err: crate::drafts::DraftError) -> Self {
+        use crate::drafts::DraftError as E;
+        match err {
+            E::Triage(err) => err.into(),
+            E::Invalid { field, message } => Self {
+                field: Some(field.to_owned()),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    message,
+                )
+            },
+            E::NotFound(message) => Self::not_found(message),
+            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Disabled => Self::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Busy(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                err.to_string(),
+            ),
+            // The backend's own words may name its address: logged, not sent.
+            E::Backend(detail) => Self {
+                internal: Some(detail),
+                ..Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "draft_backend_failed",
+                    "the draft backend failed; quote the request id when reporting it",
+                )
+            },
+            E::Timeout(_) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "draft_timeout",
+                err.to_string(),
+            ),
+            E::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
+            other => Self::internal(other),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod changes;
+mod drafts;
 pub(crate) mod error;
 mod executions;
 mod extract;
@@ -20,6 +21,7 @@ mod triage;
 
 pub use auth::{Authenticated, MaybeAuthenticated};
 pub use changes::list_changes;
+pub use drafts::{draft_stats, get_draft, post_draft, review_draft};
 pub use error::ApiError;
 pub use executions::{
     approve_execution, cancel_execution, create_execution, execution_audit, get_execution,
@@ -59,6 +61,7 @@ pub struct AppState {
     sessions: Arc<OnceLock<SessionStore>>,
     review: Arc<OnceLock<ReviewQueue>>,
     storms: Arc<OnceLock<Arc<crate::storms::StormService>>>,
+    drafts: Arc<OnceLock<Arc<crate::drafts::DraftService>>>,
     tokens: Arc<Vec<TokenEntry>>,
     console: Arc<ConsoleSettings>,
     data_dir: Arc<PathBuf>,
@@ -76,6 +79,7 @@ impl AppState {
             sessions: Arc::default(),
             review: Arc::default(),
             storms: Arc::default(),
+            drafts: Arc::default(),
             tokens: Arc::new(tokens),
             console: Arc::default(),
             data_dir: Arc::new(PathBuf::from("data")),
@@ -135,6 +139,16 @@ impl AppState {
     /// The configured API tokens.
     pub fn tokens(&self) -> &[TokenEntry] {
         &self.tokens
+    }
+
+    /// Turns on the draft endpoints.
+    pub fn set_drafts(&self, drafts: Arc<crate::drafts::DraftService>) {
+        let _ = self.drafts.set(drafts);
+    }
+
+    /// Drafting, or 503 while loading.
+    pub fn drafts(&self) -> Result<&Arc<crate::drafts::DraftService>, ApiError> {
+        self.drafts.get().ok_or_else(ApiError::not_ready)
     }
 
     /// Marks the service loaded; `/readyz` turns ready.

@@ -16,6 +16,10 @@ use crate::changes::{Change, ChangeList, ChangeType, WindowKind, WindowOccurrenc
 use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
+use crate::drafts::{
+    Draft, DraftReview, DraftSentence, DraftStats, DraftStatus, EvidenceRef, GroundingChecks,
+    ReviewRequest, Verdict,
+};
 use crate::inventory::CiMention;
 use crate::problems::{
     KnowledgeMatch, LabelCount, MonthCount, Problem, ProblemOptions, ProblemReport,
@@ -49,6 +53,10 @@ use crate::triage::{
         super::feedback::post_feedback,
         super::feedback::stats,
         super::feedback::retrain,
+        super::drafts::post_draft,
+        super::drafts::get_draft,
+        super::drafts::review_draft,
+        super::drafts::draft_stats,
         super::executions::create_execution,
         super::executions::list_executions,
         super::executions::get_execution,
@@ -86,12 +94,15 @@ use crate::triage::{
         StormRef, DuplicateRef, Change, ChangeList, ChangeType, WindowOccurrence, WindowKind,
         Risk, CiMention, CiOwner, ProblemReport, ProblemOptions, Problem, Trend, MonthCount,
         LabelCount, Representative, RecurringResolution, KnowledgeMatch, OriginalText,
+        Draft, DraftStatus, DraftSentence, EvidenceRef, GroundingChecks, DraftReview, Verdict,
+        ReviewRequest, DraftStats,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
         (name = "triage", description = "Suggestions for a new ticket"),
         (name = "incidents", description = "Resolved incidents the suggestions learn from"),
         (name = "feedback", description = "Agents' corrections, statistics, retraining"),
+        (name = "drafts", description = "Suggested resolutions citing their evidence, and agents' reviews"),
         (name = "executions", description = "Approved runbook automations"),
         (name = "connectors", description = "Events from ticketing systems and the jobs they become"),
         (name = "storms", description = "Outages: bursts of similar tickets"),

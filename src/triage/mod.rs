@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP; the API and the CLI both call [`TriageService`].
 
 mod cis;
+mod evidence;
 mod feedback;
 mod heads;
 mod learning;
@@ -16,12 +17,13 @@ mod tests;
 mod voting;
 
 pub use cis::{CiOwner, OWNER_FIELD};
+pub use evidence::Retrieved;
 pub use feedback::{
     FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,
 };
 pub use model::{
-    FeedbackReceipt, HeadSummary, KnowledgeChunk, KnowledgeHit, RetrainReport, ServiceStats,
-    SimilarIncident, Triage, TriageError,
+    FeedbackReceipt, HeadSummary, KnowledgeChunk, KnowledgeHit, RememberedTicket, RetrainReport,
+    ServiceStats, SimilarIncident, Triage, TriageError,
 };
 pub use priority::{DerivedPriority, PrioritySettings};
 pub use service::TriageService;

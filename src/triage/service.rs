@@ -146,6 +146,12 @@ impl TriageService {
         }
     }
 
+    /// Free text (an agent's edited draft, a reason) with personal and
+    /// secret data replaced by placeholders.
+    pub fn scrub_text(&self, text: &str) -> String {
+        self.scrubber.scrub(text)
+    }
+
     /// The incident with personal and secret data replaced by placeholders.
     pub fn scrub_incident(&self, incident: &Incident) -> Incident {
         Incident {

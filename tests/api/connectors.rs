@@ -155,6 +155,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
         ]
         .into(),
         review_tag: None,
+        draft_in_note: false,
         generic: Some(GenericSettings {
             id: "/ticket/id".into(),
             title: Some("/ticket/title".into()),
@@ -966,4 +967,26 @@ async fn tickets_of_one_outage_get_a_note_linking_them_to_the_storm() {
         .await
         .unwrap();
     assert_eq!(storms.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_connector_with_draft_in_note_writes_the_cited_draft_into_its_note() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| s.connectors[0].draft_in_note = true).await;
+    let answer = deliver(&app, &event("51", VPN.0, VPN.1, "new"), None, "d-51").await;
+    let accepted: Value = answer.json().await.unwrap();
+    wait_job(&app, accepted["job"].as_str().unwrap(), "done").await;
+
+    let requests = recorder.lock().unwrap().requests.clone();
+    let note = requests[0].3["note"].as_str().unwrap().to_owned();
+    let draft: Value = app
+        .get_as(VIEWER_TOKEN, "/v1/tickets/desk:51/draft")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["status"], "drafted", "{draft:#}");
+    assert!(note.contains("Suggested resolution"), "{note}");
+    assert!(note.contains(draft["text"].as_str().unwrap()), "{note}");
 }

@@ -200,6 +200,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         ]
         .into(),
         review_tag: None,
+        draft_in_note: false,
         generic: None,
     }
 }

@@ -4,10 +4,12 @@
 mod approvals;
 mod batching;
 mod changes;
+mod chat_server;
 mod configuration_items;
 mod connectors;
 mod console;
 mod datasets;
+mod drafts;
 mod durability;
 mod errors;
 mod eval;

@@ -17,6 +17,10 @@ async fn openapi_describes_every_endpoint_and_schema() {
         ("/v1/incidents", "post"),
         ("/v1/incidents/{id}", "get"),
         ("/v1/tickets/{id}/feedback", "post"),
+        ("/v1/tickets/{id}/draft", "post"),
+        ("/v1/tickets/{id}/draft", "get"),
+        ("/v1/tickets/{id}/draft/review", "post"),
+        ("/v1/drafts/stats", "get"),
         ("/v1/stats", "get"),
         ("/v1/admin/retrain", "post"),
         ("/v1/executions", "post"),
@@ -51,7 +55,7 @@ async fn openapi_describes_every_endpoint_and_schema() {
             paths.keys().collect::<Vec<_>>()
         );
     }
-    assert_eq!(paths.len(), 30, "an endpoint the test does not know");
+    assert_eq!(paths.len(), 33, "an endpoint the test does not know");
 
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
@@ -66,6 +70,8 @@ async fn openapi_describes_every_endpoint_and_schema() {
         "LabelFeedback",
         "ServiceStats",
         "ErrorBody",
+        "Draft",
+        "ReviewRequest",
         "ReviewItem",
         "Insights",
         "PlanPreview",

@@ -252,6 +252,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
         ]
         .into(),
         review_tag: None,
+        draft_in_note: false,
         generic: None,
     }
 }

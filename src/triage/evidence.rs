@@ -1,0 +1,74 @@
+//! Retrieval for drafting: a remembered ticket's nearest past incidents and
+//! knowledge chunks, in full. It reuses the vector stored when the ticket was
+//! triaged, so drafting never queues on the model's threads.
+
+use std::sync::Arc;
+
+use super::model::{KnowledgeChunk, RememberedTicket, TriageError};
+use super::service::{TriageService, blocking};
+use crate::domain::Incident;
+use crate::store::{Collection, PayloadRecord, Query};
+
+/// What retrieval found for one remembered ticket.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// The ticket as remembered (scrubbed).
+    pub ticket: RememberedTicket,
+    /// Its nearest past incidents (itself left out), with similarity, best first.
+    pub incidents: Vec<(f32, Incident)>,
+    /// Its nearest knowledge chunks, with similarity, best first.
+    pub articles: Vec<(f32, KnowledgeChunk)>,
+}
+
+impl TriageService {
+    /// The nearest incidents and knowledge chunks of a ticket triaged with
+    /// `ticket_id`; `NotFound` when no such ticket is remembered.
+    pub async fn retrieve_for_ticket(
+        &self,
+        ticket_id: &str,
+        incidents: usize,
+        articles: usize,
+    ) -> Result<Retrieved, TriageError> {
+        crate::domain::validate_id(ticket_id)?;
+        let store = Arc::clone(&self.store);
+        let id = ticket_id.to_owned();
+        let point = blocking(move || store.get(Collection::Tickets, &id))
+            .await?
+            .ok_or_else(|| {
+                TriageError::NotFound(format!(
+                    "ticket {ticket_id} is unknown: triage it with its id (and an agent token) first"
+                ))
+            })?;
+        let ticket = RememberedTicket::from_payload(point.payload).unwrap_or_default();
+        let text = self.ticket_text(&ticket.title, &ticket.description);
+        let vector = point.vector;
+        let store = Arc::clone(&self.store);
+        let exclude = ticket_id.to_owned();
+        let (incident_hits, article_hits) = blocking(move || {
+            let query = Query::hybrid(&vector, &text);
+            let incident_hits = store.search(Collection::Incidents, query, incidents + 1)?;
+            let article_hits = if articles == 0 {
+                Vec::new()
+            } else {
+                store.search(Collection::Knowledge, query, articles)?
+            };
+            Ok((incident_hits, article_hits))
+        })
+        .await?;
+        let incidents = incident_hits
+            .into_iter()
+            .filter(|hit| hit.id != exclude)
+            .filter_map(|hit| Some((hit.score, Incident::from_payload(hit.payload)?)))
+            .take(incidents)
+            .collect();
+        let articles = article_hits
+            .into_iter()
+            .filter_map(|hit| Some((hit.score, KnowledgeChunk::from_payload(hit.payload)?)))
+            .collect();
+        Ok(Retrieved {
+            ticket,
+            incidents,
+            articles,
+        })
+    }
+}
