@@ -56,8 +56,9 @@ pub enum DraftBackend {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CandleSettings {
-    /// Path of a GGUF file of a llama-family instruct model (llama, SmolLM2,
-    /// qwen2 ...) with its tokenizer inside (`scripts/fetch-llm.sh` fetches SmolLM2-135M-Instruct).
+    /// Path of a GGUF instruct model of the llama, qwen2 or qwen3
+    /// architecture with a ChatML chat format and its tokenizer inside
+    /// (`scripts/fetch-llm.sh` fetches SmolLM2-135M-Instruct).
     pub model_path: PathBuf,
     /// Threads generation may use (they run below the triage path: keep this
     /// under the core count).

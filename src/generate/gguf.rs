@@ -5,8 +5,9 @@ use std::io::Cursor;
 use std::path::Path;
 
 use candle_core::Device;
+use candle_core::Tensor;
 use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
-use candle_transformers::models::quantized_llama::ModelWeights;
+use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer};
@@ -27,10 +28,66 @@ fn fast(dtype: GgmlDType) -> bool {
     )
 }
 
+/// The weights of one of the architectures candle-transformers runs from GGUF.
+pub enum Weights {
+    /// `general.architecture = "llama"` (Llama, SmolLM2, Mistral-style files).
+    Llama(quantized_llama::ModelWeights),
+    /// `"qwen2"` (Qwen2, Qwen2.5).
+    Qwen2(quantized_qwen2::ModelWeights),
+    /// `"qwen3"`.
+    Qwen3(quantized_qwen3::ModelWeights),
+}
+
+impl Weights {
+    fn from_gguf<R: std::io::Seek + std::io::Read>(
+        content: gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let architecture = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_else(|| "llama".to_owned());
+        Ok(match architecture.as_str() {
+            "qwen2" => Self::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            "qwen3" => Self::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            "llama" => Self::Llama(quantized_llama::ModelWeights::from_gguf(
+                content, reader, device,
+            )?),
+            other => candle_core::bail!(
+                "architecture {other:?} is not supported (llama, qwen2, qwen3 are)"
+            ),
+        })
+    }
+
+    /// Logits of the next token after `x` (tokens from position `position`).
+    pub fn forward(&mut self, x: &Tensor, position: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Llama(w) => w.forward(x, position),
+            Self::Qwen2(w) => w.forward(x, position),
+            Self::Qwen3(w) => w.forward(x, position),
+        }
+    }
+
+    /// Forgets the previous conversation.
+    pub fn clear_kv_cache(&mut self) {
+        match self {
+            Self::Llama(w) => w.clear_kv_cache(),
+            Self::Qwen2(w) => w.clear_kv_cache(),
+            Self::Qwen3(w) => w.clear_kv_cache(),
+        }
+    }
+}
+
 /// What a GGUF file holds for generation.
 pub struct LoadedModel {
     /// The weights, ready for `forward`.
-    pub weights: ModelWeights,
+    pub weights: Weights,
     /// The tokenizer rebuilt from the file's vocabulary and merges.
     pub tokenizer: Tokenizer,
     /// Ids that end a turn: end of sequence and `<|im_end|>`.
@@ -45,8 +102,8 @@ fn error(context: &str, err: impl std::fmt::Display) -> GenerateError {
     GenerateError::Load(format!("{context}: {err}"))
 }
 
-/// Loads `path`: a llama-family GGUF model with a GPT-2 style (byte-level
-/// BPE) tokenizer inside, as SmolLM2, Qwen2 and Llama 3 files have.
+/// Loads `path`: a Llama, Qwen2 or Qwen3 GGUF model with a GPT-2 style
+/// (byte-level BPE) tokenizer inside, as SmolLM2 and Qwen files have.
 pub fn load(path: &Path) -> Result<LoadedModel, GenerateError> {
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| error(&shown, e))?;
@@ -84,7 +141,7 @@ pub fn load(path: &Path) -> Result<LoadedModel, GenerateError> {
         .collect();
     let requantized = slow.len();
     let weights = if slow.is_empty() {
-        ModelWeights::from_gguf(content, &mut file, &device).map_err(|e| error(&shown, e))?
+        Weights::from_gguf(content, &mut file, &device).map_err(|e| error(&shown, e))?
     } else {
         // Rewrite the file in memory with the slow tensors as Q8_0 (small
         // models only: the whole file is read once).
@@ -114,7 +171,7 @@ pub fn load(path: &Path) -> Result<LoadedModel, GenerateError> {
         buffer.set_position(0);
         let rewritten =
             gguf_file::Content::read(&mut buffer).map_err(|e| error("requantize", e))?;
-        ModelWeights::from_gguf(rewritten, &mut buffer, &device).map_err(|e| error(&shown, e))?
+        Weights::from_gguf(rewritten, &mut buffer, &device).map_err(|e| error(&shown, e))?
     };
     Ok(LoadedModel {
         weights,

@@ -1,5 +1,6 @@
-//! Local text generation: a quantized GGUF instruct model (llama family:
-//! Llama, SmolLM2, Qwen2) run by candle-transformers on a thread of its own,
+//! Local text generation: a quantized GGUF instruct model (llama, qwen2 or
+//! qwen3 architecture: SmolLM2, Qwen2.5, Qwen3; ChatML prompts) run by
+//! candle-transformers on a thread of its own,
 //! behind a channel, so generation never runs on the triage path. With
 //! [`crate::embed`], the only module that imports candle or tokenizers.
 //!
