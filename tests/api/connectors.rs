@@ -980,12 +980,7 @@ async fn a_connector_with_draft_in_note_writes_the_cited_draft_into_its_note() {
 
     let requests = recorder.lock().unwrap().requests.clone();
     let note = requests[0].3["note"].as_str().unwrap().to_owned();
-    let draft: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/tickets/desk:51/draft")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let draft: Value = app.stored_draft("desk:51").await;
     assert_eq!(draft["status"], "drafted", "{draft:#}");
     assert!(note.contains("Suggested resolution"), "{note}");
     assert!(note.contains(draft["text"].as_str().unwrap()), "{note}");

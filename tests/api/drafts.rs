@@ -78,6 +78,24 @@ impl TestApp {
             .collect()
     }
 
+    /// `GET /v1/tickets/{id}/draft` as a viewer: the stored latest draft.
+    pub async fn stored_draft(&self, id: &str) -> Value {
+        let response = self
+            .get_as(VIEWER_TOKEN, &format!("/v1/tickets/{id}/draft"))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /v1/drafts/stats` as a viewer.
+    async fn draft_stats(&self) -> Value {
+        self.get_as(VIEWER_TOKEN, "/v1/drafts/stats")
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `POST /v1/tickets/{id}/draft/review` as an agent.
     async fn review_draft(&self, id: &str, body: Value) -> reqwest::Response {
         self.post_json(&format!("/v1/tickets/{id}/draft/review"), &body)
@@ -170,12 +188,7 @@ async fn an_extractive_draft_cites_stored_incidents_and_articles() {
         );
     }
     // Stored with the ticket.
-    let stored: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/tickets/TKT-7001/draft")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.stored_draft("TKT-7001").await;
     assert_eq!(stored["id"], draft["id"]);
     assert_eq!(stored["text"], draft["text"]);
 }
@@ -242,12 +255,7 @@ async fn a_review_is_recorded_once_scrubbed_and_counted() {
         .review_draft("TKT-7004", json!({"verdict": "rejected"}))
         .await;
     error_code(again, 409).await;
-    let stats: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/drafts/stats")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = app.draft_stats().await;
     assert_eq!(stats["drafted"], 1, "{stats}");
     assert_eq!(stats["edited"], 1, "{stats}");
 }
@@ -286,12 +294,7 @@ async fn a_streamed_draft_sends_evidence_then_sentences_then_the_stored_draft() 
         .map(|(_, v)| v)
         .collect();
     assert_eq!(streamed.len(), draft["sentences"].as_array().unwrap().len());
-    let stored: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/tickets/TKT-7006/draft")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.stored_draft("TKT-7006").await;
     assert_eq!(stored["id"], draft["id"]);
 }
 
@@ -485,6 +488,9 @@ async fn the_local_model_writes_a_draft_whose_citations_all_survive() {
         s.drafts.backend = DraftBackend::Candle;
         s.drafts.candle.model_path = model;
         s.drafts.max_tokens = 96;
+        // Generation runs only on CPU time nothing else wants: the tests
+        // running beside this one may leave it little for a while.
+        s.drafts.timeout_s = 900;
     })
     .await;
     app.triage_ticket("TKT-7201", VPN_TITLE, VPN_DESCRIPTION)
@@ -553,20 +559,10 @@ async fn drafts_and_their_reviews_are_stored_on_postgres() {
         .await;
     error_code(again, 409).await;
 
-    let stored: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/tickets/TKT-7301/draft")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.stored_draft("TKT-7301").await;
     assert_eq!(stored["id"], draft["id"]);
     assert_eq!(stored["review"]["verdict"], "accepted");
-    let stats: Value = app
-        .get_as(VIEWER_TOKEN, "/v1/drafts/stats")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = app.draft_stats().await;
     assert_eq!(
         (stats["drafted"].as_i64(), stats["accepted"].as_i64()),
         (Some(1), Some(1)),
