@@ -84,6 +84,44 @@ export async function api(method, path, body) {
   return json;
 }
 
+/**
+ * POSTs to `path` asking for server-sent events, calling `onEvent(name, data)`
+ * for each as it arrives (EventSource cannot POST or send the CSRF header).
+ * Throws ApiFailure when the answer is not a stream.
+ */
+export async function apiStream(path, onEvent) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { accept: "text/event-stream", "x-csrf-token": csrf },
+    });
+  } catch {
+    throw new ApiFailure(0, "network", "Switchboard cannot be reached. Check your connection and try again.");
+  }
+  if (!response.ok) {
+    const error = (await response.json().catch(() => null))?.error ?? {};
+    throw new ApiFailure(response.status, error.code ?? "error", error.message ?? `The server answered ${response.status}.`);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    pending += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = pending.indexOf("\n\n")) >= 0) {
+      const block = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      const name = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (name && data) onEvent(name, JSON.parse(data));
+    }
+  }
+}
+
 /** Shows a message in the page's status area (and for screen readers). */
 export function notice(message, kind = "info") {
   const area = document.getElementById("notice");

@@ -1,7 +1,7 @@
 // Triage desk: paste a ticket or open one by id; see each suggestion with its
 // confidence, route, alternatives, evidence and the words that weighed most;
 // confirm or correct a label; request a runbook with validated parameters.
-import { addContent, api, badge, confidenceBar, debounce, failure, field, h, me, notice, pct, setContent } from "../lib.js";
+import { addContent, api, apiStream, badge, confidenceBar, debounce, failure, field, h, me, notice, pct, setContent } from "../lib.js";
 
 let catalog = null;
 
@@ -101,6 +101,7 @@ function drawResult(result, triaged, ticket) {
     h("div", { class: "suggestions" },
       Object.entries(triaged.suggestions).map(([name, s]) => suggestionCard(name, s, remembered ? triaged.ticket_id : null))),
     triaged.priority ? h("p", { class: "card priority" }, "Derived priority: ", h("strong", {}, `${triaged.priority.level} - ${triaged.priority.name}`), ` (impact ${triaged.priority.impact[0]}, urgency ${triaged.priority.urgency[0]}, ${pct(triaged.priority.confidence)} confident)`) : null,
+    remembered && me.canRequest ? draftCard(triaged.ticket_id) : null,
     runbooksCard(triaged.runbooks ?? [], triaged.ticket_id),
     similarCard(triaged.similar_incidents ?? []),
     knowledgeCard(triaged.knowledge_articles ?? []),
@@ -206,6 +207,68 @@ async function openIncident(id) {
   } catch (error) {
     failure(dialog, error);
     addContent(dialog, h("form", { method: "dialog" }, h("button", {}, "Close")));
+  }
+}
+
+/**
+ * A suggested resolution, streamed sentence by sentence (only sentences that
+ * passed grounding arrive), each with the evidence it cites; then the agent
+ * says whether it was used.
+ */
+function draftCard(ticketId) {
+  const body = h("div", { class: "draft-body" });
+  const start = h("button", { type: "button", id: "draft-button" }, "Draft a resolution");
+  const card = h("section", { class: "card", id: "draft" }, h("h2", {}, "Suggested resolution"),
+    h("p", { class: "muted" }, "Written from the similar incidents and articles; every sentence cites its source."),
+    start, body);
+  const sentence = (s) => h("li", { class: "draft-sentence" }, s.text,
+    s.citations.flatMap((c) => [" ", h("span", { class: "citation" }, `[${c}]`)]));
+  start.addEventListener("click", async () => {
+    start.disabled = true;
+    const list = h("ol", { class: "draft-sentences" });
+    setContent(body, h("p", { class: "muted" }, "Reading the evidence…"), list);
+    try {
+      await apiStream(`/v1/tickets/${encodeURIComponent(ticketId)}/draft`, (event, data) => {
+        if (event === "evidence") setContent(body, h("p", { class: "muted" }, `Writing from ${data.length} pieces of evidence…`), list);
+        if (event === "sentence") addContent(list, sentence(data));
+        if (event === "error") throw new Error(data.error?.message ?? "the draft failed");
+        if (event === "draft") drawDraft(card, body, data);
+      });
+    } catch (error) {
+      failure(body, error);
+    } finally {
+      start.disabled = false;
+    }
+  });
+  return card;
+
+  function drawDraft(card, body, draft) {
+    card.dataset.status = draft.status;
+    if (draft.status !== "drafted") {
+      setContent(body, h("p", { class: "draft-reason" }, `No draft: ${draft.reason}`));
+      return;
+    }
+    const status = h("p", { class: "draft-review-status", role: "status" });
+    const edited = h("textarea", { rows: 4, id: "draft-edit" });
+    edited.value = draft.sentences.map((s) => s.text).join("\n");
+    const review = async (verdict, text) => {
+      try {
+        await api("POST", `/v1/tickets/${encodeURIComponent(ticketId)}/draft/review`, { draft_id: draft.id, verdict, ...(text ? { text } : {}) });
+        setContent(status, { accepted: "Accepted as written.", edited: "Recorded as edited.", rejected: "Recorded as not used." }[verdict]);
+      } catch (error) {
+        failure(status, error);
+      }
+    };
+    setContent(body,
+      h("ol", { class: "draft-sentences" }, draft.sentences.map(sentence)),
+      h("p", { class: "muted" }, `${draft.backend}${draft.model !== "none" ? ` (${draft.model})` : ""} · ${Math.round(draft.latency_ms)} ms`
+        + (draft.checks.sentences_dropped ? ` · ${draft.checks.sentences_dropped} unsupported sentences left out` : "")),
+      h("details", {}, h("summary", {}, "Edit before sending"), field("What you sent", edited),
+        h("button", { type: "button", class: "secondary", onclick: () => review("edited", edited.value) }, "Sent edited")),
+      h("div", { class: "actions" },
+        h("button", { type: "button", id: "draft-accept", onclick: () => review("accepted") }, "Sent as written"),
+        h("button", { type: "button", class: "secondary", id: "draft-reject", onclick: () => review("rejected") }, "Not used")),
+      status);
   }
 }
 

@@ -270,6 +270,66 @@ async fn browser_an_agent_triages_reads_the_evidence_and_corrects_the_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium: run scripts/test-browser.sh"]
+async fn browser_an_agent_streams_a_cited_draft_and_says_it_was_used() {
+    let console = Console::start().await;
+    let driver = Driver::start().await;
+    let agent = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&agent, &console, AGENT_TOKEN).await;
+    agent
+        .type_into(
+            &agent.wait("#triage-form input[name=id]").await,
+            "INC-UI-DRAFT",
+        )
+        .await;
+    agent
+        .type_into(
+            &agent.wait("#triage-form input[name=title]").await,
+            VPN_TITLE,
+        )
+        .await;
+    agent
+        .type_into(&agent.wait("#triage-form textarea").await, VPN_TEXT)
+        .await;
+    agent.click(&agent.wait("#suggest").await).await;
+
+    agent.click(&agent.wait("#draft-button").await).await;
+    agent.wait("#draft[data-status=drafted]").await;
+    let sentences = agent.find_all("#draft .draft-sentence").await;
+    assert!(!sentences.is_empty());
+    for sentence in &sentences {
+        let text = agent.text(sentence).await;
+        assert!(
+            text.contains("[INC") || text.contains("[kb:"),
+            "every sentence cites: {text}"
+        );
+    }
+    agent
+        .execute("document.getElementById('draft').scrollIntoView()")
+        .await;
+    screenshot(&agent, "draft").await;
+    agent.click(&agent.wait("#draft-accept").await).await;
+    agent
+        .wait_text("#draft .draft-review-status", "Accepted as written")
+        .await;
+    no_console_errors(&agent).await;
+    agent.close().await;
+
+    // The verdict is stored with the draft.
+    let stored: Value = reqwest::Client::new()
+        .get(console.url("/v1/tickets/INC-UI-DRAFT/draft"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["review"]["verdict"], "accepted", "{stored:#}");
+    assert_eq!(stored["review"]["reviewed_by"], "agent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: run scripts/test-browser.sh"]
 async fn browser_an_agent_requests_a_runbook_and_an_approver_approves_it() {
     let console = Console::start().await;
     let driver = Driver::start().await;
