@@ -154,6 +154,16 @@ fn environ_value(pid: i32, name: &str) -> Option<Option<Vec<u8>>> {
     )
 }
 
+/// Whether an orphan re-parented to the service is one of this step's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Mine,
+    NotMine,
+    /// Half-way through exec (no arguments yet, or its program changed while
+    /// it was looked at): a later look decides.
+    Undecided,
+}
+
 /// The processes of one step attempt.
 pub struct StepProcesses {
     root: i32,
@@ -184,16 +194,24 @@ impl StepProcesses {
     /// Looks for new processes of the step: descendants of its first process and
     /// of every process seen, and orphans re-parented to the service.
     pub fn scan(&mut self) {
-        self.scan_with(&Family::Quick);
+        // An undecided orphan is looked at again at the next scan.
+        let _ = self.scan_with(&Family::Quick);
     }
 
-    fn scan_with(&mut self, family: &Family) {
+    /// Returns whether an orphan could not be decided yet (see [`Claim`]).
+    fn scan_with(&mut self, family: &Family) -> bool {
         let mut frontier: Vec<i32> = std::iter::once(self.root)
             .chain(self.seen.keys().copied())
             .collect();
+        let mut undecided = false;
         for orphan in family.children(self.me) {
-            if orphan != self.root && !self.seen.contains_key(&orphan) && self.claims(orphan) {
-                self.remember(orphan, &mut frontier);
+            if orphan == self.root || self.seen.contains_key(&orphan) {
+                continue;
+            }
+            match self.claims(orphan) {
+                Claim::Mine => self.remember(orphan, &mut frontier),
+                Claim::Undecided => undecided = true,
+                Claim::NotMine => {}
             }
         }
         while let Some(pid) = frontier.pop() {
@@ -203,6 +221,7 @@ impl StepProcesses {
                 }
             }
         }
+        undecided
     }
 
     fn remember(&mut self, pid: i32, frontier: &mut Vec<i32>) {
@@ -213,20 +232,23 @@ impl StepProcesses {
     }
 
     /// Whether an orphan re-parented to the service belongs to this step.
-    fn claims(&self, pid: i32) -> bool {
+    fn claims(&self, pid: i32) -> Claim {
         // Held while deciding: no step's first process starts meanwhile.
         let roots = STEP_ROOTS.lock();
         if roots.contains(&pid) {
-            return false;
+            return Claim::NotMine;
         }
         let Some(stat) = stat(pid) else {
-            return false;
+            return Claim::NotMine;
         };
         // A zombie is reaped elsewhere; a process with no arguments is half-way
-        // through exec, its environment not readable yet: the next scan decides.
+        // through exec, its environment not readable yet: a later look decides.
+        if stat.state == 'Z' {
+            return Claim::NotMine;
+        }
         let arguments = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if stat.state == 'Z' || arguments.is_empty() {
-            return false;
+        if arguments.is_empty() {
+            return Claim::Undecided;
         }
         // The environment is read between two looks at the program: a process
         // caught between fork and exec still shows the service's environment,
@@ -234,10 +256,13 @@ impl StepProcesses {
         let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         let before = exe();
         let marker = environ_value(pid, STEP_ENV);
-        if before.is_none() || exe() != before {
-            return false;
+        if before.is_none() {
+            return Claim::NotMine;
         }
-        match marker {
+        if exe() != before {
+            return Claim::Undecided;
+        }
+        let mine = match marker {
             Some(Some(value)) => value == self.marker.as_bytes(),
             // No marker (the environment was cleared): a process that left the
             // service's own group and started after this step is taken for one
@@ -249,8 +274,11 @@ impl StepProcesses {
                     && stat.start >= self.root_start
                     && before != std::fs::read_link("/proc/self/exe").ok()
             }
-            None => false,
-        }
+            // The environment could not be read (the process is exiting or
+            // between two programs): a later look decides.
+            None => return Claim::Undecided,
+        };
+        if mine { Claim::Mine } else { Claim::NotMine }
     }
 
     /// Kills every process of the step still alive (its first process too,
@@ -260,7 +288,10 @@ impl StepProcesses {
     pub async fn kill_all(&mut self, root_alive: bool) -> usize {
         let mut killed = std::collections::HashSet::new();
         for round in 0..200 {
-            self.scan_with(&Family::complete());
+            // An orphan caught half-way through exec keeps the loop going
+            // until it can be told apart: a step's process that escaped a
+            // moment before the step ended is not missed.
+            let undecided = self.scan_with(&Family::complete());
             self.reap();
             let live: Vec<i32> = self
                 .seen
@@ -271,7 +302,7 @@ impl StepProcesses {
             if round == 0 && root_alive {
                 // The step's own group too: it catches what no scan has seen yet.
                 let _ = killpg(Pid::from_raw(self.root), Signal::SIGKILL);
-            } else if live.is_empty() {
+            } else if live.is_empty() && !undecided {
                 break;
             }
             for pid in live {
