@@ -69,6 +69,22 @@ pub struct ConnectorName {
     pub connector: String,
 }
 
+/// Labels of a draft sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DraftLabels {
+    /// `extractive`, `candle` or `openai`.
+    pub backend: String,
+    /// `drafted`, `no_draft`, `failed` or `timeout`.
+    pub outcome: String,
+}
+
+/// Labels naming a draft backend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DraftBackendLabel {
+    /// `extractive`, `candle` or `openai`.
+    pub backend: String,
+}
+
 /// Every metric the service exports.
 pub struct Metrics {
     registry: Registry,
@@ -97,6 +113,21 @@ pub struct Metrics {
     pub connector_last_poll: Family<ConnectorName, Gauge>,
     /// Storms (bursts of similar tickets) opened since start.
     pub storms_opened: Counter,
+    /// Drafts asked for, by backend and outcome.
+    pub drafts: Family<DraftLabels, Counter>,
+    /// Seconds a draft took, by backend.
+    pub draft_duration: Family<DraftBackendLabel, Histogram>,
+    /// Sentences the grounding filter dropped and citations it removed, by
+    /// backend: a generator that starts inventing shows here first.
+    pub draft_sentences_dropped: Family<DraftBackendLabel, Counter>,
+    /// Citations to ids that were not among the evidence, by backend.
+    pub draft_invented_citations: Family<DraftBackendLabel, Counter>,
+}
+
+fn draft_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    ])
 }
 
 fn latency_histogram() -> Histogram {
@@ -180,7 +211,37 @@ impl Metrics {
             "Storms (bursts of similar tickets: an outage) opened",
             storms_opened.clone(),
         );
+        let drafts = Family::<DraftLabels, Counter>::default();
+        registry.register(
+            "drafts",
+            "Suggested resolutions asked for, by backend and outcome",
+            drafts.clone(),
+        );
+        let draft_duration = Family::<DraftBackendLabel, Histogram>::new_with_constructor(
+            draft_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "draft_duration_seconds",
+            "Seconds a draft took, by backend",
+            draft_duration.clone(),
+        );
+        let draft_sentences_dropped = Family::<DraftBackendLabel, Counter>::default();
+        registry.register(
+            "draft_sentences_dropped",
+            "Sentences a draft backend wrote that no retrieved passage supports",
+            draft_sentences_dropped.clone(),
+        );
+        let draft_invented_citations = Family::<DraftBackendLabel, Counter>::default();
+        registry.register(
+            "draft_invented_citations",
+            "Citations a draft backend wrote to ids that were not among the evidence",
+            draft_invented_citations.clone(),
+        );
         Self {
+            drafts,
+            draft_duration,
+            draft_sentences_dropped,
+            draft_invented_citations,
             storms_opened,
             connector_last_poll,
             connector_events,

@@ -80,6 +80,57 @@ impl DraftService {
         caller: &str,
         events: Option<mpsc::UnboundedSender<DraftEvent>>,
     ) -> Result<Draft, DraftError> {
+        let result = self.write_draft(ticket_id, caller, events).await;
+        self.record(&result);
+        result
+    }
+
+    /// Counts a draft's outcome (and its time and what grounding removed)
+    /// for `GET /metrics`; refusals of the request itself are not counted.
+    fn record(&self, result: &Result<Draft, DraftError>) {
+        let metrics = crate::metrics::global();
+        let backend = self.backend().to_owned();
+        let outcome = match result {
+            Ok(draft) => {
+                let label = crate::metrics::DraftBackendLabel {
+                    backend: backend.clone(),
+                };
+                metrics
+                    .draft_duration
+                    .get_or_create(&label)
+                    .observe(draft.latency_ms / 1000.0);
+                metrics
+                    .draft_sentences_dropped
+                    .get_or_create(&label)
+                    .inc_by(draft.checks.sentences_dropped as u64);
+                metrics
+                    .draft_invented_citations
+                    .get_or_create(&label)
+                    .inc_by(draft.checks.invented_citations.len() as u64);
+                match draft.status {
+                    DraftStatus::Drafted => "drafted",
+                    DraftStatus::NoDraft => "no_draft",
+                }
+            }
+            Err(DraftError::Timeout(_)) => "timeout",
+            Err(DraftError::Backend(_) | DraftError::Database(_)) => "failed",
+            Err(_) => return,
+        };
+        metrics
+            .drafts
+            .get_or_create(&crate::metrics::DraftLabels {
+                backend,
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    async fn write_draft(
+        &self,
+        ticket_id: &str,
+        caller: &str,
+        events: Option<mpsc::UnboundedSender<DraftEvent>>,
+    ) -> Result<Draft, DraftError> {
         if !self.settings.enabled {
             return Err(DraftError::Disabled);
         }

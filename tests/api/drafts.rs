@@ -12,6 +12,7 @@ use crate::helpers::{
     AGENT_TOKEN, TestApp, VIEWER_TOKEN, assert_succeeded, error_code, repo, sample_copy, spawn_app,
     spawn_app_on, switchboard_command,
 };
+use crate::metrics::sample;
 
 const VPN_TITLE: &str = "VPN keeps disconnecting";
 const VPN_DESCRIPTION: &str =
@@ -567,5 +568,45 @@ async fn drafts_and_their_reviews_are_stored_on_postgres() {
         (stats["drafted"].as_i64(), stats["accepted"].as_i64()),
         (Some(1), Some(1)),
         "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_drafts_and_what_grounding_removed() {
+    let server = chat_server::start(Behaviour::Faithful).await;
+    let app = spawn_openai_app(&server, 30).await;
+    app.triage_ticket("TKT-7106", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+    app.draft("TKT-7106").await;
+
+    let body = app.get("/metrics").await.text().await.unwrap();
+
+    assert!(
+        sample(
+            &body,
+            "switchboard_drafts_total{backend=\"openai\",outcome=\"drafted\"}"
+        ) >= Some(1.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "switchboard_draft_invented_citations_total{backend=\"openai\"}"
+        ) >= Some(1.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "switchboard_draft_sentences_dropped_total{backend=\"openai\"}"
+        ) >= Some(2.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "switchboard_draft_duration_seconds_count{backend=\"openai\"}"
+        ) >= Some(1.0),
+        "{body}"
     );
 }

@@ -6,7 +6,8 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 /// The value of the first sample whose line starts with `prefix`.
-fn sample(body: &str, prefix: &str) -> Option<f64> {
+/// The value of the first sample line of `body` starting with `prefix`.
+pub fn sample(body: &str, prefix: &str) -> Option<f64> {
     body.lines()
         .find(|line| line.starts_with(prefix))
         .and_then(|line| line.rsplit(' ').next())
