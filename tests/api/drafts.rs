@@ -122,6 +122,14 @@ fn evidence_ids(draft: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A `no_draft` answer whose reason mentions `why`, with no text or sentences.
+fn assert_no_draft(draft: &Value, why: &str) {
+    assert_eq!(draft["status"], "no_draft", "{draft:#}");
+    assert!(draft["reason"].as_str().unwrap().contains(why), "{draft:#}");
+    assert_eq!(draft["text"], "");
+    assert!(draft["sentences"].as_array().unwrap().is_empty());
+}
+
 fn assert_grounded(draft: &Value) {
     assert_eq!(draft["status"], "drafted", "{draft:#}");
     let evidence = evidence_ids(draft);
@@ -206,13 +214,7 @@ async fn weak_evidence_yields_no_draft_and_says_why() {
 
     let draft = app.draft("TKT-7002").await;
 
-    assert_eq!(draft["status"], "no_draft", "{draft:#}");
-    assert!(
-        draft["reason"].as_str().unwrap().contains("similar"),
-        "{draft:#}"
-    );
-    assert_eq!(draft["text"], "");
-    assert!(draft["sentences"].as_array().unwrap().is_empty());
+    assert_no_draft(&draft, "similar");
 }
 
 #[tokio::test]
@@ -413,12 +415,7 @@ async fn an_obedient_model_following_a_ticket_s_instructions_yields_no_draft() {
 
     let draft = app.draft("TKT-7102").await;
 
-    assert_eq!(draft["status"], "no_draft", "{draft:#}");
-    assert!(
-        draft["reason"].as_str().unwrap().contains("supported"),
-        "{draft:#}"
-    );
-    assert_eq!(draft["text"], "");
+    assert_no_draft(&draft, "supported");
     assert_eq!(draft["checks"]["invented_citations"], json!(["INC0000000"]));
 }
 

@@ -94,6 +94,23 @@ impl Console {
     }
 }
 
+/// Types the VPN ticket with id `id` into the triage desk and asks for suggestions.
+async fn triage_in_desk(agent: &Browser, id: &str) {
+    agent
+        .type_into(&agent.wait("#triage-form input[name=id]").await, id)
+        .await;
+    agent
+        .type_into(
+            &agent.wait("#triage-form input[name=title]").await,
+            VPN_TITLE,
+        )
+        .await;
+    agent
+        .type_into(&agent.wait("#triage-form textarea").await, VPN_TEXT)
+        .await;
+    agent.click(&agent.wait("#suggest").await).await;
+}
+
 /// Saves a screenshot as `target/screenshots/NAME.png`.
 async fn screenshot(browser: &Browser, name: &str) {
     let dir = repo().join("target/screenshots");
@@ -150,19 +167,7 @@ async fn browser_an_agent_triages_reads_the_evidence_and_corrects_the_group() {
     let agent = driver.browser(DESKTOP.0, DESKTOP.1).await;
     sign_in(&agent, &console, AGENT_TOKEN).await;
 
-    agent
-        .type_into(&agent.wait("#triage-form input[name=id]").await, "INC-UI-1")
-        .await;
-    agent
-        .type_into(
-            &agent.wait("#triage-form input[name=title]").await,
-            VPN_TITLE,
-        )
-        .await;
-    agent
-        .type_into(&agent.wait("#triage-form textarea").await, VPN_TEXT)
-        .await;
-    agent.click(&agent.wait("#suggest").await).await;
+    triage_in_desk(&agent, "INC-UI-1").await;
     let group = agent
         .wait_text(
             ".suggestion[data-field=assignment_group]",
@@ -275,22 +280,7 @@ async fn browser_an_agent_streams_a_cited_draft_and_says_it_was_used() {
     let driver = Driver::start().await;
     let agent = driver.browser(DESKTOP.0, DESKTOP.1).await;
     sign_in(&agent, &console, AGENT_TOKEN).await;
-    agent
-        .type_into(
-            &agent.wait("#triage-form input[name=id]").await,
-            "INC-UI-DRAFT",
-        )
-        .await;
-    agent
-        .type_into(
-            &agent.wait("#triage-form input[name=title]").await,
-            VPN_TITLE,
-        )
-        .await;
-    agent
-        .type_into(&agent.wait("#triage-form textarea").await, VPN_TEXT)
-        .await;
-    agent.click(&agent.wait("#suggest").await).await;
+    triage_in_desk(&agent, "INC-UI-DRAFT").await;
 
     agent.click(&agent.wait("#draft-button").await).await;
     agent.wait("#draft[data-status=drafted]").await;
