@@ -14,12 +14,14 @@ pub struct LocalGenerator {
 }
 
 impl LocalGenerator {
-    /// Loads the model `settings` name.
+    /// Loads the model `settings` name; it pauses between tokens while a
+    /// triage request is being answered.
     pub fn load(settings: &CandleSettings) -> Result<Self, DraftError> {
         let model = LocalModel::load(
             &settings.model_path,
             settings.threads,
             settings.repeat_penalty,
+            std::sync::Arc::new(crate::triage::triage_in_flight),
         )
         .map_err(|e| DraftError::Backend(e.to_string()))?;
         Ok(Self { model })

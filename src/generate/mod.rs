@@ -54,6 +54,13 @@ struct Job {
     reply: oneshot::Sender<Result<String, GenerateError>>,
 }
 
+/// Asked before every token: while it says true, generation waits (for
+/// foreground work such as a triage request to finish).
+pub type Yield = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How long generation sleeps between two looks while it yields.
+const YIELD_POLL: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// A loaded model and the thread that runs it; cheap to share.
 pub struct LocalModel {
     jobs: std::sync::mpsc::SyncSender<Job>,
@@ -63,7 +70,13 @@ pub struct LocalModel {
 impl LocalModel {
     /// Loads the GGUF file at `path` (its slow-format tensors requantized to
     /// Q8_0) and starts its thread with `threads` workers.
-    pub fn load(path: &Path, threads: usize, repeat_penalty: f32) -> Result<Self, GenerateError> {
+    /// Before each token, generation waits while `yield_to()` says true.
+    pub fn load(
+        path: &Path,
+        threads: usize,
+        repeat_penalty: f32,
+        yield_to: Yield,
+    ) -> Result<Self, GenerateError> {
         let started = std::time::Instant::now();
         let loaded = gguf::load(path)?;
         tracing::info!(
@@ -89,7 +102,8 @@ impl LocalModel {
                     if job.reply.is_closed() {
                         continue; // its caller gave up while it waited
                     }
-                    let result = pool.install(|| run(&mut loaded, &job, repeat_penalty));
+                    let result =
+                        pool.install(|| run(&mut loaded, &job, repeat_penalty, yield_to.as_ref()));
                     let _ = job.reply.send(result);
                 }
             })
@@ -181,6 +195,7 @@ fn run(
     model: &mut gguf::LoadedModel,
     job: &Job,
     repeat_penalty: f32,
+    yield_to: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<String, GenerateError> {
     // Ticket text cannot smuggle in chat markers: they are only special here.
     let system = job.system.replace("<|", "< |");
@@ -202,6 +217,9 @@ fn run(
     let mut input = prompt;
     let mut position = 0;
     for _ in 0..job.max_tokens {
+        while yield_to() && !job.reply.is_closed() {
+            std::thread::sleep(YIELD_POLL);
+        }
         if job.reply.is_closed() {
             break; // the caller timed out or went away
         }

@@ -26,7 +26,7 @@ pub use model::{
     ServiceStats, SimilarIncident, Triage, TriageError,
 };
 pub use priority::{DerivedPriority, PrioritySettings};
-pub use service::TriageService;
+pub use service::{TriageService, triage_in_flight};
 pub use state::{LearningState, RetrainLock, StoredHead};
 pub use voting::{
     Alternative, Evidence, FieldSuggestion, HeadVote, Route, ScoreSources, VoteSettings,

@@ -53,6 +53,31 @@ pub struct TriageService {
     pub(super) keep_original: (crate::domain::KeepOriginal, i64),
 }
 
+/// Triage requests being answered in this process: background work (local
+/// draft generation) waits while any is, so it never competes with one.
+static TRIAGE_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// True while a triage request is being answered in this process.
+pub fn triage_in_flight() -> bool {
+    TRIAGE_IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
+/// Counts one triage request in flight until dropped.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        TRIAGE_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        TRIAGE_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Stripes of [`TriageService`]'s remembering locks.
 pub(super) const REMEMBER_STRIPES: usize = 64;
 /// Payload key of a stored incident: how many of its feedback entries (in the
@@ -269,6 +294,7 @@ impl TriageService {
         caller: Option<&Caller>,
     ) -> Result<Triage, TriageError> {
         let started = Instant::now();
+        let _in_flight = InFlight::enter();
         ticket.validate()?;
         // Nothing below sees personal or secret data.
         let ticket = &self.scrub_ticket(ticket);
