@@ -278,14 +278,10 @@ async fn an_edit_without_its_text_is_refused() {
     assert_eq!(body["error"]["field"], "text");
 }
 
-#[tokio::test]
-async fn a_streamed_draft_sends_evidence_then_sentences_then_the_stored_draft() {
-    let app = spawn_app().await;
-    app.triage_ticket("TKT-7006", VPN_TITLE, VPN_DESCRIPTION)
-        .await;
-
-    let events = app.draft_events("TKT-7006").await;
-
+/// Checks a streamed draft's events: the evidence first, then one `sentence`
+/// per sentence of the final draft (and nothing else), the grounded draft
+/// last; returns that draft.
+fn assert_streamed(events: &[(String, Value)]) -> &Value {
     let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"evidence"), "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"draft"), "{kinds:?}");
@@ -294,9 +290,27 @@ async fn a_streamed_draft_sends_evidence_then_sentences_then_the_stored_draft() 
     let streamed: Vec<&Value> = events
         .iter()
         .filter(|(k, _)| k == "sentence")
-        .map(|(_, v)| v)
+        .map(|(_, v)| &v["text"])
         .collect();
-    assert_eq!(streamed.len(), draft["sentences"].as_array().unwrap().len());
+    let stored: Vec<&Value> = draft["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["text"])
+        .collect();
+    assert_eq!(streamed, stored, "only grounded sentences are streamed");
+    draft
+}
+
+#[tokio::test]
+async fn a_streamed_draft_sends_evidence_then_sentences_then_the_stored_draft() {
+    let app = spawn_app().await;
+    app.triage_ticket("TKT-7006", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+
+    let events = app.draft_events("TKT-7006").await;
+
+    let draft = assert_streamed(&events);
     let stored: Value = app.stored_draft("TKT-7006").await;
     assert_eq!(stored["id"], draft["id"]);
 }
@@ -458,23 +472,7 @@ async fn a_streamed_openai_answer_arrives_sentence_by_sentence() {
     let events = app.draft_events("TKT-7105").await;
 
     assert_eq!(server.received()[0].body["stream"], true);
-    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(kinds.first(), Some(&"evidence"), "{kinds:?}");
-    assert_eq!(kinds.last(), Some(&"draft"), "{kinds:?}");
-    let draft = &events.last().unwrap().1;
-    assert_grounded(draft);
-    let streamed: Vec<&Value> = events
-        .iter()
-        .filter(|(k, _)| k == "sentence")
-        .map(|(_, v)| &v["text"])
-        .collect();
-    let stored: Vec<&Value> = draft["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| &s["text"])
-        .collect();
-    assert_eq!(streamed, stored, "only grounded sentences are streamed");
+    let draft = assert_streamed(&events);
     assert_eq!(draft["checks"]["invented_citations"], json!(["INC0000000"]));
 }
 
