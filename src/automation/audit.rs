@@ -406,6 +406,11 @@ impl AuditLog {
 
     /// Recomputes every MAC and link, and compares the chain with its anchor.
     pub async fn verify(&self) -> Result<ChainReport, AuditError> {
+        // The anchor first: an entry is anchored only once committed, so every
+        // head read now is in the chain read next, even while a running server
+        // keeps appending (read the other way round, an entry committed and
+        // anchored between the two reads looked deleted).
+        let heads = self.anchor.heads()?;
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
             .fetch_all(&self.pool)
             .await?;
@@ -458,7 +463,6 @@ impl AuditLog {
             prev = entry.hash.clone();
             hashes.push(entry.hash);
         }
-        let heads = self.anchor.heads()?;
         let last = report.entries;
         let newest = heads.iter().map(|h| h.seq).max().unwrap_or(0);
         if newest > last {
