@@ -42,16 +42,22 @@ impl Default for Prompts {
     }
 }
 
-fn load_template(dir: &Path, name: &str, placeholders: &[&str]) -> Result<String, PromptError> {
+/// Reads template `name` from `dir` (one trailing newline ignored); `Err`
+/// names the file.
+pub(crate) fn read_template(dir: &Path, name: &str) -> Result<String, PromptError> {
     let path = dir.join(name);
-    let error = |reason: String| PromptError {
-        file: path.display().to_string(),
-        reason,
-    };
-    let raw = std::fs::read_to_string(&path).map_err(|e| error(e.to_string()))?;
-    let template = raw.strip_suffix('\n').unwrap_or(&raw).to_owned();
+    let raw = std::fs::read_to_string(&path)
+        .map_err(|e| PromptError::new(path.display().to_string(), e.to_string()))?;
+    Ok(raw.strip_suffix('\n').unwrap_or(&raw).to_owned())
+}
+
+fn load_template(dir: &Path, name: &str, placeholders: &[&str]) -> Result<String, PromptError> {
+    let template = read_template(dir, name)?;
     if !placeholders.iter().any(|p| template.contains(p)) {
-        return Err(error(format!("must use at least one of {placeholders:?}")));
+        return Err(PromptError::new(
+            dir.join(name).display().to_string(),
+            format!("must use at least one of {placeholders:?}"),
+        ));
     }
     Ok(template)
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::evidence::Evidence;
-use crate::prompts::{PromptError, render};
+use crate::prompts::{PromptError, read_template, render};
 
 /// File name of the system template (placeholder `{max_sentences}`).
 pub const SYSTEM_TEMPLATE: &str = "draft_system.txt";
@@ -38,26 +38,25 @@ impl Default for DraftPrompts {
     fn default() -> Self {
         Self {
             system: include_str!("../../prompts/draft_system.txt")
-                .trim_end()
+                .trim_end_matches('\n')
                 .to_owned(),
             user: include_str!("../../prompts/draft_user.txt")
-                .trim_end()
+                .trim_end_matches('\n')
                 .to_owned(),
         }
     }
 }
 
+/// Reads template `name`, which must use every placeholder in `required`.
 fn read(dir: &Path, name: &str, required: &[&str]) -> Result<String, PromptError> {
-    let path = dir.join(name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| PromptError::new(path.display().to_string(), e.to_string()))?;
+    let text = read_template(dir, name)?;
     if let Some(missing) = required.iter().find(|p| !text.contains(*p)) {
         return Err(PromptError::new(
-            path.display().to_string(),
+            dir.join(name).display().to_string(),
             format!("must use the placeholder {missing}"),
         ));
     }
-    Ok(text.trim_end().to_owned())
+    Ok(text)
 }
 
 /// Keeps ticket text from closing or opening the prompt's markers.

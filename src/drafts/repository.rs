@@ -34,8 +34,8 @@ fn verdict_name(verdict: Verdict) -> &'static str {
 }
 
 fn decode(body: &str, review: Option<String>) -> Result<Draft, DraftError> {
-    let mut draft: Draft = serde_json::from_str(body)
-        .map_err(|e| DraftError::Backend(format!("a stored draft cannot be read: {e}")))?;
+    let mut draft: Draft =
+        serde_json::from_str(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     draft.review = review.and_then(|r| serde_json::from_str(&r).ok());
     Ok(draft)
 }
@@ -48,7 +48,7 @@ impl DraftRepository {
 
     /// Stores a draft (with its ticket) before it is answered.
     pub async fn insert(&self, draft: &Draft, created_at: i64) -> Result<(), DraftError> {
-        let body = serde_json::to_string(draft).map_err(|e| DraftError::Backend(e.to_string()))?;
+        let body = serde_json::to_string(draft).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let status = match draft.status {
             super::DraftStatus::Drafted => "drafted",
             super::DraftStatus::NoDraft => "no_draft",
@@ -102,7 +102,7 @@ impl DraftRepository {
 
     /// Records a review on a draft that has none; `false` when it already had one.
     pub async fn review(&self, draft_id: &str, review: &DraftReview) -> Result<bool, DraftError> {
-        let json = serde_json::to_string(review).map_err(|e| DraftError::Backend(e.to_string()))?;
+        let json = serde_json::to_string(review).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let done = sqlx::query(
             "UPDATE drafts SET verdict = $1, review = $2 WHERE id = $3 AND verdict IS NULL",
         )
