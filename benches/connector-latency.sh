@@ -7,7 +7,10 @@
 #
 #   benches/connector-latency.sh
 #
-# Environment: SWITCHBOARD (binary), PORT (18082), RECORDER_PORT (18083).
+# Environment: SWITCHBOARD (binary), PORT (18082), RECORDER_PORT (18083),
+# DRAFT_IN_NOTE=1 (a cited draft in every note, written from the ticket's own
+# retrieval), TICKETS (a CSV with short_description and description columns
+# to send instead of the three built-in tickets, e.g. an unseen split).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port="${PORT:-18082}"
@@ -15,6 +18,8 @@ recorder_port="${RECORDER_PORT:-18083}"
 make_work_dir
 use_repo_assets
 key="bench-hook-key-0123456789"
+draft_in_note=false
+[ -n "${DRAFT_IN_NOTE:-}" ] && draft_in_note=true
 mkdir -p "$work/runbooks"
 cp "$root/runbooks/inventory.yaml" "$work/runbooks/"
 printf 'BENCH_HOOK_KEY: %s\n' "$key" >"$work/secrets.yaml"
@@ -31,6 +36,7 @@ name = "bench"
 kind = "generic"
 base_url = "http://127.0.0.1:$recorder_port"
 inbound = { hmac_secret = "BENCH_HOOK_KEY" }
+draft_in_note = $draft_in_note
 [connectors.fields.assignment_group]
 mode = "apply"
 [connectors.fields.category]
@@ -44,6 +50,8 @@ update = { method = "PATCH", path = "/api/tickets/{id}" }
 TOML
 export SWITCHBOARD_CONFIG="$work/switchboard.toml"
 "$bin" ingest incidents "$root/sample/incidents.csv" >/dev/null 2>&1
+"$bin" ingest kb "$root/sample/kb" >/dev/null 2>&1
 start_server "$port" "$work/serve.log"
 python3 "$root/benches/connector_latency.py" --switchboard "http://127.0.0.1:$port" \
-  --recorder-port "$recorder_port" --key "$key" --events "${EVENTS:-200}" --senders "${SENDERS:-4}" --interval-ms "${INTERVAL_MS:-0}"
+  --recorder-port "$recorder_port" --key "$key" --events "${EVENTS:-200}" --senders "${SENDERS:-4}" --interval-ms "${INTERVAL_MS:-0}" \
+  ${TICKETS:+--tickets "$TICKETS"}

@@ -7,6 +7,7 @@ event and receiving its write-back, and events per second over the whole run.
 Run through benches/connector-latency.sh, which starts the Switchboard server.
 """
 import argparse
+import csv
 import hashlib
 import hmac
 import http.server
@@ -34,13 +35,20 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def send(base, key, n, sent):
+BUILT_IN = [
+    (title, "Since this morning it fails every few minutes for everyone on floor 3.")
+    for title in ["VPN keeps dropping", "Printer offline", "Outlook asks for password"]
+]
+
+
+def send(base, key, n, sent, tickets=BUILT_IN):
     ticket = f"B{n}"
+    title, description = tickets[n % len(tickets)]
     body = json.dumps({
         "ticket": {
             "id": ticket, "updated_at": str(n),
-            "title": ["VPN keeps dropping", "Printer offline", "Outlook asks for password"][n % 3],
-            "description": "Since this morning it fails every few minutes for everyone on floor 3.",
+            "title": title,
+            "description": description,
         }
     }).encode()
     signature = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
@@ -61,13 +69,21 @@ def main():
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--interval-ms", type=float, default=0, help="pause between a sender's events")
+    parser.add_argument("--tickets", help="CSV with short_description and description columns")
     args = parser.parse_args()
+    tickets = BUILT_IN
+    if args.tickets:
+        with open(args.tickets, newline="") as f:
+            tickets = [
+                (row["short_description"] or row["description"][:80], row["description"])
+                for row in csv.DictReader(f)
+            ]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.recorder_port), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sent = {}
     started = time.perf_counter()
     def paced(n):
-        send(args.switchboard, args.key, n, sent)
+        send(args.switchboard, args.key, n, sent, tickets)
         time.sleep(args.interval_ms / 1000)
 
     with ThreadPoolExecutor(args.senders) as pool:

@@ -25,10 +25,10 @@ fn triage(c: &mut Criterion) {
     settings.runbooks.inventory = root.join("runbooks/inventory.yaml");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let service = runtime.block_on(async {
-        let pool = switchboard::startup::connect_state(&settings)
+        let pool = switchboard::app::parts::state_database(&settings)
             .await
             .expect("state database");
-        let service = switchboard::startup::build_service(&settings, pool)
+        let service = switchboard::app::parts::triage_service(&settings, pool)
             .await
             .expect("run ./scripts/fetch-model.sh first");
         ingest_incidents(

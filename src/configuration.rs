@@ -1,12 +1,23 @@
 //! Settings, layered: built-in defaults, then an optional TOML file, then
-//! `SWITCHBOARD_*` environment variables (nested keys joined with `__`). The
+//! `SWITCHBOARD_*` environment variables (nested keys joined with `__`).
+//! Each section is defined next to the module it configures
+//! (`crate::triage::TriageSettings`, `crate::store::StoreSettings`, ...);
+//! this file composes them into [`Settings`], loads and validates them. The
 //! project's other `SWITCHBOARD_*` variables (config path, CLI token, runbook
 //! secrets, run ids, test-only ones) are not settings and are left out.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::auth::session::ConsoleSettings;
+use crate::embed::settings::ModelSettings;
+use crate::infra::audit::settings::AuditSettings;
+use crate::infra::replica::ReplicaSettings;
+use crate::runbook::settings::RunbookSettings;
+use crate::store::settings::StoreSettings;
+use crate::storms::settings::StormSettings;
+use crate::triage::settings::TriageSettings;
 
 /// Every setting the service reads; `docs/configuration.md` explains each key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,202 +61,6 @@ pub struct Settings {
     pub database_url: Option<String>,
 }
 
-/// Replicas sharing one state database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReplicaSettings {
-    /// Seconds a running execution's lease lasts; its replica renews it every
-    /// third of that. Once it expires (the replica died or lost the database)
-    /// another replica records the execution `interrupted`.
-    pub lease_s: u64,
-    /// Seconds between looks for a newer classifier head (PostgreSQL also
-    /// announces new heads at once; this covers a lost notification).
-    pub head_poll_s: u64,
-}
-
-impl Default for ReplicaSettings {
-    fn default() -> Self {
-        Self {
-            lease_s: 15,
-            head_poll_s: 30,
-        }
-    }
-}
-
-/// How the vector store searches.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreSettings {
-    /// HNSW beam width of each search: larger is more accurate and slower.
-    pub search_ef: usize,
-    /// Links per node of the HNSW graph; a change applies at `switchboard reindex`.
-    pub hnsw_m: usize,
-    /// Beam width while the HNSW graph is built; a change applies at `switchboard reindex`.
-    pub hnsw_ef_construct: usize,
-    /// Keep int8 copies of the vectors for search (the best candidates are re-scored
-    /// with the full vectors); a change applies at `switchboard reindex`.
-    pub int8_search: bool,
-    /// Fuse the embedding's neighbours with BM25 matches on the ticket's text
-    /// (hybrid retrieval). Off by default: it finds better neighbours but, blended
-    /// with the classifier head, routes no better and costs ~12% throughput.
-    pub hybrid: bool,
-    /// Size of the store's write journal, in MiB, at which the shards are flushed
-    /// and the journal emptied (a checkpoint holds writes for the flush).
-    pub journal_checkpoint_mib: u64,
-    /// `edge` (embedded Qdrant Edge under the data directory, the default) or
-    /// `qdrant` (a Qdrant server or cluster, `[store.qdrant]`).
-    pub backend: crate::store::Backend,
-    /// The Qdrant server backend's connection and collection layout.
-    pub qdrant: crate::store::QdrantSettings,
-}
-
-impl StoreSettings {
-    /// The index build parameters these settings ask for.
-    pub fn index(&self) -> crate::store::IndexParams {
-        crate::store::IndexParams {
-            m: self.hnsw_m,
-            ef_construct: self.hnsw_ef_construct,
-            int8: self.int8_search,
-        }
-    }
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        let index = crate::store::IndexParams::default();
-        Self {
-            search_ef: crate::store::DEFAULT_SEARCH_EF,
-            hnsw_m: index.m,
-            hnsw_ef_construct: index.ef_construct,
-            int8_search: index.int8,
-            hybrid: false,
-            journal_checkpoint_mib: crate::store::DEFAULT_CHECKPOINT_BYTES >> 20,
-            backend: crate::store::Backend::Edge,
-            qdrant: crate::store::QdrantSettings::default(),
-        }
-    }
-}
-
-/// Where runbooks and the inventory of configuration items live.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RunbookSettings {
-    /// Directory of `*.yaml` runbooks.
-    pub dir: PathBuf,
-    /// Configuration items runbooks may touch.
-    pub inventory: PathBuf,
-    /// YAML map of secret name -> value for runbook steps (keep it mode 0600);
-    /// `SWITCHBOARD_SECRET_<NAME>` variables override it.
-    pub secrets_file: Option<PathBuf>,
-    /// At shutdown, how long running executions may take to finish, in seconds;
-    /// then their steps are killed and they end `interrupted`.
-    pub shutdown_grace_s: u64,
-}
-
-impl Default for RunbookSettings {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("runbooks"),
-            inventory: PathBuf::from("runbooks/inventory.yaml"),
-            secrets_file: None,
-            shutdown_grace_s: 30,
-        }
-    }
-}
-
-/// The audit chain's MAC key and the anchor of its head, both kept outside the
-/// state database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditSettings {
-    /// Name of the runbook secret holding the key (secrets file or
-    /// `SWITCHBOARD_SECRET_<NAME>`), at least 16 bytes. When it is not set the
-    /// key is read from `key_file`, made there (random, mode 0600) on first use.
-    pub key_secret: String,
-    /// Key file used when the secret is not set; default `<data_dir>/audit.key`.
-    pub key_file: Option<PathBuf>,
-    /// Append-only file recording the chain's head after every append; default
-    /// `<data_dir>/audit.anchor`. Keep it where the database's writers cannot
-    /// rewrite it (another volume, an append-only mount) and copy its last line
-    /// to an external witness.
-    pub anchor_file: Option<PathBuf>,
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        Self {
-            key_secret: "AUDIT_HMAC_KEY".to_owned(),
-            key_file: None,
-            anchor_file: None,
-        }
-    }
-}
-
-/// Storms (bursts of similar tickets: an outage) and duplicates, detected as
-/// tickets with an id are triaged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StormSettings {
-    /// Detect storms and duplicates at all.
-    pub enabled: bool,
-    /// How far back a burst is looked for, in minutes; a storm with no new
-    /// member for this long is over.
-    pub window_minutes: u64,
-    /// Tickets that make a storm.
-    pub min_tickets: usize,
-    /// Cosine similarity to the storm (its members' centroid) to join it, and
-    /// between tickets to open one.
-    pub similarity: f32,
-    /// How far back duplicates of the same caller or service are looked for, in hours.
-    pub duplicate_window_hours: u64,
-    /// Cosine similarity that makes a duplicate.
-    pub duplicate_similarity: f32,
-    /// Most tickets kept in the window.
-    pub max_window_tickets: usize,
-    /// How far above its usual rate (from the kept history) a topic must be
-    /// to open a storm: a storm needs `min_tickets + burst_factor x usual`.
-    pub burst_factor: f32,
-}
-
-impl Default for StormSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            window_minutes: 15,
-            min_tickets: 4,
-            similarity: 0.6,
-            duplicate_window_hours: 24,
-            duplicate_similarity: 0.95,
-            max_window_tickets: 20_000,
-            burst_factor: 3.0,
-        }
-    }
-}
-
-/// The web console (`/ui/`): how long a sign-in lasts and how its cookie is sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsoleSettings {
-    /// Serve the console at all.
-    pub enabled: bool,
-    /// A sign-in session's lifetime in seconds (default 8 h: a shift).
-    pub session_ttl_s: u64,
-    /// Mark the session cookie `Secure` (set it when the console is served
-    /// over HTTPS, directly or behind a proxy); it is also marked `Secure`
-    /// whenever a request arrives with `X-Forwarded-Proto: https`.
-    pub secure_cookie: bool,
-}
-
-impl Default for ConsoleSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            session_ttl_s: 8 * 3600,
-            secure_cookie: false,
-        }
-    }
-}
-
 /// Who may call the mutating endpoints.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -274,63 +89,15 @@ pub struct ServerSettings {
     pub request_deadline_s: u64,
 }
 
-/// Where the model lives and how the embedding worker batches.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelSettings {
-    /// Directory with `config.json`, `tokenizer.json` and `model.safetensors`.
-    pub dir: PathBuf,
-    /// Most texts run through the model in one forward pass.
-    pub max_batch: usize,
-    /// Most tokens in one forward pass: a batch with more is run as several passes,
-    /// which keeps the activations in cache (packed passes have no padding to share).
-    pub max_pass_tokens: usize,
-    /// How long the worker waits for more requests to join a batch, in milliseconds.
-    pub max_wait_ms: u64,
-    /// The worker also stops waiting once no request has joined for this long, in
-    /// microseconds (0: only `max_wait_ms` ends the wait). Requests that come back
-    /// together (clients answered by the same batch) arrive well within it, so the
-    /// batch starts as soon as they are in instead of idling out `max_wait_ms`.
-    pub gather_quiet_us: u64,
-    /// Requests allowed to wait for the model; beyond this the service answers 503.
-    pub queue_capacity: usize,
-    /// A request that waited this long for the model is answered 503 instead of run,
-    /// in milliseconds: bounded latency under overload, instant recovery after it.
-    pub max_queue_wait_ms: u64,
-}
-
-/// How suggestions are computed and when a ticket is routed automatically.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TriageSettings {
-    /// Past incidents that vote on each label.
-    pub neighbours: usize,
-    /// Exponent applied to each neighbour's similarity before voting.
-    pub vote_sharpness: f32,
-    /// Similar incidents returned in a triage answer.
-    pub similar_incidents: usize,
-    /// Knowledge article chunks returned in a triage answer.
-    pub knowledge_articles: usize,
-    /// Confidence at or above which a field is routed automatically.
-    pub auto_route_threshold: f32,
-    /// Per-field overrides of `auto_route_threshold`.
-    pub field_thresholds: BTreeMap<String, f32>,
-    /// Per-label overrides, field -> label -> threshold (e.g. from `eval --target-precision`).
-    pub class_thresholds: BTreeMap<String, BTreeMap<String, f32>>,
-    /// Repair mis-decoded UTF-8 and drop e-mail noise before embedding.
-    pub clean_text: bool,
-    /// Cosine similarity at which a stored incident counts as the same ticket
-    /// seen before: then only such near-duplicates vote (above 1 turns this off).
-    pub duplicate_similarity: f32,
-    /// Remember tickets triaged with an `id` but without an agent token. Off by
-    /// default: remembering stores the caller's text, which feedback can turn into
-    /// evidence for later tickets, so it needs the agent role. Even when on, an
-    /// anonymous caller cannot replace a ticket already remembered.
-    pub remember_anonymous: bool,
-    /// The classifier head blended with the neighbours' vote.
-    pub classifier: crate::classify::HeadOptions,
-    /// ITIL priority derived from suggested impact and urgency.
-    pub priority: crate::triage::PrioritySettings,
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            body_limit_bytes: 1024 * 1024,
+            request_read_timeout_s: 30,
+            request_deadline_s: 60,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -357,63 +124,6 @@ impl Default for Settings {
     }
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".to_owned(),
-            body_limit_bytes: 1024 * 1024,
-            request_read_timeout_s: 30,
-            request_deadline_s: 60,
-        }
-    }
-}
-
-impl Default for ModelSettings {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("models/all-MiniLM-L6-v2"),
-            max_batch: 32,
-            max_pass_tokens: 512,
-            max_wait_ms: 2,
-            gather_quiet_us: 300,
-            queue_capacity: 64,
-            max_queue_wait_ms: 500,
-        }
-    }
-}
-
-impl Default for TriageSettings {
-    fn default() -> Self {
-        Self {
-            neighbours: 15,
-            vote_sharpness: 4.0,
-            similar_incidents: 5,
-            knowledge_articles: 3,
-            auto_route_threshold: 0.9,
-            field_thresholds: BTreeMap::new(),
-            class_thresholds: BTreeMap::new(),
-            clean_text: true,
-            duplicate_similarity: 0.99,
-            remember_anonymous: false,
-            classifier: crate::classify::HeadOptions::default(),
-            priority: crate::triage::PrioritySettings::default(),
-        }
-    }
-}
-
-impl TriageSettings {
-    /// The confidence a suggestion of `label` for `field` needs to be routed
-    /// automatically: the label's own threshold, else the field's, else the global one.
-    pub fn threshold_for(&self, field: &str, label: &str) -> f32 {
-        self.class_thresholds
-            .get(field)
-            .and_then(|labels| labels.get(label))
-            .or_else(|| self.field_thresholds.get(field))
-            .copied()
-            .unwrap_or(self.auto_route_threshold)
-    }
-}
-
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
@@ -421,8 +131,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 /// valid Unicode are left out (`std::env::vars` would panic on them), so a
 /// stray binary variable cannot crash a command.
 pub fn process_env() -> impl Iterator<Item = (String, String)> {
-    std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+    crate::infra::secrets::process_env()
 }
 
 /// Environment variables that set settings start with this.

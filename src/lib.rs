@@ -1,65 +1,88 @@
-//! Switchboard: self-hosted AI triage for IT service desks.
+//! Switchboard: self-hosted AI triage and runbook automation for IT service desks.
 //!
-//! A ticket arrives over HTTP, is embedded by a local transformer model, its
-//! nearest past incidents and knowledge articles are retrieved from an embedded
-//! vector store, and the neighbours' labels, blended with a classifier head
-//! trained in process, become suggestions with confidence, evidence and a
-//! routing decision. Agents' corrections are stored at once and feed the next
-//! retrain.
+//! A ticket arrives (over HTTP or from a ticketing system's connector), is
+//! scrubbed of personal data, embedded by a local transformer model, its
+//! nearest past incidents and knowledge passages are retrieved, and the
+//! neighbours' labels, blended with a classifier head trained in process,
+//! become suggestions with confidence, evidence and a routing decision.
+//! Approved runbooks run as argv processes, every step audited.
 //!
-//! Layout, from the outside in:
+//! The layers, from the outside in; each imports only the layers below it.
 //!
-//! - [`cli`]: the `switchboard` commands (`serve`, `ingest`, `retrain`, `eval`, `bench`, `token`).
-//! - [`startup`]: builds the service and router; `run(listener, settings, shutdown)`.
-//! - [`routes`]: thin axum handlers, the single error-to-status table, and the
-//!   middleware every request passes (request id, body deadline, panics as 500s).
-//! - [`triage`]: the service layer: retrieval, similarity-weighted voting blended
-//!   with the head, remembering tickets and learning from feedback (replayed into
-//!   the store after a crash), stats, ITIL priority. Feedback and versioned
-//!   classifier heads live in the state database, shared by replicas. No HTTP types.
-//! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
-//! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
-//! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
-//! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and fused kernels,
-//!   on its own thread behind a bounded batching queue.
-//!   The only module that imports candle or tokenizers.
-//! - [`drafts`]: suggested resolutions from the retrieved evidence (extractive,
-//!   a local model, or a chat-completions server), every sentence citing the
-//!   evidence that supports it: grounding is checked, not hoped for.
-//! - [`generate`]: a GGUF instruct model run by candle-transformers on a thread
-//!   of its own; with [`embed`], the only module that imports candle.
-//! - [`store`]: the `VectorStore` trait and its embedded Qdrant Edge backend, with
-//!   a write-ahead journal so every acknowledged write survives a crash.
-//!   The only module that imports Qdrant.
-//! - [`runbook`]: runbook format, validation and plans, and the step runner:
-//!   argv-only processes, every process a step starts killed when it ends,
-//!   secrets redacted as output streams.
-//! - [`connectors`]: ticketing systems: verified events in, a durable outbox of
-//!   jobs, triage and write-back by policy, learning from closed tickets.
-//! - [`automation`]: executions, approvals and runs with state (SQLite or
-//!   PostgreSQL): each state change in one transaction with its entry in the
-//!   keyed, anchored audit chain.
-//! - [`inventory`]: the registry of configuration items (owner group, service,
-//!   environment, tags) and the finder of the items a ticket mentions.
-//! - [`changes`]: every execution as an ITIL change (standard, normal,
-//!   emergency) and the freeze and maintenance windows that gate it.
-//! - [`storms`]: outages (bursts of similar tickets) and duplicates, found in a
-//!   sliding window as tickets are triaged; restart-safe in the state database.
-//! - [`problems`]: problem candidates: recurring clusters of stored incidents
-//!   (DBSCAN over the store's neighbours) with trend, recurring resolutions,
-//!   groups and knowledge coverage, as JSON and an HTML report.
-//! - [`review`]: the review queue (latest triage of every ticket with an id) and
-//!   the insights a lead reads: auto-routing coverage and precision, volume.
+//! **Entry points**
+//! - [`cli`]: the `switchboard` commands: `serve`, `ingest`, `eval`, `bench`,
+//!   `reindex`, `token`, `retrain`, `runbook`, `audit`, `connector`,
+//!   `problems`, `migrate-store`, `drafts`. Each builds only the services it
+//!   needs through [`app::parts`].
+//! - [`server`]: `serve`: the route table, the accept loop, readiness (503
+//!   until the app is built) and the drain at shutdown.
+//!
+//! **HTTP**
+//! - [`routes`]: thin handlers (parse, call one service method, map the
+//!   result), the one error-to-status table, authentication extractors, the
+//!   middleware every request passes, `/openapi.json`.
 //! - [`ui`]: the web console: sign-in sessions with CSRF tokens, page shells
 //!   with a strict CSP, the embedded scripts that draw each view from the API.
-//! - [`domain`]: tickets and incidents, their validation rules, and the scrubber
-//!   that keeps personal and secret data out of everything stored or logged.
-//! - [`prompts`]: the templates that turn records into model input.
-//! - [`configuration`], [`telemetry`], [`metrics`]: settings, logging and the
-//!   Prometheus registry behind `GET /metrics`.
-//! - [`replica`]: this process's id among replicas sharing a PostgreSQL database.
-//! - [`crash`]: named crash points that tests arm to kill the process at an exact step.
+//!
+//! **The application**
+//! - [`app`]: every service built once, in order, from the settings, and
+//!   returned complete as an [`app::App`]; no service is filled in later.
+//!
+//! **Use cases**
+//! - [`desk`]: "a ticket arrives", written once for the API, the connectors
+//!   and the console: scrub, triage, storms, review queue, a draft from the
+//!   same retrieval.
+//! - [`connectors`]: ticketing systems: verified events in, a durable outbox
+//!   of jobs, workers that send tickets through the desk and write back by
+//!   policy, learning from closed tickets, history import.
+//! - [`automation`]: runbook executions, approvals and runs with state
+//!   (SQLite or PostgreSQL), each state change in one transaction with its
+//!   audit entry; run leases across replicas; deferred changes.
+//! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
+//! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
+//!
+//! **Features**
+//! - [`triage`]: embed, retrieve, suggest (similarity-weighted voting blended
+//!   with the head), remember tickets, learn from feedback, stats, ITIL
+//!   priority. Feedback and versioned heads live in the state database.
+//! - [`drafts`]: suggested resolutions from the retrieved evidence
+//!   (extractive, a local model, or a chat-completions server), every
+//!   sentence citing the evidence that supports it.
+//! - [`storms`]: outages (bursts of similar tickets) and duplicates in a
+//!   sliding window, restart-safe in the state database.
+//! - [`problems`]: recurring clusters of stored incidents (DBSCAN over the
+//!   store's neighbours) with trend, resolutions and knowledge coverage.
+//! - [`review`]: the review queue and the insights a lead reads.
+//! - [`changes`]: executions as ITIL changes, the freeze and maintenance
+//!   calendar and the gate it puts on a run.
+//! - [`runbook`]: runbook format, validation, plans, and the step runner:
+//!   argv-only processes, every process a step starts killed when it ends,
+//!   secrets redacted as output streams.
+//! - [`inventory`]: configuration items and the finder of those a ticket mentions.
+//! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
+//!
+//! **Engines** (the only modules that import candle or Qdrant)
+//! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and
+//!   fused kernels, on its own thread behind a bounded batching queue.
+//! - [`generate`]: a GGUF instruct model run by candle-transformers on a
+//!   thread of its own.
+//! - [`store`]: the `VectorStore` trait with its embedded Qdrant Edge backend
+//!   (write-ahead journal: every acknowledged write survives a crash) and its
+//!   Qdrant server backend (`store/server.rs`).
+//!
+//! **Ground floor**
+//! - [`infra`]: the state database and migrations, the [`infra::clock::Clock`]
+//!   seam, named secrets, the keyed and anchored audit chain, this process's
+//!   replica id, crash points for tests.
+//! - [`domain`]: tickets and incidents, their validation, and the scrubber that
+//!   keeps personal and secret data out of everything stored or logged.
+//! - [`auth`]: API tokens (stored hashed), roles, constant-time checks, and
+//!   console sign-in sessions.
+//! - [`configuration`]: settings: defaults, then TOML, then `SWITCHBOARD_*`.
+//! - [`prompts`], [`telemetry`], [`metrics`]: model input templates, logging,
+//!   the Prometheus registry behind `GET /metrics`.
 
+pub mod app;
 pub mod auth;
 pub mod automation;
 pub mod changes;
@@ -67,22 +90,22 @@ pub mod classify;
 pub mod cli;
 pub mod configuration;
 pub mod connectors;
-pub mod crash;
+pub mod desk;
 pub mod domain;
 pub mod drafts;
 pub mod embed;
 pub mod eval;
 pub mod generate;
+pub mod infra;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;
 pub mod problems;
 pub mod prompts;
-pub mod replica;
 pub mod review;
 pub mod routes;
 pub mod runbook;
-pub mod startup;
+pub mod server;
 pub mod store;
 pub mod storms;
 pub mod telemetry;

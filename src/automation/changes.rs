@@ -5,85 +5,18 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::db::now_ms;
 use super::model::{AutomationError, Execution, ExecutionState};
+use super::model::{Change, ChangeList};
 use super::repository::SERVICE_ACTOR;
 use super::service::AutomationService;
-use crate::changes::{Change, ChangeList, ChangeType, WindowOccurrence};
-use crate::runbook::{FreezePolicy, RunbookSpec};
+use crate::changes::gate::rfc3339;
+use crate::changes::{ChangeType, Gate};
+use crate::runbook::RunbookSpec;
 
 /// Most change records one `GET /v1/changes` returns.
 const MAX_CHANGES: i64 = 1000;
 
-/// What the freeze gate says about a change at one moment.
-pub(super) enum Gate {
-    /// It may start now.
-    Open,
-    /// A freeze covers it; it is deferred to this moment (Unix milliseconds).
-    Deferred {
-        freeze: WindowOccurrence,
-        until: i64,
-    },
-    /// A freeze covers it and the runbook does not defer (or no window opens).
-    Refused {
-        freeze: WindowOccurrence,
-        message: String,
-    },
-}
-
-fn instant(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-fn rfc3339(ms: i64) -> String {
-    instant(ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 impl AutomationService {
-    /// The inventory tags of `target` (none without a target or for an
-    /// unknown one): what freeze and maintenance windows select on.
-    pub(super) fn target_tags(&self, target: Option<&str>) -> Vec<String> {
-        target
-            .and_then(|name| self.inventory.items.iter().find(|i| i.name == name))
-            .map(|item| item.tags.clone())
-            .unwrap_or_default()
-    }
-
-    /// The freeze covering `target` at `now`, if any.
-    pub(super) fn freeze_now(&self, target: Option<&str>, now: i64) -> Option<WindowOccurrence> {
-        self.calendar
-            .freeze_at(&self.target_tags(target), instant(now))
-    }
-
-    /// Whether a non-emergency change by `spec` to `target` may start at `now`.
-    pub(super) fn gate(&self, spec: &RunbookSpec, target: Option<&str>, now: i64) -> Gate {
-        let tags = self.target_tags(target);
-        let Some(freeze) = self.calendar.freeze_at(&tags, instant(now)) else {
-            return Gate::Open;
-        };
-        let covered = target.map_or_else(|| "every change".to_owned(), |t| format!("target {t:?}"));
-        let message = format!(
-            "change freeze {:?} covers {covered} until {}; request an emergency change, or wait",
-            freeze.name,
-            rfc3339(freeze.end)
-        );
-        if spec.freeze == FreezePolicy::Refuse {
-            return Gate::Refused { freeze, message };
-        }
-        match self.calendar.next_open(&tags, instant(now)) {
-            Some(at) => Gate::Deferred {
-                freeze,
-                until: at.timestamp_millis(),
-            },
-            None => Gate::Refused {
-                freeze,
-                message: format!("{message} (no change window opens after it)"),
-            },
-        }
-    }
-
     /// Checks an approved execution just before it runs: a deferred one not
     /// yet due goes back to `scheduled`; a non-emergency one that a freeze
     /// now covers is deferred (if its runbook allows) or cancelled. True if
@@ -93,7 +26,7 @@ impl AutomationService {
         execution: &Execution,
         spec: &RunbookSpec,
     ) -> Result<bool, AutomationError> {
-        let now = now_ms();
+        let now = self.repository.clock.now_ms();
         let id = &execution.id;
         if let Some(at) = execution.scheduled_for.filter(|at| *at > now) {
             let detail = serde_json::json!({ "scheduled_for": rfc3339(at), "reason": "approved; waits for its change window" });
@@ -111,7 +44,7 @@ impl AutomationService {
         if execution.dry_run || execution.change_type == ChangeType::Emergency {
             return Ok(true);
         }
-        match self.gate(spec, execution.target.as_deref(), now) {
+        match self.changes.gate(spec, execution.target.as_deref(), now) {
             Gate::Open => Ok(true),
             Gate::Deferred { freeze, until } => {
                 let detail = serde_json::json!({ "freeze": freeze.name, "scheduled_for": rfc3339(until), "reason": "a change freeze began before it ran" });
@@ -146,7 +79,7 @@ impl AutomationService {
     /// `approved` is a compare-and-set, so two processes never both start one.
     pub(super) async fn start_due(self: &Arc<Self>) -> Result<usize, AutomationError> {
         let mut started = 0;
-        for id in self.repository.due(now_ms()).await? {
+        for id in self.repository.due(self.repository.clock.now_ms()).await? {
             if self.active.is_closing() {
                 break;
             }
@@ -203,14 +136,17 @@ impl AutomationService {
             from,
             to,
             changes,
-            windows: self.calendar.between(instant(from), instant(to)),
+            windows: self.changes.windows_between(from, to),
         })
     }
 
     fn change_record(&self, execution: Execution) -> Change {
         let spec = self.catalog.get(&execution.runbook);
         let during_freeze = (execution.change_type == ChangeType::Emergency)
-            .then(|| self.freeze_now(execution.target.as_deref(), execution.created_at))
+            .then(|| {
+                self.changes
+                    .freeze_now(execution.target.as_deref(), execution.created_at)
+            })
             .flatten()
             .map(|f| f.name);
         Change {

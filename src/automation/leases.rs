@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::db::now_ms;
 use super::model::{AutomationError, ExecutionState};
 use super::repository::{ExecutionRepository, SERVICE_ACTOR, id_column, set_state};
 use super::service::AutomationService;
@@ -31,18 +30,6 @@ pub(super) enum Claim {
     Full,
     /// The execution is no longer approved (cancelled meanwhile).
     Gone,
-}
-
-/// Who runs executions here and for how long a lease lasts.
-#[derive(Debug, Clone)]
-pub struct RunLeases {
-    /// This replica's id ([`crate::replica::id`]).
-    pub owner: String,
-    /// How long a lease lasts without renewal.
-    pub lease: Duration,
-    /// Whether other replicas may share the database (PostgreSQL): then
-    /// executions left running are interrupted only once their lease expires.
-    pub shared: bool,
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -66,11 +53,11 @@ impl ExecutionRepository {
             "INSERT INTO run_locks (runbook, locked_at) VALUES ($1, $2) ON CONFLICT (runbook) DO NOTHING",
         )
         .bind(runbook.to_owned())
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE run_locks SET locked_at = $1 WHERE runbook = $2")
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(runbook.to_owned())
             .execute(&mut *tx)
             .await?;
@@ -99,6 +86,7 @@ impl ExecutionRepository {
             id,
             ExecutionState::Approved,
             ExecutionState::Running,
+            self.clock.now_ms(),
         )
         .await?
         {
@@ -188,7 +176,7 @@ impl ExecutionRepository {
         Ok(sqlx::query(
             "UPDATE executions SET cancel_requested_at = $1 WHERE id = $2 AND state = $3",
         )
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(id.to_owned())
         .bind(ExecutionState::Running.as_str())
         .execute(&self.pool)
@@ -213,7 +201,7 @@ impl ExecutionRepository {
 impl AutomationService {
     /// When this replica's leases end if renewed now.
     pub(super) fn lease_until(&self) -> i64 {
-        now_ms() + ms(self.leases.lease)
+        self.repository.clock.now_ms() + ms(self.leases.lease)
     }
 
     /// Claims `id` for this replica, waiting while a limit is reached; false
@@ -254,7 +242,7 @@ impl AutomationService {
     /// Interrupts executions whose lease has expired and that do not run
     /// here; returns how many.
     pub(super) async fn reap_expired(&self) -> Result<usize, AutomationError> {
-        let now = now_ms();
+        let now = self.repository.clock.now_ms();
         let mut reaped = 0;
         for id in self.repository.expired_runs(now).await? {
             if self.active.is_running(&id) {
@@ -283,7 +271,11 @@ impl AutomationService {
         tokio::spawn(async move {
             let mut renewed = Instant::now();
             loop {
-                tokio::time::sleep(lease / 3).await;
+                let wait = match service.upgrade() {
+                    Some(service) => service.repository.clock.sleep(lease / 3),
+                    None => return,
+                };
+                wait.await;
                 let Some(service) = service.upgrade() else {
                     return;
                 };

@@ -5,28 +5,29 @@
 //! - `model`: execution states, requests, what the API shows, errors.
 //! - `repository`: every SQL statement; each state change in one transaction
 //!   with its audit entry, decisions under the execution's row lock.
+//! - `admission`: a request checked and planned, without state (refusals
+//!   are audited by the service).
 //! - `service`: [`AutomationService`], one method per operation.
 //! - `runs`: concurrency slots (RAII permits) and the registry of running
 //!   executions that cancel and shutdown stop.
 //! - `leases`: runs across replicas: claims that count every replica's runs
 //!   against the limits, leases renewed by the owner, expired ones
 //!   interrupted, cancels passed to the owner.
-//! - `changes`: the freeze gate, the scheduler of deferred changes, change records.
-//! - `audit`, `anchor`: the HMAC chain and its head kept outside the database.
+//! - `changes`: the scheduler of deferred changes, change records (the freeze
+//!   gate itself is [`crate::changes::ChangeGate`]).
+//!
+//! The audit chain it writes every change into lives in [`crate::infra::audit`].
 
-mod anchor;
-mod audit;
+mod admission;
 mod changes;
-mod db;
 mod leases;
 mod model;
 mod repository;
 mod runs;
 mod service;
 
-pub use anchor::{AnchoredHead, AuditAnchor};
-pub use audit::{AuditEntry, AuditError, AuditKey, AuditLog, AuditRecord, ChainReport, GENESIS};
-pub use db::{connect, default_url, now_ms};
-pub use leases::RunLeases;
-pub use model::{AutomationError, Decision, Execution, ExecutionRequest, ExecutionState};
-pub use service::AutomationService;
+pub use model::{
+    AutomationError, Change, ChangeList, Decision, Execution, ExecutionRequest, ExecutionState,
+    RunLeases,
+};
+pub use service::{AutomationParts, AutomationService};

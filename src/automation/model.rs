@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{ChangeType, WindowOccurrence};
 use crate::runbook::{Plan, RunStatus, StepResult};
 
 /// Where an execution is in its life.
@@ -207,4 +208,64 @@ impl ExecutionState {
             Self::PendingApproval | Self::Scheduled | Self::Approved | Self::Running
         )
     }
+}
+
+/// Who runs executions here and for how long a lease lasts.
+#[derive(Debug, Clone)]
+pub struct RunLeases {
+    /// This replica's id ([`crate::infra::replica::id`]).
+    pub owner: String,
+    /// How long a lease lasts without renewal.
+    pub lease: std::time::Duration,
+    /// Whether other replicas may share the database (PostgreSQL): then
+    /// executions left running are interrupted only once their lease expires.
+    pub shared: bool,
+}
+
+/// A change record, as `GET /v1/changes` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    /// The execution's id.
+    pub id: String,
+    /// `standard`, `normal` or `emergency`.
+    pub change_type: ChangeType,
+    /// Runbook id.
+    pub runbook: String,
+    /// Runbook title (empty if it left the catalog).
+    pub title: String,
+    /// Runbook risk, if it is still in the catalog.
+    pub risk: Option<crate::runbook::Risk>,
+    /// Configuration item changed.
+    pub target: Option<String>,
+    /// The execution's state.
+    pub state: ExecutionState,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// Why an emergency could not wait.
+    pub justification: Option<String>,
+    /// Who approved it.
+    pub approved_by: Vec<String>,
+    /// The freeze it was requested during (emergencies only).
+    pub during_freeze: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When a deferred change may start.
+    pub scheduled_for: Option<i64>,
+    /// When it started running.
+    pub started_at: Option<i64>,
+    /// When it finished.
+    pub finished_at: Option<i64>,
+}
+
+/// `GET /v1/changes`: the change records and the windows of a period.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChangeList {
+    /// Start of the period, Unix milliseconds.
+    pub from: i64,
+    /// End of the period, Unix milliseconds.
+    pub to: i64,
+    /// Changes requested, scheduled, started or finished in the period, newest first.
+    pub changes: Vec<Change>,
+    /// Freeze and maintenance windows overlapping the period.
+    pub windows: Vec<WindowOccurrence>,
 }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::audit::{AuditEntry, AuditLog, AuditRecord};
-use super::db::now_ms;
 use super::model::{AutomationError, Decision, Execution, ExecutionState};
 use crate::auth::{Caller, Role};
+use crate::infra::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::infra::clock::SharedClock;
 use crate::runbook::StepResult;
 
 /// An execution to record.
@@ -45,6 +45,8 @@ pub(super) struct NewExecution {
 pub(super) struct ExecutionRepository {
     pub(super) pool: AnyPool,
     pub(super) audit: Arc<AuditLog>,
+    /// What state changes are stamped with and expiries decided by.
+    pub(super) clock: SharedClock,
 }
 
 /// The service's own name in the audit trail.
@@ -60,8 +62,8 @@ pub(super) async fn set_state(
     id: &str,
     from: ExecutionState,
     to: ExecutionState,
+    now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
     let started = (to == ExecutionState::Running).then_some(now);
     let finished = is_final(to).then_some(now);
     let changed = sqlx::query(
@@ -123,8 +125,8 @@ struct Refusal {
 
 impl ExecutionRepository {
     /// The repository over `pool`, auditing into `audit`.
-    pub fn new(pool: AnyPool, audit: Arc<AuditLog>) -> Self {
-        Self { pool, audit }
+    pub fn new(pool: AnyPool, audit: Arc<AuditLog>, clock: SharedClock) -> Self {
+        Self { pool, audit, clock }
     }
 
     /// The database.
@@ -240,7 +242,7 @@ impl ExecutionRepository {
         scheduled_for: Option<i64>,
     ) -> Result<bool, AutomationError> {
         let mut tx = self.pool.begin().await?;
-        if !set_state(&mut tx, id, from, to).await? {
+        if !set_state(&mut tx, id, from, to, self.clock.now_ms()).await? {
             return Ok(false);
         }
         if let Some(at) = scheduled_for {
@@ -274,7 +276,7 @@ impl ExecutionRepository {
                 transition_record(id, from, to, actor, &action, detail),
             )
             .await?;
-        crate::crash::point("automation.transition_before_commit");
+        crate::infra::crash::point("automation.transition_before_commit");
         tx.commit().await?;
         self.audit.anchor_head(&entry);
         Ok(())
@@ -407,10 +409,12 @@ impl ExecutionRepository {
             ));
         }
         if state == ExecutionState::PendingApproval
-            && let Some(at) = expires_at.filter(|at| now_ms() > *at)
+            && let Some(at) = expires_at.filter(|at| self.clock.now_ms() > *at)
         {
             let expired = ExecutionState::Expired;
-            set_state(&mut tx, id, state, expired).await.map_err(db)?;
+            set_state(&mut tx, id, state, expired, self.clock.now_ms())
+                .await
+                .map_err(db)?;
             let entry = self
                 .audit
                 .append_in(
@@ -463,7 +467,7 @@ impl ExecutionRepository {
             .bind(caller.name.clone())
             .bind(decision)
             .bind(comment.to_owned())
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -497,7 +501,9 @@ impl ExecutionRepository {
             None
         };
         if let Some((to, detail)) = &next {
-            set_state(&mut tx, id, state, *to).await.map_err(db)?;
+            set_state(&mut tx, id, state, *to, self.clock.now_ms())
+                .await
+                .map_err(db)?;
             let action = format!("execution.{}", to.as_str());
             head = self
                 .audit
@@ -508,7 +514,7 @@ impl ExecutionRepository {
                 .await
                 .map_err(db)?;
         }
-        crate::crash::point("automation.decision_before_commit");
+        crate::infra::crash::point("automation.decision_before_commit");
         tx.commit().await.map_err(db)?;
         self.audit.anchor_head(&head);
         Ok(matches!(next, Some((ExecutionState::Approved, _))))

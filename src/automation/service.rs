@@ -12,18 +12,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::audit::{AuditEntry, AuditLog, AuditRecord};
-use super::changes::Gate;
-use super::db::now_ms;
-use super::leases::RunLeases;
-use super::model::{AutomationError, Execution, ExecutionRequest, ExecutionState};
+use super::admission::{self, Admitted};
+use super::model::{AutomationError, Execution, ExecutionRequest, ExecutionState, RunLeases};
 use super::repository::{ExecutionRepository, NewExecution, SERVICE_ACTOR};
 use super::runs::{ActiveRun, ActiveRuns, RunSlots};
 use crate::auth::{Caller, Role};
-use crate::changes::{ChangeCalendar, ChangeSettings, ChangeType};
+use crate::changes::{ChangeCalendar, ChangeGate, ChangeSettings, Gate};
+use crate::infra::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::infra::clock::SharedClock;
+use crate::infra::secrets::Secrets;
 use crate::runbook::{
-    ApprovalMode, Catalog, Inventory, PlanError, Secrets, StepResult, StopReason, parse_duration,
-    plan, run_checks, run_plan,
+    Catalog, Inventory, PlanError, StepResult, StopReason, parse_duration, plan, run_checks,
+    run_plan,
 };
 
 /// How long a cancel waits for a running step to be killed.
@@ -39,20 +39,29 @@ pub struct AutomationService {
     slots: RunSlots,
     pub(super) active: Arc<ActiveRuns>,
     /// Freeze and maintenance windows.
-    pub(super) calendar: ChangeCalendar,
+    pub(super) changes: ChangeGate,
     /// Least role that approves an emergency change.
     emergency_role: Role,
     /// This replica's id and run leases.
     pub(super) leases: RunLeases,
 }
 
-fn value_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// What the automation service is made of, built by `crate::app::parts`.
+pub struct AutomationParts {
+    /// The state database.
+    pub pool: sqlx::AnyPool,
+    /// The audit chain every state change is written into.
+    pub audit: AuditLog,
+    /// The runbooks that may run.
+    pub catalog: Catalog,
+    /// The configuration items they may act on.
+    pub inventory: Inventory,
+    /// Secrets steps may ask for.
+    pub secrets: Secrets,
+    /// This replica's id and run leases.
+    pub leases: RunLeases,
+    /// What state changes are stamped with and expiries decided by.
+    pub clock: SharedClock,
 }
 
 impl AutomationService {
@@ -63,14 +72,18 @@ impl AutomationService {
     /// rest belong to live replicas); starts the approved ones, the lease
     /// keeper and the scheduler of deferred changes.
     pub async fn start(
-        pool: sqlx::AnyPool,
-        audit: AuditLog,
-        catalog: Catalog,
-        inventory: Inventory,
-        secrets: Secrets,
+        parts: AutomationParts,
         changes: &ChangeSettings,
-        leases: RunLeases,
     ) -> Result<Arc<Self>, AutomationError> {
+        let AutomationParts {
+            pool,
+            audit,
+            catalog,
+            inventory,
+            secrets,
+            leases,
+            clock,
+        } = parts;
         let calendar =
             ChangeCalendar::new(&changes.windows).map_err(|message| AutomationError::Refused {
                 field: "changes.windows".into(),
@@ -87,14 +100,14 @@ impl AutomationService {
             .await
             .map_err(|e| AutomationError::Corrupt(e.to_string()))?;
         let service = Arc::new(Self {
-            repository: Arc::new(ExecutionRepository::new(pool, Arc::clone(&audit))),
+            repository: Arc::new(ExecutionRepository::new(pool, Arc::clone(&audit), clock)),
             audit,
             catalog,
+            changes: ChangeGate::new(calendar, inventory.clone()),
             inventory,
             secrets,
             slots: RunSlots::default(),
             active: Arc::default(),
-            calendar,
             emergency_role: changes.emergency_role,
             leases,
         });
@@ -157,7 +170,7 @@ impl AutomationService {
             .ok_or_else(|| AutomationError::NotFound(format!("no runbook {runbook:?}")))?;
         let mut given = BTreeMap::new();
         for (name, value) in params {
-            let text = value_text(value).ok_or_else(|| AutomationError::Refused {
+            let text = admission::value_text(value).ok_or_else(|| AutomationError::Refused {
                 field: format!("params.{name}"),
                 message: format!("parameter {name}: must be a string or a number"),
             })?;
@@ -234,43 +247,6 @@ impl AutomationService {
         }
     }
 
-    /// An emergency request's justification, checked; `None` for other
-    /// requests. The error is the field and message to refuse with.
-    fn emergency_justification(
-        &self,
-        request: &ExecutionRequest,
-    ) -> Result<Option<String>, (String, String)> {
-        let given = request.justification.as_deref().map(str::trim);
-        if !request.emergency {
-            return match given {
-                Some(_) => Err((
-                    "justification".into(),
-                    "a justification is given only with \"emergency\": true".into(),
-                )),
-                None => Ok(None),
-            };
-        }
-        if request.dry_run {
-            return Err((
-                "emergency".into(),
-                "a dry run changes nothing and needs no emergency change".into(),
-            ));
-        }
-        match given {
-            Some(text)
-                if !text.is_empty()
-                    && text.chars().count() <= 2000
-                    && !text.chars().any(|c| c.is_control() && c != '\n') =>
-            {
-                Ok(Some(text.to_owned()))
-            }
-            _ => Err((
-                "justification".into(),
-                "an emergency change needs a justification of 1-2000 characters".into(),
-            )),
-        }
-    }
-
     /// Audits a caller whose role is too small for `action` on `subject`, and
     /// returns the error to answer with.
     pub async fn forbidden(
@@ -303,93 +279,43 @@ impl AutomationService {
         request: ExecutionRequest,
         caller: &Caller,
     ) -> Result<(Execution, bool), AutomationError> {
-        if let Some(key) = &request.idempotency_key {
-            if key.is_empty() || key.len() > 128 || key.chars().any(char::is_control) {
-                return Err(self
-                    .refuse(
-                        caller,
-                        &request.runbook,
-                        "idempotency_key".into(),
-                        "must be 1-128 printable characters".into(),
-                    )
-                    .await);
-            }
-            if let Some(found) = self.replay(key, &request.runbook).await? {
-                return Ok((found, false));
-            }
+        if let Err(refusal) = admission::check_key(&request) {
+            return Err(self
+                .refuse(caller, &request.runbook, refusal.field, refusal.message)
+                .await);
         }
-        if let Some(ticket) = &request.ticket_id
-            && crate::domain::validate_id(ticket).is_err()
+        if let Some(key) = &request.idempotency_key
+            && let Some(found) = self.replay(key, &request.runbook).await?
         {
-            return Err(self
-                .refuse(
-                    caller,
-                    &request.runbook,
-                    "ticket_id".into(),
-                    "must be 1-128 characters without whitespace".into(),
-                )
-                .await);
+            return Ok((found, false));
         }
-        let Some(spec) = self.catalog.get(&request.runbook) else {
-            return Err(self
-                .refuse(
-                    caller,
-                    &request.runbook,
-                    "runbook".into(),
-                    format!("no runbook {:?}", request.runbook),
-                )
-                .await);
-        };
-        let mut given = BTreeMap::new();
-        for (name, value) in &request.params {
-            let Some(text) = value_text(value) else {
+        let Admitted {
+            spec,
+            planned,
+            justification,
+            change_type,
+            auto,
+        } = match admission::admit(&request, &self.catalog, &self.inventory) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
                 return Err(self
-                    .refuse(
-                        caller,
-                        &spec.id,
-                        format!("params.{name}"),
-                        format!("parameter {name}: must be a string or a number"),
-                    )
+                    .refuse(caller, &request.runbook, refusal.field, refusal.message)
                     .await);
-            };
-            given.insert(name.clone(), text);
-        }
-        let planned = match plan(spec, &given, &self.inventory) {
-            Ok(planned) => planned,
-            Err(err) => {
-                let field = match &err {
-                    PlanError::Parameter(p) => format!("params.{}", p.parameter),
-                    PlanError::Target(_) | PlanError::MissingTarget => "params.target".to_owned(),
-                };
-                return Err(self.refuse(caller, &spec.id, field, err.to_string()).await);
             }
         };
-        let now = now_ms();
-        let justification = match self.emergency_justification(&request) {
-            Ok(justification) => justification,
-            Err((field, message)) => {
-                return Err(self.refuse(caller, &spec.id, field, message).await);
-            }
-        };
+        let now = self.repository.clock.now_ms();
         let emergency = request.emergency;
-        let auto = !emergency && (spec.approval.mode == ApprovalMode::Auto || request.dry_run);
-        let change_type = if emergency {
-            ChangeType::Emergency
-        } else if auto {
-            ChangeType::Standard
-        } else {
-            ChangeType::Normal
-        };
         // Dry runs change nothing and emergencies may override a freeze: only
         // the rest pass the freeze gate.
         let mut scheduled_for = None;
         let mut freeze_name = None;
         if emergency {
             freeze_name = self
+                .changes
                 .freeze_now(planned.target.as_deref(), now)
                 .map(|f| f.name);
         } else if !request.dry_run {
-            match self.gate(spec, planned.target.as_deref(), now) {
+            match self.changes.gate(spec, planned.target.as_deref(), now) {
                 Gate::Open => {}
                 Gate::Deferred { freeze, until } => {
                     scheduled_for = Some(until);
@@ -616,7 +542,7 @@ impl AutomationService {
         {
             return Ok(()); // cancelled meanwhile, or shutting down
         }
-        crate::crash::point("automation.running");
+        crate::infra::crash::point("automation.running");
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<StepResult>();
         let repository = Arc::clone(&self.repository);
         let execution_id = id.to_owned();
@@ -665,7 +591,10 @@ impl AutomationService {
     /// Expires `execution` if its approval window has passed; true if it did.
     async fn expire_if_due(&self, execution: &Execution) -> Result<bool, AutomationError> {
         match execution.expires_at {
-            Some(at) if execution.state == ExecutionState::PendingApproval && now_ms() > at => {
+            Some(at)
+                if execution.state == ExecutionState::PendingApproval
+                    && self.repository.clock.now_ms() > at =>
+            {
                 self.repository
                     .transition(
                         &execution.id,

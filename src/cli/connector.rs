@@ -3,7 +3,8 @@
 
 use clap::Subcommand;
 
-use super::{load_service, print_retrain};
+use super::common::load_service;
+use super::retrain::print_retrain;
 use crate::configuration::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -58,8 +59,8 @@ pub(super) async fn run(settings: &Settings, command: ConnectorCommand) -> anyho
         ConnectorCommand::Check { name } => return check(settings, name).await,
         _ => {}
     }
-    let pool = crate::automation::connect(&crate::startup::database_url(settings)).await?;
-    let jobs = crate::connectors::JobTable::new(pool);
+    let pool = crate::infra::db::connect(&crate::app::parts::database_url(settings)).await?;
+    let jobs = crate::connectors::JobTable::new(pool, crate::infra::clock::SystemClock::shared());
     match command {
         ConnectorCommand::Jobs { name, state } => {
             let state = state
@@ -105,7 +106,7 @@ pub(super) async fn run(settings: &Settings, command: ConnectorCommand) -> anyho
 }
 
 async fn import(settings: &Settings, name: &str, since: Option<i64>) -> anyhow::Result<()> {
-    let connectors = crate::startup::connectors_for_tools(settings).await?;
+    let connectors = crate::app::parts::connectors_for_tools(settings).await?;
     let service = load_service(settings).await?;
     let mut progress: Option<crate::ingest::Progress> = None;
     let report = connectors
@@ -137,7 +138,7 @@ async fn import(settings: &Settings, name: &str, since: Option<i64>) -> anyhow::
 
 async fn check(settings: &Settings, name: &str) -> anyhow::Result<()> {
     use crate::connectors::CheckLevel;
-    let connectors = crate::startup::connectors_for_tools(settings).await?;
+    let connectors = crate::app::parts::connectors_for_tools(settings).await?;
     let findings = connectors.check(name).await.map_err(anyhow::Error::msg)?;
     for finding in &findings {
         let tag = match finding.level {

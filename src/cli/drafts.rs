@@ -16,7 +16,7 @@ pub(super) enum DraftsCommand {
 /// Runs `switchboard drafts ...`.
 pub(super) async fn run(settings: &Settings, command: DraftsCommand) -> anyhow::Result<()> {
     let DraftsCommand::Check = command;
-    let secrets = crate::runbook::Secrets::load(settings.runbooks.secrets_file.as_deref())
+    let secrets = crate::infra::secrets::Secrets::load(settings.runbooks.secrets_file.as_deref())
         .map_err(|e| anyhow::anyhow!("runbooks.secrets_file: {e}"))?;
     let drafts = settings.drafts.clone();
     let started = std::time::Instant::now();

@@ -105,11 +105,11 @@ pub(super) async fn run(settings: &Settings, args: MigrateArgs) -> anyhow::Resul
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
     let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
-    let source = crate::startup::open_store(settings, dimension)
+    let source = crate::app::parts::open_store(settings, dimension)
         .context("cannot open the embedded store; stop `switchboard serve` on it first")?;
     let mut server_settings = settings.clone();
     server_settings.store.backend = crate::store::Backend::Qdrant;
-    let target = crate::startup::open_vector_store(&server_settings, dimension)?;
+    let target = crate::app::parts::open_vector_store(&server_settings, dimension)?;
     let mut progress = read_progress(&settings.data_dir)?;
     for collection in Collection::ALL {
         let mut points = source.all(collection)?;
@@ -141,7 +141,7 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
             progress.insert(collection.name().to_owned(), sent);
             write_progress(&settings.data_dir, &progress)?;
             bar.set_position(sent as u64);
-            crate::crash::point("migrate.after_batch");
+            crate::infra::crash::point("migrate.after_batch");
         }
         bar.finish();
     }

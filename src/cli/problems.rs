@@ -45,7 +45,7 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
         Some(server) => ask_server(server, &options).await?,
         None => {
             let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
-            let store = crate::startup::open_vector_store(settings, dimension).context(
+            let store = crate::app::parts::open_vector_store(settings, dimension).context(
                 "cannot open the store; if `switchboard serve` is running on it, use --server",
             )?;
             let options = options.clone();
@@ -67,7 +67,7 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
 
 async fn ask_server(server: &str, options: &ProblemOptions) -> anyhow::Result<ProblemReport> {
     let body = serde_json::to_value(options)?;
-    let answer = super::post_admin(server, "/v1/admin/problems", Some(&body)).await?;
+    let answer = super::common::post_admin(server, "/v1/admin/problems", Some(&body)).await?;
     Ok(serde_json::from_value(answer)?)
 }
 

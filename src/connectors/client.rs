@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::ConnectorError;
 use super::settings::{AuthScheme, ConnectorSettings};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// A connector's HTTP client and credentials.
 pub(super) struct Client {

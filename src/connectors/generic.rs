@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::client::{Client, url_escape};
 use super::settings::{ConnectorSettings, GenericSettings};
 use super::{Connector, ConnectorError, ExternalTicket, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// A generic connector.
 pub(super) struct GenericConnector {

@@ -13,7 +13,7 @@ use super::client::Client;
 use super::json::{self, text};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// django-helpdesk's resolved and closed statuses.
 const RESOLVED: [i64; 2] = [3, 4];

@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use super::settings::{DEFAULT_SIGNATURE_HEADER, InboundSettings, SignatureAlgorithm};
 use crate::auth::constant_time_eq;
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// One delivery as the HTTP layer hands it over: lower-cased header names and values, and the body.
 #[derive(Debug, Clone, Default)]

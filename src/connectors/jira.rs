@@ -15,7 +15,7 @@ use super::client::{Client, url_escape};
 use super::json::{self, items, plain_text, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// Issues per import page.
 const PAGE: u64 = 100;

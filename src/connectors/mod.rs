@@ -8,7 +8,9 @@
 //! - `inbound`: signature and token checks of deliveries.
 //! - `outbox`: the durable job table (state, attempts, back-off, dead jobs).
 //! - `writeback`: policy, mapping and the internal note (`prompts/connector_note.md`).
-//! - `service`: [`ConnectorService`]: accept an event, run jobs, requeue.
+//! - `service`: [`ConnectorService`]: accept an event, queue it, list and requeue jobs.
+//! - `worker`: [`ConnectorWorkers`]: run jobs through the triage desk
+//!   (`crate::desk`), write back, retry on the clock.
 //! - `client`: what every connector's HTTP calls share.
 //! - `generic`: the `generic` connector (JSON pointers in, one request out).
 //! - `helpdesk`: django-helpdesk (its webhooks in, its REST API out).
@@ -34,6 +36,7 @@ mod rt;
 mod service;
 mod servicenow;
 mod settings;
+mod worker;
 mod writeback;
 mod zammad;
 mod zendesk;
@@ -50,6 +53,7 @@ pub use settings::{
     AuthScheme, ConnectorKind, ConnectorSettings, FieldPolicy, GenericRequest, GenericSettings,
     InboundSettings, WriteMode,
 };
+pub use worker::ConnectorWorkers;
 pub use writeback::{NoteTemplate, TicketUpdate};
 
 /// A ticket as Switchboard needs it from any ticketing system.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
 
-use crate::automation::now_ms;
+use crate::infra::clock::{SharedClock, now_ms};
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -83,6 +83,8 @@ pub(super) struct TakenJob {
 #[derive(Clone)]
 pub struct Outbox {
     pool: AnyPool,
+    /// Decides when jobs are due: the system clock, or a test's.
+    clock: SharedClock,
 }
 
 fn row_job(row: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
@@ -105,9 +107,14 @@ fn row_job(row: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
 const JOB_COLUMNS: &str = "id, connector, ticket_id, state, attempts, next_attempt_at, last_error, result, created_at, updated_at";
 
 impl Outbox {
-    /// The table in `pool`.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// The table in `pool`, its due times on `clock`.
+    pub fn new(pool: AnyPool, clock: SharedClock) -> Self {
+        Self { pool, clock }
+    }
+
+    /// The clock jobs are due by.
+    pub(super) fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     pub(super) fn pool(&self) -> AnyPool {
@@ -124,7 +131,7 @@ impl Outbox {
         payload: &str,
     ) -> Result<(String, bool), sqlx::Error> {
         let id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let inserted = sqlx::query(
             "INSERT INTO connector_jobs (id, connector, dedupe_key, kind, ticket_id, payload, state, attempts, \
              next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, 'event', $4, $5, 'queued', 0, $6, $6, $6) \
@@ -154,7 +161,7 @@ impl Outbox {
     /// Takes the next due job, if any: queued, due, oldest first. The take is
     /// a conditional update, so two workers never take the same job.
     pub(super) async fn take(&self) -> Result<Option<TakenJob>, sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let candidates = sqlx::query(
             "SELECT id FROM connector_jobs WHERE state = 'queued' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT 8",
@@ -209,7 +216,7 @@ impl Outbox {
     ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE connector_jobs SET state = 'done', result = $1, last_error = NULL, updated_at = $2 WHERE id = $3")
             .bind(result.to_string())
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(id.to_owned())
             .execute(&self.pool)
             .await?;
@@ -223,7 +230,7 @@ impl Outbox {
         error: &str,
         retry_in: Option<Duration>,
     ) -> Result<JobState, sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (state, next) = match retry_in {
             Some(delay) => (
                 JobState::Queued,
@@ -247,7 +254,7 @@ impl Outbox {
         Ok(sqlx::query(
             "UPDATE connector_jobs SET state = 'queued', updated_at = $1 WHERE state = 'running'",
         )
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.pool)
         .await?
         .rows_affected())
@@ -255,7 +262,7 @@ impl Outbox {
 
     /// Queues a dead job again with a fresh count of attempts; false unless it was dead.
     pub async fn requeue(&self, connector: &str, id: &str) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         Ok(sqlx::query(
             "UPDATE connector_jobs SET state = 'queued', attempts = 0, next_attempt_at = $1, updated_at = $1 \
              WHERE id = $2 AND connector = $3 AND state = 'dead'",
@@ -392,10 +399,10 @@ mod tests {
     #[tokio::test]
     async fn a_redelivered_event_is_one_job_and_jobs_are_taken_once() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::automation::connect(&crate::automation::default_url(dir.path()))
+        let pool = crate::infra::db::connect(&crate::infra::db::default_url(dir.path()))
             .await
             .unwrap();
-        let outbox = Outbox::new(pool);
+        let outbox = Outbox::new(pool, crate::infra::clock::SystemClock::shared());
         let (first, new) = outbox.enqueue("desk", "d-1", "7", "{}").await.unwrap();
         assert!(new);
         let (again, new) = outbox.enqueue("desk", "d-1", "7", "{}").await.unwrap();

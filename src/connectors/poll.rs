@@ -75,7 +75,7 @@ impl ConnectorService {
                     queued += 1;
                 }
             }
-            crate::crash::point("connector.poll_before_cursor");
+            crate::infra::crash::point("connector.poll_before_cursor");
             cursors
                 .set(name, CURSOR, &changes.cursor)
                 .await
@@ -86,7 +86,7 @@ impl ConnectorService {
                     .get_or_create(&crate::metrics::ConnectorName {
                         connector: name.to_owned(),
                     })
-                    .set(crate::automation::now_ms() / 1000);
+                    .set(crate::infra::clock::now_ms() / 1000);
                 return Ok(queued);
             }
             cursor = Some(changes.cursor);

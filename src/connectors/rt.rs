@@ -17,7 +17,7 @@ use super::client::{Client, url_escape};
 use super::json::{self, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// The core fields Switchboard reads and writes; custom fields are
 /// `CF.Name` besides these.

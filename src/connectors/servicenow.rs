@@ -14,7 +14,7 @@ use super::client::{Client, url_escape};
 use super::json::{self, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// Incident states meaning resolved (6) or closed (7).
 const RESOLVED: [&str; 2] = ["6", "7"];

@@ -17,7 +17,7 @@ use super::client::{Client, url_escape};
 use super::json::{self, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// The state meaning resolved.
 const CLOSED: &str = "closed";

@@ -16,7 +16,7 @@ use super::client::{Client, url_escape};
 use super::json::{self, items, text, text_at};
 use super::settings::ConnectorSettings;
 use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
-use crate::runbook::Secrets;
+use crate::infra::secrets::Secrets;
 
 /// Statuses meaning resolved.
 const RESOLVED: [&str; 2] = ["solved", "closed"];

@@ -146,7 +146,7 @@ impl DraftSettings {
 /// the OpenAI key's name. Loading a local model takes a few seconds.
 pub fn build_generator(
     settings: &DraftSettings,
-    secrets: &crate::runbook::Secrets,
+    secrets: &crate::infra::secrets::Secrets,
 ) -> Result<Option<Arc<dyn Generator>>, DraftError> {
     settings.validate().map_err(DraftError::Backend)?;
     Ok(match settings.backend {

@@ -16,7 +16,7 @@ use super::model::{
 };
 use super::prompt::DraftPrompts;
 use super::repository::{DraftRepository, DraftStats};
-use crate::triage::TriageService;
+use crate::triage::{Retrieved, TriageService};
 
 /// Writes, stores and reviews drafts; cheap to share behind an `Arc`.
 pub struct DraftService {
@@ -80,9 +80,81 @@ impl DraftService {
         caller: &str,
         events: Option<mpsc::UnboundedSender<DraftEvent>>,
     ) -> Result<Draft, DraftError> {
-        let result = self.write_draft(ticket_id, caller, events).await;
+        let result = async {
+            self.check_enabled()?;
+            let retrieved = self
+                .triage
+                .retrieve_for_ticket(
+                    ticket_id,
+                    self.settings.max_evidence,
+                    self.settings.max_evidence,
+                )
+                .await?;
+            let draft = self
+                .write_draft(ticket_id, &retrieved, caller, events.as_ref())
+                .await?;
+            self.keep(draft, events.as_ref()).await
+        }
+        .await;
         self.record(&result);
         result
+    }
+
+    /// Writes a draft for the ticket `ticket_id` from the retrieval triage has
+    /// just made for it (no second search), without storing it: the desk puts
+    /// it into a connector's note and stores it with [`Self::process_keep`]
+    /// once the write-back is done.
+    pub async fn process_draft_from(
+        &self,
+        ticket_id: &str,
+        retrieved: &Retrieved,
+        caller: &str,
+    ) -> Result<Draft, DraftError> {
+        let result = async {
+            self.check_enabled()?;
+            // The same evidence a draft on request sees: the nearest
+            // `max_evidence` incidents and passages.
+            let most = self.settings.max_evidence;
+            let retrieved = Retrieved {
+                ticket: retrieved.ticket.clone(),
+                incidents: retrieved.incidents.iter().take(most).cloned().collect(),
+                articles: retrieved.articles.iter().take(most).cloned().collect(),
+            };
+            self.write_draft(ticket_id, &retrieved, caller, None).await
+        }
+        .await;
+        self.record(&result);
+        result
+    }
+
+    /// Stores a draft written by [`Self::process_draft_from`].
+    pub async fn process_keep(&self, draft: Draft) -> Result<Draft, DraftError> {
+        self.keep(draft, None).await
+    }
+
+    fn check_enabled(&self) -> Result<(), DraftError> {
+        if self.settings.enabled {
+            Ok(())
+        } else {
+            Err(DraftError::Disabled)
+        }
+    }
+
+    /// Stores `draft` (a 2xx means it is durable), then sends it as the last event.
+    async fn keep(
+        &self,
+        draft: Draft,
+        events: Option<&mpsc::UnboundedSender<DraftEvent>>,
+    ) -> Result<Draft, DraftError> {
+        let created_at = chrono::DateTime::parse_from_rfc3339(&draft.created_at).map_or_else(
+            |_| crate::infra::clock::now_ms(),
+            |at| at.timestamp_millis(),
+        );
+        self.repository.insert(&draft, created_at).await?;
+        if let Some(events) = events {
+            let _ = events.send(DraftEvent::Draft(Box::new(draft.clone())));
+        }
+        Ok(draft)
     }
 
     /// Counts a draft's outcome (and its time and what grounding removed)
@@ -125,28 +197,19 @@ impl DraftService {
             .inc();
     }
 
+    /// Writes (and grounds) a draft from `retrieved`; stores nothing.
     async fn write_draft(
         &self,
         ticket_id: &str,
+        retrieved: &Retrieved,
         caller: &str,
-        events: Option<mpsc::UnboundedSender<DraftEvent>>,
+        events: Option<&mpsc::UnboundedSender<DraftEvent>>,
     ) -> Result<Draft, DraftError> {
-        if !self.settings.enabled {
-            return Err(DraftError::Disabled);
-        }
         let _writing = Arc::clone(&self.writing)
             .try_acquire_owned()
             .map_err(|_| DraftError::Busy(self.settings.max_concurrent))?;
         let started = Instant::now();
-        let retrieved = self
-            .triage
-            .retrieve_for_ticket(
-                ticket_id,
-                self.settings.max_evidence,
-                self.settings.max_evidence,
-            )
-            .await?;
-        let created_at = crate::automation::now_ms();
+        let created_at = crate::infra::clock::now_ms();
         let mut draft = Draft {
             id: uuid::Uuid::new_v4().to_string(),
             ticket_id: ticket_id.to_owned(),
@@ -165,14 +228,14 @@ impl DraftService {
             review: None,
         };
         match gather(
-            &retrieved,
+            retrieved,
             self.settings.min_similarity,
             self.settings.max_evidence,
         ) {
             Err(reason) => draft.reason = Some(reason),
             Ok(evidence) => {
                 draft.evidence = evidence.iter().map(Evidence::to_ref).collect();
-                if let Some(events) = &events {
+                if let Some(events) = events {
                     let _ = events.send(DraftEvent::Evidence(draft.evidence.clone()));
                 }
                 let ticket = &retrieved.ticket;
@@ -188,7 +251,7 @@ impl DraftService {
                             &ticket.title,
                             &ticket.description,
                             &evidence,
-                            events.as_ref(),
+                            events,
                         )
                         .await?
                     }
@@ -210,7 +273,7 @@ impl DraftService {
                         )
                     });
                 } else {
-                    if let (None, Some(events)) = (&self.generator, &events) {
+                    if let (None, Some(events)) = (&self.generator, events) {
                         // Extractive drafts are whole at once.
                         for sentence in &sentences {
                             let _ = events.send(DraftEvent::Sentence(sentence.clone()));
@@ -231,15 +294,11 @@ impl DraftService {
             }
         }
         draft.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.repository.insert(&draft, created_at).await?;
         let metric = match draft.status {
             DraftStatus::Drafted => "drafted",
             DraftStatus::NoDraft => "no_draft",
         };
         tracing::info!(ticket_id, backend = %draft.backend, outcome = metric, latency_ms = draft.latency_ms, "draft");
-        if let Some(events) = &events {
-            let _ = events.send(DraftEvent::Draft(Box::new(draft.clone())));
-        }
         Ok(draft)
     }
 
@@ -337,7 +396,7 @@ impl DraftService {
             text: request.text.as_deref().map(|t| self.triage.scrub_text(t)),
             reason: request.reason.as_deref().map(|t| self.triage.scrub_text(t)),
             reviewed_by: caller.to_owned(),
-            reviewed_at: rfc3339(crate::automation::now_ms()),
+            reviewed_at: rfc3339(crate::infra::clock::now_ms()),
         };
         if !self.repository.review(&draft.id, &review).await? {
             return Err(DraftError::Conflict(format!(

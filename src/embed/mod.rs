@@ -13,7 +13,9 @@ mod bert;
 mod encoder;
 mod gemm;
 mod kernels;
+pub mod settings;
 mod worker;
+pub use settings::ModelSettings;
 
 pub use backend::{Backend, HashingBackend};
 pub use bert::BertModelEmbedder;

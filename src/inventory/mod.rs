@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 
 pub use mentions::{CiFinder, CiMention};
 
-use crate::runbook::TargetSpec;
-
 /// One configuration item.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +90,12 @@ impl Inventory {
         }
     }
 
-    /// The item named `target` if `spec` allows it.
+    /// The item named `target` if it is of one of `kinds` (any, when empty)
+    /// and carries every one of `tags`: what a runbook's `targets` allow.
     pub fn resolve(
         &self,
-        spec: &TargetSpec,
+        kinds: &[String],
+        tags: &[String],
         target: &str,
     ) -> Result<&ConfigurationItem, TargetError> {
         let refuse = |reason: String| TargetError {
@@ -107,14 +107,14 @@ impl Inventory {
             .iter()
             .find(|i| i.name == target)
             .ok_or_else(|| refuse("is not in the inventory".into()))?;
-        if !spec.kinds.is_empty() && !spec.kinds.contains(&item.kind) {
+        if !kinds.is_empty() && !kinds.contains(&item.kind) {
             return Err(refuse(format!(
                 "is a {}, this runbook acts on {}",
                 item.kind,
-                spec.kinds.join(" or ")
+                kinds.join(" or ")
             )));
         }
-        if let Some(missing) = spec.tags.iter().find(|t| !item.tags.contains(t)) {
+        if let Some(missing) = tags.iter().find(|t| !item.tags.contains(t)) {
             return Err(refuse(format!(
                 "lacks the tag {missing:?} this runbook requires"
             )));
@@ -133,24 +133,24 @@ mod tests {
             "items:\n  - { name: web-01, kind: host, tags: [linux, web] }\n  - { name: db-01, kind: database }\n",
         )
         .unwrap();
-        let spec = TargetSpec {
-            required: true,
-            kinds: vec!["host".into()],
-            tags: vec!["linux".into()],
-        };
-        assert_eq!(inventory.resolve(&spec, "web-01").unwrap().name, "web-01");
+        let kinds = ["host".to_owned()];
+        let tags = ["linux".to_owned()];
+        assert_eq!(
+            inventory.resolve(&kinds, &tags, "web-01").unwrap().name,
+            "web-01"
+        );
         assert!(
             inventory
-                .resolve(&spec, "web-02")
+                .resolve(&kinds, &tags, "web-02")
                 .unwrap_err()
                 .reason
                 .contains("not in the inventory")
         );
-        assert!(inventory.resolve(&spec, "db-01").is_err());
-        let tagged = TargetSpec {
-            tags: vec!["windows".into()],
-            ..spec
-        };
-        assert!(inventory.resolve(&tagged, "web-01").is_err());
+        assert!(inventory.resolve(&kinds, &tags, "db-01").is_err());
+        assert!(
+            inventory
+                .resolve(&kinds, &["windows".to_owned()], "web-01")
+                .is_err()
+        );
     }
 }

@@ -72,7 +72,7 @@ pub async fn insights(
     feedback: FeedbackStats,
     eval_dir: &Path,
 ) -> Result<Insights, sqlx::Error> {
-    let now = crate::automation::now_ms();
+    let now = crate::infra::clock::now_ms();
     let items = queue.since(now - VOLUME_DAYS * 86_400_000).await?;
     let (eval, eval_written_at) = read_eval(eval_dir);
     Ok(Insights {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
 
-use crate::automation::now_ms;
+use crate::infra::clock::SharedClock;
 use crate::triage::Triage;
 
 /// Longest description kept for reopening a ticket from the queue, in bytes.
@@ -148,12 +148,14 @@ pub struct OriginalText {
 #[derive(Clone)]
 pub struct ReviewQueue {
     pool: AnyPool,
+    /// Stamps records and decides when kept originals expire.
+    clock: SharedClock,
 }
 
 impl ReviewQueue {
-    /// The queue in `pool`'s `triage_log` table.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// The queue in `pool`'s `triage_log` table, its retention on `clock`.
+    pub fn new(pool: AnyPool, clock: SharedClock) -> Self {
+        Self { pool, clock }
     }
 
     /// Records (or replaces) the latest triage of a ticket with an id; a
@@ -207,7 +209,7 @@ impl ReviewQueue {
         .bind(to_json(&record.applied))
         .bind(i64::from(record.review || waits))
         .bind(record.triaged_by)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(original)
         .execute(&self.pool)
         .await?;
@@ -216,7 +218,7 @@ impl ReviewQueue {
         sqlx::query(
             "UPDATE triage_log SET original = NULL WHERE original IS NOT NULL AND triaged_at < $1",
         )
-        .bind(now_ms() - record.original_retention_ms)
+        .bind(self.clock.now_ms() - record.original_retention_ms)
         .execute(&self.pool)
         .await
         .map(drop)

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
+use crate::auth::session::{CSRF_HEADER, SESSION_COOKIE, cookie};
 use crate::auth::{Caller, Role, authenticate, constant_time_eq};
-use crate::ui::{CSRF_HEADER, SESSION_COOKIE, cookie};
 
 /// An authenticated caller; 401 without a valid token.
 pub struct Authenticated(pub Caller);
@@ -59,12 +59,12 @@ async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
     let Ok(automation) = state.automation() else {
         return;
     };
-    let record = crate::automation::AuditRecord {
+    let record = crate::infra::audit::AuditRecord {
         actor: "anonymous",
         action: "auth.refused",
         subject: path,
         detail: serde_json::json!({ "method": parts.method.as_str(), "status": err.status().as_u16() }),
-        ..crate::automation::AuditRecord::default()
+        ..crate::infra::audit::AuditRecord::default()
     };
     if let Err(e) = automation.audit().append(record).await {
         tracing::error!(error = %e, "cannot audit a refused request");

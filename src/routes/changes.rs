@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, AppState, Authenticated};
 use crate::auth::Role;
-use crate::changes::ChangeList;
+use crate::automation::ChangeList;
 
 /// Longest period one request may ask for.
 const MAX_PERIOD_DAYS: i64 = 366;
@@ -48,7 +48,7 @@ pub async fn list_changes(
     ApiQuery(query): ApiQuery<ChangeQuery>,
 ) -> Result<Json<ChangeList>, ApiError> {
     caller.require(Role::Viewer)?;
-    let now = crate::automation::now_ms();
+    let now = crate::infra::clock::now_ms();
     let day = 86_400_000;
     let from = instant("from", query.from.as_deref(), now - 7 * day)?;
     let to = instant("to", query.to.as_deref(), now + 30 * day)?;

@@ -17,7 +17,7 @@ pub struct ApiError {
     message: String,
     field: Option<String>,
     /// For unexpected failures: what went wrong inside, logged (with the
-    /// request id) by [`super::middleware::request_id`], never sent.
+    /// request id) by the request-id middleware, never sent.
     internal: Option<String>,
 }
 
@@ -171,7 +171,7 @@ impl From<crate::automation::AutomationError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let request_id = super::middleware::current_request_id();
+        let request_id = super::request_id::current_request_id();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -244,6 +244,32 @@ impl From<crate::drafts::DraftError> for ApiError {
             ),
             E::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::connectors::AcceptError> for ApiError {
+    fn from(err: crate::connectors::AcceptError) -> Self {
+        use crate::connectors::AcceptError as E;
+        match err {
+            E::Unknown(name) => Self::not_found(format!("no connector {name:?}")),
+            E::Refused(err) => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
+            E::Malformed(message) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message)
+            }
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::problems::ProblemError> for ApiError {
+    fn from(err: crate::problems::ProblemError) -> Self {
+        use crate::problems::ProblemError as E;
+        match err {
+            E::Options(message) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+            }
+            other => Self::internal(format!("problem report: {other}")),
         }
     }
 }

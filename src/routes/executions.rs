@@ -8,7 +8,8 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, ApiQuery, AppState, Authenticated};
 use crate::auth::Role;
-use crate::automation::{AuditEntry, Execution, ExecutionRequest, ExecutionState};
+use crate::automation::{Execution, ExecutionRequest, ExecutionState};
+use crate::infra::audit::AuditEntry;
 
 /// Body of approve / reject / cancel.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

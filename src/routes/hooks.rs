@@ -10,22 +10,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiQuery, AppState, Authenticated};
 use crate::auth::Role;
-use crate::connectors::{AcceptError, Accepted, Delivery, Job, JobState};
-
-impl From<AcceptError> for ApiError {
-    fn from(err: AcceptError) -> Self {
-        match err {
-            AcceptError::Unknown(name) => ApiError::not_found(format!("no connector {name:?}")),
-            AcceptError::Refused(err) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string())
-            }
-            AcceptError::Malformed(message) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", message)
-            }
-            AcceptError::Database(err) => ApiError::internal(err),
-        }
-    }
-}
+use crate::connectors::{Accepted, Delivery, Job, JobState};
 
 /// Takes an event from a ticketing system: verified by the connector's
 /// signature or token, queued durably (202), or recognised as a redelivery or

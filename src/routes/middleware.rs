@@ -13,22 +13,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use super::error::InternalError;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The header carrying a request's id in every answer.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The id of the request being handled, if called while handling one.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
-/// A request's id, as an extension for the trace span.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+use super::request_id::REQUEST_ID;
+pub use super::request_id::{REQUEST_ID_HEADER, RequestId, current_request_id};
 
 /// Gives the request an id, answers it in `x-request-id`, and logs the
 /// internal error behind a 500 (or an unexpected 503) under that id: the

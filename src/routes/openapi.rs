@@ -11,8 +11,9 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorDetail};
 use super::executions::DecisionBody;
 use super::runbooks::PlanPreview;
-use crate::automation::{AuditEntry, Decision, Execution, ExecutionRequest, ExecutionState};
-use crate::changes::{Change, ChangeList, ChangeType, WindowKind, WindowOccurrence};
+use crate::automation::{Change, ChangeList};
+use crate::automation::{Decision, Execution, ExecutionRequest, ExecutionState};
+use crate::changes::{ChangeType, WindowKind, WindowOccurrence};
 use crate::classify::TermWeight;
 use crate::connectors::{Accepted, Job, JobState};
 use crate::domain::{Incident, IncidentInput, LabelFeedback, NewTicket};
@@ -20,6 +21,7 @@ use crate::drafts::{
     Draft, DraftReview, DraftSentence, DraftStats, DraftStatus, EvidenceRef, GroundingChecks,
     ReviewRequest, Verdict,
 };
+use crate::infra::audit::AuditEntry;
 use crate::inventory::CiMention;
 use crate::problems::{
     KnowledgeMatch, LabelCount, MonthCount, Problem, ProblemOptions, ProblemReport,

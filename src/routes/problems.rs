@@ -10,15 +10,6 @@ use super::{ApiError, AppState, Authenticated};
 use crate::auth::Role;
 use crate::problems::{ProblemError, ProblemOptions, ProblemReport, find_problems, report};
 
-fn failed(err: ProblemError) -> ApiError {
-    match err {
-        ProblemError::Options(message) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
-        }
-        other => ApiError::internal(format!("problem report: {other}")),
-    }
-}
-
 /// The last problem report (made by `switchboard problems` or
 /// `POST /v1/admin/problems`).
 #[utoipa::path(get, path = "/v1/problems", tag = "problems", security(("bearer" = [])), responses((status = 200, body = ProblemReport), (status = 404, description = "No report has been made yet", body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -30,8 +21,7 @@ pub async fn last_problems(
     let dir = state.data_dir().to_path_buf();
     let found = tokio::task::spawn_blocking(move || report::load_latest(&dir))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(failed)?;
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     found.map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -78,7 +68,6 @@ pub async fn make_problems(
         Ok::<_, ProblemError>(found)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(failed)?;
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(Json(found))
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState, Authenticated};
 use crate::auth::Role;
-use crate::automation::{AutomationError, ChainReport};
+use crate::automation::AutomationError;
+use crate::infra::audit::ChainReport;
 use crate::runbook::{Plan, RunbookSpec};
 
 /// Every runbook: parameters, targets, risk, approval policy, steps.

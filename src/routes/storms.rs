@@ -10,8 +10,7 @@ use crate::auth::Role;
 use crate::storms::{Storm, StormService};
 
 fn service(state: &AppState) -> Result<&std::sync::Arc<StormService>, ApiError> {
-    state.service()?;
-    state.storms().ok_or_else(|| {
+    state.storms()?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

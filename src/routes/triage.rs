@@ -17,29 +17,9 @@ pub async fn triage(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     ApiJson(ticket): ApiJson<NewTicket>,
 ) -> Result<Json<Triage>, ApiError> {
-    let service = state.service()?;
-    // The review queue keeps the text as triage sees it: scrubbed (and the
-    // original only where the privacy policy says).
-    let scrubbed = service.scrub_ticket(&ticket);
-    let (original, original_retention_ms) = service.kept_original(&ticket, &scrubbed);
-    let ticket = scrubbed;
-    let triaged = service.triage(&ticket, caller.as_ref()).await?;
-    // A remembered ticket joins the console's review queue.
-    if let (true, Some(caller), Ok(review)) = (triaged.remembered, &caller, state.review()) {
-        let record = crate::review::TriageRecord {
-            source: "api".to_owned(),
-            title: &ticket.title,
-            description: &ticket.description,
-            triage: &triaged,
-            applied: Default::default(),
-            review: false,
-            triaged_by: &caller.name,
-            original,
-            original_retention_ms,
-        };
-        if let Err(e) = review.record(record).await {
-            tracing::warn!(error = %e, "cannot add the ticket to the review queue");
-        }
-    }
+    let triaged = state
+        .desk()?
+        .process_api_ticket(ticket, caller.as_ref())
+        .await?;
     Ok(Json(triaged))
 }

@@ -8,24 +8,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, PlannedStep};
-use super::secrets::{Capture, Redactor, Secrets};
-
-/// Bytes of stdout and of stderr kept per step (after redaction).
-pub const OUTPUT_LIMIT_BYTES: usize = 64 * 1024;
-
-/// How one step ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    /// Exit status 0 (or an expected HTTP status).
-    Succeeded,
-    /// Non-zero exit, signal, or the program could not start.
-    Failed,
-    /// Killed at its timeout.
-    TimedOut,
-    /// Killed because the run was cancelled or the service shut down.
-    Cancelled,
-}
+use super::secrets::{Capture, Redactor};
+use super::step::{OUTPUT_LIMIT_BYTES, StepStatus, StopReason, StopSignal};
+use crate::infra::secrets::Secrets;
 
 /// What one step did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -73,50 +58,6 @@ pub enum RunStatus {
     Interrupted,
 }
 
-/// Why a run was asked to stop early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// An agent or admin cancelled it.
-    Cancelled,
-    /// The service is shutting down and its grace period is over.
-    Shutdown,
-}
-
-/// Tells a running plan to stop; the sending half is kept by whoever may stop it.
-#[derive(Debug, Clone)]
-pub struct StopSignal(tokio::sync::watch::Receiver<Option<StopReason>>);
-
-impl StopSignal {
-    /// A signal and the sender that fires it.
-    pub fn channel() -> (tokio::sync::watch::Sender<Option<StopReason>>, Self) {
-        let (sender, receiver) = tokio::sync::watch::channel(None);
-        (sender, Self(receiver))
-    }
-
-    /// A signal that never fires.
-    pub fn never() -> Self {
-        Self::channel().1
-    }
-
-    /// Why the run was stopped, if it was.
-    pub fn reason(&self) -> Option<StopReason> {
-        *self.0.borrow()
-    }
-
-    /// Resolves when the run is told to stop (never, once the sender is gone
-    /// without stopping it). Cancel-safe.
-    pub async fn stopped(&mut self) -> StopReason {
-        loop {
-            if let Some(reason) = *self.0.borrow_and_update() {
-                return reason;
-            }
-            if self.0.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-}
-
 /// One attempt at an HTTP step: its body redacted and capped as it streams in.
 async fn http_attempt(
     step: &PlannedStep,
@@ -144,7 +85,7 @@ pub async fn run_step(
     execution: &str,
     stop: &mut StopSignal,
 ) -> StepResult {
-    let redactor = secrets.redactor();
+    let redactor = Redactor::for_secrets(secrets);
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -169,7 +110,7 @@ pub async fn run_step(
             return StepResult {
                 phase: phase.to_owned(),
                 name: step.name.clone(),
-                argv: step.argv.iter().map(|a| secrets.redact(a)).collect(),
+                argv: step.argv.iter().map(|a| redactor.redact_text(a)).collect(),
                 status: outcome.status,
                 exit_code: outcome.exit_code,
                 attempts,

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::executor::StepStatus;
 use super::plan::PlannedHttp;
 use super::secrets::Capture;
+use super::step::StepStatus;
 
 /// Sends `request`, streaming the response body into `body` (redacted, then
 /// capped, as it arrives; a huge body is never held whole). Returns the outcome

@@ -127,16 +127,15 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep 
     }
 }
 
+/// Everything but the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
+const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(value, URL_VALUE).to_string()
 }
 
 /// Validates `given` (and the target against `inventory`) and substitutes the values.
@@ -149,7 +148,7 @@ pub fn plan(
     let target = match (spec.targets.required, given.get(TARGET_PARAMETER)) {
         (true, None) => return Err(PlanError::MissingTarget),
         (true, Some(name)) => {
-            let item = inventory.resolve(&spec.targets, name)?;
+            let item = inventory.resolve(&spec.targets.kinds, &spec.targets.tags, name)?;
             values.insert(TARGET_PARAMETER.to_owned(), item.name.clone());
             values.insert(
                 "target_address".to_owned(),

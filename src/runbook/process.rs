@@ -11,9 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use super::containment::{
     EXECUTION_ENV, SCAN_INTERVAL, STEP_ENV, StepProcesses, forget_root, spawn_root,
 };
-use super::executor::{OUTPUT_LIMIT_BYTES, StepStatus, StopSignal};
 use super::plan::PlannedStep;
-use super::secrets::{Capture, Redactor, Secrets};
+use super::secrets::{Capture, Redactor};
+use super::step::{OUTPUT_LIMIT_BYTES, StepStatus, StopSignal};
+use crate::infra::secrets::Secrets;
 
 /// How long the output pipes are still read after a step's processes were
 /// killed: a process nobody could find may hold them open, and must not keep

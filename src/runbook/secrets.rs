@@ -1,81 +1,19 @@
-//! Runbook secrets and their redaction from everything a step prints.
+//! Redaction of secret values from everything a step prints (the values
+//! themselves come from [`crate::infra::secrets::Secrets`]).
 //!
 //! Output is redacted as it streams in, before it is capped: a [`Capture`] holds
 //! back the last few bytes of each chunk (one byte less than the longest secret)
 //! until the next chunk shows whether they start a secret, so a secret split
 //! across reads, or one that would straddle the cap, is never stored in part.
 
-use std::collections::BTreeMap;
-
 use aho_corasick::{AhoCorasick, MatchKind};
+
+use crate::infra::secrets::Secrets;
 
 /// What replaces a secret's value in captured output.
 pub const REDACTED: &str = "[REDACTED]";
 /// Secret values shorter than this are not redacted (they would match everywhere).
 pub const MIN_REDACTED_LEN: usize = 4;
-
-/// Secret values by name, never logged, never returned.
-#[derive(Clone, Default)]
-pub struct Secrets(BTreeMap<String, String>);
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
-    }
-}
-
-impl Secrets {
-    /// Secrets from a YAML map file (missing file: none), then
-    /// `SWITCHBOARD_SECRET_<NAME>` environment variables, which win.
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, String> {
-        Self::load_with_env(file, crate::configuration::process_env())
-    }
-
-    /// [`Secrets::load`] with `vars` standing in for the process environment.
-    pub fn load_with_env(
-        file: Option<&std::path::Path>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, String> {
-        let mut values: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(path) = file {
-            match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    values = serde_norway::from_str(&text)
-                        .map_err(|e| format!("{}: not a name: value map: {e}", path.display()))?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            }
-        }
-        for (key, value) in vars {
-            if let Some(name) = key.strip_prefix("SWITCHBOARD_SECRET_") {
-                values.insert(name.to_owned(), value);
-            }
-        }
-        Ok(Self(values))
-    }
-
-    /// Secrets given directly (tests, embedding).
-    pub fn from_map(values: BTreeMap<String, String>) -> Self {
-        Self(values)
-    }
-
-    /// The value of secret `name`, if configured.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-
-    /// A redactor for every secret value (of at least [`MIN_REDACTED_LEN`] bytes).
-    pub fn redactor(&self) -> Redactor {
-        Redactor::new(self.0.values().map(String::as_str))
-    }
-
-    /// `text` with every secret value replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
-        let redactor = self.redactor();
-        String::from_utf8_lossy(&redactor.redact_all(text.as_bytes())).into_owned()
-    }
-}
 
 /// Finds secret values in bytes.
 pub struct Redactor {
@@ -86,6 +24,17 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor for every configured secret value (of at least
+    /// [`MIN_REDACTED_LEN`] bytes).
+    pub fn for_secrets(secrets: &Secrets) -> Self {
+        Self::new(secrets.values())
+    }
+
+    /// `text` with every secret value replaced by [`REDACTED`].
+    pub fn redact_text(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.redact_all(text.as_bytes())).into_owned()
+    }
+
     /// A redactor for `values`; values shorter than [`MIN_REDACTED_LEN`] are ignored.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let values: Vec<&str> = values

@@ -20,6 +20,8 @@ mod edge;
 mod journal;
 mod record;
 mod server;
+pub mod settings;
+pub use settings::StoreSettings;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -15,6 +15,8 @@
 
 mod detector;
 mod repository;
+pub mod settings;
+pub use settings::StormSettings;
 
 pub use detector::{Detector, DetectorSettings, Duplicate, Observed, StormEvent};
 
@@ -23,7 +25,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::configuration::StormSettings;
 use repository::StormRepository;
 
 /// Storms listed by `GET /v1/storms`.

@@ -85,10 +85,11 @@ impl TriageService {
             if !spec.targets.required {
                 continue;
             }
-            if let Some(item) = mentions
-                .iter()
-                .find(|m| self.inventory.resolve(&spec.targets, &m.name).is_ok())
-            {
+            if let Some(item) = mentions.iter().find(|m| {
+                self.inventory
+                    .resolve(&spec.targets.kinds, &spec.targets.tags, &m.name)
+                    .is_ok()
+            }) {
                 found.params.insert("target".into(), item.name.clone());
                 found
                     .reasons

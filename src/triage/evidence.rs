@@ -4,21 +4,10 @@
 
 use std::sync::Arc;
 
-use super::model::{KnowledgeChunk, RememberedTicket, TriageError};
+use super::model::{KnowledgeChunk, RememberedTicket, Retrieved, TriageError};
 use super::service::{TriageService, blocking};
 use crate::domain::Incident;
 use crate::store::{Collection, PayloadRecord, Query};
-
-/// What retrieval found for one remembered ticket.
-#[derive(Debug, Clone)]
-pub struct Retrieved {
-    /// The ticket as remembered (scrubbed).
-    pub ticket: RememberedTicket,
-    /// Its nearest past incidents (itself left out), with similarity, best first.
-    pub incidents: Vec<(f32, Incident)>,
-    /// Its nearest knowledge chunks, with similarity, best first.
-    pub articles: Vec<(f32, KnowledgeChunk)>,
-}
 
 impl TriageService {
     /// The nearest incidents and knowledge chunks of a ticket triaged with

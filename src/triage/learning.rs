@@ -153,7 +153,7 @@ impl TriageService {
         };
         let agreed = self.feedback.lock().labels_of(&base.id);
         let labels = (base, agreed);
-        crate::crash::point("feedback.logged");
+        crate::infra::crash::point("feedback.logged");
         // A stored incident keeps its other labels; a triaged ticket carries only
         // what agents said, never the unconfirmed suggestions.
         let (mut incident, agreed) = labels;

@@ -1,7 +1,9 @@
 //! The triage service: embed a ticket, find similar incidents and articles, and
 //! turn the neighbours' labels into suggestions with confidence and evidence.
 //!
-//! Nothing here knows about HTTP; the API and the CLI both call [`TriageService`].
+//! Nothing here knows about HTTP. A ticket arriving at the desk reaches
+//! [`TriageService::assess`] through `crate::desk`; evaluation and benchmarks
+//! call [`TriageService::triage`] directly.
 
 mod cis;
 mod evidence;
@@ -10,23 +12,25 @@ mod heads;
 mod learning;
 mod model;
 mod priority;
+mod records;
 mod service;
+pub mod settings;
 mod state;
 #[cfg(test)]
 mod tests;
 mod voting;
+pub use settings::TriageSettings;
 
 pub use cis::{CiOwner, OWNER_FIELD};
-pub use evidence::Retrieved;
 pub use feedback::{
     FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,
 };
 pub use model::{
     FeedbackReceipt, HeadSummary, KnowledgeChunk, KnowledgeHit, RememberedTicket, RetrainReport,
-    ServiceStats, SimilarIncident, Triage, TriageError,
+    Retrieved, ServiceStats, SimilarIncident, Triage, TriageError,
 };
 pub use priority::{DerivedPriority, PrioritySettings};
-pub use service::{TriageService, triage_in_flight};
+pub use service::{Assessment, TriageService, triage_in_flight};
 pub use state::{LearningState, RetrainLock, StoredHead};
 pub use voting::{
     Alternative, Evidence, FieldSuggestion, HeadVote, Route, ScoreSources, VoteSettings,

@@ -210,3 +210,14 @@ pub struct ServiceStats {
     /// Agents' feedback, reassignments and ping-pong.
     pub feedback: FeedbackStats,
 }
+
+/// What retrieval found for one remembered ticket.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// The ticket as remembered (scrubbed).
+    pub ticket: RememberedTicket,
+    /// Its nearest past incidents (itself left out), with similarity, best first.
+    pub incidents: Vec<(f32, Incident)>,
+    /// Its nearest knowledge chunks, with similarity, best first.
+    pub articles: Vec<(f32, KnowledgeChunk)>,
+}

@@ -5,19 +5,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::TriageSettings;
 use super::feedback::FeedbackLog;
 use super::model::{
-    HeadSummary, KnowledgeChunk, KnowledgeHit, ServiceStats, SimilarIncident, Triage, TriageError,
+    HeadSummary, KnowledgeChunk, KnowledgeHit, Retrieved, ServiceStats, SimilarIncident, Triage,
+    TriageError,
 };
 use super::voting::{FieldSuggestion, HeadVote, Neighbour, VoteSettings, suggest_labels};
 use crate::auth::Caller;
 use crate::classify::ClassifierHead;
-use crate::configuration::TriageSettings;
 use crate::domain::text::clean_ticket_text;
 use crate::domain::{Incident, NewTicket};
 use crate::embed::Embedder;
 use crate::prompts::Prompts;
-use crate::store::{Collection, Hit, PayloadRecord, Query, StoreError, StoredPoint, VectorStore};
+use crate::store::{Collection, Hit, PayloadRecord, Query, StoreError, VectorStore};
 
 /// Characters of a knowledge chunk shown as its snippet.
 const SNIPPET_CHARS: usize = 280;
@@ -41,16 +42,27 @@ pub struct TriageService {
     /// Striped by ticket id: held from the check of who remembered a ticket to
     /// the write that replaces it, so two callers cannot both pass the check.
     pub(super) remembering: Box<[tokio::sync::Mutex<()>]>,
-    /// Storm and duplicate detection, once the state database is open.
-    pub(super) storms: std::sync::OnceLock<Arc<crate::storms::StormService>>,
     /// Replaces personal and secret data before text is embedded or stored.
     pub(super) scrubber: crate::domain::Scrubber,
     /// The configuration items runbooks may act on (targets resolve here).
     pub(super) inventory: crate::inventory::Inventory,
     /// Finds those items in a ticket's text.
     pub(super) cis: crate::inventory::CiFinder,
-    /// Where the text before scrubbing may stay, and for how long (ms).
-    pub(super) keep_original: (crate::domain::KeepOriginal, i64),
+    /// Knowledge chunks retrieved per ticket beyond those shown, so a draft
+    /// written from the same retrieval has its evidence (`drafts.max_evidence`).
+    pub(super) evidence_articles: usize,
+}
+
+/// One ticket triaged, with what triage found on the way: the embedding and
+/// the retrieval, in full, for the steps after it (storms, drafts).
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// The answer.
+    pub triage: Triage,
+    /// The ticket's embedding.
+    pub vector: Vec<f32>,
+    /// Its nearest incidents (itself left out) and knowledge chunks, in full.
+    pub retrieved: Retrieved,
 }
 
 /// Triage requests being answered in this process: background work (local
@@ -115,43 +127,18 @@ impl TriageService {
             remembering: (0..REMEMBER_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            storms: std::sync::OnceLock::new(),
             scrubber: crate::domain::Scrubber::default(),
             inventory: crate::inventory::Inventory::default(),
             cis: crate::inventory::CiFinder::default(),
-            keep_original: (crate::domain::KeepOriginal::None, 0),
+            evidence_articles: 0,
         }
     }
 
-    /// Keeps the text before scrubbing in the review queue as `privacy` says.
-    pub fn with_original_policy(mut self, privacy: &crate::domain::PrivacySettings) -> Self {
-        let retention = i64::from(privacy.original_retention_days) * 86_400_000;
-        self.keep_original = (privacy.keep_original, retention);
+    /// Retrieves at least `articles` knowledge chunks per ticket (a draft's
+    /// evidence) while still showing `triage.knowledge_articles`.
+    pub fn with_evidence_articles(mut self, articles: usize) -> Self {
+        self.evidence_articles = articles;
         self
-    }
-
-    /// What the review queue may keep of `original` (a ticket before
-    /// scrubbing; `scrubbed` after): the text when the policy keeps it and
-    /// scrubbing changed something, and the retention to clear by.
-    pub fn kept_original(
-        &self,
-        original: &NewTicket,
-        scrubbed: &NewTicket,
-    ) -> (Option<crate::review::OriginalText>, i64) {
-        let (policy, retention) = self.keep_original;
-        let changed =
-            original.title != scrubbed.title || original.description != scrubbed.description;
-        match policy {
-            crate::domain::KeepOriginal::Review if changed => (
-                Some(crate::review::OriginalText {
-                    title: original.title.clone(),
-                    description: original.description.clone(),
-                }),
-                retention,
-            ),
-            crate::domain::KeepOriginal::Review => (None, retention),
-            crate::domain::KeepOriginal::None => (None, 0),
-        }
     }
 
     /// Scrubs personal and secret data with `scrubber` (the default scrubs
@@ -187,47 +174,6 @@ impl TriageService {
                 .as_deref()
                 .map(|r| self.scrubber.scrub(r)),
             ..incident.clone()
-        }
-    }
-
-    /// Turns on storm and duplicate detection for remembered tickets.
-    pub fn set_storms(&self, storms: Arc<crate::storms::StormService>) {
-        let _ = self.storms.set(storms);
-    }
-
-    /// Places a remembered ticket in the storm window; a failure to store a
-    /// storm is logged, never a failed triage (the ticket itself is stored).
-    async fn observe_storms(
-        &self,
-        id: &str,
-        ticket: &NewTicket,
-        vector: &[f32],
-        cis: &[crate::inventory::CiMention],
-    ) -> crate::storms::Observation {
-        let Some(storms) = self.storms.get() else {
-            return crate::storms::Observation::default();
-        };
-        let at = ticket
-            .opened_at_ms()
-            .ok()
-            .flatten()
-            .unwrap_or_else(crate::automation::now_ms);
-        let observed = crate::storms::Observed {
-            id: id.to_owned(),
-            title: ticket.title.clone(),
-            at,
-            vector: vector.to_vec(),
-            caller: ticket.caller.clone().filter(|c| !c.trim().is_empty()),
-            service: ticket.service.clone().filter(|s| !s.trim().is_empty()),
-            terms: crate::storms::ticket_terms(&ticket.title, &ticket.description),
-            cis: cis.iter().map(|c| c.name.clone()).collect(),
-        };
-        match storms.observe(observed).await {
-            Ok(observation) => observation,
-            Err(e) => {
-                tracing::error!(ticket = %id, error = %e, "cannot store a storm");
-                crate::storms::Observation::default()
-            }
         }
     }
 
@@ -286,18 +232,33 @@ impl TriageService {
         }
     }
 
-    /// Triage one ticket for `caller` (`None`: anonymous). A ticket with an `id`
-    /// is remembered for feedback when the caller may (see [`Triage::remembered`]).
+    /// Triage one ticket for `caller` (`None`: anonymous), scrubbing it first:
+    /// for evaluation and benchmarks. A ticket that arrives at the desk goes
+    /// through `crate::desk::TriageDesk`, which scrubs once and calls
+    /// [`Self::assess`]. A ticket with an `id` is remembered for feedback when
+    /// the caller may (see [`Triage::remembered`]).
     pub async fn triage(
         &self,
         ticket: &NewTicket,
         caller: Option<&Caller>,
     ) -> Result<Triage, TriageError> {
+        ticket.validate()?;
+        let scrubbed = self.scrub_ticket(ticket);
+        Ok(self.assess(&scrubbed, caller).await?.triage)
+    }
+
+    /// Triage one ticket that is already scrubbed ([`Self::scrub_ticket`]):
+    /// embed, retrieve, suggest and remember it. The answer carries the
+    /// retrieval itself, so what follows (storms, drafts) reuses it instead
+    /// of searching again.
+    pub async fn assess(
+        &self,
+        ticket: &NewTicket,
+        caller: Option<&Caller>,
+    ) -> Result<Assessment, TriageError> {
         let started = Instant::now();
         let _in_flight = InFlight::enter();
         ticket.validate()?;
-        // Nothing below sees personal or secret data.
-        let ticket = &self.scrub_ticket(ticket);
         let text = self.ticket_text(&ticket.title, &ticket.description);
         let store = Arc::clone(&self.store);
         let incident_limit = self
@@ -305,7 +266,7 @@ impl TriageService {
             .neighbours
             .max(self.settings.similar_incidents)
             + 1;
-        let kb_limit = self.settings.knowledge_articles;
+        let kb_limit = self.settings.knowledge_articles.max(self.evidence_articles);
         let search = move |vector: Vec<f32>, text: &str| {
             let query = Query::hybrid(&vector, text);
             let incidents = store.search(Collection::Incidents, query, incident_limit)?;
@@ -347,13 +308,6 @@ impl TriageService {
             }
             None => false,
         };
-        let observation = match (&ticket.id, remembered) {
-            (Some(id), true) => {
-                self.observe_storms(id, ticket, &vector, &configuration_items)
-                    .await
-            }
-            _ => crate::storms::Observation::default(),
-        };
         let route = suggestions
             .iter()
             .map(|(field, s)| (field.clone(), s.route))
@@ -368,24 +322,33 @@ impl TriageService {
                 .inc();
         }
         let similar_incidents = incidents
-            .into_iter()
+            .iter()
             .take(self.settings.similar_incidents)
             .map(|(similarity, incident)| SimilarIncident {
-                id: incident.id,
-                similarity,
-                title: incident.title,
-                resolution: incident.resolution,
-                labels: incident.labels,
+                id: incident.id.clone(),
+                similarity: *similarity,
+                title: incident.title.clone(),
+                resolution: incident.resolution.clone(),
+                labels: incident.labels.clone(),
             })
             .collect();
-        let knowledge_articles = articles.into_iter().map(knowledge_hit).collect();
+        let knowledge_articles = articles
+            .iter()
+            .take(self.settings.knowledge_articles)
+            .cloned()
+            .map(knowledge_hit)
+            .collect();
+        let chunks = articles
+            .into_iter()
+            .filter_map(|hit| Some((hit.score, KnowledgeChunk::from_payload(hit.payload)?)))
+            .collect();
         let labels: BTreeMap<String, String> = suggestions
             .iter()
             .map(|(field, s)| (field.clone(), s.label.clone()))
             .collect();
         let mut runbooks = self.matching_runbooks(&text, &vector, &labels);
         self.fill_targets(&mut runbooks, &configuration_items);
-        Ok(Triage {
+        let triage = Triage {
             runbooks,
             ticket_id: ticket.id.clone(),
             priority: self.settings.priority.derive(&suggestions),
@@ -394,10 +357,25 @@ impl TriageService {
             similar_incidents,
             knowledge_articles,
             remembered,
-            storm: observation.storm,
-            duplicate_of: observation.duplicate_of,
+            storm: None,
+            duplicate_of: None,
             configuration_items,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        let retrieved = Retrieved {
+            ticket: super::model::RememberedTicket {
+                title: ticket.title.clone(),
+                description: ticket.description.clone(),
+                suggested: labels,
+                remembered_by: caller.map(|c| c.name.clone()).unwrap_or_default(),
+            },
+            incidents,
+            articles: chunks,
+        };
+        Ok(Assessment {
+            triage,
+            vector,
+            retrieved,
         })
     }
 
@@ -526,104 +504,6 @@ impl TriageService {
         let mut neighbours = neighbour_incidents(hits, exclude_id);
         neighbours.truncate(limit);
         Ok(neighbours)
-    }
-
-    /// Validates, embeds and stores incidents (insert or replace by id).
-    pub async fn store_incidents(&self, incidents: Vec<Incident>) -> Result<(), TriageError> {
-        for incident in &incidents {
-            incident.validate()?;
-        }
-        let texts: Vec<String> = incidents.iter().map(|i| self.incident_text(i)).collect();
-        let vectors = self.embedder.embed(texts).await?;
-        self.store_embedded_incidents(incidents, vectors).await
-    }
-
-    /// Validates and stores incidents whose embeddings are already known
-    /// (`vectors[i]` belongs to `incidents[i]`).
-    pub async fn store_embedded_incidents(
-        &self,
-        incidents: Vec<Incident>,
-        vectors: Vec<Vec<f32>>,
-    ) -> Result<(), TriageError> {
-        for incident in &incidents {
-            incident.validate()?;
-        }
-        let points = incidents
-            .iter()
-            .zip(vectors)
-            .map(|(incident, vector)| self.incident_point(incident, vector))
-            .collect();
-        let store = Arc::clone(&self.store);
-        blocking(move || store.upsert(Collection::Incidents, points)).await
-    }
-
-    /// Removes stored incidents by id (ids not stored are ignored); the
-    /// classifier head forgets them at its next retrain.
-    pub async fn delete_incidents(&self, ids: Vec<String>) -> Result<(), TriageError> {
-        let store = Arc::clone(&self.store);
-        blocking(move || {
-            ids.iter()
-                .try_for_each(|id| store.delete_where(Collection::Incidents, "id", id))
-        })
-        .await
-    }
-
-    /// The stored incident with `id`, if any.
-    pub async fn incident(&self, id: &str) -> Result<Option<Incident>, TriageError> {
-        let store = Arc::clone(&self.store);
-        let id = id.to_owned();
-        let point = blocking(move || store.get(Collection::Incidents, &id)).await?;
-        Ok(point.and_then(|p| Incident::from_payload(p.payload)))
-    }
-
-    /// Replaces every stored chunk of `article_id` with `chunks`.
-    pub async fn store_article(
-        &self,
-        article_id: &str,
-        chunks: Vec<KnowledgeChunk>,
-    ) -> Result<(), TriageError> {
-        let points = self
-            .embed_points(
-                &chunks,
-                |c| self.prompts.passage(&c.title, &c.text),
-                |c| &c.id,
-            )
-            .await?;
-        let store = Arc::clone(&self.store);
-        let article_id = article_id.to_owned();
-        blocking(move || {
-            store.delete_where(Collection::Knowledge, "article_id", &article_id)?;
-            store.upsert(Collection::Knowledge, points)
-        })
-        .await
-    }
-
-    /// Embeds `records` (text from `text`) into store points carrying the record as payload.
-    async fn embed_points<T: PayloadRecord>(
-        &self,
-        records: &[T],
-        text: impl Fn(&T) -> String,
-        id: impl Fn(&T) -> &String,
-    ) -> Result<Vec<StoredPoint>, TriageError> {
-        let texts: Vec<String> = records.iter().map(text).collect();
-        let vectors = self.embedder.embed(texts.clone()).await?;
-        Ok(records
-            .iter()
-            .zip(vectors)
-            .zip(texts)
-            .map(|((record, vector), text)| StoredPoint {
-                id: id(record).clone(),
-                vector,
-                text: Some(text),
-                payload: record.to_payload(),
-            })
-            .collect())
-    }
-
-    /// Makes stored data durable and builds indexes; call after bulk loads.
-    pub async fn flush(&self) -> Result<(), TriageError> {
-        let store = Arc::clone(&self.store);
-        blocking(move || store.flush()).await
     }
 }
 

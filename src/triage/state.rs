@@ -14,7 +14,7 @@ use std::path::Path;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::feedback::{FeedbackEntry, FeedbackLog};
-use crate::automation::now_ms;
+use crate::infra::clock::now_ms;
 
 /// The PostgreSQL channel a saved head is announced on (payload: its version).
 pub const HEADS_CHANNEL: &str = "switchboard_heads";
@@ -129,7 +129,7 @@ async fn record_import(
 }
 
 impl LearningState {
-    /// The learning tables in `pool` (migrated by [`crate::automation::connect`]),
+    /// The learning tables in `pool` (migrated by [`crate::infra::db::connect`]),
     /// written by `replica`.
     pub fn new(pool: AnyPool, postgres: bool, replica: &str) -> Self {
         Self {
@@ -204,7 +204,7 @@ impl LearningState {
             record_import(&mut tx, FEEDBACK_IMPORT, count).await?;
         }
         tx.commit().await?;
-        crate::crash::point("learning.feedback_imported");
+        crate::infra::crash::point("learning.feedback_imported");
         std::fs::rename(path, path.with_extension("jsonl.imported"))?;
         tracing::info!(entries = count, file = %path.display(), "feedback log imported into the state database");
         Ok(count)
@@ -328,7 +328,7 @@ mod tests {
     use super::*;
 
     async fn state(dir: &Path) -> LearningState {
-        let pool = crate::automation::connect(&crate::automation::default_url(dir))
+        let pool = crate::infra::db::connect(&crate::infra::db::default_url(dir))
             .await
             .unwrap();
         LearningState::new(pool, false, "test-replica")

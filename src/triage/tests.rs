@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::TriageSettings;
 use crate::auth::{Caller, Role};
-use crate::configuration::TriageSettings;
 use crate::domain::{Incident, NewTicket};
 use crate::embed::{Embedder, HashingBackend, WorkerOptions};
 use crate::prompts::Prompts;

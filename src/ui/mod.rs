@@ -7,15 +7,12 @@
 //! session cookie and its CSRF token; the API enforces roles, the page only
 //! hides what a role cannot do.
 //!
-//! - [`session`]: sessions in the state database; cookie and CSRF helpers.
+//! - sessions in the state database, cookie and CSRF helpers: `crate::auth::session`.
 //! - `pages`: sign-in, sign-out and the view shells.
 //! - `assets`: the embedded scripts and styles.
 
 mod assets;
 mod pages;
-pub mod session;
-
-pub use session::{CSRF_HEADER, SESSION_COOKIE, Session, SessionStore, cookie};
 
 use axum::Router;
 use axum::routing::get;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{SESSION_COOKIE, Session, cookie};
+use crate::auth::session::{SESSION_COOKIE, Session, cookie};
 use crate::auth::{Role, authenticate, constant_time_eq, generate_token};
 use crate::routes::AppState;
 

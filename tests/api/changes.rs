@@ -11,8 +11,8 @@ use switchboard::changes::{WindowKind, WindowSettings};
 use switchboard::configuration::Settings;
 
 use crate::helpers::{
-    AGENT_TOKEN, APPROVER_TOKEN, CHANGE_MANAGER_TOKEN, TestApp, VIEWER_TOKEN, error_code, repo,
-    spawn_app_on,
+    AGENT_TOKEN, APPROVER_TOKEN, CHANGE_MANAGER_TOKEN, TestApp, TestClock, VIEWER_TOKEN,
+    error_code, repo, spawn_app_on, spawn_app_on_clock,
 };
 
 const RUNBOOKS: &[(&str, &str)] = &[
@@ -275,11 +275,14 @@ pub async fn deferred_changes_wait_for_their_window(database: Option<String>) {
         .timestamp_millis();
     let dir = runbooks.path().to_path_buf();
     let windows = vec![window];
+    // The freeze ends on a test clock: the service is restarted after it
+    // without anyone waiting for it.
+    let clock = TestClock::now();
     let start = {
-        let (dir, windows) = (dir.clone(), windows.clone());
+        let (dir, windows, clock) = (dir.clone(), windows.clone(), clock.clone());
         move |data| {
             let (dir, windows, database) = (dir.clone(), windows.clone(), database.clone());
-            spawn_app_on(data, move |s| {
+            spawn_app_on_clock(data, clock.clone(), move |s| {
                 configure(s, &dir, windows);
                 s.database_url = database;
             })
@@ -311,10 +314,7 @@ pub async fn deferred_changes_wait_for_their_window(database: Option<String>) {
 
     // The service stops during the freeze and comes back after it.
     let data = app.stop().await;
-    let wait = freeze_end - Utc::now().timestamp_millis();
-    if wait > 0 {
-        tokio::time::sleep(Duration::from_millis(wait as u64 + 200)).await;
-    }
+    clock.set(freeze_end + 200);
     let app = start(data).await;
     for id in [&auto_id, &manual_id] {
         let done = wait_state(&app, id, "succeeded", Duration::from_secs(30)).await;

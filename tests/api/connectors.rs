@@ -16,7 +16,10 @@ use switchboard::connectors::{
     InboundSettings, WriteMode,
 };
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, VIEWER_TOKEN, error_code, sample_copy, spawn_app_on};
+use crate::helpers::{
+    ADMIN_TOKEN, Clock, SharedClock, SystemClock, TestApp, TestClock, VIEWER_TOKEN, error_code,
+    sample_copy, spawn_app_on_clock,
+};
 
 const HOOK_KEY: &str = "hook-key-for-tests-0123456789";
 const DESK_TOKEN: &str = "desk-api-token-0123456789";
@@ -184,6 +187,16 @@ pub async fn spawn_with_desk(
     secrets_dir: &tempfile::TempDir,
     tweak: impl FnOnce(&mut Settings) + Send + 'static,
 ) -> TestApp {
+    spawn_with_desk_on_clock(base_url, secrets_dir, SystemClock::shared(), tweak).await
+}
+
+/// [`spawn_with_desk`] on a clock the test moves.
+pub async fn spawn_with_desk_on_clock(
+    base_url: &str,
+    secrets_dir: &tempfile::TempDir,
+    clock: SharedClock,
+    tweak: impl FnOnce(&mut Settings) + Send + 'static,
+) -> TestApp {
     let secrets = secrets_dir.path().join("secrets.yaml");
     std::fs::write(
         &secrets,
@@ -191,7 +204,7 @@ pub async fn spawn_with_desk(
     )
     .unwrap();
     let connector = desk(base_url);
-    spawn_app_on(sample_copy(), move |s| {
+    spawn_app_on_clock(sample_copy(), clock, move |s| {
         s.runbooks.secrets_file = Some(secrets);
         s.connectors = vec![connector];
         tweak(s);
@@ -542,7 +555,31 @@ async fn a_system_that_is_down_gets_every_write_once_it_is_back() {
     assert_eq!(tickets, ["470", "471", "472"]);
 }
 
-// Multi-threaded: the stand-in system comes back while jobs are retried.
+/// Moves `clock` on by `by`, then waits (in real time, briefly) until every
+/// job still queued has been tried again: its next attempt is in the clock's future.
+async fn advance_and_let_jobs_retry(app: &TestApp, clock: &TestClock, by: Duration) {
+    clock.advance(by);
+    let now = clock.now_ms();
+    let started = Instant::now();
+    loop {
+        let jobs = jobs(app).await;
+        if jobs
+            .iter()
+            .filter(|j| j["state"] == "queued")
+            .all(|j| j["next_attempt_at"].as_i64().unwrap() > now)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs were not retried once the clock moved: {jobs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// Multi-threaded: the stand-in system comes back while jobs are retried. The
+// minute passes on a test clock: the back-off is what is tested, not the wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_system_stopped_for_a_minute_loses_nothing_and_writes_each_note_once() {
     let recorder = Arc::new(Mutex::new(Recorder::default()));
@@ -550,13 +587,14 @@ async fn a_system_stopped_for_a_minute_loses_nothing_and_writes_each_note_once()
     let address = listener.local_addr().unwrap();
     drop(listener);
     let secrets = tempfile::tempdir().unwrap();
-    let app = spawn_with_desk(&format!("http://{address}"), &secrets, |s| {
-        s.connectors[0].max_attempts = 200;
-        s.connectors[0].retry_max_s = 2;
-    })
-    .await;
+    let clock = TestClock::now();
+    let app =
+        spawn_with_desk_on_clock(&format!("http://{address}"), &secrets, clock.clone(), |s| {
+            s.connectors[0].max_attempts = 200;
+            s.connectors[0].retry_max_s = 2;
+        })
+        .await;
     // Stopped: events keep arriving for a minute, each accepted at once.
-    let stopped = Instant::now();
     let mut ids = Vec::new();
     for n in 0..12 {
         let ticket = format!("60{n:02}");
@@ -574,9 +612,8 @@ async fn a_system_stopped_for_a_minute_loses_nothing_and_writes_each_note_once()
                 .unwrap()
                 .to_owned(),
         );
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        advance_and_let_jobs_retry(&app, &clock, Duration::from_secs(5)).await;
     }
-    tokio::time::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed())).await;
     let waiting = jobs(&app).await;
     assert_eq!(waiting.len(), 12);
     assert!(
@@ -592,6 +629,7 @@ async fn a_system_stopped_for_a_minute_loses_nothing_and_writes_each_note_once()
         tokio::net::TcpListener::bind(address).await.unwrap(),
         Arc::clone(&recorder),
     );
+    clock.advance(Duration::from_secs(5));
     for id in &ids {
         wait_job(&app, id, "done").await;
     }
@@ -810,7 +848,7 @@ async fn a_crash_after_the_write_back_runs_the_job_again_under_the_same_key() {
     let mut server = ServerProcess::start_ready(
         &config,
         &[(
-            switchboard::crash::CRASH_AT_ENV,
+            switchboard::infra::crash::CRASH_AT_ENV,
             "connector.after_write_back@1",
         )],
     )
@@ -984,4 +1022,21 @@ async fn a_connector_with_draft_in_note_writes_the_cited_draft_into_its_note() {
     assert_eq!(draft["status"], "drafted", "{draft:#}");
     assert!(note.contains("Suggested resolution"), "{note}");
     assert!(note.contains(draft["text"].as_str().unwrap()), "{note}");
+}
+
+// The note's draft is written from the retrieval the job's triage made: it
+// must be the draft the same ticket gets on request, which searches again.
+#[tokio::test]
+async fn a_notes_draft_from_the_triage_retrieval_equals_a_draft_on_request() {
+    let (base, _recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| s.connectors[0].draft_in_note = true).await;
+    let answer = deliver(&app, &event("52", VPN.0, VPN.1, "new"), None, "d-52").await;
+    let accepted: Value = answer.json().await.unwrap();
+    wait_job(&app, accepted["job"].as_str().unwrap(), "done").await;
+    let in_note: Value = app.stored_draft("desk:52").await;
+    assert_eq!(in_note["status"], "drafted", "{in_note:#}");
+    let on_request: Value = app.draft("desk:52").await;
+    assert_eq!(on_request["text"], in_note["text"]);
+    assert_eq!(on_request["evidence"], in_note["evidence"]);
 }

@@ -46,7 +46,7 @@ impl TestApp {
     }
 
     /// `POST /v1/tickets/{id}/draft` as an agent, expecting 200.
-    async fn draft(&self, id: &str) -> Value {
+    pub async fn draft(&self, id: &str) -> Value {
         let response = self.post_draft_as(Some(AGENT_TOKEN), id).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()

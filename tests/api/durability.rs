@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchboard::crash::CRASH_AT_ENV;
+use switchboard::infra::crash::CRASH_AT_ENV;
 
 use crate::helpers::{AGENT_TOKEN, sample_copy};
 use crate::server_process::{ServerProcess, write_config};

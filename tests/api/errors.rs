@@ -320,7 +320,7 @@ async fn an_internal_failure_is_500_with_a_request_id_that_the_log_names() {
     let dir = tempfile::tempdir().unwrap();
     let config = crate::server_process::write_config(dir.path(), data.path(), None, "");
     let server = crate::server_process::ServerProcess::start_ready(&config, &[]).await;
-    let pool = switchboard::automation::connect(&switchboard::automation::default_url(data.path()))
+    let pool = switchboard::infra::db::connect(&switchboard::infra::db::default_url(data.path()))
         .await
         .unwrap();
     sqlx::query(

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use switchboard::configuration::Settings;
 
 use crate::helpers::{
-    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, VIEWER_TOKEN,
-    assert_succeeded, error_code, repo, spawn_app_on, switchboard_command,
+    ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, TestClock, VIEWER_TOKEN,
+    assert_succeeded, error_code, repo, spawn_app_on, spawn_app_on_clock, switchboard_command,
 };
 use crate::server_process::{ServerProcess, write_config};
 
@@ -225,29 +225,56 @@ async fn a_standard_change_runs_at_once_and_cleans_only_old_files() {
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
+/// Requests the two-approver `say` runbook as the agent; returns its id.
+async fn request_say(app: &TestApp, message: &str) -> String {
+    let created: Value = request(
+        app,
+        AGENT_TOKEN,
+        json!({ "runbook": "say", "params": { "message": message } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
-async fn approvals_follow_the_rules() {
+async fn requesting_an_execution_needs_an_agent_token() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let body = json!({ "runbook": "say", "params": { "message": "hello there" } });
+    let (code, _) = error_code(app.post_json_as(None, "/v1/executions", &body).await, 401).await;
+    assert_eq!(code, "unauthorized");
+    let (code, _) = error_code(request(&app, VIEWER_TOKEN, body).await, 403).await;
+    assert_eq!(code, "forbidden");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_is_the_same_execution() {
     let runbooks = runbook_dir();
     let app = spawn(&runbooks).await;
     let body = json!({ "runbook": "say", "params": { "message": "hello there" }, "idempotency_key": "k-1" });
-    let (code, _) = error_code(app.post_json_as(None, "/v1/executions", &body).await, 401).await;
-    assert_eq!(code, "unauthorized");
-    let (code, _) = error_code(request(&app, VIEWER_TOKEN, body.clone()).await, 403).await;
-    assert_eq!(code, "forbidden");
-
     let first = request(&app, AGENT_TOKEN, body.clone()).await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["state"], "pending_approval");
     assert_eq!(first["approvals_needed"], 2);
-    let again = request(&app, AGENT_TOKEN, body.clone()).await;
+    let again = request(&app, AGENT_TOKEN, body).await;
     assert_eq!(again.status(), 200);
     assert_eq!(
         again.json::<Value>().await.unwrap()["id"],
         first["id"],
         "same key, same execution"
     );
-    let id = first["id"].as_str().unwrap();
+}
+
+#[tokio::test]
+async fn two_approvers_start_the_run_and_refusals_are_audited() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let id = request_say(&app, "hello there").await;
+    let id = id.as_str();
     let approve = |token: &'static str| act(&app, token, id, "approve", json!({ "comment": "ok" }));
 
     let (code, _) = error_code(approve(VIEWER_TOKEN).await, 403).await;
@@ -279,7 +306,24 @@ async fn approvals_follow_the_rules() {
     let (code, _) = error_code(approve(ADMIN_TOKEN).await, 409).await;
     assert_eq!(code, "conflict");
 
-    // An approver cannot approve their own request.
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{id}/audit")).await;
+    let refused: Vec<&str> = audit
+        .iter()
+        .filter(|e| e["action"] == "execution.approve_refused")
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        ["viewer", "agent", "approver", "admin"],
+        "{audit:#?}"
+    );
+    assert!(audit_verify(app.data_dir.path()).status.success());
+}
+
+#[tokio::test]
+async fn an_approver_cannot_approve_their_own_request_but_another_can_reject_it() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
     let own: Value = request(
         &app,
         APPROVER_TOKEN,
@@ -313,31 +357,47 @@ async fn approvals_follow_the_rules() {
     .await
     .unwrap();
     assert_eq!(rejected["state"], "rejected");
+    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{own_id}/audit")).await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "execution.approve_refused" && e["actor"] == "approver")
+    );
+}
 
-    // Cancelling, and approval after expiry.
-    let pending: Value = request(
-        &app,
-        AGENT_TOKEN,
-        json!({ "runbook": "say", "params": { "message": "bye" } }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let pending_id = pending["id"].as_str().unwrap();
-    let cancelled: Value = act(&app, AGENT_TOKEN, pending_id, "cancel", json!({}))
+#[tokio::test]
+async fn the_requester_cancels_a_pending_execution() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let pending_id = request_say(&app, "bye").await;
+    let cancelled: Value = act(&app, AGENT_TOKEN, &pending_id, "cancel", json!({}))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(cancelled["state"], "cancelled");
+}
+
+// The approval window passes on a test clock: expiry is tested, not waited for.
+#[tokio::test]
+async fn an_approval_after_the_window_is_refused_and_the_execution_expires() {
+    let runbooks = runbook_dir();
+    let clock = TestClock::now();
+    let dir = runbooks.path().to_path_buf();
+    let app = spawn_app_on_clock(tempfile::tempdir().unwrap(), clock.clone(), move |s| {
+        use_runbooks(s, &dir)
+    })
+    .await;
     let quick: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "quick-expiry" }))
         .await
         .json()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
     let quick_id = quick["id"].as_str().unwrap();
+    clock.advance(Duration::from_millis(999));
+    let listed: Vec<Value> = get_json(&app, "/v1/executions?state=pending_approval").await;
+    assert_eq!(listed.len(), 1, "still open within its one-second window");
+    clock.advance(Duration::from_millis(2));
     let (_, body) = error_code(
         act(&app, APPROVER_TOKEN, quick_id, "approve", json!({})).await,
         409,
@@ -352,25 +412,6 @@ async fn approvals_follow_the_rules() {
     let listed: Vec<Value> = get_json(&app, "/v1/executions?state=expired").await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], quick["id"]);
-
-    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{own_id}/audit")).await;
-    assert!(
-        audit
-            .iter()
-            .any(|e| e["action"] == "execution.approve_refused" && e["actor"] == "approver")
-    );
-    let audit: Vec<Value> = get_json(&app, &format!("/v1/executions/{id}/audit")).await;
-    let refused: Vec<&str> = audit
-        .iter()
-        .filter(|e| e["action"] == "execution.approve_refused")
-        .map(|e| e["actor"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        refused,
-        ["viewer", "agent", "approver", "admin"],
-        "{audit:#?}"
-    );
-    assert!(audit_verify(app.data_dir.path()).status.success());
 }
 
 #[tokio::test]

@@ -383,8 +383,8 @@ async fn an_anonymous_caller_cannot_replace_an_agents_ticket() {
 async fn a_data_directory_from_before_has_its_feedback_log_and_head_moved_into_the_database() {
     let data = crate::helpers::sample_copy();
     // An earlier version kept both as files and had no tables for them.
-    let url = switchboard::automation::default_url(data.path());
-    let pool = switchboard::automation::connect(&url).await.unwrap();
+    let url = switchboard::infra::db::default_url(data.path());
+    let pool = switchboard::infra::db::connect(&url).await.unwrap();
     let head = switchboard::triage::LearningState::new(pool.clone(), false, "test")
         .latest_head()
         .await

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use switchboard::auth::{Role, TokenEntry, hash_token};
 use switchboard::configuration::Settings;
+pub use switchboard::infra::clock::{Clock, SharedClock, SystemClock, TestClock};
 use switchboard::ingest::{ColumnMapping, IngestOptions, ingest_incidents, ingest_knowledge};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -89,10 +90,10 @@ fn sample_store() -> &'static Path {
                 let runtime = tokio::runtime::Runtime::new().expect("runtime");
                 runtime.block_on(async {
                     let settings = test_settings(dir.path());
-                    let pool = switchboard::startup::connect_state(&settings)
+                    let pool = switchboard::app::parts::state_database(&settings)
                         .await
                         .expect("state database");
-                    let service = switchboard::startup::build_service(&settings, pool.clone())
+                    let service = switchboard::app::parts::triage_service(&settings, pool.clone())
                         .await
                         .expect("model and store load");
                     ingest_incidents(
@@ -160,14 +161,29 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server over `data_dir` with settings adjusted by `tweak`.
 pub async fn spawn_app_on(data_dir: TempDir, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on_clock(data_dir, SystemClock::shared(), tweak).await
+}
+
+/// Starts a server over `data_dir` whose time is `clock` (a [`TestClock`]
+/// the test moves instead of sleeping), with settings adjusted by `tweak`.
+pub async fn spawn_app_on_clock(
+    data_dir: TempDir,
+    clock: SharedClock,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(data_dir.path());
     tweak(&mut settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stop) = oneshot::channel::<()>();
-    let server = tokio::spawn(switchboard::startup::run(listener, settings, async {
-        let _ = stop.await;
-    }));
+    let server = tokio::spawn(switchboard::server::run_with_clock(
+        listener,
+        settings,
+        clock,
+        async {
+            let _ = stop.await;
+        },
+    ));
     let app = TestApp {
         address,
         client: reqwest::Client::new(),
@@ -265,15 +281,19 @@ impl TestApp {
 
 /// The audit log of a test server over `data_dir`: its database (`url`, else
 /// SQLite in `data_dir`), its key file and anchor.
-pub async fn audit_log(data_dir: &Path, url: Option<&str>) -> switchboard::automation::AuditLog {
+pub async fn audit_log(data_dir: &Path, url: Option<&str>) -> switchboard::infra::audit::AuditLog {
     let settings = test_settings(data_dir);
     let url = url.map_or_else(
-        || switchboard::automation::default_url(data_dir),
+        || switchboard::infra::db::default_url(data_dir),
         str::to_owned,
     );
-    let pool = switchboard::automation::connect(&url).await.unwrap();
-    switchboard::startup::open_audit(&settings, &switchboard::runbook::Secrets::default(), pool)
-        .unwrap()
+    let pool = switchboard::infra::db::connect(&url).await.unwrap();
+    switchboard::app::parts::open_audit(
+        &settings,
+        &switchboard::infra::secrets::Secrets::default(),
+        pool,
+    )
+    .unwrap()
 }
 
 /// Asserts the error shape and returns the code.

@@ -158,7 +158,7 @@ async fn startup_failure(settings: switchboard::configuration::Settings) -> Stri
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let result = tokio::time::timeout(
         std::time::Duration::from_secs(60),
-        switchboard::startup::run(listener, settings, std::future::pending()),
+        switchboard::server::run(listener, settings, std::future::pending()),
     )
     .await
     .expect("server stops by itself");

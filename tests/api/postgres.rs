@@ -15,7 +15,7 @@ pub async fn fresh_database() -> String {
     let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
         .expect("SWITCHBOARD_TEST_DATABASE_URL (scripts/test-postgres.sh sets it)");
     let name = format!("sb_{}", uuid::Uuid::new_v4().simple());
-    let pool = switchboard::automation::connect(&url).await.unwrap();
+    let pool = switchboard::infra::db::connect(&url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&pool)
         .await

@@ -206,3 +206,35 @@ async fn the_original_is_kept_only_where_the_policy_says_and_only_for_agents() {
         assert!(item.get("original").is_none(), "{id}: {item:#}");
     }
 }
+
+// Thirty days pass on a test clock, not on the wall.
+#[tokio::test]
+async fn a_kept_original_is_cleared_once_its_retention_has_passed() {
+    use switchboard::domain::KeepOriginal;
+    let clock = crate::helpers::TestClock::now();
+    let app = crate::helpers::spawn_app_on_clock(sample_copy(), clock.clone(), |s| {
+        s.privacy.keep_original = KeepOriginal::Review;
+        s.privacy.original_retention_days = 30;
+    })
+    .await;
+    let original = |id: &'static str| {
+        let app = &app;
+        async move {
+            let item: serde_json::Value = app
+                .get_as(AGENT_TOKEN, &format!("/v1/review/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            item.get("original").cloned()
+        }
+    };
+    triage_with_pii(&app, "PII-OLD").await;
+    clock.advance(std::time::Duration::from_secs(29 * 86_400));
+    triage_with_pii(&app, "PII-NEW").await;
+    assert!(original("PII-OLD").await.is_some(), "29 days: still kept");
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    triage_with_pii(&app, "PII-NEWER").await;
+    assert!(original("PII-OLD").await.is_none(), "31 days: cleared");
+    assert!(original("PII-NEW").await.is_some(), "2 days old: kept");
+}

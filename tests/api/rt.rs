@@ -617,7 +617,7 @@ async fn rt_a_crash_before_the_poll_cursor_is_saved_queues_nothing_twice() {
     let mut server = ServerProcess::start_ready(
         &config,
         &[(
-            switchboard::crash::CRASH_AT_ENV,
+            switchboard::infra::crash::CRASH_AT_ENV,
             "connector.poll_before_cursor",
         )],
     )

@@ -62,7 +62,7 @@ impl ServerProcess {
         let mut command = switchboard_command();
         command
             .env("RUST_LOG", "info")
-            .env_remove(switchboard::crash::CRASH_AT_ENV)
+            .env_remove(switchboard::infra::crash::CRASH_AT_ENV)
             .arg("--config")
             .arg(config)
             .arg("serve")

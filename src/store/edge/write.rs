@@ -50,13 +50,13 @@ impl EdgeStore {
         let seq = {
             let shard = self.shard(collection).write();
             let seq = self.journal.append(&record)?;
-            crate::crash::point("store.journaled");
+            crate::infra::crash::point("store.journaled");
             self.apply_to(&shard, entry)?;
             seq
         };
-        crate::crash::point("store.applied");
+        crate::infra::crash::point("store.applied");
         self.journal.sync(seq)?;
-        crate::crash::point("store.synced");
+        crate::infra::crash::point("store.synced");
         if self.journal.len() >= self.checkpoint_bytes && !self.checkpointing.is_locked() {
             self.checkpoint()?;
         }
@@ -135,7 +135,7 @@ impl EdgeStore {
                 },
             )?;
         }
-        crate::crash::point("store.checkpoint_flushed");
+        crate::infra::crash::point("store.checkpoint_flushed");
         self.journal.reset()
     }
 }

@@ -4,6 +4,8 @@
 
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 /// The replica id of this process: `HOST-XXXXXXXX`, fixed for its lifetime.
 pub fn id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
@@ -23,6 +25,28 @@ pub fn id() -> &'static str {
 /// replicas can share (SQLite lives in one data directory, one process).
 pub fn is_shared_database(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Replicas sharing one state database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicaSettings {
+    /// Seconds a running execution's lease lasts; its replica renews it every
+    /// third of that. Once it expires (the replica died or lost the database)
+    /// another replica records the execution `interrupted`.
+    pub lease_s: u64,
+    /// Seconds between looks for a newer classifier head (PostgreSQL also
+    /// announces new heads at once; this covers a lost notification).
+    pub head_poll_s: u64,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        Self {
+            lease_s: 15,
+            head_poll_s: 30,
+        }
+    }
 }
 
 #[cfg(test)]

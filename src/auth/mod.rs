@@ -1,5 +1,10 @@
-//! API tokens and roles. Tokens are stored only as SHA-256 hashes; a request
-//! presents the token itself as `Authorization: Bearer <token>`.
+//! API tokens and roles, and console sign-in sessions ([`session`]). Tokens
+//! are stored only as SHA-256 hashes; a request presents the token itself as
+//! `Authorization: Bearer <token>`, or a session cookie stands for it.
+
+pub mod session;
+
+pub use session::{CSRF_HEADER, ConsoleSettings, SESSION_COOKIE, Session, SessionStore, cookie};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

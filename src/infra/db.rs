@@ -41,10 +41,3 @@ pub fn default_url(data_dir: &std::path::Path) -> String {
         data_dir.join("switchboard.db").display()
     )
 }
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

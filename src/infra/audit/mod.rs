@@ -19,8 +19,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::anchor::{AnchoredHead, AuditAnchor};
-use super::db::now_ms;
+mod anchor;
+pub mod settings;
+pub use settings::AuditSettings;
+
+use super::clock::now_ms;
+pub use anchor::{AnchoredHead, AuditAnchor};
 
 /// Hash that precedes the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -327,7 +331,7 @@ impl AuditLog {
             hash: entry.hash.clone(),
             at: now_ms(),
         };
-        crate::crash::point("audit.before_anchor");
+        crate::infra::crash::point("audit.before_anchor");
         if let Err(err) = self.anchor.record(&head) {
             tracing::error!(anchor = %self.anchor.path().display(), error = %err, "cannot anchor the audit chain's head");
         }
@@ -504,7 +508,7 @@ mod tests {
         key_text: &str,
         entries: usize,
     ) -> (AuditLog, AnyPool) {
-        let pool = super::super::db::connect(&super::super::db::default_url(dir))
+        let pool = crate::infra::db::connect(&crate::infra::db::default_url(dir))
             .await
             .unwrap();
         let log = AuditLog::new(

@@ -1,19 +1,45 @@
-//! Console sign-in sessions in the state database. The browser holds a random
+//! Console sign-in sessions in the state database (and `[console]`, the
+//! settings of the console and its cookie). The browser holds a random
 //! id in an HttpOnly, SameSite=Strict cookie; the database holds only its
 //! SHA-256, the API token it stands for (by that token's hash, so a token
 //! removed from the settings ends its sessions at once), a CSRF token and the
 //! expiry. Every process on the database sees the same sessions, and signing
 //! out deletes the row.
 
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyPool, Row};
 
-use crate::auth::{Caller, TokenEntry, constant_time_eq, generate_token, hash_token};
-use crate::automation::now_ms;
+use super::{Caller, TokenEntry, constant_time_eq, generate_token, hash_token};
+use crate::infra::clock::SharedClock;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sb_session";
 /// The header carrying the CSRF token on cookie-authenticated state changes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The web console (`/ui/`): how long a sign-in lasts and how its cookie is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Serve the console at all.
+    pub enabled: bool,
+    /// A sign-in session's lifetime in seconds (default 8 h: a shift).
+    pub session_ttl_s: u64,
+    /// Mark the session cookie `Secure` (set it when the console is served
+    /// over HTTPS, directly or behind a proxy); it is also marked `Secure`
+    /// whenever a request arrives with `X-Forwarded-Proto: https`.
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_ttl_s: 8 * 3600,
+            secure_cookie: false,
+        }
+    }
+}
 
 /// A live session.
 #[derive(Debug, Clone)]
@@ -30,12 +56,14 @@ pub struct Session {
 #[derive(Clone)]
 pub struct SessionStore {
     pool: AnyPool,
+    /// Decides when sessions expire.
+    clock: SharedClock,
 }
 
 impl SessionStore {
-    /// Sessions in `pool`'s `ui_sessions`.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// Sessions in `pool`'s `ui_sessions`, expiring on `clock`.
+    pub fn new(pool: AnyPool, clock: SharedClock) -> Self {
+        Self { pool, clock }
     }
 
     /// Starts a session for the holder of `token` (already authenticated):
@@ -48,7 +76,7 @@ impl SessionStore {
     ) -> Result<(String, Session), sqlx::Error> {
         let id = generate_token();
         let csrf = generate_token();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let expires_at =
             now.saturating_add(i64::try_from(ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX));
         // Expired rows go whenever someone signs in: the table stays small.
@@ -86,7 +114,7 @@ impl SessionStore {
             "SELECT token_sha256, csrf, expires_at FROM ui_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(hash_token(id))
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {

@@ -1,0 +1,64 @@
+//! The accept loop: HTTP/1.1 and HTTP/2 on each connection, a timer on
+//! request headers, and a graceful drain when told to stop.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// Accepts connections on `listener` and serves `app` on each (HTTP/1.1 and
+/// HTTP/2), like `axum::serve`, but with a timer so a client that takes longer
+/// than `header_read_timeout` to send its request headers is disconnected
+/// (slow-header clients would otherwise hold connections forever). When `stop`
+/// resolves it stops accepting, lets requests in flight finish and returns.
+pub(super) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    stop: impl Future + Send,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    // Answers are small and sent whole: do not let Nagle hold them back.
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off, do not spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.as_mut() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}

@@ -1,0 +1,71 @@
+//! `[triage]`: how many neighbours vote, thresholds, the classifier head, priority.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How suggestions are computed and when a ticket is routed automatically.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriageSettings {
+    /// Past incidents that vote on each label.
+    pub neighbours: usize,
+    /// Exponent applied to each neighbour's similarity before voting.
+    pub vote_sharpness: f32,
+    /// Similar incidents returned in a triage answer.
+    pub similar_incidents: usize,
+    /// Knowledge article chunks returned in a triage answer.
+    pub knowledge_articles: usize,
+    /// Confidence at or above which a field is routed automatically.
+    pub auto_route_threshold: f32,
+    /// Per-field overrides of `auto_route_threshold`.
+    pub field_thresholds: BTreeMap<String, f32>,
+    /// Per-label overrides, field -> label -> threshold (e.g. from `eval --target-precision`).
+    pub class_thresholds: BTreeMap<String, BTreeMap<String, f32>>,
+    /// Repair mis-decoded UTF-8 and drop e-mail noise before embedding.
+    pub clean_text: bool,
+    /// Cosine similarity at which a stored incident counts as the same ticket
+    /// seen before: then only such near-duplicates vote (above 1 turns this off).
+    pub duplicate_similarity: f32,
+    /// Remember tickets triaged with an `id` but without an agent token. Off by
+    /// default: remembering stores the caller's text, which feedback can turn into
+    /// evidence for later tickets, so it needs the agent role. Even when on, an
+    /// anonymous caller cannot replace a ticket already remembered.
+    pub remember_anonymous: bool,
+    /// The classifier head blended with the neighbours' vote.
+    pub classifier: crate::classify::HeadOptions,
+    /// ITIL priority derived from suggested impact and urgency.
+    pub priority: crate::triage::PrioritySettings,
+}
+
+impl Default for TriageSettings {
+    fn default() -> Self {
+        Self {
+            neighbours: 15,
+            vote_sharpness: 4.0,
+            similar_incidents: 5,
+            knowledge_articles: 3,
+            auto_route_threshold: 0.9,
+            field_thresholds: BTreeMap::new(),
+            class_thresholds: BTreeMap::new(),
+            clean_text: true,
+            duplicate_similarity: 0.99,
+            remember_anonymous: false,
+            classifier: crate::classify::HeadOptions::default(),
+            priority: crate::triage::PrioritySettings::default(),
+        }
+    }
+}
+
+impl TriageSettings {
+    /// The confidence a suggestion of `label` for `field` needs to be routed
+    /// automatically: the label's own threshold, else the field's, else the global one.
+    pub fn threshold_for(&self, field: &str, label: &str) -> f32 {
+        self.class_thresholds
+            .get(field)
+            .and_then(|labels| labels.get(label))
+            .or_else(|| self.field_thresholds.get(field))
+            .copied()
+            .unwrap_or(self.auto_route_threshold)
+    }
+}
