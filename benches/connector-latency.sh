@@ -10,7 +10,8 @@
 # Environment: SWITCHBOARD (binary), PORT (18082), RECORDER_PORT (18083),
 # DRAFT_IN_NOTE=1 (a cited draft in every note, written from the ticket's own
 # retrieval), TICKETS (a CSV with short_description and description columns
-# to send instead of the three built-in tickets, e.g. an unseen split).
+# to send instead of the three built-in tickets, e.g. an unseen split),
+# INCIDENTS (the history to store instead of sample/incidents.csv).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port="${PORT:-18082}"
@@ -49,9 +50,12 @@ revision = "/ticket/updated_at"
 update = { method = "PATCH", path = "/api/tickets/{id}" }
 TOML
 export SWITCHBOARD_CONFIG="$work/switchboard.toml"
-"$bin" ingest incidents "$root/sample/incidents.csv" >/dev/null 2>&1
+"$bin" ingest incidents "${INCIDENTS:-$root/sample/incidents.csv}" >/dev/null 2>&1
 "$bin" ingest kb "$root/sample/kb" >/dev/null 2>&1
 start_server "$port" "$work/serve.log"
 python3 "$root/benches/connector_latency.py" --switchboard "http://127.0.0.1:$port" \
   --recorder-port "$recorder_port" --key "$key" --events "${EVENTS:-200}" --senders "${SENDERS:-4}" --interval-ms "${INTERVAL_MS:-0}" \
   ${TICKETS:+--tickets "$TICKETS"}
+# What drafting did, from the server's own counters (empty with drafts off).
+printf 'drafts: %s\n' "$(curl -fsS "http://127.0.0.1:$port/metrics" \
+  | awk '/^switchboard_drafts_total/ { sub(/.*outcome="/, ""); sub(/"}/, "="); printf "%s ", $0 }')"
