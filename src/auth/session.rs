@@ -7,7 +7,7 @@
 //! out deletes the row.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::{Caller, TokenEntry, constant_time_eq, generate_token, hash_token};
 use crate::infra::clock::SharedClock;
@@ -110,17 +110,16 @@ impl SessionStore {
         id: &str,
         tokens: &[TokenEntry],
     ) -> Result<Option<Session>, sqlx::Error> {
-        let row = sqlx::query(
+        let row: Option<(String, String, i64)> = sqlx::query_as(
             "SELECT token_sha256, csrf, expires_at FROM ui_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(hash_token(id))
         .bind(self.clock.now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
+        let Some((token_hash, csrf, expires_at)) = row else {
             return Ok(None);
         };
-        let token_hash: String = row.try_get("token_sha256")?;
         let Some(entry) = tokens.iter().find(|t| {
             constant_time_eq(
                 t.sha256.to_ascii_lowercase().as_bytes(),
@@ -134,8 +133,8 @@ impl SessionStore {
                 name: entry.name.clone(),
                 role: entry.role,
             },
-            csrf: row.try_get("csrf")?,
-            expires_at: row.try_get("expires_at")?,
+            csrf,
+            expires_at,
         }))
     }
 

@@ -61,21 +61,15 @@ impl ExecutionRepository {
             .bind(runbook.to_owned())
             .execute(&mut *tx)
             .await?;
-        let count = |sql: &'static str| {
-            sqlx::query(sql)
-                .bind(ExecutionState::Running.as_str())
-                .bind(runbook.to_owned())
-                .bind(target.map(str::to_owned))
-        };
-        let running = count(
+        let (total, on_target): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN target = $3 OR (target IS NULL AND $3 IS NULL) \
              THEN 1 ELSE 0 END), 0) AS on_target FROM executions WHERE state = $1 AND runbook = $2",
         )
+        .bind(ExecutionState::Running.as_str())
+        .bind(runbook.to_owned())
+        .bind(target.map(str::to_owned))
         .fetch_one(&mut *tx)
         .await?;
-        use sqlx::Row;
-        let total: i64 = running.try_get("n")?;
-        let on_target: i64 = running.try_get("on_target")?;
         if total >= i64::from(limits.global.max(1))
             || on_target >= i64::from(limits.per_target.max(1))
         {
@@ -187,14 +181,14 @@ impl ExecutionRepository {
 
     /// `owner`'s running executions that someone asked to cancel.
     pub async fn cancels_for(&self, owner: &str) -> Result<Vec<String>, AutomationError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT id FROM executions WHERE owner = $1 AND state = $2 AND cancel_requested_at IS NOT NULL",
         )
         .bind(owner.to_owned())
         .bind(ExecutionState::Running.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(id_column(&rows)?)
+        Ok(id_column(rows))
     }
 }
 

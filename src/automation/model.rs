@@ -107,7 +107,7 @@ pub struct ExecutionRequest {
 }
 
 /// One approver's decision.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema, sqlx::FromRow)]
 pub struct Decision {
     /// Token name of the approver.
     pub approver: String,

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 
 use super::model::{AutomationError, Decision, Execution, ExecutionState};
 use crate::auth::{Caller, Role};
@@ -39,6 +39,29 @@ pub(super) struct NewExecution {
     pub change_type: crate::changes::ChangeType,
     pub justification: Option<String>,
     pub scheduled_for: Option<i64>,
+}
+
+/// A row of `executions` as stored; [`ExecutionRepository::load`] turns it
+/// into an [`Execution`] with its decisions and steps.
+#[derive(sqlx::FromRow)]
+struct ExecutionRow {
+    id: String,
+    runbook: String,
+    runbook_version: i64,
+    ticket_id: Option<String>,
+    target: Option<String>,
+    state: String,
+    dry_run: i64,
+    change_type: String,
+    justification: Option<String>,
+    scheduled_for: Option<i64>,
+    requested_by: String,
+    approvals_needed: i64,
+    plan: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
 }
 
 /// Reads and writes execution state.
@@ -101,9 +124,9 @@ fn transition_record<'a>(
     }
 }
 
-/// The `id` column of `rows`.
-pub(super) fn id_column(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, sqlx::Error> {
-    rows.iter().map(|row| row.try_get("id")).collect()
+/// The ids of a `SELECT id` query's rows.
+pub(super) fn id_column(rows: Vec<(String,)>) -> Vec<String> {
+    rows.into_iter().map(|(id,)| id).collect()
 }
 
 fn unique_violation(err: &sqlx::Error) -> bool {
@@ -136,12 +159,10 @@ impl ExecutionRepository {
 
     /// The execution with idempotency key `key`, as (id, runbook).
     pub async fn find_by_key(&self, key: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-        let row = sqlx::query("SELECT id, runbook FROM executions WHERE idempotency_key = $1")
+        sqlx::query_as("SELECT id, runbook FROM executions WHERE idempotency_key = $1")
             .bind(key.to_owned())
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("runbook")?)))
-            .transpose()
+            .await
     }
 
     /// Records `new` with its `execution.requested` entry in one transaction;
@@ -290,12 +311,12 @@ impl ExecutionRepository {
         state: ExecutionState,
         at: i64,
     ) -> Result<Vec<String>, AutomationError> {
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query_as(sql)
             .bind(state.as_str())
             .bind(at)
             .fetch_all(&self.pool)
             .await?;
-        Ok(id_column(&rows)?)
+        Ok(id_column(rows))
     }
 
     /// Ids of `scheduled` executions whose time has come (`scheduled_for <= now`).
@@ -316,7 +337,7 @@ impl ExecutionRepository {
         to: i64,
         limit: i64,
     ) -> Result<Vec<String>, AutomationError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as(
             "SELECT id FROM executions WHERE (created_at >= $1 AND created_at < $2) \
              OR (scheduled_for >= $1 AND scheduled_for < $2) OR (started_at >= $1 AND started_at < $2) \
              OR (finished_at >= $1 AND finished_at < $2) ORDER BY created_at DESC LIMIT $3",
@@ -326,7 +347,7 @@ impl ExecutionRepository {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(id_column(&rows)?)
+        Ok(id_column(rows))
     }
 
     /// Records `caller`'s approval or rejection of `id` and, when it completes
@@ -380,20 +401,21 @@ impl ExecutionRepository {
                 "no execution {id:?}"
             ))));
         }
-        let row = sqlx::query(
+        let (state_name, expires_at, needed, role_name, requested_by): (
+            String,
+            Option<i64>,
+            i64,
+            String,
+            String,
+        ) = sqlx::query_as(
             "SELECT state, expires_at, approvals_needed, approver_role, requested_by FROM executions WHERE id = $1",
         )
         .bind(id.to_owned())
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        let state_name: String = row.try_get("state").map_err(db)?;
         let state = ExecutionState::parse(&state_name)
             .ok_or_else(|| Err(AutomationError::Corrupt(state_name.clone())))?;
-        let expires_at: Option<i64> = row.try_get("expires_at").map_err(db)?;
-        let needed: i64 = row.try_get("approvals_needed").map_err(db)?;
-        let role_name: String = row.try_get("approver_role").map_err(db)?;
-        let requested_by: String = row.try_get("requested_by").map_err(db)?;
         let needed_role: Role = serde_json::from_value(serde_json::Value::String(role_name))
             .map_err(|e| Err(AutomationError::Corrupt(e.to_string())))?;
         let refuse = |error| Err(Ok(Refusal { error, state }));
@@ -443,22 +465,20 @@ impl ExecutionRepository {
                 state.as_str()
             )));
         }
-        let decisions =
-            sqlx::query("SELECT approver, decision FROM approvals WHERE execution_id = $1")
+        let decisions: Vec<(String, String)> =
+            sqlx::query_as("SELECT approver, decision FROM approvals WHERE execution_id = $1")
                 .bind(id.to_owned())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
         let mut approvals = 0i64;
-        for decision in &decisions {
-            let approver: String = decision.try_get("approver").map_err(db)?;
-            if approver == caller.name {
+        for (approver, kind) in &decisions {
+            if *approver == caller.name {
                 return refuse(AutomationError::Conflict(format!(
                     "{} has already decided on this execution",
                     caller.name
                 )));
             }
-            let kind: String = decision.try_get("decision").map_err(db)?;
             approvals += i64::from(kind == "approved");
         }
         let decision = if approve { "approved" } else { "rejected" };
@@ -563,39 +583,27 @@ impl ExecutionRepository {
 
     /// One execution with its decisions and step results.
     pub async fn load(&self, id: &str) -> Result<Execution, AutomationError> {
-        let row = sqlx::query("SELECT * FROM executions WHERE id = $1")
+        let row: ExecutionRow = sqlx::query_as("SELECT * FROM executions WHERE id = $1")
             .bind(id.to_owned())
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| AutomationError::NotFound(format!("no execution {id:?}")))?;
         let corrupt = |e: &dyn std::fmt::Display| AutomationError::Corrupt(e.to_string());
-        let state: String = row.try_get("state")?;
-        let plan_json: String = row.try_get("plan")?;
-        let decisions = sqlx::query("SELECT approver, decision, comment, at FROM approvals WHERE execution_id = $1 ORDER BY at, approver")
-            .bind(id.to_owned())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Decision {
-                    approver: r.try_get("approver")?,
-                    decision: r.try_get("decision")?,
-                    comment: r.try_get("comment")?,
-                    at: r.try_get("at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let steps =
-            sqlx::query("SELECT result FROM step_results WHERE execution_id = $1 ORDER BY seq")
-                .bind(id.to_owned())
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    let json: String = r.try_get("result")?;
-                    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
-                })
-                .collect::<Result<Vec<StepResult>, sqlx::Error>>()?;
+        let decisions: Vec<Decision> = sqlx::query_as(
+            "SELECT approver, decision, comment, at FROM approvals WHERE execution_id = $1 ORDER BY at, approver",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        let steps = sqlx::query_as::<_, (String,)>(
+            "SELECT result FROM step_results WHERE execution_id = $1 ORDER BY seq",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|(json,)| serde_json::from_str(json).map_err(|e| corrupt(&e)))
+        .collect::<Result<Vec<StepResult>, _>>()?;
         let approved = i64::try_from(
             decisions
                 .iter()
@@ -603,30 +611,27 @@ impl ExecutionRepository {
                 .count(),
         )
         .unwrap_or(0);
-        let needed: i64 = row.try_get("approvals_needed")?;
         Ok(Execution {
-            id: row.try_get("id")?,
-            runbook: row.try_get("runbook")?,
-            runbook_version: row.try_get("runbook_version")?,
-            ticket_id: row.try_get("ticket_id")?,
-            target: row.try_get("target")?,
-            state: ExecutionState::parse(&state).ok_or_else(|| corrupt(&state))?,
-            dry_run: row.try_get::<i64, _>("dry_run")? != 0,
-            change_type: {
-                let name: String = row.try_get("change_type")?;
-                crate::changes::ChangeType::parse(&name).ok_or_else(|| corrupt(&name))?
-            },
-            justification: row.try_get("justification")?,
-            scheduled_for: row.try_get("scheduled_for")?,
-            requested_by: row.try_get("requested_by")?,
-            approvals_needed: (needed - approved).max(0),
+            state: ExecutionState::parse(&row.state).ok_or_else(|| corrupt(&row.state))?,
+            change_type: crate::changes::ChangeType::parse(&row.change_type)
+                .ok_or_else(|| corrupt(&row.change_type))?,
+            plan: serde_json::from_str(&row.plan).map_err(|e| corrupt(&e))?,
+            approvals_needed: (row.approvals_needed - approved).max(0),
+            dry_run: row.dry_run != 0,
             decisions,
-            plan: serde_json::from_str(&plan_json).map_err(|e| corrupt(&e))?,
             steps,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
+            id: row.id,
+            runbook: row.runbook,
+            runbook_version: row.runbook_version,
+            ticket_id: row.ticket_id,
+            target: row.target,
+            justification: row.justification,
+            scheduled_for: row.scheduled_for,
+            requested_by: row.requested_by,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
         })
     }
 
@@ -638,7 +643,7 @@ impl ExecutionRepository {
     ) -> Result<Vec<String>, AutomationError> {
         let rows =
             match state {
-                Some(state) => sqlx::query(
+                Some(state) => sqlx::query_as(
                     "SELECT id FROM executions WHERE state = $1 ORDER BY created_at DESC LIMIT $2",
                 )
                 .bind(state.as_str())
@@ -646,24 +651,22 @@ impl ExecutionRepository {
                 .fetch_all(&self.pool)
                 .await?,
                 None => {
-                    sqlx::query("SELECT id FROM executions ORDER BY created_at DESC LIMIT $1")
+                    sqlx::query_as("SELECT id FROM executions ORDER BY created_at DESC LIMIT $1")
                         .bind(limit)
                         .fetch_all(&self.pool)
                         .await?
                 }
             };
-        Ok(id_column(&rows)?)
+        Ok(id_column(rows))
     }
 
     /// How many executions are in each state (states with none are left out).
     pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, AutomationError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM executions GROUP BY state")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+        Ok(
+            sqlx::query_as("SELECT state, COUNT(*) AS n FROM executions GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The audit entries about one execution.

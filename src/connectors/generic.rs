@@ -77,10 +77,13 @@ impl Connector for GenericConnector {
         Ok(event.clone())
     }
 
-    async fn write_back(
+    /// The receiving system dedupes by the `Idempotency-Key` header: no
+    /// marker check here.
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
+        note: &str,
         idempotency_key: &str,
     ) -> Result<(), ConnectorError> {
         let request = &self.generic.update;
@@ -90,7 +93,7 @@ impl Connector for GenericConnector {
         let body = serde_json::json!({
             "ticket": ticket.id,
             "fields": update.fields,
-            "note": update.note,
+            "note": note,
             "review": update.review,
         });
         let call = self

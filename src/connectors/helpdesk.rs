@@ -114,18 +114,22 @@ impl Connector for HelpdeskConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
+        &self,
+        ticket: &ExternalTicket,
+        idempotency_key: &str,
+    ) -> Result<bool, ConnectorError> {
+        let current = self.ticket_json(&ticket.id).await?;
+        Ok(followups(&current).any(|f| has_marker(f, Some(idempotency_key))))
+    }
+
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
-        idempotency_key: &str,
+        note: &str,
+        _idempotency_key: &str,
     ) -> Result<(), ConnectorError> {
-        // The note goes last and carries the job's marker: found, the job has
-        // written everything already.
-        let current = self.ticket_json(&ticket.id).await?;
-        if followups(&current).any(|f| has_marker(f, Some(idempotency_key))) {
-            return Ok(());
-        }
         if !update.fields.is_empty() {
             let mut fields = serde_json::Map::new();
             for (field, value) in &update.fields {
@@ -146,7 +150,6 @@ impl Connector for HelpdeskConnector {
                 .json(&fields);
             self.client.send(request, "updating the ticket").await?;
         }
-        let note = json::with_marker(&update.note, idempotency_key);
         let followup = serde_json::json!({
             "ticket": ticket.id.parse::<i64>().map(Value::from).unwrap_or(Value::String(ticket.id.clone())),
             "comment": note,

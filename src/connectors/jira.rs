@@ -171,22 +171,27 @@ impl Connector for JiraConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
         &self,
         ticket: &ExternalTicket,
-        update: &TicketUpdate,
         idempotency_key: &str,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<bool, ConnectorError> {
         let issue = self.issue(&ticket.id).await?;
-        let written = issue
+        Ok(issue
             .get("fields")
             .map(comments)
             .unwrap_or_default()
             .iter()
-            .any(|c| json::has_marker(c, Some(idempotency_key)));
-        if written {
-            return Ok(());
-        }
+            .any(|c| json::has_marker(c, Some(idempotency_key))))
+    }
+
+    async fn apply(
+        &self,
+        ticket: &ExternalTicket,
+        update: &TicketUpdate,
+        note: &str,
+        _idempotency_key: &str,
+    ) -> Result<(), ConnectorError> {
         let fields: Map<String, Value> = update
             .fields
             .iter()
@@ -206,8 +211,7 @@ impl Connector for JiraConnector {
             "/rest/servicedeskapi/request/{}/comment",
             url_escape(&ticket.id)
         );
-        let body =
-            json!({ "body": json::with_marker(&update.note, idempotency_key), "public": false });
+        let body = json!({ "body": note, "public": false });
         let request = self
             .client
             .request(reqwest::Method::POST, &path)

@@ -154,6 +154,25 @@ impl WithoutUrl for reqwest::Error {
     }
 }
 
+/// Writes `update` back to `ticket` once per job, whatever the system: a
+/// job whose marked note is on the ticket already has written everything
+/// (the note goes last), so it writes nothing; otherwise the fields, then
+/// the note with the job's marker line. `idempotency_key` is the job id.
+pub async fn write_back(
+    connector: &dyn Connector,
+    ticket: &ExternalTicket,
+    update: &TicketUpdate,
+    idempotency_key: &str,
+) -> Result<(), ConnectorError> {
+    if connector.already_written(ticket, idempotency_key).await? {
+        return Ok(());
+    }
+    let note = json::with_marker(&update.note, idempotency_key);
+    connector
+        .apply(ticket, update, &note, idempotency_key)
+        .await
+}
+
 /// What every ticketing system implements.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync {
@@ -164,13 +183,28 @@ pub trait Connector: Send + Sync {
     /// (systems whose events carry the whole ticket return it as it is).
     async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError>;
 
-    /// Applies field changes and adds the internal note. `idempotency_key` is
-    /// the job's: the same key must not write twice (the system dedupes by it,
-    /// or the connector checks for the note's marker first).
-    async fn write_back(
+    /// Whether the job with `idempotency_key` has written to `ticket`
+    /// already: its note, which goes last and carries the job's marker line
+    /// (`json::has_marker`), is on the ticket. The default (never) is for
+    /// systems that dedupe by the key themselves. The protocol around it is
+    /// [`write_back`], the same for every connector.
+    async fn already_written(
+        &self,
+        ticket: &ExternalTicket,
+        idempotency_key: &str,
+    ) -> Result<bool, ConnectorError> {
+        let _ = (ticket, idempotency_key);
+        Ok(false)
+    }
+
+    /// Applies `update`'s field changes, then adds `note` (the update's note
+    /// with the job's marker line) as an internal note, last.
+    /// `idempotency_key` is the job's, for systems that dedupe by it.
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
+        note: &str,
         idempotency_key: &str,
     ) -> Result<(), ConnectorError>;
 
@@ -236,4 +270,65 @@ pub struct Page {
     pub next: Option<String>,
     /// How many tickets there are in all, when the system says.
     pub total: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A system that remembers the notes written to it.
+    #[derive(Default)]
+    struct Notes(parking_lot::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl Connector for Notes {
+        fn parse_event(&self, _: &[u8]) -> Result<ExternalTicket, ConnectorError> {
+            unreachable!("not delivered to")
+        }
+
+        async fn fetch(&self, event: &ExternalTicket) -> Result<ExternalTicket, ConnectorError> {
+            Ok(event.clone())
+        }
+
+        async fn already_written(
+            &self,
+            _: &ExternalTicket,
+            key: &str,
+        ) -> Result<bool, ConnectorError> {
+            Ok(self.0.lock().iter().any(|n| json::has_marker(n, Some(key))))
+        }
+
+        async fn apply(
+            &self,
+            _: &ExternalTicket,
+            _: &TicketUpdate,
+            note: &str,
+            _: &str,
+        ) -> Result<(), ConnectorError> {
+            self.0.lock().push(note.to_owned());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_writes_its_marked_note_once_however_often_it_runs() {
+        let system = Notes::default();
+        let ticket = ExternalTicket::default();
+        let update = TicketUpdate {
+            note: "Suggested: Network".into(),
+            ..TicketUpdate::default()
+        };
+        for _ in 0..3 {
+            write_back(&system, &ticket, &update, "job-1")
+                .await
+                .unwrap();
+        }
+        write_back(&system, &ticket, &update, "job-2")
+            .await
+            .unwrap();
+        let notes = system.0.lock().clone();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(json::has_marker(&notes[0], Some("job-1")));
+        assert!(json::has_marker(&notes[1], Some("job-2")));
+    }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::infra::clock::{SharedClock, now_ms};
 
@@ -72,6 +72,7 @@ pub struct Job {
 }
 
 /// A job taken by a worker, with what it needs to run.
+#[derive(sqlx::FromRow)]
 pub(super) struct TakenJob {
     pub id: String,
     pub connector: String,
@@ -87,21 +88,39 @@ pub struct Outbox {
     clock: SharedClock,
 }
 
-fn row_job(row: &sqlx::any::AnyRow) -> Result<Job, sqlx::Error> {
-    let state: String = row.try_get("state")?;
-    let result: Option<String> = row.try_get("result")?;
-    Ok(Job {
-        id: row.try_get("id")?,
-        connector: row.try_get("connector")?,
-        ticket_id: row.try_get("ticket_id")?,
-        state: JobState::parse(&state).ok_or_else(|| sqlx::Error::Decode(state.into()))?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        last_error: row.try_get("last_error")?,
-        result: result.and_then(|r| serde_json::from_str(&r).ok()),
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A row of `connector_jobs` as stored (its state and result as text).
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    connector: String,
+    ticket_id: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    result: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            state: JobState::parse(&row.state)
+                .ok_or_else(|| sqlx::Error::Decode(row.state.into()))?,
+            result: row.result.and_then(|r| serde_json::from_str(&r).ok()),
+            id: row.id,
+            connector: row.connector,
+            ticket_id: row.ticket_id,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
 }
 
 const JOB_COLUMNS: &str = "id, connector, ticket_id, state, attempts, next_attempt_at, last_error, result, created_at, updated_at";
@@ -149,28 +168,28 @@ impl Outbox {
         if inserted == 1 {
             return Ok((id, true));
         }
-        let row =
-            sqlx::query("SELECT id FROM connector_jobs WHERE connector = $1 AND dedupe_key = $2")
-                .bind(connector.to_owned())
-                .bind(dedupe_key.to_owned())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok((row.try_get("id")?, false))
+        let (id,): (String,) = sqlx::query_as(
+            "SELECT id FROM connector_jobs WHERE connector = $1 AND dedupe_key = $2",
+        )
+        .bind(connector.to_owned())
+        .bind(dedupe_key.to_owned())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((id, false))
     }
 
     /// Takes the next due job, if any: queued, due, oldest first. The take is
     /// a conditional update, so two workers never take the same job.
     pub(super) async fn take(&self) -> Result<Option<TakenJob>, sqlx::Error> {
         let now = self.clock.now_ms();
-        let candidates = sqlx::query(
+        let candidates: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM connector_jobs WHERE state = 'queued' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT 8",
         )
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        for candidate in candidates {
-            let id: String = candidate.try_get("id")?;
+        for (id,) in candidates {
             let taken = sqlx::query(
                 "UPDATE connector_jobs SET state = 'running', attempts = attempts + 1, updated_at = $1 \
                  WHERE id = $2 AND state = 'queued'",
@@ -181,18 +200,13 @@ impl Outbox {
             .await?
             .rows_affected();
             if taken == 1 {
-                let row = sqlx::query(
-                    "SELECT connector, payload, attempts FROM connector_jobs WHERE id = $1",
+                return sqlx::query_as(
+                    "SELECT id, connector, payload, attempts FROM connector_jobs WHERE id = $1",
                 )
-                .bind(id.clone())
+                .bind(id)
                 .fetch_one(&self.pool)
-                .await?;
-                return Ok(Some(TakenJob {
-                    id,
-                    connector: row.try_get("connector")?,
-                    payload: row.try_get("payload")?,
-                    attempts: row.try_get("attempts")?,
-                }));
+                .await
+                .map(Some);
             }
         }
         Ok(None)
@@ -200,12 +214,12 @@ impl Outbox {
 
     /// When the next queued job is due, Unix milliseconds.
     pub(super) async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query(
+        let (due,): (Option<i64>,) = sqlx::query_as(
             "SELECT MIN(next_attempt_at) AS due FROM connector_jobs WHERE state = 'queued'",
         )
         .fetch_one(&self.pool)
         .await?;
-        row.try_get::<Option<i64>, _>("due")
+        Ok(due)
     }
 
     /// Marks a job done with what it did.
@@ -282,40 +296,31 @@ impl Outbox {
         connector: &str,
         state: Option<JobState>,
     ) -> Result<Vec<Job>, sqlx::Error> {
-        let rows = match state {
+        let rows: Vec<JobRow> = match state {
             Some(state) => {
-                sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM connector_jobs WHERE connector = $1 AND state = $2 ORDER BY created_at DESC LIMIT 500"))
+                sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM connector_jobs WHERE connector = $1 AND state = $2 ORDER BY created_at DESC LIMIT 500"))
                     .bind(connector.to_owned())
                     .bind(state.as_str())
                     .fetch_all(&self.pool)
                     .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM connector_jobs WHERE connector = $1 ORDER BY created_at DESC LIMIT 500"))
+                sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM connector_jobs WHERE connector = $1 ORDER BY created_at DESC LIMIT 500"))
                     .bind(connector.to_owned())
                     .fetch_all(&self.pool)
                     .await?
             }
         };
-        rows.iter().map(row_job).collect()
+        rows.into_iter().map(Job::try_from).collect()
     }
 
     /// Jobs per connector and state, for the metrics.
     pub(super) async fn counts(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT connector, state, COUNT(*) AS n FROM connector_jobs GROUP BY connector, state",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("connector")?,
-                    r.try_get("state")?,
-                    r.try_get("n")?,
-                ))
-            })
-            .collect()
+        .await
     }
 }
 
@@ -331,14 +336,14 @@ impl Cursors {
 
     /// The saved cursor of `connector`'s `kind` of walk.
     pub async fn get(&self, connector: &str, kind: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(
+        let row: Option<(String,)> = sqlx::query_as(
             "SELECT cursor_value FROM connector_cursors WHERE connector = $1 AND kind = $2",
         )
         .bind(connector.to_owned())
         .bind(kind.to_owned())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| r.try_get("cursor_value")).transpose()
+        Ok(row.map(|(value,)| value))
     }
 
     /// Saves a cursor (durable when it returns).

@@ -285,21 +285,24 @@ impl Connector for RtConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
+        &self,
+        ticket: &ExternalTicket,
+        idempotency_key: &str,
+    ) -> Result<bool, ConnectorError> {
+        let texts = self.texts(&ticket.id).await?;
+        Ok(texts
+            .iter()
+            .any(|t| json::has_marker(t, Some(idempotency_key))))
+    }
+
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
-        idempotency_key: &str,
+        note: &str,
+        _idempotency_key: &str,
     ) -> Result<(), ConnectorError> {
-        // The note goes last and carries the job's marker: found, the job has
-        // written everything already.
-        let texts = self.texts(&ticket.id).await?;
-        if texts
-            .iter()
-            .any(|t| json::has_marker(t, Some(idempotency_key)))
-        {
-            return Ok(());
-        }
         if !update.fields.is_empty() {
             let body = update_body(&update.fields)?;
             let path = format!("/ticket/{}", url_escape(&ticket.id));
@@ -331,7 +334,6 @@ impl Connector for RtConnector {
                 )));
             }
         }
-        let note = json::with_marker(&update.note, idempotency_key);
         let path = format!("/ticket/{}/comment", url_escape(&ticket.id));
         let request = self
             .client

@@ -118,12 +118,12 @@ impl Connector for ServiceNowConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
         &self,
         ticket: &ExternalTicket,
-        update: &TicketUpdate,
         idempotency_key: &str,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<bool, ConnectorError> {
+        // The journal is searched for the marker line instead of read whole.
         let marker = json::marker_line(idempotency_key);
         let query = format!(
             "element_id={}^element=work_notes^valueLIKE{marker}",
@@ -134,18 +134,22 @@ impl Connector for ServiceNowConnector {
             url_escape(&query)
         );
         let (found, _) = self.get(&path, "looking for the work note").await?;
-        if found.as_array().is_some_and(|a| !a.is_empty()) {
-            return Ok(());
-        }
+        Ok(found.as_array().is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn apply(
+        &self,
+        ticket: &ExternalTicket,
+        update: &TicketUpdate,
+        note: &str,
+        _idempotency_key: &str,
+    ) -> Result<(), ConnectorError> {
         let mut body: Map<String, Value> = update
             .fields
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        body.insert(
-            "work_notes".into(),
-            json!(json::with_marker(&update.note, idempotency_key)),
-        );
+        body.insert("work_notes".into(), json!(note));
         let path = format!("/api/now/table/incident/{}", url_escape(&ticket.id));
         let request = self
             .client

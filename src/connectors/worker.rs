@@ -13,7 +13,7 @@ use super::outbox::{JobState, TakenJob, backoff};
 use super::service::{ConnectorService, Registered, count, final_labels};
 use super::settings::ConnectorSettings;
 use super::writeback::plan_update;
-use super::{ConnectorError, ExternalTicket};
+use super::{ConnectorError, ExternalTicket, write_back};
 use crate::auth::{Caller, Role};
 use crate::desk::{Arrived, Source, TriageDesk};
 use crate::domain::{Incident, LabelFeedback, NewTicket};
@@ -240,10 +240,7 @@ impl Worker {
         )
         .map_err(|e| ConnectorError::Permanent(format!("the note template failed: {e}")))?;
         crate::infra::crash::point("connector.before_write_back");
-        registered
-            .connector
-            .write_back(&ticket, &update, &job.id)
-            .await?;
+        write_back(registered.connector.as_ref(), &ticket, &update, &job.id).await?;
         crate::infra::crash::point("connector.after_write_back");
         global()
             .connector_latency

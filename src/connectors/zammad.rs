@@ -160,19 +160,24 @@ impl Connector for ZammadConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
+        &self,
+        ticket: &ExternalTicket,
+        idempotency_key: &str,
+    ) -> Result<bool, ConnectorError> {
+        let articles = self.articles(&ticket.id).await?;
+        Ok(articles
+            .iter()
+            .any(|a| json::has_marker(&article_text(a), Some(idempotency_key))))
+    }
+
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
-        idempotency_key: &str,
+        note: &str,
+        _idempotency_key: &str,
     ) -> Result<(), ConnectorError> {
-        let articles = self.articles(&ticket.id).await?;
-        if articles
-            .iter()
-            .any(|a| json::has_marker(&article_text(a), Some(idempotency_key)))
-        {
-            return Ok(());
-        }
         if let Some(tag) = self.review_tag.as_ref().filter(|_| update.review) {
             // Adding a tag twice is harmless; the marked article goes last.
             let body = json!({ "object": "Ticket", "o_id": ticket.id.parse::<u64>().map_or_else(|_| json!(ticket.id), Value::from), "item": tag });
@@ -190,7 +195,7 @@ impl Connector for ZammadConnector {
         body.insert(
             "article".into(),
             json!({
-                "body": json::with_marker(&update.note, idempotency_key),
+                "body": note,
                 "type": "note", "internal": true, "content_type": "text/plain",
             }),
         );

@@ -156,19 +156,24 @@ impl Connector for ZendeskConnector {
         })
     }
 
-    async fn write_back(
+    async fn already_written(
+        &self,
+        ticket: &ExternalTicket,
+        idempotency_key: &str,
+    ) -> Result<bool, ConnectorError> {
+        let comments = self.comments(&ticket.id).await?;
+        Ok(comments
+            .iter()
+            .any(|(body, _)| json::has_marker(body, Some(idempotency_key))))
+    }
+
+    async fn apply(
         &self,
         ticket: &ExternalTicket,
         update: &TicketUpdate,
-        idempotency_key: &str,
+        note: &str,
+        _idempotency_key: &str,
     ) -> Result<(), ConnectorError> {
-        let comments = self.comments(&ticket.id).await?;
-        if comments
-            .iter()
-            .any(|(body, _)| json::has_marker(body, Some(idempotency_key)))
-        {
-            return Ok(());
-        }
         let mut body = Map::new();
         let mut custom = Vec::new();
         for (field, value) in &update.fields {
@@ -186,10 +191,7 @@ impl Connector for ZendeskConnector {
         if let Some(tag) = self.review_tag.as_ref().filter(|_| update.review) {
             body.insert("additional_tags".into(), json!([tag]));
         }
-        body.insert(
-            "comment".into(),
-            json!({ "body": json::with_marker(&update.note, idempotency_key), "public": false }),
-        );
+        body.insert("comment".into(), json!({ "body": note, "public": false }));
         if let Some(stamp) = ticket.fields.get("updated_at") {
             body.insert("safe_update".into(), json!(true));
             body.insert("updated_stamp".into(), json!(stamp));

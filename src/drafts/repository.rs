@@ -1,6 +1,6 @@
 //! Drafts and their reviews in the state database (`drafts` table).
 
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::model::{Draft, DraftError, DraftReview, Verdict};
 
@@ -74,16 +74,16 @@ impl DraftRepository {
         ticket_id: &str,
         draft_id: Option<&str>,
     ) -> Result<Option<Draft>, DraftError> {
-        let row = match draft_id {
+        let row: Option<(String, Option<String>)> = match draft_id {
             Some(id) => {
-                sqlx::query("SELECT body, review FROM drafts WHERE ticket_id = $1 AND id = $2")
+                sqlx::query_as("SELECT body, review FROM drafts WHERE ticket_id = $1 AND id = $2")
                     .bind(ticket_id)
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
             }
             None => {
-                sqlx::query(
+                sqlx::query_as(
                     "SELECT body, review FROM drafts WHERE ticket_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
                 .bind(ticket_id)
@@ -91,13 +91,7 @@ impl DraftRepository {
                 .await?
             }
         };
-        row.map(|row| {
-            decode(
-                &row.try_get::<String, _>(0)?,
-                row.try_get::<Option<String>, _>(1)?,
-            )
-        })
-        .transpose()
+        row.map(|(body, review)| decode(&body, review)).transpose()
     }
 
     /// Records a review on a draft that has none; `false` when it already had one.
@@ -116,16 +110,13 @@ impl DraftRepository {
 
     /// Counts of drafts and of agents' verdicts.
     pub async fn stats(&self) -> Result<DraftStats, DraftError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT status, COALESCE(verdict, ''), COUNT(*) FROM drafts GROUP BY status, COALESCE(verdict, '')",
         )
         .fetch_all(&self.pool)
         .await?;
         let mut stats = DraftStats::default();
-        for row in rows {
-            let status: String = row.try_get(0)?;
-            let verdict: String = row.try_get(1)?;
-            let count: i64 = row.try_get(2)?;
+        for (status, verdict, count) in rows {
             match status.as_str() {
                 "drafted" => stats.drafted += count,
                 _ => stats.no_draft += count,

@@ -12,7 +12,7 @@ pub use insights::{FieldRouting, Insights, VolumePoint, insights};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::infra::clock::SharedClock;
 use crate::triage::Triage;
@@ -228,9 +228,9 @@ impl ReviewQueue {
     pub async fn list(&self, filter: &ReviewFilter) -> Result<Vec<ReviewItem>, sqlx::Error> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 500);
         // JSON fields are filtered here, over the newest 5000 rows.
-        let rows = match filter.source() {
+        let rows: Vec<ItemRow> = match filter.source() {
             Some(source) => {
-                sqlx::query(&format!(
+                sqlx::query_as(&format!(
                     "{SELECT} WHERE source = $1 ORDER BY triaged_at DESC LIMIT 5000"
                 ))
                 .bind(source)
@@ -238,14 +238,14 @@ impl ReviewQueue {
                 .await?
             }
             None => {
-                sqlx::query(&format!("{SELECT} ORDER BY triaged_at DESC LIMIT 5000"))
+                sqlx::query_as(&format!("{SELECT} ORDER BY triaged_at DESC LIMIT 5000"))
                     .fetch_all(&self.pool)
                     .await?
             }
         };
         Ok(rows
-            .iter()
-            .filter_map(item)
+            .into_iter()
+            .filter_map(ItemRow::item)
             .filter(|i| filter.keeps(i))
             .take(limit)
             .collect())
@@ -257,32 +257,31 @@ impl ReviewQueue {
         ticket_id: &str,
         with_original: bool,
     ) -> Result<Option<ReviewItem>, sqlx::Error> {
-        let row = sqlx::query(&format!(
+        let row: Option<ItemRow> = sqlx::query_as(&format!(
             "{COLUMNS}, original FROM triage_log WHERE ticket_id = $1"
         ))
         .bind(ticket_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
+        let Some(mut row) = row else {
             return Ok(None);
         };
-        let mut found = item(&row);
-        if let Some(found) = found.as_mut().filter(|_| with_original) {
-            let kept: Option<String> = row.try_get("original")?;
+        let kept = row.original.take().filter(|_| with_original);
+        Ok(row.item().map(|mut found| {
             found.original = kept.and_then(|json| serde_json::from_str(&json).ok());
-        }
-        Ok(found)
+            found
+        }))
     }
 
     /// Every logged triage since `since` (Unix ms), oldest first.
     pub(crate) async fn since(&self, since: i64) -> Result<Vec<ReviewItem>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<ItemRow> = sqlx::query_as(&format!(
             "{SELECT} WHERE triaged_at >= $1 ORDER BY triaged_at LIMIT 100000"
         ))
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().filter_map(item).collect())
+        Ok(rows.into_iter().filter_map(ItemRow::item).collect())
     }
 }
 
@@ -290,25 +289,44 @@ impl ReviewQueue {
 const COLUMNS: &str = "SELECT ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at";
 const SELECT: &str = "SELECT ticket_id, source, title, description, suggestions, applied, review, triaged_by, triaged_at FROM triage_log";
 
-/// A row as an item; a row whose JSON does not parse is skipped (and logged).
-fn item(row: &sqlx::any::AnyRow) -> Option<ReviewItem> {
-    let parse = || -> Result<ReviewItem, Box<dyn std::error::Error>> {
-        Ok(ReviewItem {
-            ticket_id: row.try_get("ticket_id")?,
-            source: row.try_get("source")?,
-            title: row.try_get("title")?,
-            description: row.try_get("description")?,
-            suggestions: serde_json::from_str(&row.try_get::<String, _>("suggestions")?)?,
-            applied: serde_json::from_str(&row.try_get::<String, _>("applied")?)?,
-            needs_review: row.try_get::<i64, _>("review")? != 0,
-            triaged_by: row.try_get("triaged_by")?,
-            triaged_at: row.try_get("triaged_at")?,
+/// A row of `triage_log` as stored (maps as JSON text; `original` only
+/// where the query selects it).
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    ticket_id: String,
+    source: String,
+    title: String,
+    description: String,
+    suggestions: String,
+    applied: String,
+    review: i64,
+    triaged_by: String,
+    triaged_at: i64,
+    #[sqlx(default)]
+    original: Option<String>,
+}
+
+impl ItemRow {
+    /// The row as an item; a row whose JSON does not parse is skipped (and logged).
+    fn item(self) -> Option<ReviewItem> {
+        let maps = serde_json::from_str(&self.suggestions)
+            .and_then(|suggestions| Ok((suggestions, serde_json::from_str(&self.applied)?)));
+        let (suggestions, applied) = maps
+            .map_err(|e| tracing::warn!(error = %e, "skipping an unreadable review queue row"))
+            .ok()?;
+        Some(ReviewItem {
+            ticket_id: self.ticket_id,
+            source: self.source,
+            title: self.title,
+            description: self.description,
+            suggestions,
+            applied,
+            needs_review: self.review != 0,
+            triaged_by: self.triaged_by,
+            triaged_at: self.triaged_at,
             original: None,
         })
-    };
-    parse()
-        .map_err(|e| tracing::warn!(error = %e, "skipping an unreadable review queue row"))
-        .ok()
+    }
 }
 
 /// A map as stored JSON (maps of strings and numbers always serialise).

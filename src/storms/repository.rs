@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use base64::Engine;
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use super::detector::Observed;
 use super::{Storm, StormMember};
@@ -63,10 +63,10 @@ impl StormRepository {
 
     /// The window's tickets no older than `horizon` before the newest (oldest first).
     pub(super) async fn window(&self, horizon_ms: i64) -> Result<Vec<Observed>, sqlx::Error> {
-        let newest: Option<i64> = sqlx::query("SELECT MAX(at) AS newest FROM storm_window")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("newest")?;
+        let (newest,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(at) AS newest FROM storm_window")
+                .fetch_one(&self.pool)
+                .await?;
         let Some(newest) = newest else {
             return Ok(Vec::new());
         };
@@ -75,30 +75,13 @@ impl StormRepository {
             .bind(newest - horizon_ms)
             .execute(&self.pool)
             .await?;
-        let rows = sqlx::query(
+        let rows: Vec<WindowRow> = sqlx::query_as(
             "SELECT ticket_id, title, at, vector, caller, service, terms, cis FROM storm_window ORDER BY at",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let Some(vector) = decode(&row.try_get::<String, _>("vector")?) else {
-                continue;
-            };
-            out.push(Observed {
-                id: row.try_get("ticket_id")?,
-                title: row.try_get("title")?,
-                at: row.try_get("at")?,
-                vector,
-                caller: row.try_get("caller")?,
-                service: row.try_get("service")?,
-                terms: strings(&row.try_get::<String, _>("terms")?)
-                    .into_iter()
-                    .collect::<BTreeSet<_>>(),
-                cis: strings(&row.try_get::<String, _>("cis")?),
-            });
-        }
-        Ok(out)
+        // A vector that no longer decodes leaves its ticket out of the window.
+        Ok(rows.into_iter().filter_map(WindowRow::observed).collect())
     }
 
     /// Records a new storm with its first members, in one transaction.
@@ -148,18 +131,18 @@ impl StormRepository {
 
     /// Storms, newest first (at most `limit`), without their members.
     pub(super) async fn list(&self, limit: i64) -> Result<Vec<Storm>, sqlx::Error> {
-        let rows = sqlx::query(
+        let rows: Vec<StormRow> = sqlx::query_as(
             "SELECT id, parent, opened_at, last_at, size, terms, services, cis FROM storms ORDER BY last_at DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(storm_row).collect()
+        Ok(rows.into_iter().map(Storm::from).collect())
     }
 
     /// One storm with its members (by time).
     pub(super) async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query_as::<_, StormRow>(
             "SELECT id, parent, opened_at, last_at, size, terms, services, cis FROM storms WHERE id = $1",
         )
         .bind(id)
@@ -168,35 +151,33 @@ impl StormRepository {
         else {
             return Ok(None);
         };
-        let mut storm = storm_row(&row)?;
-        let members = sqlx::query(
+        let mut storm = Storm::from(row);
+        let members: Vec<(String, String, i64, f64)> = sqlx::query_as(
             "SELECT ticket_id, title, at, similarity FROM storm_members WHERE storm_id = $1 ORDER BY at, ticket_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        for row in members {
-            storm.members.push(StormMember {
-                ticket_id: row.try_get("ticket_id")?,
-                title: row.try_get("title")?,
-                at: row.try_get("at")?,
-                similarity: row.try_get::<f64, _>("similarity")? as f32,
-            });
-        }
+        storm.members = members
+            .into_iter()
+            .map(|(ticket_id, title, at, similarity)| StormMember {
+                ticket_id,
+                title,
+                at,
+                similarity: similarity as f32,
+            })
+            .collect();
         Ok(Some(storm))
     }
 
     /// Storms whose last member is no older than `since` (Unix ms).
     pub(super) async fn recent(&self, since: i64) -> Result<Vec<Storm>, sqlx::Error> {
-        let ids: Vec<String> = sqlx::query("SELECT id FROM storms WHERE last_at >= $1")
+        let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM storms WHERE last_at >= $1")
             .bind(since)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
+            .await?;
         let mut out = Vec::new();
-        for id in ids {
+        for (id,) in ids {
             if let Some(storm) = self.get(&id).await? {
                 out.push(storm);
             }
@@ -224,19 +205,63 @@ async fn insert_member(
     .map(drop)
 }
 
-fn storm_row(row: &sqlx::any::AnyRow) -> Result<Storm, sqlx::Error> {
-    Ok(Storm {
-        id: row.try_get("id")?,
-        parent: row.try_get("parent")?,
-        opened_at: row.try_get("opened_at")?,
-        last_at: row.try_get("last_at")?,
-        size: row.try_get::<i64, _>("size")?.max(0) as usize,
-        terms: strings(&row.try_get::<String, _>("terms")?),
-        services: strings(&row.try_get::<String, _>("services")?),
-        configuration_items: strings(&row.try_get::<String, _>("cis")?),
-        members: Vec::new(),
-        open: false,
-    })
+/// A row of `storms` as stored (lists as JSON text).
+#[derive(sqlx::FromRow)]
+struct StormRow {
+    id: String,
+    parent: String,
+    opened_at: i64,
+    last_at: i64,
+    size: i64,
+    terms: String,
+    services: String,
+    cis: String,
+}
+
+impl From<StormRow> for Storm {
+    fn from(row: StormRow) -> Self {
+        Self {
+            id: row.id,
+            parent: row.parent,
+            opened_at: row.opened_at,
+            last_at: row.last_at,
+            size: row.size.max(0) as usize,
+            terms: strings(&row.terms),
+            services: strings(&row.services),
+            configuration_items: strings(&row.cis),
+            members: Vec::new(),
+            open: false,
+        }
+    }
+}
+
+/// A row of `storm_window` as stored (the vector as base64 text).
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    ticket_id: String,
+    title: String,
+    at: i64,
+    vector: String,
+    caller: Option<String>,
+    service: Option<String>,
+    terms: String,
+    cis: String,
+}
+
+impl WindowRow {
+    /// The ticket as the detector sees it; `None` when its vector does not decode.
+    fn observed(self) -> Option<Observed> {
+        Some(Observed {
+            vector: decode(&self.vector)?,
+            id: self.ticket_id,
+            title: self.title,
+            at: self.at,
+            caller: self.caller,
+            service: self.service,
+            terms: strings(&self.terms).into_iter().collect::<BTreeSet<_>>(),
+            cis: strings(&self.cis),
+        })
+    }
 }
 
 #[cfg(test)]

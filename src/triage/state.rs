@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 
 use super::feedback::{FeedbackEntry, FeedbackLog};
 use crate::infra::clock::now_ms;
@@ -44,6 +44,7 @@ pub struct RetrainLock {
 }
 
 /// A saved head: its version and bytes.
+#[derive(sqlx::FromRow)]
 pub struct StoredHead {
     /// Increases by one with each save.
     pub version: i64,
@@ -51,19 +52,35 @@ pub struct StoredHead {
     pub bytes: Vec<u8>,
 }
 
-fn row_entry(row: &sqlx::any::AnyRow) -> Result<(i64, FeedbackEntry), sqlx::Error> {
-    Ok((
-        row.try_get("seq")?,
-        FeedbackEntry {
-            at: u64::try_from(row.try_get::<i64, _>("at")?).unwrap_or(0),
-            ticket_id: row.try_get("ticket_id")?,
-            field: row.try_get("field")?,
-            previous: row.try_get("previous")?,
-            label: row.try_get("label")?,
-            agent: row.try_get("agent")?,
-            caller: row.try_get("caller")?,
-        },
-    ))
+/// A row of `feedback` as stored.
+#[derive(sqlx::FromRow)]
+struct FeedbackRow {
+    seq: i64,
+    at: i64,
+    ticket_id: String,
+    field: String,
+    previous: Option<String>,
+    label: String,
+    agent: String,
+    caller: String,
+}
+
+impl FeedbackRow {
+    /// Its sequence number and the entry.
+    fn entry(self) -> (i64, FeedbackEntry) {
+        (
+            self.seq,
+            FeedbackEntry {
+                at: u64::try_from(self.at).unwrap_or(0),
+                ticket_id: self.ticket_id,
+                field: self.field,
+                previous: self.previous,
+                label: self.label,
+                agent: self.agent,
+                caller: self.caller,
+            },
+        )
+    }
 }
 
 /// Takes the `feedback` lock row for the rest of the transaction.
@@ -76,10 +93,10 @@ async fn lock_feedback(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
 }
 
 async fn next_feedback_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM feedback")
+    let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) AS seq FROM feedback")
         .fetch_one(conn)
         .await?;
-    Ok(row.try_get::<i64, _>("seq")? + 1)
+    Ok(seq + 1)
 }
 
 async fn insert_feedback(
@@ -153,15 +170,15 @@ impl LearningState {
     ) -> Result<FeedbackEntry, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         lock_feedback(&mut tx).await?;
-        let latest = sqlx::query(
+        let latest: Option<(String,)> = sqlx::query_as(
             "SELECT label FROM feedback WHERE ticket_id = $1 AND field = $2 ORDER BY seq DESC LIMIT 1",
         )
         .bind(entry.ticket_id.clone())
         .bind(entry.field.clone())
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(row) = latest {
-            entry.previous = Some(row.try_get("label")?);
+        if let Some((label,)) = latest {
+            entry.previous = Some(label);
         }
         let seq = next_feedback_seq(&mut tx).await?;
         insert_feedback(&mut tx, seq, &entry).await?;
@@ -174,14 +191,14 @@ impl LearningState {
         &self,
         after: i64,
     ) -> Result<Vec<(i64, FeedbackEntry)>, sqlx::Error> {
-        let rows = sqlx::query(
+        let rows: Vec<FeedbackRow> = sqlx::query_as(
             "SELECT seq, at, ticket_id, field, previous, label, agent, caller FROM feedback \
              WHERE seq > $1 ORDER BY seq",
         )
         .bind(after)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_entry).collect()
+        Ok(rows.into_iter().map(FeedbackRow::entry).collect())
     }
 
     /// Imports the feedback log file of an earlier version once (in one
@@ -212,26 +229,18 @@ impl LearningState {
 
     /// The newest head's version, if any.
     pub async fn head_version(&self) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query("SELECT MAX(version) AS version FROM classifier_heads")
-            .fetch_one(&self.pool)
-            .await?;
-        row.try_get("version")
+        let (version,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) AS version FROM classifier_heads")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version)
     }
 
     /// The newest head, if any.
     pub async fn latest_head(&self) -> Result<Option<StoredHead>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT version, bytes FROM classifier_heads ORDER BY version DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(StoredHead {
-                version: row.try_get("version")?,
-                bytes: row.try_get("bytes")?,
-            })
-        })
-        .transpose()
+        sqlx::query_as("SELECT version, bytes FROM classifier_heads ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// Saves `bytes` as the next head version (keeping the newest few) and,
@@ -249,10 +258,11 @@ impl LearningState {
         bytes: Vec<u8>,
         trained_on: usize,
     ) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS version FROM classifier_heads")
-            .fetch_one(&mut *conn)
-            .await?;
-        let version = row.try_get::<i64, _>("version")? + 1;
+        let (newest,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(version), 0) AS version FROM classifier_heads")
+                .fetch_one(&mut *conn)
+                .await?;
+        let version = newest + 1;
         sqlx::query(
             "INSERT INTO classifier_heads (version, created_at, trained_on, trained_by, bytes) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -311,11 +321,11 @@ impl LearningState {
             return Ok(Some(RetrainLock { _held: None }));
         }
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+        let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1) AS locked")
             .bind(RETRAIN_LOCK)
             .fetch_one(&mut *tx)
             .await?;
-        if row.try_get::<bool, _>("locked")? {
+        if locked {
             Ok(Some(RetrainLock { _held: Some(tx) }))
         } else {
             Ok(None)
@@ -394,11 +404,11 @@ mod tests {
         }
         let newest = state.latest_head().await.unwrap().unwrap();
         assert_eq!((newest.version, newest.bytes), (5, vec![5; 10]));
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM classifier_heads")
+        let (heads,): (i64,) = sqlx::query_as("SELECT COUNT(*) AS n FROM classifier_heads")
             .fetch_one(&state.pool)
             .await
             .unwrap();
-        assert_eq!(row.try_get::<i64, _>("n").unwrap(), 3);
+        assert_eq!(heads, 3);
     }
 
     #[tokio::test]

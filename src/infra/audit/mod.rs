@@ -17,7 +17,7 @@
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool};
 
 mod anchor;
 pub mod settings;
@@ -35,7 +35,7 @@ const KEYED: &str = "hmac-sha256";
 const LEGACY: &str = "sha256";
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -48,8 +48,10 @@ pub struct AuditEntry {
     /// Execution id or runbook id.
     pub subject: String,
     /// State before (empty when none).
+    #[sqlx(rename = "before_state")]
     pub before: String,
     /// State after (empty when none).
+    #[sqlx(rename = "after_state")]
     pub after: String,
     /// JSON details (never secrets).
     pub detail: String,
@@ -200,22 +202,12 @@ pub struct ChainReport {
     pub broken: Option<(i64, String)>,
 }
 
-fn row_entry(row: &sqlx::any::AnyRow) -> Result<(AuditEntry, String), sqlx::Error> {
-    Ok((
-        AuditEntry {
-            seq: row.try_get("seq")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            subject: row.try_get("subject")?,
-            before: row.try_get("before_state")?,
-            after: row.try_get("after_state")?,
-            detail: row.try_get("detail")?,
-            prev_hash: row.try_get("prev_hash")?,
-            hash: row.try_get("hash")?,
-        },
-        row.try_get("scheme")?,
-    ))
+/// A row of `audit_log` as stored: the entry and the scheme of its MAC.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    #[sqlx(flatten)]
+    entry: AuditEntry,
+    scheme: String,
 }
 
 const COLUMNS: &str =
@@ -296,14 +288,12 @@ impl AuditLog {
             .bind(now_ms())
             .execute(&mut *conn)
             .await?;
-        let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
         let (seq, prev_hash) = match last {
-            Some(row) => (
-                row.try_get::<i64, _>("seq")? + 1,
-                row.try_get::<String, _>("hash")?,
-            ),
+            Some((seq, hash)) => (seq + 1, hash),
             None => (1, GENESIS.to_owned()),
         };
         let mut entry = AuditEntry {
@@ -348,10 +338,11 @@ impl AuditLog {
         .bind(check.clone())
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT value FROM state_meta WHERE name = 'audit_key_check'")
-            .fetch_one(&self.pool)
-            .await?;
-        if row.try_get::<String, _>("value")? == check {
+        let (stored,): (String,) =
+            sqlx::query_as("SELECT value FROM state_meta WHERE name = 'audit_key_check'")
+                .fetch_one(&self.pool)
+                .await?;
+        if stored == check {
             Ok(())
         } else {
             Err(AuditError::KeyMismatch)
@@ -374,38 +365,33 @@ impl AuditLog {
 
     /// The newest entry, if any.
     pub async fn head(&self) -> Result<Option<AuditEntry>, sqlx::Error> {
-        let row = sqlx::query(&format!(
+        let row: Option<EntryRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
         ))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(row_entry)
-            .transpose()
-            .map(|e| e.map(|(entry, _)| entry))
+        Ok(row.map(|row| row.entry))
     }
 
     /// Entry number `seq`, if the chain has it.
     pub async fn entry(&self, seq: i64) -> Result<Option<AuditEntry>, sqlx::Error> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
-            .bind(seq)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(row_entry)
-            .transpose()
-            .map(|e| e.map(|(entry, _)| entry))
+        let row: Option<EntryRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|row| row.entry))
     }
 
     /// Entries about `subject`, oldest first.
     pub async fn for_subject(&self, subject: &str) -> Result<Vec<AuditEntry>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<EntryRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_log WHERE subject = $1 ORDER BY seq"
         ))
         .bind(subject.to_owned())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| row_entry(r).map(|(e, _)| e)).collect()
+        Ok(rows.into_iter().map(|row| row.entry).collect())
     }
 
     /// Recomputes every MAC and link, and compares the chain with its anchor.
@@ -415,9 +401,10 @@ impl AuditLog {
         // keeps appending (read the other way round, an entry committed and
         // anchored between the two reads looked deleted).
         let heads = self.anchor.heads()?;
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<EntryRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+                .fetch_all(&self.pool)
+                .await?;
         let mut report = ChainReport {
             entries: i64::try_from(rows.len()).unwrap_or(i64::MAX),
             legacy_entries: 0,
@@ -428,8 +415,7 @@ impl AuditLog {
         let mut hashes = Vec::with_capacity(rows.len());
         let mut prev = GENESIS.to_owned();
         let mut keyed_seen = false;
-        for (expected_seq, row) in (1..).zip(rows.iter()) {
-            let (entry, scheme) = row_entry(row)?;
+        for (expected_seq, EntryRow { entry, scheme }) in (1..).zip(rows) {
             let broken = if entry.seq != expected_seq {
                 Some(format!(
                     "expected entry {expected_seq}, found {} (entries missing)",
@@ -582,13 +568,13 @@ mod tests {
         pool: &AnyPool,
         mac: impl Fn(&AuditEntry) -> (String, &'static str),
     ) {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
-            .fetch_all(pool)
-            .await
-            .unwrap();
+        let rows: Vec<EntryRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+                .fetch_all(pool)
+                .await
+                .unwrap();
         let mut prev = GENESIS.to_owned();
-        for row in &rows {
-            let (mut entry, _) = row_entry(row).unwrap();
+        for EntryRow { mut entry, .. } in rows {
             if entry.seq == 2 {
                 entry.actor = "mallory".into();
             }
