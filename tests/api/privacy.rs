@@ -197,14 +197,19 @@ async fn the_original_is_kept_only_where_the_policy_says_and_only_for_agents() {
     let app = crate::helpers::spawn_app_on(data, |_| {}).await;
     triage_with_pii(&app, "PII-2").await;
     for id in ["PII-1", "PII-2"] {
-        let item: serde_json::Value = app
-            .get_as(AGENT_TOKEN, &format!("/v1/review/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert!(item.get("original").is_none(), "{id}: {item:#}");
+        assert!(kept_original(&app, id).await.is_none(), "{id}");
     }
+}
+
+/// The original text the review queue kept for ticket `id`, read as an agent.
+async fn kept_original(app: &crate::helpers::TestApp, id: &str) -> Option<serde_json::Value> {
+    let item: serde_json::Value = app
+        .get_as(AGENT_TOKEN, &format!("/v1/review/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    item.get("original").cloned()
 }
 
 // Thirty days pass on a test clock, not on the wall.
@@ -217,24 +222,21 @@ async fn a_kept_original_is_cleared_once_its_retention_has_passed() {
         s.privacy.original_retention_days = 30;
     })
     .await;
-    let original = |id: &'static str| {
-        let app = &app;
-        async move {
-            let item: serde_json::Value = app
-                .get_as(AGENT_TOKEN, &format!("/v1/review/{id}"))
-                .await
-                .json()
-                .await
-                .unwrap();
-            item.get("original").cloned()
-        }
-    };
     triage_with_pii(&app, "PII-OLD").await;
     clock.advance(std::time::Duration::from_secs(29 * 86_400));
     triage_with_pii(&app, "PII-NEW").await;
-    assert!(original("PII-OLD").await.is_some(), "29 days: still kept");
+    assert!(
+        kept_original(&app, "PII-OLD").await.is_some(),
+        "29 days: still kept"
+    );
     clock.advance(std::time::Duration::from_secs(2 * 86_400));
     triage_with_pii(&app, "PII-NEWER").await;
-    assert!(original("PII-OLD").await.is_none(), "31 days: cleared");
-    assert!(original("PII-NEW").await.is_some(), "2 days old: kept");
+    assert!(
+        kept_original(&app, "PII-OLD").await.is_none(),
+        "31 days: cleared"
+    );
+    assert!(
+        kept_original(&app, "PII-NEW").await.is_some(),
+        "2 days old: kept"
+    );
 }
