@@ -54,6 +54,8 @@ pub struct Settings {
     /// Several `switchboard serve` processes on one PostgreSQL database:
     /// run leases and how often each looks for a new classifier head.
     pub replicas: ReplicaSettings,
+    /// TLS: the CA every outbound client trusts besides the public roots (`[tls]`).
+    pub tls: crate::infra::tls::TlsSettings,
     /// Suggested resolutions: backend, evidence thresholds, limits (`[drafts]`).
     pub drafts: crate::drafts::DraftSettings,
     /// State database for executions, approvals and audit: `postgres://...` or
@@ -87,6 +89,9 @@ pub struct ServerSettings {
     /// Longest a client may take to send a whole request body, in seconds,
     /// however it trickles it in (408 after that).
     pub request_deadline_s: u64,
+    /// HTTPS on `listen` with this certificate and key (`[server.tls]`);
+    /// none: plain HTTP (behind a TLS-terminating proxy).
+    pub tls: Option<crate::infra::tls::ServerTlsSettings>,
 }
 
 impl Default for ServerSettings {
@@ -96,6 +101,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 1024 * 1024,
             request_read_timeout_s: 30,
             request_deadline_s: 60,
+            tls: None,
         }
     }
 }
@@ -119,6 +125,7 @@ impl Default for Settings {
             privacy: crate::domain::PrivacySettings::default(),
             connectors: Vec::new(),
             replicas: ReplicaSettings::default(),
+            tls: crate::infra::tls::TlsSettings::default(),
             database_url: None,
         }
     }
@@ -152,6 +159,26 @@ fn is_setting_variable(name: &str) -> bool {
 }
 
 impl Settings {
+    /// The connectors, each trusting `[tls] ca_file` unless it names its own.
+    pub fn connectors_with_ca(&self) -> Vec<crate::connectors::ConnectorSettings> {
+        self.connectors
+            .iter()
+            .cloned()
+            .map(|mut connector| {
+                connector.ca_file = connector.ca_file.or_else(|| self.tls.ca_file.clone());
+                connector
+            })
+            .collect()
+    }
+
+    /// `[drafts]`, its chat-completions server trusting `[tls] ca_file`
+    /// unless it names its own.
+    pub fn drafts_with_ca(&self) -> crate::drafts::DraftSettings {
+        let mut drafts = self.drafts.clone();
+        drafts.openai.ca_file = drafts.openai.ca_file.or_else(|| self.tls.ca_file.clone());
+        drafts
+    }
+
     /// Where the audit key is kept when no secret holds it.
     pub fn audit_key_file(&self) -> PathBuf {
         self.audit

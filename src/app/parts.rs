@@ -208,7 +208,7 @@ pub fn connectors(
         crate::connectors::NoteTemplate::load(&settings.prompts_dir).map_err(anyhow::Error::msg)?
     };
     crate::connectors::ConnectorService::new(
-        &settings.connectors,
+        &settings.connectors_with_ca(),
         secrets,
         automation.pool(),
         automation.audit_log(),
@@ -229,7 +229,7 @@ pub async fn connectors_for_tools(
         Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
     let audit = Arc::new(open_audit(settings, &secrets, pool.clone())?);
     crate::connectors::ConnectorService::new(
-        &settings.connectors,
+        &settings.connectors_with_ca(),
         secrets,
         pool,
         audit,
@@ -278,7 +278,7 @@ pub async fn drafts(
 ) -> anyhow::Result<Arc<crate::drafts::DraftService>> {
     let secrets = Secrets::load(settings.runbooks.secrets_file.as_deref())
         .map_err(|e| anyhow::anyhow!("runbooks.secrets_file: {e}"))?;
-    let drafts = settings.drafts.clone();
+    let drafts = settings.drafts_with_ca();
     let generator =
         tokio::task::spawn_blocking(move || crate::drafts::build_generator(&drafts, &secrets))
             .await?

@@ -13,10 +13,11 @@ pub(super) async fn load_service(
     crate::app::parts::triage_service(settings, pool).await
 }
 
-/// POSTs `body` (or nothing) to `path` on a running server with the admin
-/// token in `SWITCHBOARD_TOKEN`, and returns its JSON answer; an error answer
+/// POSTs `body` (or nothing) to `path` on a running server (trusting
+/// `[tls] ca_file`) with the admin token in `SWITCHBOARD_TOKEN`, and returns its JSON answer; an error answer
 /// becomes an error with the server's message.
 pub(super) async fn post_admin(
+    settings: &Settings,
     server: &str,
     path: &str,
     body: Option<&serde_json::Value>,
@@ -24,7 +25,9 @@ pub(super) async fn post_admin(
     let token = std::env::var("SWITCHBOARD_TOKEN")
         .context("set SWITCHBOARD_TOKEN to an admin API token to use --server")?;
     let url = format!("{}{path}", server.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().post(&url).bearer_auth(token);
+    let client =
+        crate::infra::tls::client(settings.tls.ca_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let mut request = client.post(&url).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(body);
     }

@@ -18,7 +18,7 @@ pub(super) async fn run(settings: &Settings, command: DraftsCommand) -> anyhow::
     let DraftsCommand::Check = command;
     let secrets = crate::infra::secrets::Secrets::load(settings.runbooks.secrets_file.as_deref())
         .map_err(|e| anyhow::anyhow!("runbooks.secrets_file: {e}"))?;
-    let drafts = settings.drafts.clone();
+    let drafts = settings.drafts_with_ca();
     let started = std::time::Instant::now();
     let generator =
         tokio::task::spawn_blocking(move || build_generator(&drafts, &secrets)).await??;

@@ -42,7 +42,7 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
         ..ProblemOptions::default()
     };
     let found = match &args.server {
-        Some(server) => ask_server(server, &options).await?,
+        Some(server) => ask_server(settings, server, &options).await?,
         None => {
             let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
             let store = crate::app::parts::open_vector_store(settings, dimension).context(
@@ -65,9 +65,14 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
     Ok(())
 }
 
-async fn ask_server(server: &str, options: &ProblemOptions) -> anyhow::Result<ProblemReport> {
+async fn ask_server(
+    settings: &Settings,
+    server: &str,
+    options: &ProblemOptions,
+) -> anyhow::Result<ProblemReport> {
     let body = serde_json::to_value(options)?;
-    let answer = super::common::post_admin(server, "/v1/admin/problems", Some(&body)).await?;
+    let answer =
+        super::common::post_admin(settings, server, "/v1/admin/problems", Some(&body)).await?;
     Ok(serde_json::from_value(answer)?)
 }
 

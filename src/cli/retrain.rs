@@ -34,7 +34,7 @@ pub(super) async fn retrain(settings: &Settings, args: RetrainArgs) -> anyhow::R
         print_retrain(&service.retrain().await?);
         return Ok(());
     };
-    let body = post_admin(&server, "/v1/admin/retrain", None).await?;
+    let body = post_admin(settings, &server, "/v1/admin/retrain", None).await?;
     let report: crate::triage::RetrainReport = serde_json::from_value(body)?;
     print_retrain(&report);
     Ok(())

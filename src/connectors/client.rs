@@ -34,7 +34,8 @@ impl Client {
             ),
             None => None,
         };
-        let http = reqwest::Client::builder()
+        let http = crate::infra::tls::client_builder(settings.ca_file.as_deref())
+            .map_err(|e| format!("connectors.{}: {e}", settings.name))?
             .timeout(Duration::from_secs(settings.timeout_s))
             .redirect(reqwest::redirect::Policy::none())
             .build()

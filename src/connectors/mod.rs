@@ -116,17 +116,19 @@ impl ConnectorError {
         }
     }
 
-    /// The error for a request that did not get an answer.
+    /// The error for a request that did not get an answer. A refused
+    /// certificate names the host and what was wrong with it; it is retried
+    /// like any unreachable system (a desk may be fixing its CA), then dead.
     pub fn from_request(err: &reqwest::Error, what: &str) -> Self {
+        let cause = if err.is_timeout() {
+            "timed out".to_owned()
+        } else if let Some(tls) = crate::infra::tls::describe_failure(err) {
+            tls
+        } else {
+            err.without_url_string()
+        };
         Self::Transient {
-            message: format!(
-                "{what}: {}",
-                if err.is_timeout() {
-                    "timed out".to_owned()
-                } else {
-                    err.without_url_string()
-                }
-            ),
+            message: format!("{what}: {cause}"),
             retry_after: None,
         }
     }

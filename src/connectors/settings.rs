@@ -54,6 +54,10 @@ pub struct ConnectorSettings {
     /// internal note, when there is one.
     #[serde(default)]
     pub draft_in_note: bool,
+    /// PEM file of the CA that signed the system's certificate, when it is
+    /// not publicly trusted (default: `[tls] ca_file`).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Settings of the `generic` kind.
     #[serde(default)]
     pub generic: Option<GenericSettings>,

@@ -23,6 +23,9 @@ pub struct OpenAiSettings {
     pub api_key_secret: Option<String>,
     /// The model name the server knows.
     pub model: String,
+    /// PEM file of the CA that signed the server's certificate, when it is
+    /// not publicly trusted (default: `[tls] ca_file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for OpenAiSettings {
@@ -31,6 +34,7 @@ impl Default for OpenAiSettings {
             base_url: "http://127.0.0.1:11434/v1".into(),
             api_key_secret: None,
             model: "qwen2.5:3b-instruct".into(),
+            ca_file: None,
         }
     }
 }
@@ -63,7 +67,8 @@ impl OpenAiGenerator {
                 "drafts.openai.base_url {base:?}: must be http or https"
             )));
         }
-        let client = reqwest::Client::builder()
+        let client = crate::infra::tls::client_builder(settings.ca_file.as_deref())
+            .map_err(|e| DraftError::Backend(format!("drafts.openai.{e}")))?
             .timeout(Duration::from_secs(timeout_s.max(1)))
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -80,6 +85,8 @@ impl OpenAiGenerator {
     fn failed(&self, err: reqwest::Error) -> DraftError {
         if err.is_timeout() {
             DraftError::Timeout(self.timeout_s)
+        } else if let Some(tls) = crate::infra::tls::describe_failure(&err) {
+            DraftError::Backend(format!("{}: {tls}", self.url))
         } else {
             // reqwest's message names the URL, never the key.
             DraftError::Backend(format!("{}: {}", self.url, err.without_url()))

@@ -1,8 +1,9 @@
 //! Infrastructure every feature stands on, and none of it knows a feature:
 //! the state database and its migrations ([`db`]), time as a seam
 //! ([`clock`]), named secrets ([`secrets`]), the keyed and anchored audit
-//! chain ([`audit`]), this process's id among replicas ([`replica`]) and the
-//! crash points tests arm ([`crash`]). Features import these modules; these
+//! chain ([`audit`]), TLS for every client and the server ([`tls`]), this
+//! process's id among replicas ([`replica`]) and the crash points tests arm
+//! ([`crash`]). Features import these modules; these
 //! modules never import a feature.
 
 pub mod audit;
@@ -11,3 +12,4 @@ pub mod crash;
 pub mod db;
 pub mod replica;
 pub mod secrets;
+pub mod tls;

@@ -17,7 +17,13 @@ pub async fn run_http(
     let Ok(method) = reqwest::Method::from_bytes(request.method.as_bytes()) else {
         return (StepStatus::Failed, format!("bad method {}", request.method));
     };
-    let client = match reqwest::Client::builder()
+    // System and bundled roots; a private CA reaches steps through the
+    // system's trust store (see docs/operations.md#tls).
+    let builder = match crate::infra::tls::client_builder(None) {
+        Ok(builder) => builder,
+        Err(e) => return (StepStatus::Failed, e),
+    };
+    let client = match builder
         .timeout(Duration::from_millis(timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -35,6 +41,8 @@ pub async fn run_http(
     let failed = |e: reqwest::Error| {
         if e.is_timeout() {
             (StepStatus::TimedOut, "timed out".to_owned())
+        } else if let Some(tls) = crate::infra::tls::describe_failure(&e) {
+            (StepStatus::Failed, tls)
         } else {
             (StepStatus::Failed, e.to_string())
         }

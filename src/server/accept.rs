@@ -1,5 +1,6 @@
-//! The accept loop: HTTP/1.1 and HTTP/2 on each connection, a timer on
-//! request headers, and a graceful drain when told to stop.
+//! The accept loop: HTTP/1.1 and HTTP/2 on each connection, over TLS when
+//! `[server.tls]` is set, a timer on the TLS handshake and request headers,
+//! and a graceful drain when told to stop.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,10 +13,13 @@ use tokio::net::TcpListener;
 /// than `header_read_timeout` to send its request headers is disconnected
 /// (slow-header clients would otherwise hold connections forever). When `stop`
 /// resolves it stops accepting, lets requests in flight finish and returns.
+/// With `tls`, each connection is a TLS handshake first (within the same
+/// timeout, off the accept loop).
 pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     header_read_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl Future + Send,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -49,12 +53,33 @@ pub(super) async fn serve(
             _ = stop.as_mut() => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let Some(tls) = &tls else {
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let stream = match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         });

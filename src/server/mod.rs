@@ -43,6 +43,15 @@ pub async fn run_with_clock(
         // Before the embedding model loads: candle's worker pool is made once.
         crate::generate::start_idle_workers();
     }
+    let tls = match &settings.server.tls {
+        Some(tls) => {
+            let certificate =
+                crate::infra::tls::ServerCertificate::load(tls).map_err(anyhow::Error::msg)?;
+            certificate.spawn_reloader();
+            Some(tokio_rustls::TlsAcceptor::from(certificate.server_config()))
+        }
+        None => None,
+    };
     let state = AppState::new(settings.auth.tokens.clone())
         .with_console(settings.console.clone(), settings.data_dir.clone());
     let limits = RequestLimits::from_settings(&settings);
@@ -70,8 +79,8 @@ pub async fn run_with_clock(
             () = shutdown => { let _ = stop.send(()); None }
         }
     });
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    accept::serve(listener, app, limits.body_read_timeout, stopped).await;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
+    accept::serve(listener, app, limits.body_read_timeout, tls, stopped).await;
     building.abort();
     // No request is in flight any more: drain the background work.
     if let Some(built) = state.ready() {

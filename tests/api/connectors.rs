@@ -77,9 +77,16 @@ pub fn serve_recorder(
     listener: tokio::net::TcpListener,
     recorder: Arc<Mutex<Recorder>>,
 ) -> tokio::task::JoinHandle<()> {
+    let app = recorder_app(recorder);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() })
+}
+
+/// The recording system's routes: every request recorded, answered as
+/// `recorder` says.
+pub fn recorder_app(recorder: Arc<Mutex<Recorder>>) -> axum::Router {
     use axum::extract::State;
     use axum::response::IntoResponse;
-    let app = axum::Router::new()
+    axum::Router::new()
         .fallback(
             |State(recorder): State<Arc<Mutex<Recorder>>>, request: axum::extract::Request| async move {
                 let (parts, body) = request.into_parts();
@@ -114,8 +121,7 @@ pub fn serve_recorder(
                 (axum::http::StatusCode::OK, close, "{}").into_response()
             },
         )
-        .with_state(recorder);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() })
+        .with_state(recorder)
 }
 
 /// The `desk` connector's settings against `base_url`.
@@ -159,6 +165,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
         .into(),
         review_tag: None,
         draft_in_note: false,
+        ca_file: None,
         generic: Some(GenericSettings {
             id: "/ticket/id".into(),
             title: Some("/ticket/title".into()),

@@ -201,6 +201,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         .into(),
         review_tag: None,
         draft_in_note: false,
+        ca_file: None,
         generic: None,
     }
 }

@@ -171,10 +171,33 @@ pub async fn spawn_app_on_clock(
     clock: SharedClock,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn_app_with(data_dir, clock, None, tweak).await
+}
+
+/// Starts a server over `data_dir` that speaks HTTPS (`tweak` sets
+/// `server.tls`), reached as `https://localhost:PORT` by `client`.
+pub async fn spawn_https_app_on(
+    data_dir: TempDir,
+    client: reqwest::Client,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_app_with(data_dir, SystemClock::shared(), Some(client), tweak).await
+}
+
+async fn spawn_app_with(
+    data_dir: TempDir,
+    clock: SharedClock,
+    https_client: Option<reqwest::Client>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(data_dir.path());
     tweak(&mut settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let (address, client) = match https_client {
+        Some(client) => (format!("https://localhost:{port}"), client),
+        None => (format!("http://127.0.0.1:{port}"), reqwest::Client::new()),
+    };
     let (shutdown, stop) = oneshot::channel::<()>();
     let server = tokio::spawn(switchboard::server::run_with_clock(
         listener,
@@ -186,7 +209,7 @@ pub async fn spawn_app_on_clock(
     ));
     let app = TestApp {
         address,
-        client: reqwest::Client::new(),
+        client,
         data_dir,
         shutdown: Some(shutdown),
         server: Some(server),

@@ -34,5 +34,6 @@ mod server_process;
 mod store;
 mod store_contract;
 mod storms;
+mod tls;
 mod triage;
 mod vendors;

@@ -175,3 +175,34 @@ async fn emergency_changes_override_a_freeze_on_postgres() {
 async fn deferred_changes_run_when_their_window_opens_on_postgres() {
     crate::changes::deferred_changes_wait_for_their_window(Some(fresh_database().await)).await;
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn the_state_database_over_tls_is_verified_against_the_desks_ca_on_postgres() {
+    let url = fresh_database().await;
+    let ca = std::env::var("SWITCHBOARD_TEST_DATABASE_CA")
+        .expect("SWITCHBOARD_TEST_DATABASE_CA (scripts/test-postgres.sh sets it)");
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
+    let pool = switchboard::infra::db::connect(&verified)
+        .await
+        .expect("verified against the desk's CA");
+    let (encrypted,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(encrypted, "the connection is TLS");
+    pool.close().await;
+
+    // A CA that did not sign the server's certificate: refused, not downgraded.
+    let other = crate::tls::TestCa::new();
+    let wrong = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        other.ca_file().display()
+    );
+    let refused = switchboard::infra::db::connect(&wrong).await.unwrap_err();
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+}

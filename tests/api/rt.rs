@@ -253,6 +253,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
         .into(),
         review_tag: None,
         draft_in_note: false,
+        ca_file: None,
         generic: None,
     }
 }
