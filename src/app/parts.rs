@@ -187,6 +187,11 @@ pub async fn automation(
                 shared: crate::infra::replica::is_shared_database(&database_url(settings)),
             },
             clock,
+            default_ca_file: settings
+                .tls
+                .ca_file
+                .as_ref()
+                .map(|path| path.display().to_string()),
         },
         &settings.changes,
     )

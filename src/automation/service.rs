@@ -44,6 +44,8 @@ pub struct AutomationService {
     emergency_role: Role,
     /// This replica's id and run leases.
     pub(super) leases: RunLeases,
+    /// `[tls] ca_file`, for `http` steps that name no CA of their own.
+    default_ca_file: Option<String>,
 }
 
 /// What the automation service is made of, built by `crate::app::parts`.
@@ -62,6 +64,8 @@ pub struct AutomationParts {
     pub leases: RunLeases,
     /// What state changes are stamped with and expiries decided by.
     pub clock: SharedClock,
+    /// `[tls] ca_file`: trusted by `http` steps that name no CA of their own.
+    pub default_ca_file: Option<String>,
 }
 
 impl AutomationService {
@@ -83,6 +87,7 @@ impl AutomationService {
             secrets,
             leases,
             clock,
+            default_ca_file,
         } = parts;
         let calendar =
             ChangeCalendar::new(&changes.windows).map_err(|message| AutomationError::Refused {
@@ -110,6 +115,7 @@ impl AutomationService {
             active: Arc::default(),
             emergency_role: changes.emergency_role,
             leases,
+            default_ca_file,
         });
         let left_running = if service.leases.shared {
             Vec::new() // the lease keeper reaps them once their leases expire
@@ -291,7 +297,7 @@ impl AutomationService {
         }
         let Admitted {
             spec,
-            planned,
+            mut planned,
             justification,
             change_type,
             auto,
@@ -303,6 +309,7 @@ impl AutomationService {
                     .await);
             }
         };
+        planned.trust_default_ca(self.default_ca_file.as_deref());
         let now = self.repository.clock.now_ms();
         let emergency = request.emergency;
         // Dry runs change nothing and emergencies may override a freeze: only

@@ -373,6 +373,7 @@ mod tests {
             headers: BTreeMap::new(),
             body: Some(serde_json::json!({ "service": "nginx" })),
             expect_status: vec![],
+            ca_file: None,
         });
         request
     }

@@ -59,6 +59,10 @@ pub struct PlannedHttp {
     pub body: Option<serde_json::Value>,
     /// Statuses that count as success; empty means any 2xx.
     pub expect_status: Vec<u16>,
+    /// The CA the target's certificate is checked against besides the
+    /// public roots (the step's own, else `[tls] ca_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 fn fill_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> serde_json::Value {
@@ -114,6 +118,7 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep 
                     .collect(),
                 body: h.body.as_ref().map(|b| fill_json(b, values)),
                 expect_status: h.expect_status.clone(),
+                ca_file: h.ca_file.clone(),
             }
         }),
         timeout_ms: parse_duration(&step.timeout)
@@ -136,6 +141,26 @@ const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
 
 fn url_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, URL_VALUE).to_string()
+}
+
+impl Plan {
+    /// Every `http` step that names no CA of its own trusts `ca_file`
+    /// (`[tls] ca_file`) besides the public roots.
+    pub fn trust_default_ca(&mut self, ca_file: Option<&str>) {
+        let Some(ca_file) = ca_file else {
+            return;
+        };
+        for step in self
+            .check
+            .iter_mut()
+            .chain(self.steps.iter_mut())
+            .chain(self.rollback.iter_mut())
+        {
+            if let Some(http) = step.http.as_mut().filter(|h| h.ca_file.is_none()) {
+                http.ca_file = Some(ca_file.to_owned());
+            }
+        }
+    }
 }
 
 /// Validates `given` (and the target against `inventory`) and substitutes the values.

@@ -260,6 +260,10 @@ pub struct HttpStepSpec {
     /// Status codes that count as success (default 2xx).
     #[serde(default)]
     pub expect_status: Vec<u16>,
+    /// PEM file of the CA that signed the target's certificate, when it is
+    /// not publicly trusted (default: `[tls] ca_file`).
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 /// Parallelism limits.

@@ -56,20 +56,35 @@ impl ChatServer {
     }
 }
 
+/// The server's routes, recording into `received`.
+fn app(behaviour: Behaviour, received: &Arc<parking_lot::Mutex<Vec<Received>>>) -> axum::Router {
+    let state = ServerState {
+        behaviour,
+        received: Arc::clone(received),
+    };
+    axum::Router::new()
+        .route("/v1/chat/completions", post(complete))
+        .with_state(state)
+}
+
 /// Starts a server that behaves as `behaviour`.
 pub async fn start(behaviour: Behaviour) -> ChatServer {
     let received = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let state = ServerState {
-        behaviour,
-        received: Arc::clone(&received),
-    };
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", post(complete))
-        .with_state(state);
+    let app = app(behaviour, &received);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     ChatServer { base_url, received }
+}
+
+/// [`start`] on HTTPS, its certificate signed by `ca`.
+pub async fn start_https(behaviour: Behaviour, ca: &crate::tls::TestCa) -> ChatServer {
+    let received = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let port = crate::tls::serve_tls(app(behaviour, &received), &ca.issue("chat")).await;
+    ChatServer {
+        base_url: format!("https://localhost:{port}/v1"),
+        received,
+    }
 }
 
 /// The first numbered evidence line of the prompt: `1. [ID] Title: text`.

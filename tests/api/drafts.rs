@@ -345,6 +345,15 @@ async fn instructions_in_a_ticket_change_nothing_in_an_extractive_draft() {
 }
 
 async fn spawn_openai_app(server: &chat_server::ChatServer, timeout_s: u64) -> TestApp {
+    spawn_openai_app_trusting(server, timeout_s, None).await
+}
+
+/// [`spawn_openai_app`] whose draft server client trusts `ca_file`.
+async fn spawn_openai_app_trusting(
+    server: &chat_server::ChatServer,
+    timeout_s: u64,
+    ca_file: Option<std::path::PathBuf>,
+) -> TestApp {
     let data_dir = sample_copy();
     let secrets = data_dir.path().join("secrets.yaml");
     std::fs::write(&secrets, "LLM_API_KEY: sk-test-0123456789abcdef\n").unwrap();
@@ -355,9 +364,37 @@ async fn spawn_openai_app(server: &chat_server::ChatServer, timeout_s: u64) -> T
         s.drafts.openai.base_url = base_url;
         s.drafts.openai.model = "test-model".into();
         s.drafts.openai.api_key_secret = Some("LLM_API_KEY".into());
+        s.drafts.openai.ca_file = ca_file;
         s.drafts.timeout_s = timeout_s;
     })
     .await
+}
+
+#[tokio::test]
+async fn the_openai_backend_drafts_over_https_with_the_desks_ca_and_refuses_without_it() {
+    let ca = crate::tls::TestCa::new();
+    let server = chat_server::start_https(Behaviour::Faithful, &ca).await;
+    let trusting = spawn_openai_app_trusting(&server, 30, Some(ca.ca_file())).await;
+    trusting
+        .triage_ticket("TKT-7110", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+    let draft = trusting.draft("TKT-7110").await;
+    assert_eq!(draft["backend"], "openai");
+    assert_eq!(server.received().len(), 1, "asked over HTTPS");
+
+    // Without the CA: refused at the handshake, a 502 that names nothing inside.
+    let stranger = spawn_openai_app(&server, 30).await;
+    stranger
+        .triage_ticket("TKT-7111", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+    let (code, body) = error_code(
+        stranger.post_draft_as(Some(AGENT_TOKEN), "TKT-7111").await,
+        502,
+    )
+    .await;
+    assert_eq!(code, "draft_backend_failed");
+    assert!(!body.to_string().contains("localhost"), "{body}");
+    assert_eq!(server.received().len(), 1, "nothing reached the server");
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ impl TestCa {
 
 /// Serves `app` over TLS with `issued` on a free port of 127.0.0.1; the
 /// port is returned.
-async fn serve_tls(app: axum::Router, issued: &Issued) -> u16 {
+pub async fn serve_tls(app: axum::Router, issued: &Issued) -> u16 {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;

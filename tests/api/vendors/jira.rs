@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::{
-    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with, wait_learned,
+    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with,
+    spawn_with_ca, wait_learned,
 };
 
 const SECRET: &str = "jira-webhook-secret-0123456789";
@@ -62,9 +63,11 @@ fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done() {
-    let system = FakeSystem::start().await;
+/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
+async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done_on(
+    system: FakeSystem,
+    ca_file: Option<std::path::PathBuf>,
+) {
     system.answer(
         "GET",
         "/rest/api/2/issue/SD-7",
@@ -77,7 +80,8 @@ async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done
         vec![(201, json!({ "id": "1" }))],
     );
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_with(
+    let app = spawn_with_ca(
+        ca_file,
         connector(&system.base),
         &[
             ("JIRA_CREDENTIALS", "bot@example.com:api-token"),
@@ -143,6 +147,26 @@ async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done
     let learned = wait_learned(&app, "jsm:SD-7").await;
     assert_eq!(learned["resolution"], "Re-issued the VPN certificate");
     assert_eq!(learned["labels"]["assignment_group"], "Network Operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done() {
+    jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done_on(
+        FakeSystem::start().await,
+        None,
+    )
+    .await;
+}
+
+// The same over HTTPS, the system's certificate signed by the desk's own CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done_over_https() {
+    let ca = crate::tls::TestCa::new();
+    jira_issues_get_their_field_and_an_internal_comment_and_teach_when_done_on(
+        FakeSystem::start_https(&ca).await,
+        Some(ca.ca_file()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

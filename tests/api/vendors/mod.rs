@@ -64,12 +64,11 @@ pub struct FakeSystem {
 }
 
 impl FakeSystem {
-    pub async fn start() -> Self {
+    /// The fake system's routes over `state`.
+    fn app(state: Arc<Mutex<FakeState>>) -> axum::Router {
         use axum::extract::State;
         use axum::response::IntoResponse;
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let app =
-            axum::Router::new()
+        axum::Router::new()
                 .fallback(
                     |State(state): State<Arc<Mutex<FakeState>>>,
                      request: axum::extract::Request| async move {
@@ -119,11 +118,27 @@ impl FakeSystem {
                             .into_response()
                     },
                 )
-                .with_state(Arc::clone(&state));
+                .with_state(Arc::clone(&state))
+    }
+
+    /// The fake system on plain HTTP.
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(FakeState::default()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Self::app(Arc::clone(&state));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, state }
+    }
+
+    /// The fake system on HTTPS, its certificate signed by `ca`.
+    pub async fn start_https(ca: &crate::tls::TestCa) -> Self {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let port = crate::tls::serve_tls(Self::app(Arc::clone(&state)), &ca.issue("vendor")).await;
+        Self {
+            base: format!("https://localhost:{port}"),
+            state,
+        }
     }
 
     /// Answers `method` requests starting with `prefix` with `answers` in turn
@@ -163,6 +178,16 @@ pub async fn spawn_with(
     secrets: &[(&str, &str)],
     dir: &tempfile::TempDir,
 ) -> TestApp {
+    spawn_with_ca(None, connector, secrets, dir).await
+}
+
+/// [`spawn_with`] trusting `ca_file` (`[tls] ca_file`) for HTTPS systems.
+pub async fn spawn_with_ca(
+    ca_file: Option<std::path::PathBuf>,
+    connector: Value,
+    secrets: &[(&str, &str)],
+    dir: &tempfile::TempDir,
+) -> TestApp {
     let settings: ConnectorSettings = serde_json::from_value(connector).unwrap();
     let file = dir.path().join("secrets.yaml");
     let yaml: String = secrets
@@ -172,6 +197,7 @@ pub async fn spawn_with(
     std::fs::write(&file, yaml).unwrap();
     spawn_app_on(sample_copy(), move |s| {
         s.runbooks.secrets_file = Some(file);
+        s.tls.ca_file = ca_file;
         s.connectors = vec![settings];
         for field in ["assignment_group", "category"] {
             s.triage.field_thresholds.insert(field.into(), 0.0);

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with, wait_learned,
+    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with_ca,
+    wait_learned,
 };
 
 const HOOK: &str = "servicenow-hook-token-0123456789";
@@ -41,9 +42,11 @@ fn bearer() -> Vec<(&'static str, String)> {
     vec![("authorization", format!("Bearer {HOOK}"))]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved() {
-    let system = FakeSystem::start().await;
+/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
+async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved_on(
+    system: FakeSystem,
+    ca_file: Option<std::path::PathBuf>,
+) {
     let path = format!("/api/now/table/incident/{SYS_ID}");
     system.answer("GET", &path, vec![(200, incident_json("1", "", ""))]);
     system.answer(
@@ -57,7 +60,8 @@ async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_whe
         vec![(200, incident_json("2", NETWORK_GROUP, ""))],
     );
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_with(
+    let app = spawn_with_ca(
+        ca_file,
         connector(&system.base),
         &[
             ("SN_CREDENTIALS", "switchboard.integration:s3cret"),
@@ -139,6 +143,27 @@ async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_whe
     assert_eq!(learned["resolution"], "Reset the user's VPN profile");
     assert_eq!(learned["labels"]["assignment_group"], "Network Operations");
     assert_eq!(system.writes().len(), 1, "learning writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved() {
+    servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved_on(
+        FakeSystem::start().await,
+        None,
+    )
+    .await;
+}
+
+// The same over HTTPS, the system's certificate signed by the desk's own CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved_over_https()
+ {
+    let ca = crate::tls::TestCa::new();
+    servicenow_incidents_get_group_and_work_note_in_one_patch_and_teach_when_resolved_on(
+        FakeSystem::start_https(&ca).await,
+        Some(ca.ca_file()),
+    )
+    .await;
 }
 
 // Multi-threaded: the stand-in system answers while the import runs.

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use super::{
-    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with, wait_learned,
+    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with_ca,
+    wait_learned,
 };
 
 const SECRET: &str = "zammad-signature-token-0123456789";
@@ -63,9 +64,11 @@ fn signed(body: &[u8], delivery: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed() {
-    let system = FakeSystem::start().await;
+/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
+async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed_on(
+    system: FakeSystem,
+    ca_file: Option<std::path::PathBuf>,
+) {
     system.answer(
         "GET",
         "/api/v1/tickets/7",
@@ -82,7 +85,8 @@ async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed() {
         vec![(200, ticket("open", "Network", "2026-11-30T10:00:02.000Z"))],
     );
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_with(
+    let app = spawn_with_ca(
+        ca_file,
         connector(&system.base),
         &[("ZM_TOKEN", "f1a2b3c4d5"), ("ZM_HOOK", SECRET)],
         &dir,
@@ -161,6 +165,26 @@ async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed() {
         "the HTML article read as text"
     );
     assert_eq!(learned["labels"]["assignment_group"], "Network Operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed() {
+    zammad_tickets_get_group_and_internal_note_and_teach_when_closed_on(
+        FakeSystem::start().await,
+        None,
+    )
+    .await;
+}
+
+// The same over HTTPS, the system's certificate signed by the desk's own CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zammad_tickets_get_group_and_internal_note_and_teach_when_closed_over_https() {
+    let ca = crate::tls::TestCa::new();
+    zammad_tickets_get_group_and_internal_note_and_teach_when_closed_on(
+        FakeSystem::start_https(&ca).await,
+        Some(ca.ca_file()),
+    )
+    .await;
 }
 
 // Multi-threaded: the stand-in system answers while the import runs.

@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::{
     FakeSystem, VPN, connector_cli, deliver, deliver_and_finish, import, incident, serve,
-    spawn_with, wait_learned,
+    spawn_with, spawn_with_ca, wait_learned,
 };
 
 const SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
@@ -75,9 +75,11 @@ fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update() {
-    let system = FakeSystem::start().await;
+/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
+async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
+    system: FakeSystem,
+    ca_file: Option<std::path::PathBuf>,
+) {
     system.answer(
         "GET",
         "/api/v2/tickets/42/comments",
@@ -97,7 +99,8 @@ async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update() {
         vec![(200, ticket("open", json!(360001234567u64)))],
     );
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_with(
+    let app = spawn_with_ca(
+        ca_file,
         connector(&system.base),
         &[
             ("ZD_CREDENTIALS", "bot@example.com/token:abc"),
@@ -190,6 +193,26 @@ async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update() {
         "Your VPN profile was reset; please reconnect."
     );
     assert_eq!(learned["labels"]["assignment_group"], "Network Operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update() {
+    zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
+        FakeSystem::start().await,
+        None,
+    )
+    .await;
+}
+
+// The same over HTTPS, the system's certificate signed by the desk's own CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update_over_https() {
+    let ca = crate::tls::TestCa::new();
+    zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
+        FakeSystem::start_https(&ca).await,
+        Some(ca.ca_file()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
