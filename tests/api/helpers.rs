@@ -12,6 +12,40 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// What a test does when a component it needs (`qdrant`, ...) is missing:
+/// under `SWITCHBOARD_REQUIRE=all` (CI sets it), or a comma-separated list
+/// naming the component, it fails with `why`; elsewhere (a plain clone) it
+/// says loudly that it did not run, and the caller returns.
+pub fn missing_component(component: &str, why: &str) {
+    let require = std::env::var("SWITCHBOARD_REQUIRE").unwrap_or_default();
+    missing_component_under(&require, component, why);
+}
+
+/// [`missing_component`] with `require` standing in for `SWITCHBOARD_REQUIRE`.
+pub fn missing_component_under(require: &str, component: &str, why: &str) {
+    let required = require
+        .split(',')
+        .map(str::trim)
+        .any(|name| name == "all" || name == component);
+    assert!(
+        !required,
+        "SWITCHBOARD_REQUIRE={require}: {component} is required but missing: {why}"
+    );
+    eprintln!("\n*** NOT RUN: {component} is missing: {why} ***\n");
+}
+
+#[test]
+fn a_missing_component_fails_where_it_is_required_and_is_said_elsewhere() {
+    for require in ["all", "postgres, qdrant"] {
+        let failed =
+            std::panic::catch_unwind(|| missing_component_under(require, "qdrant", "no binary"));
+        assert!(failed.is_err(), "required by {require:?}");
+    }
+    for require in ["", "postgres"] {
+        missing_component_under(require, "qdrant", "no binary");
+    }
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -53,9 +53,12 @@ fn qdrant_binary(consequence: &str) -> Option<PathBuf> {
     if binary.exists() {
         return Some(binary);
     }
-    eprintln!(
-        "\n*** NOT RUN: no Qdrant server at {} (set QDRANT_BIN); {consequence} ***\n",
-        binary.display()
+    crate::helpers::missing_component(
+        "qdrant",
+        &format!(
+            "no Qdrant server at {} (set QDRANT_BIN); {consequence}",
+            binary.display()
+        ),
     );
     None
 }

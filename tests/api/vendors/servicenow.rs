@@ -211,3 +211,26 @@ async fn servicenow_history_import_reads_resolved_incidents_since_a_date() {
         "an unmapped group is no label"
     );
 }
+
+// History import is a command-line tool: it trusts `[tls] ca_file` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_history_import_over_https_trusts_the_ca_file() {
+    let ca = crate::tls::TestCa::new();
+    let system = FakeSystem::start_https(&ca).await;
+    let row = json!({ "sys_id": "sys9", "short_description": "Wifi on floor 4 keeps dropping",
+        "description": "since Monday", "state": "7", "assignment_group": NETWORK_GROUP, "close_notes": "fixed" });
+    system.answer(
+        "GET",
+        "/api/now/table/incident?",
+        vec![(200, json!({ "result": [row] }))],
+    );
+    let toml = format!(
+        "[tls]\nca_file = \"{}\"\n[[connectors]]\nname = \"sn\"\nkind = \"servicenow\"\nbase_url = \"{}\"\n\
+         credentials_secret = \"SN\"\nauth_scheme = \"basic\"\ninbound = {{ bearer_secret = \"SN\" }}\n",
+        ca.ca_file().display(),
+        system.base
+    );
+    let (said, _store) = import(&toml, &[("SN", "u:p")], "sn", None);
+    assert!(said.contains("imported 1 resolved ticket"), "{said}");
+    assert!(system.base.starts_with("https://"));
+}
