@@ -13,15 +13,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// What a test does when a component it needs (`qdrant`, ...) is missing:
-/// under `SWITCHBOARD_REQUIRE=all` (CI sets it), or a comma-separated list
+/// under `SWITCHBOARD_TEST_REQUIRE=all` (CI sets it), or a comma-separated list
 /// naming the component, it fails with `why`; elsewhere (a plain clone) it
 /// says loudly that it did not run, and the caller returns.
 pub fn missing_component(component: &str, why: &str) {
-    let require = std::env::var("SWITCHBOARD_REQUIRE").unwrap_or_default();
+    let require = std::env::var("SWITCHBOARD_TEST_REQUIRE").unwrap_or_default();
     missing_component_under(&require, component, why);
 }
 
-/// [`missing_component`] with `require` standing in for `SWITCHBOARD_REQUIRE`.
+/// [`missing_component`] with `require` standing in for `SWITCHBOARD_TEST_REQUIRE`.
 pub fn missing_component_under(require: &str, component: &str, why: &str) {
     let required = require
         .split(',')
@@ -29,7 +29,7 @@ pub fn missing_component_under(require: &str, component: &str, why: &str) {
         .any(|name| name == "all" || name == component);
     assert!(
         !required,
-        "SWITCHBOARD_REQUIRE={require}: {component} is required but missing: {why}"
+        "SWITCHBOARD_TEST_REQUIRE={require}: {component} is required but missing: {why}"
     );
     eprintln!("\n*** NOT RUN: {component} is missing: {why} ***\n");
 }
