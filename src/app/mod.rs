@@ -93,9 +93,13 @@ impl App {
             Arc::clone(&drafts),
             &settings.privacy,
         ));
-        let connector_workers = ConnectorWorkers::start(Arc::clone(&connectors), Arc::clone(&desk))
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the connectors: {e}"))?;
+        let connector_workers = ConnectorWorkers::start(
+            Arc::clone(&connectors),
+            Arc::clone(&desk),
+            Duration::from_secs(u64::from(settings.privacy.job_retention_days) * 86_400),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the connectors: {e}"))?;
         let sessions = SessionStore::new(pool.clone(), Arc::clone(&clock));
         Ok(Self {
             clock,

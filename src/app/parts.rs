@@ -219,6 +219,7 @@ pub fn connectors(
         automation.audit_log(),
         template,
         clock,
+        crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?,
     )
     .map_err(anyhow::Error::msg)
 }
@@ -240,6 +241,7 @@ pub async fn connectors_for_tools(
         audit,
         crate::connectors::NoteTemplate::default(),
         crate::infra::clock::SystemClock::shared(),
+        crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?,
     )
     .map_err(anyhow::Error::msg)
 }

@@ -314,6 +314,18 @@ impl Outbox {
         rows.into_iter().map(Job::try_from).collect()
     }
 
+    /// Deletes finished jobs (done or dead) last changed before `before`
+    /// (Unix ms); returns how many. Their payloads hold ticket text.
+    pub(super) async fn purge_finished(&self, before: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM connector_jobs WHERE state IN ('done', 'dead') AND updated_at < $1",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Jobs per connector and state, for the metrics.
     pub(super) async fn counts(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
         sqlx::query_as(

@@ -19,6 +19,7 @@ use super::writeback::NoteTemplate;
 use super::zammad::ZammadConnector;
 use super::zendesk::ZendeskConnector;
 use super::{Connector, ExternalTicket};
+use crate::domain::Scrubber;
 use crate::infra::audit::{AuditLog, AuditRecord};
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
@@ -74,6 +75,8 @@ pub struct ConnectorService {
     pub(super) outbox: Outbox,
     audit: Arc<AuditLog>,
     pub(super) template: NoteTemplate,
+    /// Scrubs a ticket's text before its job is stored.
+    scrubber: Scrubber,
     pub(super) wake: tokio::sync::Notify,
     /// Set at shutdown: workers and pollers finish what is in hand and stop.
     pub(super) closing: std::sync::atomic::AtomicBool,
@@ -114,6 +117,7 @@ impl ConnectorService {
         audit: Arc<AuditLog>,
         template: NoteTemplate,
         clock: SharedClock,
+        scrubber: Scrubber,
     ) -> Result<Arc<Self>, String> {
         let mut connectors = BTreeMap::new();
         for entry in settings {
@@ -143,6 +147,7 @@ impl ConnectorService {
             outbox: Outbox::new(pool, clock),
             audit,
             template,
+            scrubber,
             wake: tokio::sync::Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
         }))
@@ -222,8 +227,15 @@ impl ConnectorService {
             .revision
             .as_ref()
             .map_or(fallback_key, |rev| format!("ticket:{}:{rev}", ticket.id));
+        // Nothing of the ticket's text is stored before it is scrubbed.
+        let kept = ExternalTicket {
+            title: self.scrubber.scrub(&ticket.title),
+            description: self.scrubber.scrub(&ticket.description),
+            resolution: ticket.resolution.as_deref().map(|r| self.scrubber.scrub(r)),
+            ..ticket.clone()
+        };
         let payload =
-            serde_json::json!({ "ticket": ticket, "received_at": self.outbox.clock().now_ms() })
+            serde_json::json!({ "ticket": kept, "received_at": self.outbox.clock().now_ms() })
                 .to_string();
         let (job, new) = self
             .outbox

@@ -48,6 +48,7 @@ impl ConnectorWorkers {
     pub async fn start(
         service: Arc<ConnectorService>,
         desk: Arc<TriageDesk>,
+        job_retention: Duration,
     ) -> Result<Self, sqlx::Error> {
         let recovered = service.outbox.recover().await?;
         if recovered > 0 {
@@ -64,6 +65,10 @@ impl ConnectorWorkers {
             };
             handles.push(tokio::spawn(async move { worker.work().await }));
         }
+        let keeping = Arc::clone(&service);
+        handles.push(tokio::spawn(async move {
+            purge_finished_jobs(keeping, job_retention).await;
+        }));
         for (name, registered) in &service.connectors {
             if registered.settings.poll_interval_s > 0 {
                 let polling = Arc::clone(&service);
@@ -88,6 +93,42 @@ impl ConnectorWorkers {
             let abort = handle.abort_handle();
             if tokio::time::timeout(SHUTDOWN_WAIT, handle).await.is_err() {
                 abort.abort();
+            }
+        }
+    }
+}
+
+/// How often finished jobs past their retention are looked for.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// Deletes finished jobs older than `retention`, at start and every
+/// [`RETENTION_SWEEP`] of the service's clock, until shutdown.
+async fn purge_finished_jobs(service: Arc<ConnectorService>, retention: Duration) {
+    let outbox = &service.outbox;
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let before = outbox.clock().now_ms().saturating_sub(retention_ms);
+        match outbox.purge_finished(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                jobs = n,
+                "finished connector jobs past their retention deleted"
+            ),
+            Err(err) => tracing::warn!(error = %err, "cannot delete finished connector jobs"),
+        }
+        let sweep = outbox.clock().sleep(RETENTION_SWEEP);
+        tokio::pin!(sweep);
+        // New jobs wake the workers too: only shutdown ends this wait early.
+        loop {
+            let woken = service.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if service.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::select! {
+                () = &mut sweep => break,
+                () = &mut woken => {}
             }
         }
     }

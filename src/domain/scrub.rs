@@ -39,6 +39,9 @@ pub struct PrivacySettings {
     pub keep_original: KeepOriginal,
     /// Days a kept original stays in the review queue before it is cleared.
     pub original_retention_days: u32,
+    /// Days a finished connector job (done or dead, with the ticket's
+    /// scrubbed text) is kept before it is deleted.
+    pub job_retention_days: u32,
 }
 
 /// Where the text before scrubbing may stay.
@@ -60,6 +63,7 @@ impl Default for PrivacySettings {
             patterns: Vec::new(),
             keep_original: KeepOriginal::None,
             original_retention_days: 30,
+            job_retention_days: 30,
         }
     }
 }

@@ -1047,3 +1047,54 @@ async fn a_notes_draft_from_the_triage_retrieval_equals_a_draft_on_request() {
     assert_eq!(on_request["text"], in_note["text"]);
     assert_eq!(on_request["evidence"], in_note["evidence"]);
 }
+
+// The outbox keeps a ticket's text scrubbed, and only for its retention: the
+// thirty days pass on a test clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stores_no_personal_data_and_is_deleted_after_its_retention() {
+    let (base, _recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let clock = TestClock::now();
+    let app = spawn_with_desk_on_clock(&base, &secrets, clock.clone(), |s| {
+        s.privacy.job_retention_days = 30;
+    })
+    .await;
+    let description = "The VPN drops every few minutes. Mail me at jane.roe.4711@example.org, \
+                       refund to DE89 3704 0044 0532 0130 00.";
+    let answer = deliver(
+        &app,
+        &event("720", VPN.0, description, "new"),
+        None,
+        "d-720",
+    )
+    .await;
+    let id = answer.json::<Value>().await.unwrap()["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_job(&app, &id, "done").await;
+    let url = switchboard::infra::db::default_url(app.data_dir.path());
+    let pool = switchboard::infra::db::connect(&url).await.unwrap();
+    let (payload,): (String,) = sqlx::query_as("SELECT payload FROM connector_jobs WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(payload.contains("VPN drops"), "{payload}");
+    for planted in ["jane.roe.4711@example.org", "DE89 3704 0044 0532 0130 00"] {
+        assert!(!payload.contains(planted), "{planted} stored: {payload}");
+    }
+
+    clock.advance(Duration::from_secs(29 * 86_400));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(jobs(&app).await.len(), 1, "kept within its retention");
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let started = Instant::now();
+    while !jobs(&app).await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never deleted after its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
