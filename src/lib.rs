@@ -27,6 +27,8 @@
 //! **The application**
 //! - [`app`]: every service built once, in order, from the settings, and
 //!   returned complete as an [`app::App`]; no service is filled in later.
+//! - [`configuration`]: the settings, composed from the section each module
+//!   defines next to itself: defaults, then TOML, then `SWITCHBOARD_*`.
 //!
 //! **Use cases**
 //! - [`desk`]: "a ticket arrives", written once for the API, the connectors
@@ -72,13 +74,12 @@
 //!
 //! **Ground floor**
 //! - [`infra`]: the state database and migrations, the [`infra::clock::Clock`]
-//!   seam, named secrets, the keyed and anchored audit chain, this process's
-//!   replica id, crash points for tests.
+//!   seam, named secrets, the keyed and anchored audit chain, TLS for every
+//!   client and the server, this process's replica id, crash points for tests.
 //! - [`domain`]: tickets and incidents, their validation, and the scrubber that
 //!   keeps personal and secret data out of everything stored or logged.
 //! - [`auth`]: API tokens (stored hashed), roles, constant-time checks, and
 //!   console sign-in sessions.
-//! - [`configuration`]: settings: defaults, then TOML, then `SWITCHBOARD_*`.
 //! - [`prompts`], [`telemetry`], [`metrics`]: model input templates, logging,
 //!   the Prometheus registry behind `GET /metrics`.
 
