@@ -25,7 +25,7 @@ pub struct Redactor {
 
 impl Redactor {
     /// A redactor for every configured secret value (of at least
-    /// [`MIN_REDACTED_LEN`] bytes).
+    /// `MIN_REDACTED_LEN` bytes).
     pub fn for_secrets(secrets: &Secrets) -> Self {
         Self::new(secrets.values())
     }
@@ -35,7 +35,7 @@ impl Redactor {
         String::from_utf8_lossy(&self.redact_all(text.as_bytes())).into_owned()
     }
 
-    /// A redactor for `values`; values shorter than [`MIN_REDACTED_LEN`] are ignored.
+    /// A redactor for `values`; values shorter than `MIN_REDACTED_LEN` are ignored.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         let values: Vec<&str> = values
             .into_iter()
