@@ -11,7 +11,7 @@
 //! - [`prompt`]: the templates in `prompts/` and how ticket and evidence go in.
 //! - [`grounding`]: citations checked against the evidence, unsupported
 //!   sentences dropped: whatever a generator writes.
-//! - [`service`]: write (whole or streamed), store, read and review drafts.
+//! - `service`: write (whole or streamed), store, read and review drafts.
 
 pub mod evidence;
 pub mod extractive;

@@ -25,12 +25,12 @@ const FUSION_CANDIDATES: usize = 20;
 const RRF_K: usize = 10;
 
 /// HNSW beam width of a search unless [`EdgeStore::with_search_ef`] sets another: with
-/// the default [`IndexParams`], recall@10 against exact search is 0.993 on 100k
+/// the default [`IndexParams`](crate::store::IndexParams), recall@10 against exact search is 0.993 on 100k
 /// real-text incidents (0.991 at 64, 0.995 at 96; `switchboard bench recall`).
 pub const DEFAULT_SEARCH_EF: usize = 80;
 
 /// Candidates found with the int8 copies per result asked for, then re-scored with the
-/// full vectors: at 2, recall is that of unquantised search (see [`IndexParams`]).
+/// full vectors: at 2, recall is that of unquantised search (see [`IndexParams`](crate::store::IndexParams)).
 const RESCORE_OVERSAMPLING: f64 = 2.0;
 
 impl EdgeStore {
