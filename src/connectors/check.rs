@@ -1,8 +1,8 @@
 //! `switchboard connector check NAME`: the connector's credentials and
 //! mapping tested against the live system, read-only, each finding a line.
 
-use super::ConnectorService;
 use super::settings::{ConnectorKind, WriteMode};
+use super::{ConnectorError, ConnectorService};
 
 /// How a finding bears on the connector working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,7 +52,13 @@ impl ConnectorService {
                 } else {
                     CheckLevel::Problem
                 },
-                format!("credentials: {err}"),
+                match &err {
+                    ConnectorError::Unreachable(_) => {
+                        format!("cannot reach {}: {err}", settings.base_url)
+                    }
+                    _ if err.is_refused_credentials() => format!("credentials refused: {err}"),
+                    _ => format!("the system answered with an error: {err}"),
+                },
             )),
         }
         if settings.service_user.is_none() {

@@ -97,6 +97,12 @@ pub enum ConnectorError {
     /// cannot be used: retrying the same request will not help.
     #[error("{0}")]
     Permanent(String),
+    /// No answer at all: the host or port could not be reached, its
+    /// certificate was refused, the call timed out, or the URL is not one.
+    /// Retried like [`ConnectorError::Transient`]; `connector check` says
+    /// "cannot reach" rather than blaming the credentials.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl ConnectorError {
@@ -127,10 +133,12 @@ impl ConnectorError {
         } else {
             err.without_url_string()
         };
-        Self::Transient {
-            message: format!("{what}: {cause}"),
-            retry_after: None,
-        }
+        Self::Unreachable(format!("{what}: {cause}"))
+    }
+
+    /// Whether the system refused Switchboard's credentials (401 or 403).
+    pub fn is_refused_credentials(&self) -> bool {
+        matches!(self, Self::Permanent(message) if message.ends_with("HTTP 401 Unauthorized") || message.ends_with("HTTP 403 Forbidden"))
     }
 }
 

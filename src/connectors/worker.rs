@@ -185,7 +185,14 @@ impl Worker {
                 .await;
             return;
         };
-        let outcome = self.attempt(registered, &job).await;
+        // No answer is retried like a transient failure.
+        let outcome = match self.attempt(registered, &job).await {
+            Err(ConnectorError::Unreachable(message)) => Err(ConnectorError::Transient {
+                message,
+                retry_after: None,
+            }),
+            other => other,
+        };
         let name = job.connector.as_str();
         let recorded = match outcome {
             Ok(result) => {

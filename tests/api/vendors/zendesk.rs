@@ -368,3 +368,49 @@ async fn zendesk_check_finds_the_credentials_good_and_a_mapped_group_missing() {
         "no credentials in the output"
     );
 }
+
+/// Runs `connector check` of a zendesk connector at `base`, which must fail;
+/// returns what it printed.
+fn failed_check(base: &str) -> String {
+    let toml = format!(
+        "[[connectors]]\nname = \"zd\"\nkind = \"zendesk\"\nbase_url = \"{base}\"\ncredentials_secret = \"Z\"\n\
+         auth_scheme = \"basic\"\nservice_user = \"391234567890\"\ninbound = {{ hmac_secret = \"Z\" }}\n"
+    );
+    let (out, _) = connector_cli(
+        &toml,
+        &[("Z", "bot@example.com/token:abc")],
+        &["check", "zd"],
+    );
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// `connector check` names the real cause of a failed first call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_check_says_what_failed_not_always_the_credentials() {
+    // Nothing listens there.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let said = failed_check(&format!("http://127.0.0.1:{closed}"));
+    assert!(said.contains("cannot reach"), "{said}");
+    assert!(!said.contains("credentials"), "{said}");
+
+    // An HTTPS system whose CA this desk does not trust.
+    let ca = crate::tls::TestCa::new();
+    let system = FakeSystem::start_https(&ca).await;
+    let said = failed_check(&system.base);
+    assert!(said.contains("cannot reach"), "{said}");
+    assert!(said.contains("TLS to localhost"), "{said}");
+
+    // Refused credentials are said as such.
+    let system = FakeSystem::start().await;
+    system.answer(
+        "GET",
+        "/api/v2/users/me",
+        vec![(401, json!({ "error": "Couldn't authenticate you" }))],
+    );
+    let said = failed_check(&system.base);
+    assert!(said.contains("credentials refused"), "{said}");
+}
