@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use super::model::{KnowledgeChunk, RememberedTicket, Retrieved, TriageError};
-use super::service::{TriageService, blocking};
-use crate::domain::Incident;
-use crate::store::{Collection, PayloadRecord, Query};
+use super::service::{TriageService, blocking, neighbour_incidents, search_nearest};
+use crate::store::{Collection, PayloadRecord};
 
 impl TriageService {
     /// The nearest incidents and knowledge chunks of a ticket triaged with
@@ -32,31 +31,19 @@ impl TriageService {
         let text = self.ticket_text(&ticket.title, &ticket.description);
         let vector = point.vector;
         let store = Arc::clone(&self.store);
-        let exclude = ticket_id.to_owned();
         let (incident_hits, article_hits) = blocking(move || {
-            let query = Query::hybrid(&vector, &text);
-            let incident_hits = store.search(Collection::Incidents, query, incidents + 1)?;
-            let article_hits = if articles == 0 {
-                Vec::new()
-            } else {
-                store.search(Collection::Knowledge, query, articles)?
-            };
-            Ok((incident_hits, article_hits))
+            search_nearest(store.as_ref(), &vector, &text, incidents + 1, articles)
         })
         .await?;
-        let incidents = incident_hits
-            .into_iter()
-            .filter(|hit| hit.id != exclude)
-            .filter_map(|hit| Some((hit.score, Incident::from_payload(hit.payload)?)))
-            .take(incidents)
-            .collect();
+        let mut nearest = neighbour_incidents(incident_hits, Some(ticket_id));
+        nearest.truncate(incidents);
         let articles = article_hits
             .into_iter()
             .filter_map(|hit| Some((hit.score, KnowledgeChunk::from_payload(hit.payload)?)))
             .collect();
         Ok(Retrieved {
             ticket,
-            incidents,
+            incidents: nearest,
             articles,
         })
     }

@@ -268,13 +268,8 @@ impl TriageService {
             + 1;
         let kb_limit = self.settings.knowledge_articles.max(self.evidence_articles);
         let search = move |vector: Vec<f32>, text: &str| {
-            let query = Query::hybrid(&vector, text);
-            let incidents = store.search(Collection::Incidents, query, incident_limit)?;
-            let articles = if kb_limit == 0 {
-                Vec::new()
-            } else {
-                store.search(Collection::Knowledge, query, kb_limit)?
-            };
+            let (incidents, articles) =
+                search_nearest(store.as_ref(), &vector, text, incident_limit, kb_limit)?;
             Ok::<_, TriageError>((vector, incidents, articles))
         };
         let (vector, incidents, articles) = if self.store.is_remote() {
@@ -332,15 +327,23 @@ impl TriageService {
                 labels: incident.labels.clone(),
             })
             .collect();
+        // Each passage is read once: shown (the first few), and kept in full
+        // for a draft written from this retrieval.
+        let articles: Vec<(Hit, Option<KnowledgeChunk>)> = articles
+            .into_iter()
+            .map(|mut hit| {
+                let chunk = KnowledgeChunk::from_payload(std::mem::take(&mut hit.payload));
+                (hit, chunk)
+            })
+            .collect();
         let knowledge_articles = articles
             .iter()
             .take(self.settings.knowledge_articles)
-            .cloned()
-            .map(knowledge_hit)
+            .map(|(hit, chunk)| knowledge_hit(hit, chunk.as_ref()))
             .collect();
         let chunks = articles
             .into_iter()
-            .filter_map(|hit| Some((hit.score, KnowledgeChunk::from_payload(hit.payload)?)))
+            .filter_map(|(hit, chunk)| Some((hit.score, chunk?)))
             .collect();
         let labels: BTreeMap<String, String> = suggestions
             .iter()
@@ -507,16 +510,41 @@ impl TriageService {
     }
 }
 
+/// Up to `incidents` stored incidents and `articles` knowledge chunks (none
+/// for 0) nearest to `vector` and the model text `text` (hybrid when
+/// configured): the one search of triage and of a draft on request.
+pub(super) fn search_nearest(
+    store: &dyn VectorStore,
+    vector: &[f32],
+    text: &str,
+    incidents: usize,
+    articles: usize,
+) -> Result<(Vec<Hit>, Vec<Hit>), StoreError> {
+    let query = Query::hybrid(vector, text);
+    let incident_hits = store.search(Collection::Incidents, query, incidents)?;
+    let article_hits = if articles == 0 {
+        Vec::new()
+    } else {
+        store.search(Collection::Knowledge, query, articles)?
+    };
+    Ok((incident_hits, article_hits))
+}
+
 /// Hits as incidents, dropping the ticket itself and payloads that are not incidents.
-fn neighbour_incidents(hits: Vec<Hit>, exclude_id: Option<&str>) -> Vec<(f32, Incident)> {
+pub(super) fn neighbour_incidents(
+    hits: Vec<Hit>,
+    exclude_id: Option<&str>,
+) -> Vec<(f32, Incident)> {
     hits.into_iter()
         .filter(|hit| Some(hit.id.as_str()) != exclude_id)
         .filter_map(|hit| Some((hit.score, Incident::from_payload(hit.payload)?)))
         .collect()
 }
 
-fn knowledge_hit(hit: Hit) -> KnowledgeHit {
-    let chunk = KnowledgeChunk::from_payload(hit.payload).unwrap_or_else(|| KnowledgeChunk {
+/// A knowledge hit as triage shows it: the chunk's place and the start of
+/// its text (a payload that is no chunk shows as its id alone).
+fn knowledge_hit(hit: &Hit, chunk: Option<&KnowledgeChunk>) -> KnowledgeHit {
+    let chunk = chunk.cloned().unwrap_or_else(|| KnowledgeChunk {
         id: hit.id.clone(),
         article_id: String::new(),
         title: String::new(),
@@ -537,6 +565,6 @@ fn knowledge_hit(hit: Hit) -> KnowledgeHit {
         url: chunk.url,
         snippet,
         similarity: hit.score,
-        id: hit.id,
+        id: hit.id.clone(),
     }
 }
