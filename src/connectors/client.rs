@@ -113,7 +113,7 @@ impl Client {
         let request = self.request(reqwest::Method::GET, path);
         match self.send(request, what).await {
             Ok(_) => Ok(true),
-            Err(ConnectorError::Permanent(message)) if message.contains("HTTP 404") => Ok(false),
+            Err(ConnectorError::Rejected { status: 404, .. }) => Ok(false),
             Err(err) => Err(err),
         }
     }

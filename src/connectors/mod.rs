@@ -93,8 +93,18 @@ pub enum ConnectorError {
         /// The system's `Retry-After`.
         retry_after: Option<Duration>,
     },
-    /// The system refused the request (4xx other than 429), or its answer
-    /// cannot be used: retrying the same request will not help.
+    /// The system refused the request (an HTTP status 4xx other than 429):
+    /// retrying the same request will not help.
+    #[error("{message}")]
+    Rejected {
+        /// The HTTP status it answered.
+        status: u16,
+        /// What was asked and the status, as shown in job errors.
+        message: String,
+    },
+    /// The request or the system's answer cannot be used (a value the
+    /// system has no field for, an answer that is not what its API
+    /// documents): retrying will not help.
     #[error("{0}")]
     Permanent(String),
     /// No answer at all: the host or port could not be reached, its
@@ -118,7 +128,10 @@ impl ConnectorError {
                 retry_after,
             }
         } else {
-            Self::Permanent(format!("{what}: HTTP {status}"))
+            Self::Rejected {
+                status: status.as_u16(),
+                message: format!("{what}: HTTP {status}"),
+            }
         }
     }
 
@@ -138,7 +151,13 @@ impl ConnectorError {
 
     /// Whether the system refused Switchboard's credentials (401 or 403).
     pub fn is_refused_credentials(&self) -> bool {
-        matches!(self, Self::Permanent(message) if message.ends_with("HTTP 401 Unauthorized") || message.ends_with("HTTP 403 Forbidden"))
+        matches!(
+            self,
+            Self::Rejected {
+                status: 401 | 403,
+                ..
+            }
+        )
     }
 }
 

@@ -203,12 +203,13 @@ impl Connector for ZendeskConnector {
             .json(&json!({ "ticket": body }));
         match self.client.send(request, "updating the ticket").await {
             // Changed by a person since it was read: read it again next attempt.
-            Err(ConnectorError::Permanent(message)) if message.contains("409") => {
-                Err(ConnectorError::Transient {
-                    message: format!("{message} (changed since it was read)"),
-                    retry_after: None,
-                })
-            }
+            Err(ConnectorError::Rejected {
+                status: 409,
+                message,
+            }) => Err(ConnectorError::Transient {
+                message: format!("{message} (changed since it was read)"),
+                retry_after: None,
+            }),
             other => other.map(drop),
         }
     }
