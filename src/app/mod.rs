@@ -29,8 +29,6 @@ use crate::triage::TriageService;
 
 /// Every service of a running Switchboard, built and started.
 pub struct App {
-    /// The clock every time-driven decision reads.
-    pub clock: SharedClock,
     /// The state database (SQLite or PostgreSQL).
     pub pool: sqlx::AnyPool,
     /// Embedding, retrieval, suggestions, feedback and retraining.
@@ -102,7 +100,6 @@ impl App {
         .map_err(|e| anyhow::anyhow!("cannot start the connectors: {e}"))?;
         let sessions = SessionStore::new(pool.clone(), Arc::clone(&clock));
         Ok(Self {
-            clock,
             sessions,
             pool,
             triage,

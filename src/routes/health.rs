@@ -28,7 +28,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         tracing::warn!(error = %err, "not ready: the vector store does not answer");
         return Err(ApiError::unavailable(err));
     }
-    let pool = state.automation()?.pool();
+    let pool = state.app()?.pool.clone();
     let answered =
         tokio::time::timeout(DATABASE_CHECK, sqlx::query("SELECT 1").execute(&pool)).await;
     match answered {

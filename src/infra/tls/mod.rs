@@ -60,30 +60,47 @@ pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
 /// When `err` failed on the server's certificate: which host, and what was
 /// wrong, in words an operator can act on. `None` for other failures.
 pub fn describe_failure(err: &reqwest::Error) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    let mut reason = None;
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if text.contains("certificate") || text.contains("Certificate") {
-            reason = Some(text);
-        }
-        cause = current.source();
-    }
-    let reason = reason?;
+    use rustls::CertificateError as E;
+    let rustls::Error::InvalidCertificate(refused) = rustls_cause(err)? else {
+        return None;
+    };
     let host = err
         .url()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| "the server".to_owned());
-    let hint = if reason.contains("UnknownIssuer") || reason.contains("unknown issuer") {
-        "its certificate is not signed by a trusted CA: set ca_file to the CA that signed it"
-    } else if reason.contains("NotValidForName") || reason.contains("not valid for name") {
-        "its certificate does not name this host: use the host name the certificate carries"
-    } else if reason.contains("Expired") || reason.contains("expired") {
-        "its certificate has expired"
-    } else {
-        "its certificate was refused"
+    let hint = match refused {
+        E::UnknownIssuer => {
+            "its certificate is not signed by a trusted CA: set ca_file to the CA that signed it"
+        }
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "its certificate does not name this host: use the host name the certificate carries"
+        }
+        E::Expired | E::ExpiredContext { .. } => "its certificate has expired",
+        _ => "its certificate was refused",
     };
-    Some(format!("TLS to {host}: {hint} ({reason})"))
+    Some(format!(
+        "TLS to {host}: {hint} (invalid peer certificate: {refused})"
+    ))
+}
+
+/// The rustls error behind `err`, if the failure was TLS's. hyper hands it
+/// up wrapped in `io::Error`s (two deep), whose `source()` skips what they
+/// wrap: those are opened with `get_ref`.
+fn rustls_cause(err: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => current.source(),
+            },
+            None => current.source(),
+        };
+    }
+    None
 }
 
 #[cfg(test)]
