@@ -311,6 +311,20 @@ impl Settings {
                 "privacy.original_retention_days must be at least 1 when originals are kept",
             );
         }
+        let privacy = &self.privacy;
+        if [
+            privacy.job_retention_days,
+            privacy.review_retention_days,
+            privacy.draft_retention_days,
+            privacy.storm_retention_days,
+        ]
+        .contains(&0)
+            || privacy.retention_interval_s == 0
+        {
+            return bad(
+                "privacy: job_, review_, draft_ and storm_retention_days and retention_interval_s must be at least 1",
+            );
+        }
         if self.changes.scheduler_interval_s == 0 {
             return bad("changes.scheduler_interval_s must be at least 1");
         }

@@ -12,7 +12,7 @@
 //! **Entry points**
 //! - [`cli`]: the `switchboard` commands: `serve`, `ingest`, `eval`, `bench`,
 //!   `reindex`, `token`, `retrain`, `runbook`, `audit`, `connector`,
-//!   `problems`, `migrate-store`, `drafts`. Each builds only the services it
+//!   `problems`, `migrate-store`, `drafts`, `retention`, `forget`. Each builds only the services it
 //!   needs through [`app::parts`].
 //! - [`server`]: `serve`: the route table, the accept loop, readiness (503
 //!   until the app is built) and the drain at shutdown.
@@ -40,6 +40,8 @@
 //! - [`automation`]: runbook executions, approvals and runs with state
 //!   (SQLite or PostgreSQL), each state change in one transaction with its
 //!   audit entry; run leases across replicas; deferred changes.
+//! - [`privacy`]: what is kept of tickets after the desk: retention of every
+//!   table with ticket text, erasure of a ticket or a person's tickets.
 //! - [`eval`]: the evaluation harness: metrics, calibrated thresholds, reports.
 //! - [`ingest`]: CSV / JSONL incidents and Markdown articles into the store.
 //!
@@ -101,6 +103,7 @@ pub mod infra;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;
+pub mod privacy;
 pub mod problems;
 pub mod prompts;
 pub mod review;

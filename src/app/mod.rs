@@ -9,7 +9,7 @@
 //! state database → triage (model + store; loads in parallel with the next
 //! two) → automation (audit chain, runs) → connectors (inbound, outbox) →
 //! storms → drafts → review queue and console sessions → the triage desk →
-//! the connectors' workers.
+//! the connectors' workers → privacy (retention, erasure) and its retention task.
 
 pub mod parts;
 
@@ -23,6 +23,7 @@ use crate::connectors::{ConnectorService, ConnectorWorkers};
 use crate::desk::TriageDesk;
 use crate::drafts::DraftService;
 use crate::infra::clock::SharedClock;
+use crate::privacy::PrivacyService;
 use crate::review::ReviewQueue;
 use crate::storms::StormService;
 use crate::triage::TriageService;
@@ -49,6 +50,10 @@ pub struct App {
     pub review: ReviewQueue,
     /// Console sign-in sessions.
     pub sessions: SessionStore,
+    /// Retention and erasure of ticket text.
+    pub privacy: Arc<PrivacyService>,
+    /// The retention task (aborted at shutdown).
+    retention: tokio::task::JoinHandle<()>,
 }
 
 impl App {
@@ -91,15 +96,22 @@ impl App {
             Arc::clone(&drafts),
             &settings.privacy,
         ));
-        let connector_workers = ConnectorWorkers::start(
-            Arc::clone(&connectors),
-            Arc::clone(&desk),
-            Duration::from_secs(u64::from(settings.privacy.job_retention_days) * 86_400),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the connectors: {e}"))?;
+        let connector_workers = ConnectorWorkers::start(Arc::clone(&connectors), Arc::clone(&desk))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the connectors: {e}"))?;
         let sessions = SessionStore::new(pool.clone(), Arc::clone(&clock));
+        let privacy = Arc::new(PrivacyService::new(
+            pool.clone(),
+            Arc::clone(&triage),
+            storms.clone(),
+            automation.audit_log(),
+            Arc::clone(&clock),
+            &settings.privacy,
+        ));
+        let retention = Arc::clone(&privacy).spawn_retention();
         Ok(Self {
+            privacy,
+            retention,
             sessions,
             pool,
             triage,
@@ -117,6 +129,7 @@ impl App {
     /// are queued again next start), running executions get `grace` to end
     /// before they are stopped.
     pub async fn shutdown(&self, grace: Duration) {
+        self.retention.abort();
         self.connector_workers.shutdown().await;
         self.automation.shutdown(grace).await;
     }

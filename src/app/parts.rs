@@ -34,8 +34,13 @@ pub async fn triage_service(
 ) -> anyhow::Result<TriageService> {
     let owned = settings.clone();
     let service = tokio::task::spawn_blocking(move || load_triage(&owned)).await??;
+    let secrets =
+        Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let subjects =
+        crate::infra::subjects::SubjectIndex::new(pool.clone(), &audit_key(settings, &secrets)?);
     let learning = crate::triage::LearningState::new(
         pool,
+        subjects,
         crate::infra::replica::is_shared_database(&database_url(settings)),
         crate::infra::replica::id(),
     );
@@ -254,8 +259,22 @@ pub fn open_audit(
     secrets: &Secrets,
     pool: sqlx::AnyPool,
 ) -> anyhow::Result<crate::infra::audit::AuditLog> {
-    use crate::infra::audit::{AuditAnchor, AuditKey, AuditLog};
-    let key = match secrets.get(&settings.audit.key_secret) {
+    use crate::infra::audit::{AuditAnchor, AuditLog};
+    Ok(AuditLog::new(
+        pool,
+        audit_key(settings, secrets)?,
+        AuditAnchor::new(settings.audit_anchor_file()),
+    ))
+}
+
+/// The audit chain's key: the secret named by `audit.key_secret`, else the
+/// key file (made on first use). The subject index's key derives from it.
+fn audit_key(
+    settings: &Settings,
+    secrets: &Secrets,
+) -> anyhow::Result<crate::infra::audit::AuditKey> {
+    use crate::infra::audit::AuditKey;
+    Ok(match secrets.get(&settings.audit.key_secret) {
         Some(value) => AuditKey::new(value.as_bytes().to_vec()).ok_or_else(|| {
             anyhow::anyhow!(
                 "the audit key (secret {}) must be at least {} bytes",
@@ -268,12 +287,7 @@ pub fn open_audit(
             AuditKey::load_or_create(&path)
                 .map_err(|e| anyhow::anyhow!("audit key {}: {e}", path.display()))?
         }
-    };
-    Ok(AuditLog::new(
-        pool,
-        key,
-        AuditAnchor::new(settings.audit_anchor_file()),
-    ))
+    })
 }
 
 /// The drafting service `settings.drafts` describes, on `triage`'s retrieval
@@ -306,4 +320,25 @@ pub async fn drafts(
         generator,
         pool,
     )))
+}
+
+/// Retention and erasure for a command-line tool: the state database, the
+/// model and store (opened here, so no server may be running on them) and
+/// the audit log, on the system clock; no storm detector runs here.
+pub async fn privacy_for_tools(
+    settings: &Settings,
+) -> anyhow::Result<crate::privacy::PrivacyService> {
+    let pool = state_database(settings).await?;
+    let secrets =
+        Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let audit = Arc::new(open_audit(settings, &secrets, pool.clone())?);
+    let triage = Arc::new(triage_service(settings, pool.clone()).await?);
+    Ok(crate::privacy::PrivacyService::new(
+        pool,
+        triage,
+        None,
+        audit,
+        crate::infra::clock::SystemClock::shared(),
+        &settings.privacy,
+    ))
 }

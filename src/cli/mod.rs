@@ -1,7 +1,7 @@
 //! Command line: the commands and their dispatch, `serve` and what several
 //! commands share; each command's own work is in its file (`ingest.rs`,
 //! `eval.rs`, `bench.rs`, `retrain.rs`, `runbook.rs`, `audit.rs`,
-//! `connector.rs`, `problems.rs`, `migrate.rs`, `drafts.rs`). Each asks
+//! `connector.rs`, `problems.rs`, `migrate.rs`, `drafts.rs`, `privacy.rs`). Each asks
 //! `crate::app::parts` for only the services it needs.
 
 mod audit;
@@ -12,6 +12,7 @@ mod drafts;
 mod eval;
 mod ingest;
 mod migrate;
+mod privacy;
 mod problems;
 mod retrain;
 mod runbook;
@@ -80,6 +81,12 @@ enum Command {
     /// Suggested resolutions: check that the configured backend answers.
     #[command(subcommand)]
     Drafts(drafts::DraftsCommand),
+    /// Forget a ticket, or every ticket that mentioned an e-mail address,
+    /// with everything derived from it (audited without the address).
+    Forget(privacy::ForgetArgs),
+    /// Retention of ticket text: delete now what is past its retention.
+    #[command(subcommand)]
+    Retention(privacy::RetentionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +134,8 @@ impl Cli {
             Command::Problems(args) => problems::run(&settings, args).await,
             Command::MigrateStore(args) => migrate::run(&settings, args).await,
             Command::Drafts(command) => drafts::run(&settings, command).await,
+            Command::Forget(args) => privacy::forget(&settings, args).await,
+            Command::Retention(command) => privacy::retention(&settings, command).await,
             Command::Ingest(command) => ingest(&settings, command).await,
             Command::Bench(BenchCommand::Embed {
                 file,

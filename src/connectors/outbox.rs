@@ -316,14 +316,77 @@ impl Outbox {
 
     /// Deletes finished jobs (done or dead) last changed before `before`
     /// (Unix ms); returns how many. Their payloads hold ticket text.
-    pub(super) async fn purge_finished(&self, before: i64) -> Result<u64, sqlx::Error> {
+    pub async fn purge_finished_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query(
             "DELETE FROM connector_jobs WHERE state IN ('done', 'dead') AND updated_at < $1",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(conn)
         .await?
         .rows_affected())
+    }
+
+    /// True until Switchboard has written back to `connector`'s ticket
+    /// `ticket_id` once (what lets a first triage replace a value).
+    pub(super) async fn first_triage(
+        &self,
+        connector: &str,
+        ticket_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT first_written_at FROM connector_tickets WHERE connector = $1 AND ticket_id = $2",
+        )
+        .bind(connector.to_owned())
+        .bind(ticket_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_none())
+    }
+
+    /// Records that `connector`'s ticket `ticket_id` has been written back to
+    /// (the first time only).
+    pub(super) async fn mark_written(
+        &self,
+        connector: &str,
+        ticket_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO connector_tickets (connector, ticket_id, first_written_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector, ticket_id) DO NOTHING",
+        )
+        .bind(connector.to_owned())
+        .bind(ticket_id.to_owned())
+        .bind(self.clock.now_ms())
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// Deletes every job of the desk's ticket `ticket_id`
+    /// (`<connector>:<the system's id>`), whatever its state (erasure).
+    pub async fn forget_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let Some((connector, external)) = ticket_id.split_once(':') else {
+            return Ok(0);
+        };
+        sqlx::query("DELETE FROM connector_tickets WHERE connector = $1 AND ticket_id = $2")
+            .bind(connector.to_owned())
+            .bind(external.to_owned())
+            .execute(&mut *conn)
+            .await?;
+        Ok(
+            sqlx::query("DELETE FROM connector_jobs WHERE connector = $1 AND ticket_id = $2")
+                .bind(connector.to_owned())
+                .bind(external.to_owned())
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Jobs per connector and state, for the metrics.

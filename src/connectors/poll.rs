@@ -68,7 +68,7 @@ impl ConnectorService {
             for ticket in &changes.tickets {
                 let fallback = format!("poll:{}:{}", ticket.id, changes.cursor);
                 let accepted = self
-                    .queue(name, registered, ticket, fallback)
+                    .queue(name, registered, ticket, fallback, Vec::new())
                     .await
                     .map_err(|e| format!("database: {e}"))?;
                 if matches!(accepted, super::Accepted::Queued { .. }) {

@@ -77,6 +77,8 @@ pub struct ConnectorService {
     pub(super) template: NoteTemplate,
     /// Scrubs a ticket's text before its job is stored.
     scrubber: Scrubber,
+    /// Indexes the addresses a ticket mentioned (keyed hashes), for erasure.
+    subjects: crate::infra::subjects::SubjectIndex,
     pub(super) wake: tokio::sync::Notify,
     /// Set at shutdown: workers and pollers finish what is in hand and stop.
     pub(super) closing: std::sync::atomic::AtomicBool,
@@ -145,6 +147,7 @@ impl ConnectorService {
             connectors,
             secrets,
             outbox: Outbox::new(pool, clock),
+            subjects: audit.subject_index(),
             audit,
             template,
             scrubber,
@@ -198,19 +201,27 @@ impl ConnectorService {
             .and_then(|h| delivery.headers.get(&h.to_ascii_lowercase()))
             .map(|id| format!("delivery:{id}"))
             .unwrap_or_else(|| format!("body:{}", hex::encode(Sha256::digest(&delivery.body))));
-        Ok(self.queue(name, registered, &ticket, fallback).await?)
+        // Every address anywhere in what was received (a requester's field
+        // the connector does not parse included) is indexed for erasure.
+        let addresses = Scrubber::email_addresses(&String::from_utf8_lossy(&delivery.body));
+        Ok(self
+            .queue(name, registered, &ticket, fallback, addresses)
+            .await?)
     }
 
     /// Durably queues a job for `ticket` unless it is Switchboard's own write
     /// or the same change was queued before. The same change of a ticket is
     /// one job however often, and under however many delivery ids, it
     /// arrives; a ticket without a revision is keyed by `fallback_key`.
+    /// `addresses` (found in what was received beyond `ticket`) and those in
+    /// `ticket` are indexed for erasure before the job is stored.
     pub(super) async fn queue(
         &self,
         name: &str,
         registered: &Registered,
         ticket: &ExternalTicket,
         fallback_key: String,
+        mut addresses: Vec<String>,
     ) -> Result<Accepted, sqlx::Error> {
         let own_user = registered
             .settings
@@ -227,7 +238,24 @@ impl ConnectorService {
             .revision
             .as_ref()
             .map_or(fallback_key, |rev| format!("ticket:{}:{rev}", ticket.id));
-        // Nothing of the ticket's text is stored before it is scrubbed.
+        // Nothing of the ticket's text is stored before it is scrubbed; the
+        // addresses in it are indexed (keyed hashes) for erasure first.
+        for text in [&ticket.title, &ticket.description]
+            .into_iter()
+            .chain(ticket.resolution.as_ref())
+            .chain(ticket.fields.values())
+        {
+            addresses.extend(Scrubber::email_addresses(text));
+        }
+        addresses.sort();
+        addresses.dedup();
+        self.subjects
+            .record(
+                &format!("{name}:{}", ticket.id),
+                &addresses,
+                self.outbox.clock().now_ms(),
+            )
+            .await?;
         let kept = ExternalTicket {
             title: self.scrubber.scrub(&ticket.title),
             description: self.scrubber.scrub(&ticket.description),

@@ -224,9 +224,13 @@ pub struct FieldPolicy {
     /// nothing is changed until a field's threshold is calibrated.
     #[serde(default)]
     pub mode: WriteMode,
-    /// Apply only when the field is empty in the ticketing system.
-    #[serde(default = "default_true")]
-    pub only_if_empty: bool,
+    /// When a value a ticket already has may be replaced. Unset (the
+    /// default): on the ticket's first triage (a new ticket's queue or
+    /// priority, which the system always fills, is routed), and afterwards
+    /// only when empty, so a person's later change stands. `true`: only
+    /// when empty, even on the first triage. `false`: on every triage.
+    #[serde(default)]
+    pub only_if_empty: Option<bool>,
     /// The ticketing system's name of the field (default: the label field's).
     #[serde(default)]
     pub target: Option<String>,
@@ -234,10 +238,6 @@ pub struct FieldPolicy {
     /// the map is never written, and is reported. Empty: labels are written as they are.
     #[serde(default)]
     pub map: BTreeMap<String, String>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// Write-back mode of a field.

@@ -48,7 +48,6 @@ impl ConnectorWorkers {
     pub async fn start(
         service: Arc<ConnectorService>,
         desk: Arc<TriageDesk>,
-        job_retention: Duration,
     ) -> Result<Self, sqlx::Error> {
         let recovered = service.outbox.recover().await?;
         if recovered > 0 {
@@ -65,10 +64,6 @@ impl ConnectorWorkers {
             };
             handles.push(tokio::spawn(async move { worker.work().await }));
         }
-        let keeping = Arc::clone(&service);
-        handles.push(tokio::spawn(async move {
-            purge_finished_jobs(keeping, job_retention).await;
-        }));
         for (name, registered) in &service.connectors {
             if registered.settings.poll_interval_s > 0 {
                 let polling = Arc::clone(&service);
@@ -93,42 +88,6 @@ impl ConnectorWorkers {
             let abort = handle.abort_handle();
             if tokio::time::timeout(SHUTDOWN_WAIT, handle).await.is_err() {
                 abort.abort();
-            }
-        }
-    }
-}
-
-/// How often finished jobs past their retention are looked for.
-const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
-
-/// Deletes finished jobs older than `retention`, at start and every
-/// [`RETENTION_SWEEP`] of the service's clock, until shutdown.
-async fn purge_finished_jobs(service: Arc<ConnectorService>, retention: Duration) {
-    let outbox = &service.outbox;
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    loop {
-        let before = outbox.clock().now_ms().saturating_sub(retention_ms);
-        match outbox.purge_finished(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                jobs = n,
-                "finished connector jobs past their retention deleted"
-            ),
-            Err(err) => tracing::warn!(error = %err, "cannot delete finished connector jobs"),
-        }
-        let sweep = outbox.clock().sleep(RETENTION_SWEEP);
-        tokio::pin!(sweep);
-        // New jobs wake the workers too: only shutdown ends this wait early.
-        loop {
-            let woken = service.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            if service.closing.load(Ordering::SeqCst) {
-                return;
-            }
-            tokio::select! {
-                () = &mut sweep => break,
-                () = &mut woken => {}
             }
         }
     }
@@ -276,6 +235,11 @@ impl Worker {
             .await
             .map_err(triage_error)?;
         let draft = self.draft_for_note(settings, &arrived, &caller).await;
+        let outbox = &self.service.outbox;
+        let first_triage = outbox
+            .first_triage(&settings.name, &ticket.id)
+            .await
+            .map_err(database_error)?;
         let (update, outcomes) = plan_update(
             settings,
             &ticket,
@@ -285,11 +249,18 @@ impl Worker {
                 .filter(|d| d.status == crate::drafts::DraftStatus::Drafted),
             &self.service.template,
             &job.id,
+            first_triage,
         )
         .map_err(|e| ConnectorError::Permanent(format!("the note template failed: {e}")))?;
         crate::infra::crash::point("connector.before_write_back");
         write_back(registered.connector.as_ref(), &ticket, &update, &job.id).await?;
         crate::infra::crash::point("connector.after_write_back");
+        // A crash before this is a first triage again: its write-back is
+        // recognised by the job's marker and not repeated.
+        outbox
+            .mark_written(&settings.name, &ticket.id)
+            .await
+            .map_err(database_error)?;
         global()
             .connector_latency
             .get_or_create(&ConnectorName {
@@ -334,6 +305,14 @@ impl Worker {
         }
     }
 }
+/// The state database failing under a job: tried again later.
+fn database_error(err: sqlx::Error) -> ConnectorError {
+    ConnectorError::Transient {
+        message: format!("state database: {err}"),
+        retry_after: None,
+    }
+}
+
 /// A triage failure as a connector job sees it: load and loading pass, the rest stays.
 fn triage_error(err: TriageError) -> ConnectorError {
     match err {

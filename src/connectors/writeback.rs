@@ -95,6 +95,7 @@ pub fn plan_update(
     draft: Option<&crate::drafts::Draft>,
     template: &NoteTemplate,
     marker: &str,
+    first_triage: bool,
 ) -> Result<(TicketUpdate, Vec<FieldOutcome>), String> {
     let mut update = TicketUpdate::default();
     let mut outcomes = Vec::new();
@@ -118,7 +119,8 @@ pub fn plan_update(
         let action = match value {
             None => "unmapped",
             Some(value) if policy.mode == WriteMode::Apply && suggestion.route == Route::Auto => {
-                if policy.only_if_empty && !current_empty {
+                let may_replace = policy.only_if_empty.map_or(first_triage, |only| !only);
+                if !current_empty && !may_replace {
                     "kept"
                 } else {
                     update.fields.insert(target, value);

@@ -2,7 +2,8 @@
 //! ticket (the API, a connector's job, the console through the API), it
 //! takes the same path:
 //!
-//! 1. **scrub** personal and secret data, once, before anything is kept;
+//! 1. **scrub** personal and secret data, once, before anything is kept
+//!    (the addresses it mentioned are indexed as keyed hashes, for erasure);
 //! 2. keep the text as received only where the privacy policy says (the
 //!    review queue, with its retention);
 //! 3. **triage** it once (embed, retrieve, suggest, remember);
@@ -92,6 +93,12 @@ impl TriageDesk {
         received: NewTicket,
         source: &Source<'_>,
     ) -> Result<Arrived, TriageError> {
+        if let Some(id) = &received.id {
+            let caller = received.caller.as_deref().unwrap_or("");
+            self.triage
+                .record_subjects(id, &[&received.title, &received.description, caller])
+                .await?;
+        }
         let ticket = self.triage.scrub_ticket(&received);
         let original = self.kept_original(&received, &ticket);
         drop(received);

@@ -42,6 +42,14 @@ pub struct PrivacySettings {
     /// Days a finished connector job (done or dead, with the ticket's
     /// scrubbed text) is kept before it is deleted.
     pub job_retention_days: u32,
+    /// Days a ticket's record stays in the review queue after its last triage.
+    pub review_retention_days: u32,
+    /// Days a draft (and its agent's review) is kept after it was written.
+    pub draft_retention_days: u32,
+    /// Days a storm, with its members' titles, is kept after its last ticket.
+    pub storm_retention_days: u32,
+    /// How often the retention task looks for rows past their retention.
+    pub retention_interval_s: u64,
 }
 
 /// Where the text before scrubbing may stay.
@@ -64,6 +72,10 @@ impl Default for PrivacySettings {
             keep_original: KeepOriginal::None,
             original_retention_days: 30,
             job_retention_days: 30,
+            review_retention_days: 90,
+            draft_retention_days: 90,
+            storm_retention_days: 90,
+            retention_interval_s: 3600,
         }
     }
 }
@@ -205,6 +217,19 @@ impl Scrubber {
             enabled: settings.scrub,
             custom,
         })
+    }
+
+    /// Every e-mail address in `text`, lower-cased, each once: what erasure
+    /// by address (`switchboard forget --email`) finds a person's tickets
+    /// by. Found whether or not scrubbing is on.
+    pub fn email_addresses(text: &str) -> Vec<String> {
+        let mut found: Vec<String> = EMAIL
+            .find_iter(text)
+            .map(|m| m.as_str().to_lowercase())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 
     /// A scrubber that changes nothing (scrubbing turned off).

@@ -36,7 +36,7 @@ pub use model::{
 };
 pub use openai::{OpenAiGenerator, OpenAiSettings};
 pub use prompt::{ChatPrompt, DraftPrompts};
-pub use repository::DraftStats;
+pub use repository::{DraftRepository, DraftStats};
 pub use service::DraftService;
 
 /// Which backend writes drafts.

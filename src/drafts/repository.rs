@@ -46,6 +46,31 @@ impl DraftRepository {
         Self { pool }
     }
 
+    /// Deletes drafts written before `before` (Unix ms), with their reviews
+    /// (retention); returns how many.
+    pub async fn purge_before_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM drafts WHERE created_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+
+    /// Deletes every draft for `ticket_id` (erasure).
+    pub async fn forget_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM drafts WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+
     /// Stores a draft (with its ticket) before it is answered.
     pub async fn insert(&self, draft: &Draft, created_at: i64) -> Result<(), DraftError> {
         let body = serde_json::to_string(draft).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;

@@ -224,6 +224,64 @@ impl ReviewQueue {
         .map(drop)
     }
 
+    /// Deletes the records last triaged before `before` (Unix ms), kept
+    /// originals with them (retention); returns how many.
+    pub async fn purge_before_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM triage_log WHERE triaged_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+
+    /// Clears the kept originals of records triaged before `before` (Unix
+    /// ms; `i64::MAX` clears all); returns how many.
+    pub async fn clear_originals_before_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "UPDATE triage_log SET original = NULL WHERE original IS NOT NULL AND triaged_at < $1",
+        )
+        .bind(before)
+        .execute(conn)
+        .await?
+        .rows_affected())
+    }
+
+    /// Deletes `ticket_id`'s record with its kept original (erasure).
+    pub async fn forget_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM triage_log WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .execute(conn)
+            .await?
+            .rows_affected())
+    }
+
+    /// The tickets whose kept original (the text as received) mentions
+    /// `address`: found by erasure even where the index missed them.
+    pub async fn with_original_mentioning(
+        &self,
+        address: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT ticket_id, original FROM triage_log WHERE original IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        let address = address.trim().to_lowercase();
+        Ok(rows
+            .into_iter()
+            .filter(|(_, original)| original.to_lowercase().contains(&address))
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// The most recently triaged tickets matching `filter`, newest first.
     pub async fn list(&self, filter: &ReviewFilter) -> Result<Vec<ReviewItem>, sqlx::Error> {
         let limit = filter.limit.unwrap_or(100).clamp(1, 500);

@@ -262,6 +262,20 @@ impl From<crate::connectors::AcceptError> for ApiError {
     }
 }
 
+impl From<crate::privacy::ForgetError> for ApiError {
+    fn from(err: crate::privacy::ForgetError) -> Self {
+        use crate::privacy::ForgetError as E;
+        match err {
+            E::Invalid(message) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+            }
+            E::Store(err) => err.into(),
+            E::Database(err @ sqlx::Error::PoolTimedOut) => Self::unavailable(err),
+            E::Database(err) => Self::internal(err),
+        }
+    }
+}
+
 impl From<crate::problems::ProblemError> for ApiError {
     fn from(err: crate::problems::ProblemError) -> Self {
         use crate::problems::ProblemError as E;

@@ -20,10 +20,11 @@ pub async fn put_incident(
     let incident = Incident::from(input);
     incident.validate()?;
     let service = state.service()?;
-    // Answered as stored: with personal and secret data scrubbed.
-    let incident = service.scrub_incident(&incident);
     let existed = service.incident(&incident.id).await?.is_some();
+    // Stored scrubbed (the addresses it mentions indexed for erasure first),
+    // and answered as stored.
     service.store_incidents(vec![incident.clone()]).await?;
+    let incident = service.scrub_incident(&incident);
     tracing::info!(caller = %caller.name, incident = %incident.id, replaced = existed, "incident stored");
     let status = if existed {
         StatusCode::OK

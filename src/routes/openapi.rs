@@ -55,6 +55,8 @@ use crate::triage::{
         super::feedback::post_feedback,
         super::feedback::stats,
         super::feedback::retrain,
+        super::privacy::forget,
+        super::privacy::retention,
         super::drafts::post_draft,
         super::drafts::get_draft,
         super::drafts::review_draft,
@@ -97,7 +99,8 @@ use crate::triage::{
         Risk, CiMention, CiOwner, ProblemReport, ProblemOptions, Problem, Trend, MonthCount,
         LabelCount, Representative, RecurringResolution, KnowledgeMatch, OriginalText,
         Draft, DraftStatus, DraftSentence, EvidenceRef, GroundingChecks, DraftReview, Verdict,
-        ReviewRequest, DraftStats,
+        ReviewRequest, DraftStats, crate::privacy::ForgetRequest, crate::privacy::ForgetReport,
+        crate::privacy::RetentionReport,
     )),
     modifiers(&BearerToken, &BodyErrors),
     tags(
@@ -110,6 +113,7 @@ use crate::triage::{
         (name = "storms", description = "Outages: bursts of similar tickets"),
         (name = "problems", description = "Problem candidates: recurring clusters of incidents"),
         (name = "review", description = "The review queue and routing insights for the console"),
+        (name = "privacy", description = "Erasure on request and retention of ticket text"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )
 )]

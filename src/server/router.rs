@@ -53,6 +53,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/drafts/stats", get(routes::draft_stats))
         .route("/stats", get(routes::stats))
         .route("/admin/retrain", post(routes::retrain))
+        .route("/admin/forget", post(routes::forget))
+        .route("/admin/retention", post(routes::retention))
         .route(
             "/executions",
             post(routes::create_execution).get(routes::list_executions),

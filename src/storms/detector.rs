@@ -168,6 +168,34 @@ impl Detector {
         self.storms.insert(id, storm);
     }
 
+    /// Lets go of ticket `id` (erasure): out of the window and out of its
+    /// storm, whose centroid and parent follow; a storm left empty is dropped.
+    pub fn forget(&mut self, id: &str) {
+        let Some(position) = self.window.iter().position(|(o, _)| o.id == id) else {
+            return;
+        };
+        let Some((observed, storm)) = self.window.remove(position) else {
+            return;
+        };
+        let Some(storm_id) = storm else {
+            return;
+        };
+        let Some(tracked) = self.storms.get_mut(&storm_id) else {
+            return;
+        };
+        tracked.members.retain(|(member, _, _)| member != id);
+        for (s, v) in tracked.sum.iter_mut().zip(&observed.vector) {
+            *s -= v;
+        }
+        match tracked.members.iter().min_by_key(|(_, at, _)| *at) {
+            None => {
+                self.storms.remove(&storm_id);
+            }
+            Some((first, _, _)) if tracked.parent == id => tracked.parent = first.clone(),
+            Some(_) => {}
+        }
+    }
+
     /// The storm ticket `id` is in, while it is tracked.
     pub fn storm_of(&self, id: &str) -> Option<&TrackedStorm> {
         let (_, storm) = self.window.iter().find(|(o, _)| o.id == id)?;

@@ -165,6 +165,30 @@ impl StormService {
         }))
     }
 
+    /// Erasure: removes ticket `ticket_id` from the stored window and storms
+    /// inside the caller's transaction; call [`Self::forget_in_memory`] once
+    /// it commits.
+    pub async fn forget_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        StormRepository::forget_in(conn, ticket_id).await
+    }
+
+    /// Erasure: removes ticket `ticket_id` from this process's window and storms.
+    pub fn forget_in_memory(&self, ticket_id: &str) {
+        self.detector.lock().forget(ticket_id);
+    }
+
+    /// Retention: deletes storms whose last ticket came before `before`
+    /// (Unix ms), with their members, and window rows as old.
+    pub async fn purge_before_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        StormRepository::purge_before_in(conn, before).await
+    }
+
     /// Places a triaged ticket: the storm it opens or joins, the ticket it
     /// duplicates. A storm change is stored before this returns.
     pub async fn observe(&self, ticket: Observed) -> Result<Observation, sqlx::Error> {

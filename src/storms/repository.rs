@@ -84,6 +84,82 @@ impl StormRepository {
         Ok(rows.into_iter().filter_map(WindowRow::observed).collect())
     }
 
+    /// Deletes ticket `ticket_id` from the window and from every storm
+    /// (erasure), inside the caller's transaction: each storm it was in
+    /// gets its size and parent again, and one left empty is deleted.
+    pub(super) async fn forget_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let mut removed = sqlx::query("DELETE FROM storm_window WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let storms: Vec<(String,)> =
+            sqlx::query_as("SELECT storm_id FROM storm_members WHERE ticket_id = $1")
+                .bind(ticket_id.to_owned())
+                .fetch_all(&mut *conn)
+                .await?;
+        removed += sqlx::query("DELETE FROM storm_members WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        for (storm,) in storms {
+            let first: Option<(String, i64)> = sqlx::query_as(
+                "SELECT ticket_id, (SELECT COUNT(*) FROM storm_members WHERE storm_id = $1) AS size \
+                 FROM storm_members WHERE storm_id = $1 ORDER BY at LIMIT 1",
+            )
+            .bind(storm.clone())
+            .fetch_optional(&mut *conn)
+            .await?;
+            match first {
+                None => {
+                    sqlx::query("DELETE FROM storms WHERE id = $1")
+                        .bind(storm)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Some((parent, size)) => {
+                    sqlx::query(
+                        "UPDATE storms SET size = $2, parent = CASE WHEN parent = $3 THEN $4 ELSE parent END WHERE id = $1",
+                    )
+                    .bind(storm)
+                    .bind(size)
+                    .bind(ticket_id.to_owned())
+                    .bind(parent)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes storms whose last ticket came before `before` (Unix ms), with
+    /// their members' titles (retention); returns how many storms.
+    pub(super) async fn purge_before_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<u64, sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM storm_members WHERE storm_id IN (SELECT id FROM storms WHERE last_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM storm_window WHERE at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?;
+        Ok(sqlx::query("DELETE FROM storms WHERE last_at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    }
+
     /// Records a new storm with its first members, in one transaction.
     pub(super) async fn open(&self, storm: &Storm) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;

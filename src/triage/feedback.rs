@@ -222,6 +222,15 @@ impl FeedbackLog {
         }
     }
 
+    /// Drops `ticket_id`'s entries from memory (erasure; the state database's
+    /// rows are deleted by the caller).
+    pub fn forget(&mut self, ticket_id: &str) {
+        if self.by_ticket.remove(ticket_id).is_some() {
+            self.entries.retain(|e| e.ticket_id != ticket_id);
+            self.by_ticket = Self::index(&self.entries);
+        }
+    }
+
     /// The latest label agents gave each field of `ticket_id`.
     pub fn labels_of(&self, ticket_id: &str) -> BTreeMap<String, String> {
         self.labels_since(ticket_id, 0)

@@ -16,6 +16,7 @@ mod records;
 mod service;
 pub mod settings;
 mod state;
+mod subjects;
 #[cfg(test)]
 mod tests;
 mod voting;

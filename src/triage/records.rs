@@ -30,6 +30,14 @@ impl TriageService {
         for incident in &incidents {
             incident.validate()?;
         }
+        for incident in &incidents {
+            let texts = [
+                incident.title.as_str(),
+                incident.description.as_str(),
+                incident.resolution.as_deref().unwrap_or(""),
+            ];
+            self.record_subjects(&incident.id, &texts).await?;
+        }
         let points = incidents
             .iter()
             .zip(vectors)

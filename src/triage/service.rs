@@ -154,6 +154,8 @@ impl TriageService {
         NewTicket {
             title: self.scrubber.scrub(&ticket.title),
             description: self.scrubber.scrub(&ticket.description),
+            caller: ticket.caller.as_deref().map(|c| self.pseudonymise(c)),
+            service: ticket.service.as_deref().map(|s| self.scrubber.scrub(s)),
             ..ticket.clone()
         }
     }

@@ -31,6 +31,9 @@ const HEAD_IMPORT: &str = "classifier/head.bin";
 #[derive(Clone)]
 pub struct LearningState {
     pool: AnyPool,
+    /// Who each stored ticket or incident is about (keyed hashes of the
+    /// addresses it mentioned), for erasure by address.
+    subjects: crate::infra::subjects::SubjectIndex,
     /// PostgreSQL: advisory locks and notifications are available.
     postgres: bool,
     /// Who saves heads (the replica id).
@@ -148,12 +151,35 @@ async fn record_import(
 impl LearningState {
     /// The learning tables in `pool` (migrated by [`crate::infra::db::connect`]),
     /// written by `replica`.
-    pub fn new(pool: AnyPool, postgres: bool, replica: &str) -> Self {
+    pub fn new(
+        pool: AnyPool,
+        subjects: crate::infra::subjects::SubjectIndex,
+        postgres: bool,
+        replica: &str,
+    ) -> Self {
         Self {
             pool,
+            subjects,
             postgres,
             replica: replica.to_owned(),
         }
+    }
+
+    /// The index of who each ticket is about.
+    pub fn subjects(&self) -> &crate::infra::subjects::SubjectIndex {
+        &self.subjects
+    }
+
+    /// Deletes `ticket_id`'s feedback inside the caller's transaction (erasure).
+    pub async fn forget_feedback_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM feedback WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .execute(conn)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// True on PostgreSQL, where other replicas may share the tables.
@@ -341,7 +367,10 @@ mod tests {
         let pool = crate::infra::db::connect(&crate::infra::db::default_url(dir))
             .await
             .unwrap();
-        LearningState::new(pool, false, "test-replica")
+        let key = crate::infra::audit::AuditKey::new(b"a test key of 24 bytes..".to_vec())
+            .expect("long enough");
+        let subjects = crate::infra::subjects::SubjectIndex::new(pool.clone(), &key);
+        LearningState::new(pool, subjects, false, "test-replica")
     }
 
     fn entry(ticket: &str, label: &str, previous: Option<&str>) -> FeedbackEntry {

@@ -147,7 +147,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
                 "assignment_group".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Apply,
-                    only_if_empty: true,
+                    only_if_empty: Some(true),
                     target: Some("group".into()),
                     map: Default::default(),
                 },
@@ -156,7 +156,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
                 "category".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Note,
-                    only_if_empty: true,
+                    only_if_empty: Some(true),
                     target: None,
                     map: Default::default(),
                 },
@@ -366,6 +366,54 @@ async fn an_event_is_triaged_and_written_back_by_each_fields_policy() {
         .await
         .unwrap();
     assert_eq!(from_desk.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn by_default_a_set_field_is_routed_on_the_first_triage_and_then_left_to_people() {
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| {
+        s.triage
+            .field_thresholds
+            .insert("assignment_group".into(), 0.0);
+        let policy = s.connectors[0].fields.get_mut("assignment_group").unwrap();
+        policy.only_if_empty = None;
+    })
+    .await;
+    // The system files every new ticket under a default group.
+    let mut opened = event("42", VPN.0, VPN.1, "new");
+    opened["ticket"]["group"] = json!("Service Desk");
+    let job = deliver(&app, &opened, None, "d-42a")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let first = wait_job(&app, job["job"].as_str().unwrap(), "done").await;
+    let routed = first["result"]["written"]["group"]
+        .as_str()
+        .expect("routed")
+        .to_owned();
+    assert_ne!(routed, "Service Desk");
+
+    // A person moved it; the next change of the ticket keeps their group.
+    let mut changed = event("42", VPN.0, VPN.1, "new");
+    changed["ticket"]["group"] = json!("Field Services");
+    changed["ticket"]["updated_at"] = json!("2026-11-30T11:00:00Z");
+    let job = deliver(&app, &changed, None, "d-42b")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let second = wait_job(&app, job["job"].as_str().unwrap(), "done").await;
+    assert_eq!(second["result"]["written"], json!({}), "{second:#}");
+    let requests = recorder.lock().unwrap().requests.clone();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests[1].3["note"]
+            .as_str()
+            .unwrap()
+            .contains("already set")
+    );
 }
 
 #[tokio::test]
@@ -796,7 +844,7 @@ async fn a_closed_ticket_is_learned_from_and_routes_the_next_similar_one() {
 /// A server configuration with the sample store, the inventory runbooks and
 /// a generic `desk` connector applying `assignment_group` to `base`. The
 /// returned directories must outlive the server.
-fn process_config_with_desk(
+pub fn process_config_with_desk(
     base: &str,
 ) -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
     use crate::server_process::write_config;
@@ -1086,8 +1134,10 @@ async fn a_job_stores_no_personal_data_and_is_deleted_after_its_retention() {
     }
 
     clock.advance(Duration::from_secs(29 * 86_400));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(jobs(&app).await.len(), 1, "kept within its retention");
+    let within = app.run_retention().await;
+    assert_eq!(within["jobs"], 0, "kept within its retention: {within:#}");
+    assert_eq!(jobs(&app).await.len(), 1);
+    // Past it, the background task (woken by the clock) deletes it.
     clock.advance(Duration::from_secs(2 * 86_400));
     let started = Instant::now();
     while !jobs(&app).await.is_empty() {

@@ -385,7 +385,10 @@ async fn a_data_directory_from_before_has_its_feedback_log_and_head_moved_into_t
     // An earlier version kept both as files and had no tables for them.
     let url = switchboard::infra::db::default_url(data.path());
     let pool = switchboard::infra::db::connect(&url).await.unwrap();
-    let head = switchboard::triage::LearningState::new(pool.clone(), false, "test")
+    let key =
+        switchboard::infra::audit::AuditKey::new(b"a test key of 24 bytes..".to_vec()).unwrap();
+    let subjects = switchboard::infra::subjects::SubjectIndex::new(pool.clone(), &key);
+    let head = switchboard::triage::LearningState::new(pool.clone(), subjects, false, "test")
         .latest_head()
         .await
         .unwrap()

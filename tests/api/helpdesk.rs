@@ -1,7 +1,9 @@
 //! The `helpdesk` connector against a real django-helpdesk (PyPI, SQLite, its
 //! development server on a free port; `scripts/helpdesk.sh`): tickets created
 //! through the helpdesk's API reach Switchboard by its webhook, the queue is
-//! written back and an internal note added; a vague ticket gets only the note;
+//! written back (configured as `docs/connectors.md` shows) and an internal
+//! note added, and a person's later move of the queue stands; a vague ticket
+//! gets only the note;
 //! Switchboard's own note does not trigger another triage; closing a ticket in
 //! the helpdesk stores it as an incident that routes the next similar ticket.
 //! Run by `scripts/test-helpdesk.sh` (`make test-helpdesk`).
@@ -177,9 +179,12 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         fields: [
             (
                 "assignment_group".to_owned(),
+                // As docs/connectors.md configures it: `only_if_empty` left
+                // at its default (a new ticket's queue is routed, a
+                // person's later move stands).
                 FieldPolicy {
                     mode: WriteMode::Apply,
-                    only_if_empty: false,
+                    only_if_empty: None,
                     target: Some("queue".into()),
                     map: [
                         ("Network Operations".to_owned(), queue("Network")),
@@ -192,7 +197,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
                 "priority".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Note,
-                    only_if_empty: true,
+                    only_if_empty: Some(true),
                     target: Some("priority".into()),
                     map: Default::default(),
                 },
@@ -358,6 +363,37 @@ async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
         next["suggestions"]["assignment_group"]["label"],
         "Network Operations"
     );
+
+    // A person moves a routed ticket, then comments on it: the comment is
+    // triaged again (a second note) but the person's queue stands.
+    let moved = helpdesk
+        .open(
+            "VPN disconnects all the time",
+            "GlobalProtect VPN keeps disconnecting from home since this morning.",
+        )
+        .await;
+    let routed = wait_ticket(&helpdesk, moved, "routed", |t| !notes(t).is_empty()).await;
+    assert_eq!(routed["queue"], helpdesk.queue("Network"), "{routed:#}");
+    helpdesk
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/tickets/{moved}/"),
+            "agent",
+            Some(json!({ "queue": helpdesk.queue("Desktop Support") })),
+        )
+        .await;
+    helpdesk
+        .call(
+            reqwest::Method::POST,
+            "/api/followups/",
+            "agent",
+            Some(json!({ "ticket": moved, "comment": "Still dropping after the reboot", "public": true })),
+        )
+        .await;
+    let kept = wait_ticket(&helpdesk, moved, "noted again", |t| notes(t).len() == 2).await;
+    assert_eq!(kept["queue"], helpdesk.queue("Desktop Support"), "{kept:#}");
+    let comment = notes(&kept)[1]["comment"].as_str().unwrap().to_owned();
+    assert!(comment.contains("already set"), "{comment}");
 }
 
 /// A local endpoint answering every webhook with 202 (the helpdesk fails a

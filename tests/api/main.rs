@@ -11,6 +11,7 @@ mod console;
 mod datasets;
 mod drafts;
 mod durability;
+mod erasure;
 mod errors;
 mod eval;
 mod executions;

@@ -1,15 +1,17 @@
 //! Personal and secret data kept out, through the real server binary: a
-//! ticket and an incident full of it are triaged and stored, then the
-//! answers, the review queue, the server's log, `/metrics` and every byte
-//! under the data directory are searched for it. The same run with
-//! scrubbing off finds it, so the search can fail.
+//! ticket, an incident, feedback, a draft and a connector's event full of it
+//! go in, then the answers, the review queue, the server's log, `/metrics`
+//! and every byte under the data directory (state database and its WAL,
+//! store segments and journal) are searched for it. The same run with
+//! scrubbing off finds it, so the search can fail; with originals kept, it
+//! is found nowhere once the address is forgotten.
 
 use std::path::Path;
 
 use serde_json::json;
 
 use crate::helpers::{AGENT_TOKEN, VIEWER_TOKEN, sample_copy};
-use crate::server_process::{ServerProcess, write_config};
+use crate::server_process::ServerProcess;
 
 /// What must not survive anywhere.
 const PII: [&str; 5] = [
@@ -45,16 +47,32 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     found
 }
 
-/// Triages and stores PII-laden text on a real server with `scrub`; what
-/// leaked where.
-async fn leaks(scrub: bool) -> Vec<String> {
-    let data = sample_copy();
-    let dir = tempfile::tempdir().unwrap();
-    let extra = format!("[privacy]\nscrub = {scrub}\n");
+/// What a run does beyond sending the personal data in.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    /// Scrubbing on (the default), nothing else.
+    Scrubbed,
+    /// Scrubbing off: the search must find the data.
+    Unscrubbed,
+    /// Originals kept for the review queue, then the address forgotten.
+    KeptThenForgotten,
+}
+
+/// Sends PII-laden text into a real server through every entry (API triage,
+/// an incident, feedback, a draft, a connector's webhook), then searches
+/// the answers, the log, `/metrics` and every byte under the data directory:
+/// what leaked where.
+async fn leaks(run: Run) -> Vec<String> {
+    let (base, _recorder) = crate::connectors::recording_server().await;
+    let (data, _dir, config) = crate::connectors::process_config_with_desk(&base);
+    let privacy = match run {
+        Run::Scrubbed => "[privacy]\nscrub = true\n",
+        Run::Unscrubbed => "[privacy]\nscrub = false\n",
+        Run::KeptThenForgotten => "[privacy]\nkeep_original = \"review\"\n",
+    };
     // `[privacy]` must come after the top-level keys: append it.
-    let config = write_config(dir.path(), data.path(), None, "");
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&extra);
+    text.push_str(privacy);
     std::fs::write(&config, text).unwrap();
     let server = ServerProcess::start_ready(&config, &[("RUST_LOG", "debug")]).await;
     let http = reqwest::Client::new();
@@ -62,7 +80,7 @@ async fn leaks(scrub: bool) -> Vec<String> {
     let triage = http
         .post(format!("{}/v1/triage", server.base))
         .bearer_auth(AGENT_TOKEN)
-        .json(&json!({ "id": "PII-1", "title": format!("VPN locked for {}", PII[0]), "description": ticket_text() }))
+        .json(&json!({ "id": "PII-1", "title": format!("VPN locked for {}", PII[0]), "description": ticket_text(), "caller": PII[0] }))
         .send()
         .await
         .unwrap();
@@ -92,10 +110,39 @@ async fn leaks(scrub: bool) -> Vec<String> {
         .unwrap();
     assert_eq!(feedback.status(), 200);
     answers.push_str(&feedback.text().await.unwrap());
+    let draft = http
+        .post(format!("{}/v1/tickets/PII-1/draft", server.base))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 200);
+    answers.push_str(&draft.text().await.unwrap());
+    let event = serde_json::to_vec(&crate::connectors::event(
+        "PII-3",
+        &format!("Locked out, {}", PII[0]),
+        &ticket_text(),
+        "new",
+    ))
+    .unwrap();
+    let accepted = http
+        .post(format!("{}/v1/hooks/desk", server.base))
+        .header("x-hub-signature-256", crate::connectors::sign(&event))
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    answers.push_str(&accepted.text().await.unwrap());
+    wait_for_jobs_done(&http, &server.base).await;
     for path in [
         "/v1/review/PII-1",
+        "/v1/review/desk:PII-3",
         "/v1/incidents/PII-INC-1",
         "/v1/incidents/PII-1",
+        "/v1/tickets/PII-1/draft",
+        "/v1/connectors/desk/jobs",
+        "/v1/storms",
     ] {
         let answer = http
             .get(format!("{}{path}", server.base))
@@ -115,6 +162,39 @@ async fn leaks(scrub: bool) -> Vec<String> {
             .await
             .unwrap(),
     );
+    if run == Run::KeptThenForgotten {
+        let kept: serde_json::Value = http
+            .get(format!("{}/v1/review/PII-1", server.base))
+            .bearer_auth(AGENT_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            kept["original"]["description"]
+                .as_str()
+                .unwrap()
+                .contains(PII[0]),
+            "the original is kept until forgotten, so the search below can fail: {kept:#}"
+        );
+        let forgotten: serde_json::Value = http
+            .post(format!("{}/v1/admin/forget", server.base))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&json!({ "email": PII[0] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            forgotten["tickets"],
+            json!(["PII-1", "PII-INC-1", "desk:PII-3"]),
+            "{forgotten:#}"
+        );
+    }
     // Let background writes land, then stop the server and read its files.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let log = server.log().join("\n");
@@ -134,20 +214,50 @@ async fn leaks(scrub: bool) -> Vec<String> {
     leaks
 }
 
+/// Waits (up to 30 s) until the desk connector has no job waiting or running.
+async fn wait_for_jobs_done(http: &reqwest::Client, base: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let jobs: Vec<serde_json::Value> = http
+            .get(format!("{base}/v1/connectors/desk/jobs"))
+            .bearer_auth(VIEWER_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "done") {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the connector's job never finished: {jobs:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_and_secret_data_reaches_no_answer_log_or_file() {
-    let leaks = leaks(true).await;
+    let leaks = leaks(Run::Scrubbed).await;
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_scrubbing_off_the_same_search_finds_it() {
-    let leaks = leaks(false).await;
+    let leaks = leaks(Run::Unscrubbed).await;
     assert!(
         leaks.iter().any(|l| l.contains("in /")),
         "the file search finds unscrubbed text: {leaks:#?}"
     );
     assert!(leaks.iter().any(|l| l.contains("API answer")), "{leaks:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_address_is_forgotten_no_byte_of_it_remains_kept_originals_included() {
+    let leaks = leaks(Run::KeptThenForgotten).await;
+    assert!(leaks.is_empty(), "{leaks:#?}");
 }
 
 /// Triages a PII-laden ticket `id` as an agent on `app`.

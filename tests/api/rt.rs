@@ -222,7 +222,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
                 "assignment_group".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Apply,
-                    only_if_empty: false,
+                    only_if_empty: Some(false),
                     target: Some("Queue".into()),
                     map: [
                         ("Network Operations".to_owned(), "Network".to_owned()),
@@ -235,7 +235,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
                 "category".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Apply,
-                    only_if_empty: true,
+                    only_if_empty: Some(true),
                     target: Some("CF.Category".into()),
                     map: Default::default(),
                 },
@@ -244,7 +244,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
                 "priority".to_owned(),
                 FieldPolicy {
                     mode: WriteMode::Note,
-                    only_if_empty: true,
+                    only_if_empty: Some(true),
                     target: Some("Priority".into()),
                     map: Default::default(),
                 },

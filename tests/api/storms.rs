@@ -249,3 +249,34 @@ async fn a_near_duplicate_from_the_same_caller_names_the_original() {
     let error: Value = bad.json().await.unwrap();
     assert_eq!(error["error"]["field"], "opened_at");
 }
+
+#[tokio::test]
+async fn a_forgotten_ticket_leaves_its_storm_which_keeps_the_others() {
+    let app = spawn_app().await;
+    let burst = burst(parse_time("2026-11-20T09:00:00Z"));
+    for ticket in &burst[..12] {
+        triage(&app, ticket).await;
+    }
+    let all = storms(&app).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let id = all[0]["id"].as_str().unwrap().to_owned();
+    let before = storm(&app, &id).await;
+    let parent = before["parent"].as_str().unwrap().to_owned();
+
+    let report = app.forgotten(&json!({ "ticket": parent })).await;
+
+    assert!(report["storm_rows"].as_u64().unwrap() >= 1, "{report:#}");
+    let after = storm(&app, &id).await;
+    let members: Vec<&str> = after["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ticket_id"].as_str().unwrap())
+        .collect();
+    assert!(!members.contains(&parent.as_str()), "{after:#}");
+    assert_eq!(after["size"], before["size"].as_u64().unwrap() - 1);
+    assert_ne!(after["parent"], json!(parent), "a new parent: {after:#}");
+    // The next ticket of the outage still joins the same storm.
+    let next = triage(&app, &burst[12]).await;
+    assert_eq!(next["storm"]["id"], json!(id), "{next:#}");
+}

@@ -82,6 +82,12 @@ impl AuditKey {
         (bytes.len() >= Self::MIN_LEN).then_some(Self(bytes))
     }
 
+    /// The key's bytes, for deriving the keys of other keyed hashes
+    /// ([`crate::infra::subjects::SubjectIndex`]); never logged.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The key in `path`, created (random, mode 0600) if the file does not exist.
     pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
@@ -109,11 +115,21 @@ impl AuditKey {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let mut file = std::fs::OpenOptions::new()
+                let mut file = match std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .open(path)?;
+                    .open(path)
+                {
+                    Ok(file) => file,
+                    // Another loader (the triage service starts beside the
+                    // audit log) made it first: read theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        return Self::load_or_create(path);
+                    }
+                    Err(e) => return Err(e),
+                };
                 file.write_all(key.as_bytes())?;
                 file.sync_all()?;
                 Ok(Self(key.into_bytes()))
@@ -258,6 +274,12 @@ impl AuditLog {
     /// The log in `pool`, MACed with `key`, anchored in `anchor`.
     pub fn new(pool: AnyPool, key: AuditKey, anchor: AuditAnchor) -> Self {
         Self { pool, key, anchor }
+    }
+
+    /// The index of who each ticket is about, keyed from this chain's key,
+    /// so every replica and the CLI compute the same fingerprints.
+    pub fn subject_index(&self) -> crate::infra::subjects::SubjectIndex {
+        crate::infra::subjects::SubjectIndex::new(self.pool.clone(), &self.key)
     }
 
     /// The anchor file.
