@@ -266,11 +266,20 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 
-    /// For systems that send no events: the tickets opened or resolved after
-    /// `cursor`, and the cursor to ask from next. `None` starts from now:
-    /// history is `import`'s job. Asking twice from the same cursor gives the
-    /// same tickets with the same revisions, so a poll interrupted before its
-    /// cursor was saved queues nothing twice.
+    /// Whether [`Connector::changes`] works: the system is polled (it sends
+    /// no events) or its missed events can be caught up on.
+    fn lists_changes(&self) -> bool {
+        false
+    }
+
+    /// The tickets opened or changed after `cursor`, each with the revision
+    /// (and actor) its event has or would have had, and the cursor to ask
+    /// from next: for systems that send no events, and for catching up on
+    /// the events a system that sends them could not deliver. `None`
+    /// starts from now: history is `import`'s job. Asking twice from the
+    /// same cursor gives the same tickets with the same revisions, so a poll
+    /// interrupted before its cursor was saved queues nothing twice, and an
+    /// event that did arrive is a duplicate of its catch-up.
     async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
         let _ = cursor;
         Err(ConnectorError::Permanent(

@@ -1,6 +1,9 @@
 //! The poller of connectors whose system sends no events (Request Tracker):
 //! every `poll_interval_s`, the changes after the saved cursor are queued as
-//! jobs, page by page, and the cursor is saved after each page. Jobs are queued
+//! jobs, page by page, and the cursor is saved after each page. The same
+//! loop catches up a connector with events (django-helpdesk) at start and
+//! every `reconcile_interval_s`: what an event already brought is a
+//! duplicate of its catch-up (the same ticket and revision). Jobs are queued
 //! before the cursor moves, and the same change always gets the same dedupe
 //! key, so a poll cut short anywhere (crash, outage, shutdown) loses nothing
 //! and queues nothing twice; an outage only delays: the next poll catches up.
@@ -28,9 +31,10 @@ impl ConnectorService {
                     tracing::warn!(connector = %name, error = %err, "poll failed; will try again");
                 }
             }
-            // Sleep until the next poll; `wake` (new jobs, shutdown) only
-            // interrupts the sleep to look at `closing`.
-            let next = tokio::time::Instant::now() + every;
+            // Sleep until the next poll (on the service's clock); `wake` (new
+            // jobs, shutdown) only interrupts the sleep to look at `closing`.
+            let next = self.outbox.clock().sleep(every);
+            tokio::pin!(next);
             loop {
                 let woken = self.wake.notified();
                 tokio::pin!(woken);
@@ -40,7 +44,7 @@ impl ConnectorService {
                 }
                 tokio::select! {
                     () = &mut woken => {}
-                    () = tokio::time::sleep_until(next) => break,
+                    () = &mut next => break,
                 }
             }
         }

@@ -374,6 +374,10 @@ impl Connector for RtConnector {
             .map(Some)
     }
 
+    fn lists_changes(&self) -> bool {
+        true
+    }
+
     async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
         let Some(cursor) = cursor else {
             // Start from the newest transaction: what came before is history.

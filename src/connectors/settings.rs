@@ -40,6 +40,13 @@ pub struct ConnectorSettings {
     /// send no events, like Request Tracker, need it).
     #[serde(default)]
     pub poll_interval_s: u64,
+    /// Seconds between catch-ups of a connector that receives events: at
+    /// start and then every this often, the tickets changed since the last
+    /// catch-up are listed and what no event brought (Switchboard was down,
+    /// the system gave up delivering) is queued, de-duplicated like events.
+    /// 0 turns it off; kinds that cannot list changes (`generic`) skip it.
+    #[serde(default = "default_reconcile_interval_s")]
+    pub reconcile_interval_s: u64,
     /// Timeout of each call to the ticketing system, in seconds.
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
@@ -73,6 +80,10 @@ fn default_retry_max_s() -> u64 {
 
 fn default_timeout_s() -> u64 {
     10
+}
+
+fn default_reconcile_interval_s() -> u64 {
+    300
 }
 
 /// The ticketing systems Switchboard speaks to.

@@ -44,7 +44,8 @@ struct Worker {
 
 impl ConnectorWorkers {
     /// Queues again the jobs a stopped process left running, then starts the
-    /// workers and the pollers of connectors without events.
+    /// workers, the pollers of connectors without events and the catch-up
+    /// of connectors with them.
     pub async fn start(
         service: Arc<ConnectorService>,
         desk: Arc<TriageDesk>,
@@ -65,11 +66,26 @@ impl ConnectorWorkers {
             handles.push(tokio::spawn(async move { worker.work().await }));
         }
         for (name, registered) in &service.connectors {
-            if registered.settings.poll_interval_s > 0 {
+            let settings = &registered.settings;
+            // A system without events is polled; one with events is caught up
+            // on (at start, then every `reconcile_interval_s`) where it can
+            // list its changes.
+            let every = if settings.poll_interval_s > 0 {
+                settings.poll_interval_s
+            } else if registered.connector.lists_changes() {
+                settings.reconcile_interval_s
+            } else {
+                if settings.reconcile_interval_s > 0 {
+                    tracing::info!(connector = %name, "this kind cannot list its changes: events missed while Switchboard is down are not caught up");
+                }
+                0
+            };
+            if every > 0 {
                 let polling = Arc::clone(&service);
-                let every = Duration::from_secs(registered.settings.poll_interval_s);
                 let name = name.clone();
-                handles.push(tokio::spawn(async move { polling.poll(name, every).await }));
+                handles.push(tokio::spawn(async move {
+                    polling.poll(name, Duration::from_secs(every)).await
+                }));
             }
         }
         Ok(Self {

@@ -141,6 +141,7 @@ pub fn desk(base_url: &str) -> ConnectorSettings {
         max_attempts: 3,
         retry_max_s: 300,
         poll_interval_s: 0,
+        reconcile_interval_s: 0,
         timeout_s: 5,
         fields: [
             (

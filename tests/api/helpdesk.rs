@@ -160,6 +160,15 @@ impl Helpdesk {
 /// The helpdesk connector's settings, with `assignment_group` mapped onto
 /// the helpdesk's queues and applied when routed automatically.
 fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
+    connector_reconciling(base, helpdesk_queues, 300)
+}
+
+/// [`connector`], catching up on missed events every `reconcile_interval_s`.
+fn connector_reconciling(
+    base: &str,
+    helpdesk_queues: &Value,
+    reconcile_interval_s: u64,
+) -> ConnectorSettings {
     let queue = |title: &str| helpdesk_queues[title].as_i64().unwrap().to_string();
     ConnectorSettings {
         name: "desk".into(),
@@ -175,6 +184,7 @@ fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
         max_attempts: 5,
         retry_max_s: 300,
         poll_interval_s: 0,
+        reconcile_interval_s,
         timeout_s: 10,
         fields: [
             (
@@ -524,4 +534,125 @@ async fn helpdesk_history_import_stores_resolved_tickets_with_their_final_labels
         404,
         "open tickets are not history"
     );
+}
+
+impl Helpdesk {
+    /// Creates a ticket as [`Helpdesk::open`] does, whatever the helpdesk
+    /// answers (it answers 500 when its webhook cannot be delivered, though
+    /// the ticket is stored); returns its id, found by its title.
+    async fn open_while_unreachable(&self, title: &str, description: &str) -> i64 {
+        let _ = reqwest::Client::new()
+            .post(format!("{}/api/tickets/", self.base))
+            .header("Authorization", format!("Token {}", self.token("agent")))
+            .json(&json!({
+                "queue": self.queue("Service Desk"), "title": title, "description": description,
+                "submitter_email": "user@example.com", "priority": 3,
+            }))
+            .send()
+            .await
+            .unwrap();
+        let listed = self
+            .call(
+                reqwest::Method::GET,
+                "/api/tickets/?page_size=100",
+                "agent",
+                None,
+            )
+            .await;
+        listed["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["title"] == title)
+            .and_then(|t| t["id"].as_i64())
+            .unwrap_or_else(|| panic!("{title:?} was not stored: {listed:#}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
+async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_back() {
+    let (data, info) = Helpdesk::prepare();
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let secrets_file = secrets.path().join("secrets.yaml");
+    std::fs::write(
+        &secrets_file,
+        format!(
+            "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",
+            info["users"]["switchboard"]["token"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    // Catching up every second.
+    let settings = connector_reconciling(&base, &info["queues"], 1);
+    let (first_secrets, first_settings) = (secrets_file.clone(), settings.clone());
+    let app = spawn_app_on(sample_copy(), move |s| {
+        s.runbooks.secrets_file = Some(first_secrets);
+        s.connectors = vec![first_settings];
+    })
+    .await;
+    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
+    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
+    let vpn = (
+        "VPN connection drops every few minutes",
+        "The GlobalProtect VPN disconnects every 5-10 minutes while working from home.",
+    );
+
+    // While up: the webhook brings the ticket, and the catch-ups that follow
+    // find it already queued.
+    let up = helpdesk.open(vpn.0, vpn.1).await;
+    wait_ticket(&helpdesk, up, "routed", |t| !notes(t).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(notes(&helpdesk.ticket(up).await).len(), 1, "written once");
+
+    // Down: two tickets are opened and a person comments on the first one.
+    let data = app.stop().await;
+    let missed = [
+        helpdesk
+            .open_while_unreachable("VPN keeps dropping at home", vpn.1)
+            .await,
+        helpdesk
+            .open_while_unreachable("GlobalProtect disconnects", vpn.1)
+            .await,
+    ];
+    // (The helpdesk answers 500 here too: its webhook fails after the
+    // follow-up is stored.)
+    let _ = reqwest::Client::new()
+        .post(format!("{}/api/followups/", helpdesk.base))
+        .header(
+            "Authorization",
+            format!("Token {}", helpdesk.token("agent")),
+        )
+        .json(&json!({ "ticket": up, "comment": "It dropped again", "public": true }))
+        .send()
+        .await
+        .unwrap();
+
+    // Back: the catch-up at start queues what no event brought.
+    let app = spawn_app_on(data, move |s| {
+        s.runbooks.secrets_file = Some(secrets_file);
+        s.connectors = vec![settings];
+    })
+    .await;
+    for id in missed {
+        let routed = wait_ticket(&helpdesk, id, "caught up", |t| !notes(t).is_empty()).await;
+        assert_eq!(routed["queue"], helpdesk.queue("Network"), "{routed:#}");
+    }
+    wait_ticket(&helpdesk, up, "the comment caught up", |t| {
+        notes(t).len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for id in missed {
+        assert_eq!(
+            notes(&helpdesk.ticket(id).await).len(),
+            1,
+            "ticket {id} written once"
+        );
+    }
+    assert_eq!(notes(&helpdesk.ticket(up).await).len(), 2);
+    let all = jobs(&app).await;
+    assert!(all.iter().all(|j| j["state"] == "done"), "{all:#?}");
 }

@@ -216,6 +216,7 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
         max_attempts: 5,
         retry_max_s: 300,
         poll_interval_s: 1,
+        reconcile_interval_s: 300,
         timeout_s: 10,
         fields: [
             (
