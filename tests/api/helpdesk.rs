@@ -1,8 +1,9 @@
 //! The `helpdesk` connector against a real django-helpdesk (PyPI, SQLite, its
 //! development server on a free port; `scripts/helpdesk.sh`): tickets created
 //! through the helpdesk's API reach Switchboard by its webhook, the queue is
-//! written back (configured as `docs/connectors.md` shows) and an internal
-//! note added, and a person's later move of the queue stands; a vague ticket
+//! written back (configured as `docs/connectors.md` shows), priority and
+//! assignee too, each read back, and an internal note added, and a person's
+//! later move of the queue stands; a vague ticket
 //! gets only the note;
 //! Switchboard's own note does not trigger another triage; closing a ticket in
 //! the helpdesk stores it as an incident that routes the next similar ticket.
@@ -130,7 +131,8 @@ impl Helpdesk {
         response.json().await.unwrap()
     }
 
-    /// Creates a ticket as the agent in the Service Desk queue; returns its id.
+    /// Creates a ticket as the agent in the Service Desk queue, priority 5
+    /// (very low), unassigned; returns its id.
     async fn open(&self, title: &str, description: &str) -> i64 {
         let ticket = self
             .call(
@@ -139,7 +141,7 @@ impl Helpdesk {
                 "agent",
                 Some(json!({
                     "queue": self.queue("Service Desk"), "title": title, "description": description,
-                    "submitter_email": "user@example.com", "priority": 3,
+                    "submitter_email": "user@example.com", "priority": 5,
                 })),
             )
             .await;
@@ -159,17 +161,18 @@ impl Helpdesk {
 
 /// The helpdesk connector's settings, with `assignment_group` mapped onto
 /// the helpdesk's queues and applied when routed automatically.
-fn connector(base: &str, helpdesk_queues: &Value) -> ConnectorSettings {
-    connector_reconciling(base, helpdesk_queues, 300)
+fn connector(base: &str, helpdesk: &Value) -> ConnectorSettings {
+    connector_reconciling(base, helpdesk, 300)
 }
 
 /// [`connector`], catching up on missed events every `reconcile_interval_s`.
 fn connector_reconciling(
     base: &str,
-    helpdesk_queues: &Value,
+    helpdesk: &Value,
     reconcile_interval_s: u64,
 ) -> ConnectorSettings {
-    let queue = |title: &str| helpdesk_queues[title].as_i64().unwrap().to_string();
+    let queue = |title: &str| helpdesk["queues"][title].as_i64().unwrap().to_string();
+    let user = |name: &str| helpdesk["users"][name]["id"].as_i64().unwrap().to_string();
     ConnectorSettings {
         name: "desk".into(),
         kind: ConnectorKind::Helpdesk,
@@ -206,10 +209,29 @@ fn connector_reconciling(
             (
                 "priority".to_owned(),
                 FieldPolicy {
-                    mode: WriteMode::Note,
-                    only_if_empty: Some(true),
+                    mode: WriteMode::Apply,
+                    only_if_empty: None,
                     target: Some("priority".into()),
-                    map: Default::default(),
+                    map: [
+                        ("1 - Critical".to_owned(), "1".to_owned()),
+                        ("2 - High".to_owned(), "2".to_owned()),
+                        ("3 - Moderate".to_owned(), "3".to_owned()),
+                        ("4 - Low".to_owned(), "4".to_owned()),
+                    ]
+                    .into(),
+                },
+            ),
+            (
+                "assignee".to_owned(),
+                FieldPolicy {
+                    mode: WriteMode::Apply,
+                    only_if_empty: None,
+                    target: Some("assigned_to".into()),
+                    map: [
+                        ("Fatima Ali".to_owned(), user("fatima")),
+                        ("Daniel Roth".to_owned(), user("daniel")),
+                    ]
+                    .into(),
                 },
             ),
         ]
@@ -280,10 +302,14 @@ async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
         ),
     )
     .unwrap();
-    let settings = connector(&format!("http://127.0.0.1:{port}"), &info["queues"]);
+    let settings = connector(&format!("http://127.0.0.1:{port}"), &info);
     let app = spawn_app_on(sample_copy(), move |s| {
         s.runbooks.secrets_file = Some(secrets_file);
         s.connectors = vec![settings];
+        // Priority and assignee are applied whatever their confidence here.
+        for field in ["assignee", "priority"] {
+            s.triage.field_thresholds.insert(field.into(), 0.0);
+        }
     })
     .await;
     let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
@@ -309,8 +335,23 @@ async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
         comment.contains("assignment_group: Network Operations"),
         "{comment}"
     );
-    assert!(comment.contains("priority:"), "{comment}");
-    assert_eq!(routed["priority"], 3, "priority is note-only");
+    assert!(comment.contains("priority: 3 - Moderate"), "{comment}");
+    assert_eq!(routed["priority"], 3, "3 - Moderate, mapped: {routed:#}");
+    let assignees = [
+        ("Fatima Ali", helpdesk.info["users"]["fatima"]["id"].clone()),
+        (
+            "Daniel Roth",
+            helpdesk.info["users"]["daniel"]["id"].clone(),
+        ),
+    ];
+    let (assignee, _) = assignees
+        .iter()
+        .find(|(_, id)| routed["assigned_to"] == *id)
+        .unwrap_or_else(|| panic!("assigned to a mapped person: {routed:#}"));
+    assert!(
+        comment.contains(&format!("assignee: {assignee}")),
+        "{comment}"
+    );
 
     // A vague ticket: only the note, the queue stays.
     let vague = helpdesk
@@ -586,7 +627,7 @@ async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_bac
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     // Catching up every second.
-    let settings = connector_reconciling(&base, &info["queues"], 1);
+    let settings = connector_reconciling(&base, &info, 1);
     let (first_secrets, first_settings) = (secrets_file.clone(), settings.clone());
     let app = spawn_app_on(sample_copy(), move |s| {
         s.runbooks.secrets_file = Some(first_secrets);

@@ -1,7 +1,8 @@
 //! The `rt` connector against a real Request Tracker 5 (Debian's package,
 //! SQLite, its standalone server on a free port; `scripts/rt.sh`): tickets
-//! opened in RT are found by polling, the queue is set and an internal comment
-//! added; Switchboard's own changes start no job; tickets opened while
+//! opened in RT are found by polling (authenticated by an RT auth token), the
+//! queue, owner, priority and a custom field are set and read back, and an
+//! internal comment added; Switchboard's own changes start no job; tickets opened while
 //! Switchboard was stopped are triaged when it is back; resolving a ticket in
 //! RT stores it as an incident; `connector import` reads RT's resolved
 //! tickets. Run by `scripts/test-rt.sh` (`make test-rt`).
@@ -210,7 +211,9 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
         kind: ConnectorKind::Rt,
         base_url: format!("{base}/REST/2.0"),
         credentials_secret: Some("RT_CREDENTIALS".into()),
-        auth_scheme: switchboard::connectors::AuthScheme::Basic,
+        // An RT auth token (`Authorization: token ...`), as an RT admin
+        // issues one to a service account.
+        auth_scheme: switchboard::connectors::AuthScheme::Token,
         inbound: InboundSettings::default(),
         service_user: Some("switchboard".into()),
         max_attempts: 5,
@@ -242,12 +245,31 @@ fn connector(name: &str, base: &str) -> ConnectorSettings {
                 },
             ),
             (
+                "assignee".to_owned(),
+                FieldPolicy {
+                    mode: WriteMode::Apply,
+                    only_if_empty: None,
+                    target: Some("Owner".into()),
+                    map: [
+                        ("Fatima Ali".to_owned(), "fatima".to_owned()),
+                        ("Daniel Roth".to_owned(), "daniel".to_owned()),
+                    ]
+                    .into(),
+                },
+            ),
+            (
                 "priority".to_owned(),
                 FieldPolicy {
-                    mode: WriteMode::Note,
-                    only_if_empty: Some(true),
+                    mode: WriteMode::Apply,
+                    only_if_empty: None,
                     target: Some("Priority".into()),
-                    map: Default::default(),
+                    map: [
+                        ("1 - Critical".to_owned(), "90".to_owned()),
+                        ("2 - High".to_owned(), "70".to_owned()),
+                        ("3 - Moderate".to_owned(), "50".to_owned()),
+                        ("4 - Low".to_owned(), "20".to_owned()),
+                    ]
+                    .into(),
                 },
             ),
         ]
@@ -271,8 +293,8 @@ async fn switchboard_for(
     std::fs::write(
         &secrets_file,
         format!(
-            "RT_CREDENTIALS: \"switchboard:{}\"\n",
-            rt.password("switchboard")
+            "RT_CREDENTIALS: \"{}\"\n",
+            rt.info["token"].as_str().unwrap()
         ),
     )
     .unwrap();
@@ -280,6 +302,10 @@ async fn switchboard_for(
     let app = spawn_app_on(data_dir, move |s| {
         s.runbooks.secrets_file = Some(secrets_file);
         s.connectors = vec![settings];
+        // Owner and priority are applied whatever their confidence here.
+        for field in ["assignee", "priority"] {
+            s.triage.field_thresholds.insert(field.into(), 0.0);
+        }
     })
     .await;
     (app, secrets)
@@ -368,7 +394,20 @@ async fn rt_tickets_are_polled_routed_noted_and_learned_from_when_resolved() {
         text.contains("assignment_group: Network Operations"),
         "{text}"
     );
-    assert_eq!(routed["Priority"], "0", "priority is note-only");
+    assert_eq!(routed["Priority"], "50", "3 - Moderate, mapped: {routed:#}");
+    let owner = routed["Owner"]["id"].as_str().unwrap();
+    assert!(["fatima", "daniel"].contains(&owner), "{routed:#}");
+    assert!(
+        text.contains(&format!(
+            "assignee: {}",
+            if owner == "fatima" {
+                "Fatima Ali"
+            } else {
+                "Daniel Roth"
+            }
+        )),
+        "{text}"
+    );
     assert_eq!(custom_field(&routed, "Category"), ["network"], "{routed:#}");
 
     // A vague ticket: only the note, the queue stays.

@@ -1,5 +1,6 @@
 """Prepares the test helpdesk: the API user Switchboard writes as (staff, with a
-token), an agent, and three queues. Prints the tokens and queue ids as JSON."""
+token), an agent, two staff tickets can be assigned to (fatima, daniel), and
+three queues. Prints the users' ids and tokens and the queue ids as JSON."""
 import json
 import os
 
@@ -13,7 +14,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 
 User = get_user_model()
 users = {}
-for name in ("switchboard", "agent"):
+for name in ("switchboard", "agent", "fatima", "daniel"):
     user, _ = User.objects.get_or_create(username=name, defaults={"is_staff": True, "is_superuser": True, "email": f"{name}@example.com"})
     token, _ = Token.objects.get_or_create(user=user)
     users[name] = {"id": user.id, "token": token.key}

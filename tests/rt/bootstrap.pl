@@ -1,7 +1,9 @@
 # Prepares the test Request Tracker: the user Switchboard writes as, an agent
-# (both privileged, with random passwords), two queues besides General and a
-# single-value custom field `Category` on every queue.
-# Prints the users' passwords as JSON.
+# (both privileged, with random passwords), two owners tickets can be given
+# to (fatima, daniel), two queues besides General, a single-value custom
+# field `Category` on every queue, and an auth token for Switchboard's user
+# (what an RT admin issues to a service account).
+# Prints the users' passwords and the token as JSON.
 use strict;
 use warnings;
 use lib '/usr/share/request-tracker5/lib';
@@ -12,7 +14,7 @@ RT::Init();
 sub password { join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 24 }
 
 my %users;
-for my $name ('switchboard', 'agent') {
+for my $name ('switchboard', 'agent', 'fatima', 'daniel') {
     my $user = RT::User->new(RT->SystemUser);
     my $password = password();
     my ($ok, $msg) = $user->Create(
@@ -36,4 +38,10 @@ my ($ok, $msg) = $field->Create(
 die "custom field: $msg" unless $ok;
 ($ok, $msg) = $field->AddToObject(RT::Queue->new(RT->SystemUser));
 die "custom field on every queue: $msg" unless $ok;
-print '{"users": {', join(', ', map { "\"$_\": \"$users{$_}\"" } sort keys %users), "}}\n";
+my $switchboard = RT::User->new(RT->SystemUser);
+$switchboard->Load('switchboard');
+my ($token_id, $token_msg, $token) = RT::AuthToken->new(RT->SystemUser)->Create(
+    Owner => $switchboard->Id, Description => 'Switchboard connector',
+);
+die "auth token: $token_msg" unless $token_id;
+print '{"users": {', join(', ', map { "\"$_\": \"$users{$_}\"" } sort keys %users), "}, \"token\": \"$token\"}\n";
