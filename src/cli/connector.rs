@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::common::load_service;
+use super::common::{get_admin, load_service, post_admin};
 use super::retrain::print_retrain;
 use crate::configuration::Settings;
 
@@ -19,13 +19,18 @@ pub(super) enum ConnectorCommand {
     },
     /// Import the system's resolved tickets as incidents (final labels and
     /// resolutions), resuming an interrupted import, then retrain the head.
-    /// The store must not be in use by a running server.
+    /// With `--server`, a running server does it while it goes on answering.
     Import {
         /// Connector name.
         name: String,
         /// Only tickets resolved since this date (`2026-01-31`, or an RFC 3339 time).
         #[arg(long, value_parser = parse_since)]
         since: Option<i64>,
+        /// Have the running server at this URL import (admin token in
+        /// SWITCHBOARD_TOKEN); without it the store is opened here, so no
+        /// server may be running on it.
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Test the connector against the live system: its credentials, every
     /// mapped value, and settings that would make it loop or do nothing.
@@ -55,7 +60,14 @@ pub(super) fn parse_since(text: &str) -> Result<i64, String> {
 /// Runs a `switchboard connector` command.
 pub(super) async fn run(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
     match &command {
-        ConnectorCommand::Import { name, since } => return import(settings, name, *since).await,
+        ConnectorCommand::Import {
+            name,
+            since,
+            server: Some(server),
+        } => return import_on_server(settings, server, name, *since).await,
+        ConnectorCommand::Import { name, since, .. } => {
+            return import(settings, name, *since).await;
+        }
         ConnectorCommand::Check { name } => return check(settings, name).await,
         _ => {}
     }
@@ -134,6 +146,53 @@ async fn import(settings: &Settings, name: &str, since: Option<i64>) -> anyhow::
         print_retrain(&service.retrain().await?);
     }
     Ok(())
+}
+
+/// Has the server at `server` import `name`'s history, showing its
+/// progress until it is done.
+async fn import_on_server(
+    settings: &Settings,
+    server: &str,
+    name: &str,
+    since: Option<i64>,
+) -> anyhow::Result<()> {
+    use crate::connectors::{ImportProgress, ImportState};
+    let path = format!("/v1/admin/connectors/{name}/import");
+    let body = serde_json::json!({ "since": since });
+    let mut progress: ImportProgress =
+        serde_json::from_value(post_admin(settings, server, &path, Some(&body)).await?)?;
+    let mut bar: Option<crate::ingest::Progress> = None;
+    while progress.state == ImportState::Running {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        progress = serde_json::from_value(get_admin(settings, server, &path).await?)?;
+        let shown = bar.get_or_insert_with(|| {
+            crate::ingest::Progress::new(
+                &format!("importing {name} on {server}"),
+                "tickets",
+                progress.total.unwrap_or(0),
+            )
+        });
+        shown.update(progress.done as u64, progress.done as u64);
+    }
+    if let Some(bar) = &bar {
+        bar.finish(progress.done as u64);
+    }
+    match (progress.state, progress.report) {
+        (ImportState::Done, Some(report)) => {
+            println!(
+                "imported {} resolved tickets ({} without text skipped) in {} pages",
+                report.imported, report.skipped, report.pages
+            );
+            if let Some(version) = progress.head_version {
+                println!("classifier head retrained; version {version}");
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!(
+            "the import failed: {} (run it again: it resumes where it stopped)",
+            progress.error.unwrap_or_default()
+        ),
+    }
 }
 
 async fn check(settings: &Settings, name: &str) -> anyhow::Result<()> {

@@ -1,6 +1,11 @@
 //! History import: a connector's resolved tickets, page by page, stored as
 //! incidents with their final labels and resolutions. The page cursor is
 //! saved after each page, so an interrupted import resumes where it stopped.
+//! Run here by `switchboard connector import`, or by a running server in the
+//! background (`--server`, `POST /v1/admin/connectors/{name}/import`) while
+//! it goes on answering triage.
+
+use std::sync::Arc;
 
 use super::ConnectorService;
 use super::service::final_labels;
@@ -8,7 +13,7 @@ use crate::domain::Incident;
 use crate::triage::TriageService;
 
 /// What a history import did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Resolved tickets stored as incidents.
     pub imported: usize,
@@ -92,5 +97,143 @@ impl ConnectorService {
                 }
             }
         }
+    }
+}
+
+/// Where a history import run by the server stands (`GET
+/// /v1/admin/connectors/{name}/import`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ImportProgress {
+    /// `running`, `done` or `failed`.
+    pub state: ImportState,
+    /// Tickets read so far.
+    pub done: usize,
+    /// Tickets in all, when the system says.
+    pub total: Option<u64>,
+    /// The result, once done.
+    pub report: Option<ImportReport>,
+    /// The classifier head's version after the retrain that follows, if one ran.
+    pub head_version: Option<i64>,
+    /// Why it failed (run it again: it resumes from the page it reached).
+    pub error: Option<String>,
+}
+
+/// The state of a server-run import.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportState {
+    /// Pages are being read and stored.
+    Running,
+    /// Every page is stored (and the head retrained).
+    Done,
+    /// Stopped by an error; the next import resumes where it stopped.
+    Failed,
+}
+
+/// Why a server-run import was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartImportError {
+    /// No connector of that name.
+    #[error("no connector {0:?}")]
+    Unknown(String),
+    /// This connector's import is running already (in this process).
+    #[error("an import of {0} is already running")]
+    Running(String),
+}
+
+impl ConnectorService {
+    /// Starts importing connector `name`'s history in the background of a
+    /// running server, into `triage` (triage goes on being answered), and
+    /// retrains the head once every page is stored. Progress:
+    /// [`Self::import_progress`].
+    pub fn process_start_import(
+        self: &Arc<Self>,
+        name: &str,
+        since: Option<i64>,
+        triage: Arc<TriageService>,
+    ) -> Result<ImportProgress, StartImportError> {
+        if !self.connectors.contains_key(name) {
+            return Err(StartImportError::Unknown(name.to_owned()));
+        }
+        let started = ImportProgress {
+            state: ImportState::Running,
+            done: 0,
+            total: None,
+            report: None,
+            head_version: None,
+            error: None,
+        };
+        {
+            // Held only to look and mark, never across an await.
+            let mut imports = self.imports.lock();
+            if imports
+                .get(name)
+                .is_some_and(|p| p.state == ImportState::Running)
+            {
+                return Err(StartImportError::Running(name.to_owned()));
+            }
+            imports.insert(name.to_owned(), started.clone());
+        }
+        let service = Arc::clone(self);
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            let update = |f: &dyn Fn(&mut ImportProgress)| {
+                if let Some(progress) = service.imports.lock().get_mut(&name) {
+                    f(progress);
+                }
+            };
+            let result = service
+                .import(&name, since, &triage, |done, total| {
+                    update(&|p| {
+                        p.done = done;
+                        p.total = total;
+                    });
+                })
+                .await;
+            let result = match result {
+                Ok(report) => triage
+                    .flush()
+                    .await
+                    .map(|()| report)
+                    .map_err(|e| e.to_string()),
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(report) => {
+                    let head_version = if report.imported > 0 && triage.learns_a_head() {
+                        match triage.retrain().await {
+                            Ok(retrained) => Some(retrained.version),
+                            Err(err) => {
+                                tracing::warn!(connector = %name, error = %err, "imported, but the head was not retrained");
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    tracing::info!(connector = %name, imported = report.imported, "history import done");
+                    update(&|p| {
+                        p.state = ImportState::Done;
+                        p.report = Some(report.clone());
+                        p.head_version = head_version;
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(connector = %name, error = %err, "history import failed; it resumes where it stopped when started again");
+                    update(&|p| {
+                        p.state = ImportState::Failed;
+                        p.error = Some(err.clone());
+                    });
+                }
+            }
+        });
+        Ok(started)
+    }
+
+    /// The last server-run import of connector `name` in this process.
+    pub fn import_progress(&self, name: &str) -> Option<ImportProgress> {
+        self.imports.lock().get(name).cloned()
     }
 }

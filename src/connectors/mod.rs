@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use check::{CheckFinding, CheckLevel};
-pub use import::ImportReport;
+pub use import::{ImportProgress, ImportReport, ImportState, StartImportError};
 pub use inbound::{Delivery, InboundError};
 pub use outbox::{Job, JobState, Outbox as JobTable};
 pub use service::{AcceptError, Accepted, ConnectorService};

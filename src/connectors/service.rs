@@ -82,6 +82,8 @@ pub struct ConnectorService {
     pub(super) wake: tokio::sync::Notify,
     /// Set at shutdown: workers and pollers finish what is in hand and stop.
     pub(super) closing: std::sync::atomic::AtomicBool,
+    /// History imports run by this server, by connector.
+    pub(super) imports: parking_lot::Mutex<BTreeMap<String, super::import::ImportProgress>>,
 }
 
 fn connector_for(
@@ -153,6 +155,7 @@ impl ConnectorService {
             scrubber,
             wake: tokio::sync::Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            imports: parking_lot::Mutex::new(BTreeMap::new()),
         }))
     }
 

@@ -7,9 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{IngestError, Progress};
+use super::{IncidentSink, IngestError, Progress};
 use crate::domain::{Incident, LABEL_FIELDS};
-use crate::triage::TriageService;
 
 /// Which source columns feed which incident fields.
 #[derive(Debug, Clone, Default)]
@@ -449,7 +448,7 @@ pub struct IngestReport {
 
 /// Reads `path` and stores every good row through `service`.
 pub async fn ingest_incidents(
-    service: &TriageService,
+    service: &dyn IncidentSink,
     path: &Path,
     mapping: &ColumnMapping,
     options: IngestOptions,
@@ -488,7 +487,7 @@ pub async fn ingest_incidents(
 }
 
 async fn flush_batch(
-    service: &TriageService,
+    service: &dyn IncidentSink,
     batch: &mut Vec<Incident>,
     report: &mut IngestReport,
 ) -> Result<(), IngestError> {
@@ -497,7 +496,7 @@ async fn flush_batch(
     }
     let rows = std::mem::take(batch);
     let count = rows.len() as u64;
-    service.store_incidents(dedup_by_id(rows)).await?;
+    service.store(dedup_by_id(rows)).await?;
     report.stored += count;
     Ok(())
 }

@@ -2,7 +2,9 @@
 //!
 //! Bad rows are reported with their line number and skipped (or fatal with
 //! `strict`); rows are stored in batches as they are read, so a failure late in
-//! a file never loses what was stored before it.
+//! a file never loses what was stored before it. Where they are stored is an
+//! [`IncidentSink`]: the triage service here, or a running server's
+//! `POST /v1/incidents/batch` (`switchboard ingest incidents --server`).
 
 mod incidents;
 mod knowledge;
@@ -34,4 +36,28 @@ pub enum IngestError {
     /// Embedding or storing failed.
     #[error(transparent)]
     Triage(#[from] crate::triage::TriageError),
+    /// The server storing the incidents refused or could not be reached.
+    #[error("{0}")]
+    Server(String),
+}
+
+/// Where ingested incidents are stored.
+#[async_trait::async_trait]
+pub trait IncidentSink: Send + Sync {
+    /// Stores a batch: validated, scrubbed, embedded, inserted or replaced
+    /// by id; durable once it returns.
+    async fn store(&self, incidents: Vec<crate::domain::Incident>) -> Result<(), IngestError>;
+    /// Builds indexes after a bulk load.
+    async fn flush(&self) -> Result<(), IngestError>;
+}
+
+#[async_trait::async_trait]
+impl IncidentSink for crate::triage::TriageService {
+    async fn store(&self, incidents: Vec<crate::domain::Incident>) -> Result<(), IngestError> {
+        Ok(self.store_incidents(incidents).await?)
+    }
+
+    async fn flush(&self) -> Result<(), IngestError> {
+        Ok(crate::triage::TriageService::flush(self).await?)
+    }
 }

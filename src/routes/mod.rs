@@ -11,6 +11,7 @@ mod extract;
 mod feedback;
 mod health;
 mod hooks;
+mod imports;
 mod incidents;
 mod metrics;
 pub mod middleware;
@@ -36,7 +37,10 @@ pub use extract::{ApiJson, ApiQuery};
 pub use feedback::{post_feedback, retrain, stats};
 pub use health::{healthz, readyz};
 pub use hooks::{list_jobs, receive_event, requeue_job};
-pub use incidents::{get_incident, put_incident};
+pub use imports::{ImportRequest, import_progress, start_import};
+pub use incidents::{
+    BatchReceipt, IncidentBatch, MAX_BATCH, get_incident, put_incident, put_incidents,
+};
 pub use metrics::{metrics, record as record_metrics};
 pub use openapi::{ApiDoc, openapi};
 pub use privacy::{forget, retention};

@@ -43,6 +43,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
     let v1 = Router::new()
         .route("/triage", post(routes::triage))
         .route("/incidents", post(routes::put_incident))
+        .route("/incidents/batch", post(routes::put_incidents))
         .route("/incidents/{id}", get(routes::get_incident))
         .route("/tickets/{id}/feedback", post(routes::post_feedback))
         .route(
@@ -54,6 +55,10 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .route("/stats", get(routes::stats))
         .route("/admin/retrain", post(routes::retrain))
         .route("/admin/forget", post(routes::forget))
+        .route(
+            "/admin/connectors/{name}/import",
+            post(routes::start_import).get(routes::import_progress),
+        )
         .route("/admin/retention", post(routes::retention))
         .route(
             "/executions",

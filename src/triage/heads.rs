@@ -35,6 +35,11 @@ impl TriageService {
         Ok(self)
     }
 
+    /// Whether a classifier head is trained at all (`triage.classifier.enabled`).
+    pub fn learns_a_head(&self) -> bool {
+        self.settings.classifier.enabled
+    }
+
     /// The classifier head in use, if one is trained.
     pub fn head(&self) -> Option<Arc<ClassifierHead>> {
         self.head.read().as_ref().map(|(_, head)| Arc::clone(head))

@@ -184,3 +184,78 @@ fn kb_reingest_replaces_chunks_instead_of_duplicating() {
     assert!(out.status.success());
     assert_eq!(count(&data), first);
 }
+
+// A desk loads its history into the deployment that is running: the rows go
+// to the server in batches while it answers triage, and a bad row is
+// skipped as it is locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_into_a_running_server_while_it_answers_triage() {
+    use serde_json::json;
+    let app = crate::helpers::spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.csv");
+    let mut csv = String::from("id,title,description,resolution,assignment_group\n");
+    for n in 0..300 {
+        csv.push_str(&format!(
+            "LIVE{n},Mailbox full {n},The mailbox of user {n} is over its quota,Raised the quota,Messaging\n"
+        ));
+    }
+    csv.push_str("LIVE-BAD,,,,Messaging\n");
+    std::fs::write(&file, csv).unwrap();
+    let traffic = {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..20 {
+                let answer = client
+                    .post(format!("{address}/v1/triage"))
+                    .bearer_auth(crate::helpers::AGENT_TOKEN)
+                    .json(&json!({ "title": format!("VPN drops {n}"), "description": "GlobalProtect disconnects" }))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(answer.status().as_u16());
+            }
+            statuses
+        })
+    };
+
+    let out = switchboard_command()
+        .env("SWITCHBOARD_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .args(["ingest", "incidents", "--server", &app.address])
+        .arg(&file)
+        .output()
+        .unwrap();
+
+    assert_succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("stored 300 incidents on"), "{said}");
+    assert!(said.contains("skipped 1 bad rows"), "{said}");
+    assert!(said.contains("classifier head retrained"), "{said}");
+    assert!(traffic.await.unwrap().iter().all(|s| *s == 200));
+    for id in ["LIVE0", "LIVE299"] {
+        let stored = app.get(&format!("/v1/incidents/{id}")).await;
+        assert_eq!(stored.status(), 200, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_incidents_is_refused_whole_when_one_is_invalid() {
+    use serde_json::json;
+    let app = crate::helpers::spawn_app().await;
+    let answer = app
+        .post_json(
+            "/v1/incidents/batch",
+            &json!({ "incidents": [
+                { "id": "OK-1", "title": "Mailbox full", "description": "over quota" },
+                { "id": "has space", "title": "Mailbox full", "description": "over quota" },
+            ] }),
+        )
+        .await;
+    assert_eq!(answer.status(), 422);
+    assert_eq!(app.get("/v1/incidents/OK-1").await.status(), 404);
+    let empty = app
+        .post_json("/v1/incidents/batch", &json!({ "incidents": [] }))
+        .await;
+    assert_eq!(empty.status(), 422);
+}

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with_ca,
-    wait_learned,
+    FakeSystem, VPN, deliver, deliver_and_finish, import, incident, serve, spawn_with,
+    spawn_with_ca, wait_learned,
 };
 
 const HOOK: &str = "servicenow-hook-token-0123456789";
@@ -233,4 +233,71 @@ async fn servicenow_history_import_over_https_trusts_the_ca_file() {
     let (said, _store) = import(&toml, &[("SN", "u:p")], "sn", None);
     assert!(said.contains("imported 1 resolved ticket"), "{said}");
     assert!(system.base.starts_with("https://"));
+}
+
+// The history goes into a deployment that is running and answering: the
+// command line asks the server, which imports in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_history_import_runs_in_the_running_server_while_it_triages() {
+    let system = FakeSystem::start().await;
+    let rows: Vec<Value> = (0..3)
+        .map(|n| json!({ "sys_id": format!("live{n}"), "short_description": format!("Wifi drops on floor {n}"),
+            "description": "The wifi keeps dropping", "state": "7", "assignment_group": NETWORK_GROUP,
+            "close_notes": format!("replaced access point {n}") }))
+        .collect();
+    system.answer(
+        "GET",
+        "/api/now/table/incident?",
+        vec![(200, json!({ "result": rows }))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(
+        connector(&system.base),
+        &[("SN_CREDENTIALS", "u:p"), ("SN_HOOK", HOOK)],
+        &dir,
+    )
+    .await;
+    // Triage traffic all along.
+    let traffic = {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for n in 0..20 {
+                let answer = client
+                    .post(format!("{address}/v1/triage"))
+                    .bearer_auth(crate::helpers::AGENT_TOKEN)
+                    .json(&json!({ "title": format!("VPN drops {n}"), "description": VPN.1 }))
+                    .send()
+                    .await
+                    .unwrap();
+                answers.push(answer.status().as_u16());
+            }
+            answers
+        })
+    };
+    let import = crate::helpers::switchboard_command()
+        .env("SWITCHBOARD_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .args(["connector", "import", "sn", "--server", &app.address])
+        .output()
+        .unwrap();
+    crate::helpers::assert_succeeded(&import);
+    let said = String::from_utf8_lossy(&import.stdout);
+    assert!(said.contains("imported 3 resolved tickets"), "{said}");
+    assert!(traffic.await.unwrap().iter().all(|s| *s == 200));
+    for n in 0..3 {
+        let stored = incident(&app, &format!("sn:live{n}")).await.unwrap();
+        assert_eq!(stored["labels"]["assignment_group"], "Network Operations");
+    }
+    // A second import while none runs starts again; the progress is readable.
+    let progress: Value = app
+        .get_as(
+            crate::helpers::ADMIN_TOKEN,
+            "/v1/admin/connectors/sn/import",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(progress["state"], "done", "{progress:#}");
+    assert_eq!(progress["report"]["imported"], 3);
 }
