@@ -28,6 +28,7 @@ mod privacy;
 mod problems;
 mod qdrant_cluster;
 mod qdrant_process;
+mod qdrant_secured;
 mod replicas;
 mod rt;
 mod runbooks;

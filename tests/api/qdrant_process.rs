@@ -102,6 +102,60 @@ impl QdrantServer {
         Some(server)
     }
 
+    /// The server with TLS on both ports (`issued`'s certificate and key)
+    /// and `api_key` required, or `None` (said loudly) when no binary is
+    /// there; ready once it answers `/readyz` over HTTPS trusting `ca`.
+    pub async fn start_secured(
+        ca: &crate::tls::TestCa,
+        issued: &crate::tls::Issued,
+        api_key: &str,
+    ) -> Option<Self> {
+        let binary = qdrant_binary("the server backend over TLS is untested in this run")?;
+        let dir = tempfile::tempdir().unwrap();
+        let (http, grpc) = (free_port(), free_port());
+        let child = Command::new(&binary)
+            .current_dir(dir.path())
+            .env("QDRANT__CLUSTER__ENABLED", "false")
+            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
+            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
+            .env("QDRANT__SERVICE__ENABLE_TLS", "true")
+            .env("QDRANT__SERVICE__API_KEY", api_key)
+            .env("QDRANT__TLS__CERT", &issued.cert_file)
+            .env("QDRANT__TLS__KEY", &issued.key_file)
+            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
+            .env(
+                "QDRANT__STORAGE__SNAPSHOTS_PATH",
+                dir.path().join("snapshots"),
+            )
+            .env("QDRANT__TELEMETRY_DISABLED", "true")
+            .env("QDRANT__LOG_LEVEL", "WARN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            child,
+            grpc,
+            _dir: dir,
+        };
+        let client = ca.client();
+        let started = Instant::now();
+        while !client
+            .get(format!("https://localhost:{http}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "Qdrant with TLS did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(server)
+    }
+
     pub fn settings(&self, prefix: &str) -> QdrantSettings {
         QdrantSettings {
             url: format!("http://127.0.0.1:{}", self.grpc),
