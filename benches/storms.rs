@@ -64,6 +64,7 @@ fn observe(c: &mut Criterion) {
                 service: None,
                 terms: BTreeSet::new(),
                 cis: Vec::new(),
+                closed: false,
             }
         };
         for _ in 0..window {

@@ -226,14 +226,16 @@ impl Worker {
         };
         let ticket_id = format!("{}:{}", settings.name, ticket.id);
         if ticket.resolved {
-            return learn_from_closure(
+            let learned = learn_from_closure(
                 self.desk.triage_service(),
                 settings,
                 &ticket,
                 &ticket_id,
                 &caller,
             )
-            .await;
+            .await?;
+            self.desk.process_resolved(&ticket_id).await;
+            return Ok(learned);
         }
         let received = NewTicket {
             id: Some(ticket_id),

@@ -139,6 +139,30 @@ impl TriageDesk {
         Ok(arrived.triage)
     }
 
+    /// A resolved incident arrives (`POST /v1/incidents`, a connector's
+    /// closed ticket): stored (scrubbed, insert or replace by id), and a
+    /// ticket of the same id is closed for duplicate linking. Returns
+    /// whether it replaced one, and the incident as stored.
+    pub async fn process_incident(
+        &self,
+        incident: crate::domain::Incident,
+    ) -> Result<(bool, crate::domain::Incident), TriageError> {
+        let existed = self.triage.incident(&incident.id).await?.is_some();
+        self.triage.store_incidents(vec![incident.clone()]).await?;
+        self.process_resolved(&incident.id).await;
+        Ok((existed, self.triage.scrub_incident(&incident)))
+    }
+
+    /// Ticket `ticket_id` was resolved or closed: a new ticket no longer
+    /// links to it as a duplicate. A failure is logged; the incident is stored.
+    pub async fn process_resolved(&self, ticket_id: &str) {
+        if let Some(storms) = &self.storms
+            && let Err(e) = storms.process_closed(ticket_id).await
+        {
+            tracing::warn!(ticket = %ticket_id, error = %e, "cannot mark the ticket closed for duplicates");
+        }
+    }
+
     /// Records a triaged ticket in the review queue with the fields written
     /// back (`applied`) and whether the connector asked for a review. A
     /// failure is logged, never a failed triage: the ticket itself is stored.
@@ -241,6 +265,7 @@ impl TriageDesk {
                 .iter()
                 .map(|c| c.name.clone())
                 .collect(),
+            closed: false,
         };
         match storms.observe(observed).await {
             Ok(observation) => observation,

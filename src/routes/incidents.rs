@@ -19,12 +19,9 @@ pub async fn put_incident(
     let caller = caller.require(Role::Agent)?;
     let incident = Incident::from(input);
     incident.validate()?;
-    let service = state.service()?;
-    let existed = service.incident(&incident.id).await?.is_some();
     // Stored scrubbed (the addresses it mentions indexed for erasure first),
     // and answered as stored.
-    service.store_incidents(vec![incident.clone()]).await?;
-    let incident = service.scrub_incident(&incident);
+    let (existed, incident) = state.app()?.desk.process_incident(incident).await?;
     tracing::info!(caller = %caller.name, incident = %incident.id, replaced = existed, "incident stored");
     let status = if existed {
         StatusCode::OK

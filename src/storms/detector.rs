@@ -54,6 +54,8 @@ pub struct Observed {
     pub terms: BTreeSet<String>,
     /// Configuration items it mentions (inventory names).
     pub cis: Vec<String>,
+    /// Resolved or closed since: a new ticket is not its duplicate.
+    pub closed: bool,
 }
 
 /// A storm as the detector tracks it.
@@ -166,6 +168,14 @@ impl Detector {
             self.push(observed, Some(id.clone()));
         }
         self.storms.insert(id, storm);
+    }
+
+    /// Marks ticket `id` resolved or closed: it stays in the window (and its
+    /// storm) but is no longer a ticket a new one can duplicate.
+    pub fn close(&mut self, id: &str) {
+        if let Some((observed, _)) = self.window.iter_mut().find(|(o, _)| o.id == id) {
+            observed.closed = true;
+        }
     }
 
     /// Lets go of ticket `id` (erasure): out of the window and out of its
@@ -292,7 +302,7 @@ impl Detector {
         let since = ticket.at - self.settings.duplicate_window_ms;
         self.window
             .iter()
-            .filter(|(o, _)| o.id != ticket.id && o.at >= since && o.at <= ticket.at)
+            .filter(|(o, _)| o.id != ticket.id && !o.closed && o.at >= since && o.at <= ticket.at)
             .filter_map(|(o, _)| {
                 let reason = if ticket.caller.is_some() && o.caller == ticket.caller {
                     "same caller".to_owned()
@@ -438,6 +448,7 @@ mod tests {
             service: None,
             terms: BTreeSet::new(),
             cis: Vec::new(),
+            closed: false,
         }
     }
 
@@ -559,6 +570,18 @@ mod tests {
         );
         // Someone else's similar ticket is not a duplicate (it may be a storm).
         again.caller = Some("bo".into());
+        assert!(detector.duplicate_of(&again).is_none());
+    }
+
+    #[test]
+    fn a_closed_ticket_is_no_ones_duplicate() {
+        let mut detector = Detector::new(settings());
+        let mut first = ticket("first", 0, 2, 0.0);
+        first.caller = Some("ana".into());
+        detector.observe(first);
+        detector.close("first");
+        let mut again = ticket("again", 120, 2, 0.01);
+        again.caller = Some("ana".into());
         assert!(detector.duplicate_of(&again).is_none());
     }
 

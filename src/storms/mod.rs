@@ -165,6 +165,16 @@ impl StormService {
         }))
     }
 
+    /// Ticket `ticket_id` was resolved or closed: it stays in its storm, but
+    /// a new ticket is no longer its duplicate (in this process, and in the
+    /// window rebuilt at start).
+    pub async fn process_closed(&self, ticket_id: &str) -> Result<(), sqlx::Error> {
+        self.detector.lock().close(ticket_id);
+        self.repository
+            .close(ticket_id, crate::infra::clock::now_ms())
+            .await
+    }
+
     /// Erasure: removes ticket `ticket_id` from the stored window and storms
     /// inside the caller's transaction; call [`Self::forget_in_memory`] once
     /// it commits.

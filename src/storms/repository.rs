@@ -76,12 +76,22 @@ impl StormRepository {
             .execute(&self.pool)
             .await?;
         let rows: Vec<WindowRow> = sqlx::query_as(
-            "SELECT ticket_id, title, at, vector, caller, service, terms, cis FROM storm_window ORDER BY at",
+            "SELECT ticket_id, title, at, vector, caller, service, terms, cis, closed_at FROM storm_window ORDER BY at",
         )
         .fetch_all(&self.pool)
         .await?;
         // A vector that no longer decodes leaves its ticket out of the window.
         Ok(rows.into_iter().filter_map(WindowRow::observed).collect())
+    }
+
+    /// Records that ticket `ticket_id` was resolved or closed at `at`.
+    pub(super) async fn close(&self, ticket_id: &str, at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE storm_window SET closed_at = $2 WHERE ticket_id = $1")
+            .bind(ticket_id.to_owned())
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map(drop)
     }
 
     /// Deletes ticket `ticket_id` from the window and from every storm
@@ -322,6 +332,7 @@ struct WindowRow {
     service: Option<String>,
     terms: String,
     cis: String,
+    closed_at: Option<i64>,
 }
 
 impl WindowRow {
@@ -336,6 +347,7 @@ impl WindowRow {
             service: self.service,
             terms: strings(&self.terms).into_iter().collect::<BTreeSet<_>>(),
             cis: strings(&self.cis),
+            closed: self.closed_at.is_some(),
         })
     }
 }

@@ -280,3 +280,33 @@ async fn a_forgotten_ticket_leaves_its_storm_which_keeps_the_others() {
     let next = triage(&app, &burst[12]).await;
     assert_eq!(next["storm"]["id"], json!(id), "{next:#}");
 }
+
+#[tokio::test]
+async fn a_resolved_ticket_is_no_longer_the_original_of_a_duplicate() {
+    let app = spawn_app().await;
+    let at = parse_time("2026-10-06T08:00:00Z");
+    let ticket = |id: &str, minutes: i64| {
+        (
+            id.to_owned(),
+            "Laptop battery drains fast".to_owned(),
+            "My laptop battery goes from full to empty in an hour since the update.".to_owned(),
+            "ana".to_owned(),
+            at + minutes * 60_000,
+        )
+    };
+    triage(&app, &ticket("CLOSED-1", 0)).await;
+    // It is resolved: it becomes an incident.
+    let resolved = app
+        .post_json(
+            "/v1/incidents",
+            &json!({ "id": "CLOSED-1", "title": "Laptop battery drains fast",
+                "description": "My laptop battery goes from full to empty in an hour since the update.",
+                "resolution": "Replaced the battery" }),
+        )
+        .await;
+    assert!(resolved.status().is_success());
+
+    let again = triage(&app, &ticket("CLOSED-2", 60)).await;
+
+    assert!(again["duplicate_of"].is_null(), "{again:#}");
+}
