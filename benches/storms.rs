@@ -65,6 +65,7 @@ fn observe(c: &mut Criterion) {
                 terms: BTreeSet::new(),
                 cis: Vec::new(),
                 closed: false,
+                background: 0.0,
             }
         };
         for _ in 0..window {

@@ -252,7 +252,7 @@ impl TriageDesk {
             .ok()
             .flatten()
             .unwrap_or_else(crate::infra::clock::now_ms);
-        let observed = Observed {
+        let mut observed = Observed {
             id: id.to_owned(),
             title: ticket.title.clone(),
             at,
@@ -266,7 +266,23 @@ impl TriageDesk {
                 .map(|c| c.name.clone())
                 .collect(),
             closed: false,
+            background: 0.0,
         };
+        // The topic's share of the desk's history (its background rate):
+        // measured only when the ticket could make a storm (one more search).
+        if storms.might_burst(&observed) {
+            observed.background = match self
+                .triage
+                .history_share(&observed.vector, storms.similarity())
+                .await
+            {
+                Ok(share) => share,
+                Err(e) => {
+                    tracing::warn!(ticket = %id, error = %e, "cannot measure the topic's background; assuming none");
+                    0.0
+                }
+            };
+        }
         match storms.observe(observed).await {
             Ok(observation) => observation,
             Err(e) => {

@@ -56,6 +56,10 @@ pub struct Observed {
     pub cis: Vec<String>,
     /// Resolved or closed since: a new ticket is not its duplicate.
     pub closed: bool,
+    /// The share (0-1) of the desk's stored history at least `similarity`
+    /// similar to it: its topic's background, known before any window has
+    /// passed (0 when unknown).
+    pub background: f32,
 }
 
 /// A storm as the detector tracks it.
@@ -274,27 +278,65 @@ impl Detector {
     }
 
     /// Tickets like this one it takes to open a storm: `min_tickets`, plus
-    /// `burst_factor` times how many such tickets a window usually holds
-    /// (from the kept history before this window). A topic that is always
-    /// frequent (password resets at a large desk) is not an outage; only a
-    /// burst well above its usual rate is.
+    /// `burst_factor` times how many such tickets a window usually holds. A
+    /// topic that is always frequent (password resets at a large desk, a
+    /// monitoring alert that fires all day) is not an outage; only a burst
+    /// well above its usual rate is. The usual count is the larger of two
+    /// estimates: such tickets in the kept history before this window, per
+    /// window; and the topic's share of the desk's stored history
+    /// ([`Observed::background`]) times the tickets a window holds, which
+    /// is known from the first window on (no history needs to pass first).
     fn needed(&self, ticket: &Observed, since: i64) -> usize {
         let minimum = self.settings.min_tickets;
+        let window = self.settings.window_ms as f32;
         let Some(oldest) = self.window.front().map(|(o, _)| o.at) else {
             return minimum;
         };
         let span = since - oldest;
-        if span <= 0 {
-            return minimum;
+        let (mut before, mut arrived) = (0usize, 0usize);
+        for (o, _) in self.window.iter().take_while(|(o, _)| o.at <= ticket.at) {
+            if o.at < since {
+                before += usize::from(dot(&o.vector, &ticket.vector) >= self.settings.similarity);
+            }
+            arrived += 1;
         }
-        let before = self
-            .window
-            .iter()
-            .take_while(|(o, _)| o.at < since)
-            .filter(|(o, _)| dot(&o.vector, &ticket.vector) >= self.settings.similarity)
-            .count();
-        let usual = before as f32 * self.settings.window_ms as f32 / span as f32;
+        let from_window = if span > 0 {
+            before as f32 * window / span as f32
+        } else {
+            0.0
+        };
+        // Tickets a window holds: over the kept history once it spans more
+        // than a window, else those of the window so far.
+        let per_window = if ticket.at - oldest > self.settings.window_ms {
+            arrived as f32 * window / (ticket.at - oldest) as f32
+        } else {
+            arrived as f32
+        };
+        let from_share = ticket.background * per_window;
+        let usual = from_window.max(from_share);
         minimum + (self.settings.burst_factor * usual).round() as usize
+    }
+
+    /// Whether observing `ticket` could open or join a storm: enough free
+    /// tickets of the window are similar to it, or an open storm is. Only
+    /// then does its background ([`Observed::background`]) matter, so only
+    /// then is it worth measuring (a search of the stored history).
+    pub fn might_burst(&self, ticket: &Observed) -> bool {
+        let since = ticket.at - self.settings.window_ms;
+        let threshold = self.settings.similarity;
+        let joins = self
+            .storms
+            .values()
+            .any(|s| s.last_at >= since && s.centroid_similarity(&ticket.vector) >= threshold);
+        joins
+            || self
+                .window
+                .iter()
+                .filter(|(o, storm)| storm.is_none() && o.at >= since && o.at <= ticket.at)
+                .filter(|(o, _)| dot(&o.vector, &ticket.vector) >= threshold)
+                .count()
+                + 1
+                >= self.settings.min_tickets
     }
 
     /// An earlier ticket this one near-duplicates, if any.
@@ -449,6 +491,7 @@ mod tests {
             terms: BTreeSet::new(),
             cis: Vec::new(),
             closed: false,
+            background: 0.0,
         }
     }
 
@@ -571,6 +614,30 @@ mod tests {
         // Someone else's similar ticket is not a duplicate (it may be a storm).
         again.caller = Some("bo".into());
         assert!(detector.duplicate_of(&again).is_none());
+    }
+
+    #[test]
+    fn a_topic_frequent_in_the_desks_history_needs_more_from_the_first_window() {
+        let mut detector = Detector::new(settings());
+        // Twenty tickets a window, a quarter of the history on one topic:
+        // five of it a window is its usual, not a burst.
+        let mut opened = false;
+        let others = [0, 1, 2, 3, 5, 6, 7];
+        for n in 0..20i64 {
+            let topic = n % 4 == 0;
+            let axis = if topic { 4 } else { others[(n % 7) as usize] };
+            let mut t = ticket(&format!("t{n}"), n / 2, axis, 0.0);
+            t.background = if topic { 0.25 } else { 0.0 };
+            opened |= matches!(detector.observe(t), StormEvent::Opened { .. });
+        }
+        assert!(!opened, "no storm at the topic's usual rate");
+        // The same topic unknown to the history is a burst at its fourth.
+        let mut fresh = Detector::new(settings());
+        let opened_at = (0..8).position(|n| {
+            let t = ticket(&format!("f{n}"), n, 5, 0.0);
+            matches!(fresh.observe(t), StormEvent::Opened { .. })
+        });
+        assert_eq!(opened_at, Some(3));
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub struct StormService {
     detector: parking_lot::Mutex<Detector>,
     repository: StormRepository,
     window_ms: i64,
+    similarity: f32,
 }
 
 impl StormService {
@@ -162,7 +163,20 @@ impl StormService {
             detector: parking_lot::Mutex::new(detector),
             repository,
             window_ms,
+            similarity: settings.similarity,
         }))
+    }
+
+    /// Whether `ticket` could open or join a storm now: only then is its
+    /// background worth measuring before [`Self::observe`].
+    pub fn might_burst(&self, ticket: &Observed) -> bool {
+        self.detector.lock().might_burst(ticket)
+    }
+
+    /// The cosine similarity that joins tickets into a storm
+    /// (`storms.similarity`): what a ticket's background share is counted at.
+    pub fn similarity(&self) -> f32 {
+        self.similarity
     }
 
     /// Ticket `ticket_id` was resolved or closed: it stays in its storm, but
@@ -246,7 +260,7 @@ impl StormService {
             StormEvent::Opened { .. } => {
                 self.repository.open(&storm).await?;
                 crate::metrics::global().storms_opened.inc();
-                tracing::warn!(storm = %storm.id, parent = %storm.parent, size = storm.size, terms = ?storm.terms, "storm opened: tickets about one failure");
+                tracing::warn!(storm = %storm.id, parent = %storm.parent, size = storm.size, terms = ?storm.terms, background = ticket.background, "storm opened: tickets about one failure");
                 1.0
             }
             StormEvent::Joined { similarity, .. } => {

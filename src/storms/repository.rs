@@ -348,6 +348,7 @@ impl WindowRow {
             terms: strings(&self.terms).into_iter().collect::<BTreeSet<_>>(),
             cis: strings(&self.cis),
             closed: self.closed_at.is_some(),
+            background: 0.0,
         })
     }
 }

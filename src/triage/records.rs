@@ -9,6 +9,9 @@ use super::service::{TriageService, blocking};
 use crate::domain::Incident;
 use crate::store::{Collection, PayloadRecord, StoredPoint};
 
+/// Most neighbours [`TriageService::history_share`] counts.
+pub const HISTORY_SHARE_CAP: usize = 1024;
+
 impl TriageService {
     /// Validates, embeds and stores incidents (insert or replace by id).
     pub async fn store_incidents(&self, incidents: Vec<Incident>) -> Result<(), TriageError> {
@@ -108,6 +111,29 @@ impl TriageService {
                 payload: record.to_payload(),
             })
             .collect())
+    }
+
+    /// The share (0-1) of stored incidents at least `threshold` similar to
+    /// `vector`: how common its topic is in the desk's history (counted
+    /// among the nearest [`HISTORY_SHARE_CAP`]; 0 with nothing stored).
+    pub async fn history_share(&self, vector: &[f32], threshold: f32) -> Result<f32, TriageError> {
+        let store = Arc::clone(&self.store);
+        let vector = vector.to_vec();
+        let (similar, total) = blocking(move || {
+            let hits = store.search(
+                Collection::Incidents,
+                crate::store::Query::dense(&vector),
+                HISTORY_SHARE_CAP,
+            )?;
+            let similar = hits.iter().filter(|h| h.score >= threshold).count();
+            Ok((similar, store.count(Collection::Incidents)?))
+        })
+        .await?;
+        Ok(if total == 0 {
+            0.0
+        } else {
+            similar as f32 / total as f32
+        })
     }
 
     /// Makes stored data durable and builds indexes; call after bulk loads.
