@@ -8,20 +8,10 @@
 use std::sync::Arc;
 
 use super::ConnectorService;
+use super::import_state::{ImportProgress, ImportReport, ImportState, StartImportError};
 use super::service::final_labels;
 use crate::domain::Incident;
 use crate::triage::TriageService;
-
-/// What a history import did.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ImportReport {
-    /// Resolved tickets stored as incidents.
-    pub imported: usize,
-    /// Tickets skipped (no text).
-    pub skipped: usize,
-    /// Pages read.
-    pub pages: usize,
-}
 
 impl ConnectorService {
     /// Imports connector `name`'s resolved tickets (since `since`, Unix
@@ -98,49 +88,6 @@ impl ConnectorService {
             }
         }
     }
-}
-
-/// Where a history import run by the server stands (`GET
-/// /v1/admin/connectors/{name}/import`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ImportProgress {
-    /// `running`, `done` or `failed`.
-    pub state: ImportState,
-    /// Tickets read so far.
-    pub done: usize,
-    /// Tickets in all, when the system says.
-    pub total: Option<u64>,
-    /// The result, once done.
-    pub report: Option<ImportReport>,
-    /// The classifier head's version after the retrain that follows, if one ran.
-    pub head_version: Option<i64>,
-    /// Why it failed (run it again: it resumes from the page it reached).
-    pub error: Option<String>,
-}
-
-/// The state of a server-run import.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportState {
-    /// Pages are being read and stored.
-    Running,
-    /// Every page is stored (and the head retrained).
-    Done,
-    /// Stopped by an error; the next import resumes where it stopped.
-    Failed,
-}
-
-/// Why a server-run import was not started.
-#[derive(Debug, thiserror::Error)]
-pub enum StartImportError {
-    /// No connector of that name.
-    #[error("no connector {0:?}")]
-    Unknown(String),
-    /// This connector's import is running already (in this process).
-    #[error("an import of {0} is already running")]
-    Running(String),
 }
 
 impl ConnectorService {

@@ -19,7 +19,8 @@
 //!   their REST APIs out.
 //! - `json`: reading vendors' JSON, and the job marker notes carry.
 //! - `poll`: the poller of connectors without events.
-//! - `import`: history import of resolved tickets.
+//! - `import`: history import of resolved tickets, here or in a running
+//!   server's background (`import_state`: its progress).
 //! - `check`: `connector check` (credentials and mapping against the system).
 
 mod check;
@@ -27,6 +28,7 @@ mod client;
 mod generic;
 mod helpdesk;
 mod import;
+mod import_state;
 mod inbound;
 mod jira;
 mod json;
@@ -45,7 +47,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use check::{CheckFinding, CheckLevel};
-pub use import::{ImportProgress, ImportReport, ImportState, StartImportError};
+pub use import_state::{ImportProgress, ImportReport, ImportState, StartImportError};
 pub use inbound::{Delivery, InboundError};
 pub use outbox::{Job, JobState, Outbox as JobTable};
 pub use service::{AcceptError, Accepted, ConnectorService};

@@ -83,7 +83,7 @@ pub struct ConnectorService {
     /// Set at shutdown: workers and pollers finish what is in hand and stop.
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// History imports run by this server, by connector.
-    pub(super) imports: parking_lot::Mutex<BTreeMap<String, super::import::ImportProgress>>,
+    pub(super) imports: parking_lot::Mutex<BTreeMap<String, super::import_state::ImportProgress>>,
 }
 
 fn connector_for(
@@ -148,8 +148,8 @@ impl ConnectorService {
         Ok(Arc::new(Self {
             connectors,
             secrets,
+            subjects: crate::infra::subjects::SubjectIndex::new(pool.clone(), audit.key()),
             outbox: Outbox::new(pool, clock),
-            subjects: audit.subject_index(),
             audit,
             template,
             scrubber,

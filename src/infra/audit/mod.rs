@@ -276,10 +276,10 @@ impl AuditLog {
         Self { pool, key, anchor }
     }
 
-    /// The index of who each ticket is about, keyed from this chain's key,
-    /// so every replica and the CLI compute the same fingerprints.
-    pub fn subject_index(&self) -> crate::infra::subjects::SubjectIndex {
-        crate::infra::subjects::SubjectIndex::new(self.pool.clone(), &self.key)
+    /// The chain's key, from which the subject index derives its own, so
+    /// every replica and the CLI compute the same fingerprints.
+    pub(crate) fn key(&self) -> &AuditKey {
+        &self.key
     }
 
     /// The anchor file.
