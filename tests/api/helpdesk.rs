@@ -697,3 +697,43 @@ async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_bac
     let all = jobs(&app).await;
     assert!(all.iter().all(|j| j["state"] == "done"), "{all:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
+async fn personal_data_in_a_helpdesk_ticket_reaches_no_file_of_switchboard_and_no_note() {
+    use crate::privacy::{PII, pii_under, ticket_text};
+    let (data, info) = Helpdesk::prepare();
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let secrets_file = secrets.path().join("secrets.yaml");
+    std::fs::write(
+        &secrets_file,
+        format!(
+            "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",
+            info["users"]["switchboard"]["token"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let settings = connector(&format!("http://127.0.0.1:{port}"), &info);
+    let app = spawn_app_on(sample_copy(), move |s| {
+        s.runbooks.secrets_file = Some(secrets_file);
+        s.connectors = vec![settings];
+    })
+    .await;
+    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
+    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
+
+    let id = helpdesk
+        .open(&format!("VPN locked for {}", PII[0]), &ticket_text())
+        .await;
+    let noted = wait_ticket(&helpdesk, id, "noted", |t| !notes(t).is_empty()).await;
+    let note = notes(&noted)[0]["comment"].as_str().unwrap().to_owned();
+
+    let mut leaks = pii_under(app.data_dir.path());
+    for secret in PII {
+        if note.contains(secret) {
+            leaks.push(format!("{secret}: in the note"));
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

@@ -14,7 +14,7 @@ use crate::helpers::{AGENT_TOKEN, VIEWER_TOKEN, sample_copy};
 use crate::server_process::ServerProcess;
 
 /// What must not survive anywhere.
-const PII: [&str; 5] = [
+pub const PII: [&str; 5] = [
     "ana.costa@example.com",
     "+49 30 1234567",
     "4111 1111 1111 1111",
@@ -22,15 +22,26 @@ const PII: [&str; 5] = [
     "DE89 3704 0044 0532 0130 00",
 ];
 
-fn ticket_text() -> String {
+pub fn ticket_text() -> String {
     format!(
         "Please reset the VPN for {}; call me on {}. My password: {} stopped working. Refund card {} or IBAN {}.",
         PII[0], PII[1], PII[3], PII[2], PII[4]
     )
 }
 
+/// Where each of [`PII`] was found under `dir`, one line per file.
+pub fn pii_under(dir: &Path) -> Vec<String> {
+    PII.iter()
+        .flat_map(|secret| {
+            files_containing(dir, secret)
+                .into_iter()
+                .map(move |file| format!("{secret}: in {file}"))
+        })
+        .collect()
+}
+
 /// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {

@@ -686,3 +686,27 @@ async fn rt_a_crash_before_the_poll_cursor_is_saved_queues_nothing_twice() {
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
     assert_eq!(rt.notes(&vpn).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Request Tracker: run scripts/test-rt.sh"]
+async fn rt_personal_data_in_a_polled_ticket_reaches_no_file_of_switchboard_and_no_comment() {
+    use crate::privacy::{PII, pii_under, ticket_text};
+    let rt = Rt::start().await;
+    let (app, _secrets) = switchboard_for("rt-pii", &rt, sample_copy()).await;
+    wait_polled(&app, "rt-pii", now_s()).await;
+
+    let id = rt
+        .open(&format!("VPN locked for {}", PII[0]), &ticket_text())
+        .await;
+    rt.wait_noted(&id).await;
+
+    let mut leaks = pii_under(app.data_dir.path());
+    for (_, _, text) in rt.notes(&id).await {
+        for secret in PII {
+            if text.contains(secret) {
+                leaks.push(format!("{secret}: in the comment"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

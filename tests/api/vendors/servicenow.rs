@@ -301,3 +301,32 @@ async fn servicenow_history_import_runs_in_the_running_server_while_it_triages()
     assert_eq!(progress["state"], "done", "{progress:#}");
     assert_eq!(progress["report"]["imported"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_history_keeps_no_personal_data() {
+    use crate::privacy::{PII, pii_under, ticket_text};
+    let system = FakeSystem::start().await;
+    let rows = vec![
+        json!({ "sys_id": "pii0", "short_description": format!("Card declined for {}", PII[0]),
+        "description": ticket_text(), "state": "7", "assignment_group": NETWORK_GROUP,
+        "close_notes": format!("Called back on {} and mailed {}", PII[1], PII[0]) }),
+    ];
+    system.answer(
+        "GET",
+        "/api/now/table/incident?",
+        vec![(200, json!({ "result": rows }))],
+    );
+    let toml = format!(
+        "[[connectors]]\nname = \"sn\"\nkind = \"servicenow\"\nbase_url = \"{}\"\ncredentials_secret = \"SN\"\nauth_scheme = \"basic\"\n\
+         inbound = {{ bearer_secret = \"SN\" }}\n[connectors.fields.assignment_group]\nmap = {{ \"Network Operations\" = \"{NETWORK_GROUP}\" }}\n",
+        system.base
+    );
+    let (said, store) = import(&toml, &[("SN", "u:p")], "sn", None);
+    assert!(said.contains("imported 1 resolved tickets"), "{said}");
+    let leaks = pii_under(store.path());
+    assert!(leaks.is_empty(), "{leaks:#?}");
+    // And the imported incident can be forgotten by the address it mentioned.
+    let app = serve(store).await;
+    let forgotten = app.forgotten(&json!({ "email": PII[0] })).await;
+    assert_eq!(forgotten["tickets"], json!(["sn:pii0"]), "{forgotten:#}");
+}
