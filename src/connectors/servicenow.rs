@@ -5,6 +5,7 @@
 //! as a work note (internal, never seen by the caller), together. A work note
 //! carrying the job's marker (`sys_journal_field`) means the job has written
 //! already; changes by the integration user (`service_user`) start nothing.
+//! Missed events are caught up on from the incidents' `sys_updated_on`.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::client::{Client, url_escape};
 use super::json::{self, text, text_at};
 use super::settings::ConnectorSettings;
-use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
+use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::infra::secrets::Secrets;
 
 /// Incident states meaning resolved (6) or closed (7).
@@ -26,6 +27,10 @@ const FIELDS: &str = "sys_id,number,short_description,description,state,close_co
 /// A ServiceNow connector.
 pub(super) struct ServiceNowConnector {
     client: Client,
+    /// Whether the integration user is configured: without it a catch-up
+    /// could not tell Switchboard's own updates from people's, and would
+    /// triage its own write-backs again.
+    knows_its_user: bool,
 }
 
 /// An incident as the Table API returns it (`sysparm_exclude_reference_link`:
@@ -62,6 +67,7 @@ impl ServiceNowConnector {
         }
         Ok(Self {
             client: Client::new(settings, secrets)?,
+            knows_its_user: settings.service_user.is_some(),
         })
     }
 
@@ -212,6 +218,67 @@ impl Connector for ServiceNowConnector {
             tickets: rows.iter().map(ticket_from).collect::<Result<_, _>>()?,
             next: (rows.len() as u64 == PAGE).then(|| (offset + PAGE).to_string()),
             total,
+        })
+    }
+
+    fn lists_changes(&self) -> bool {
+        self.knows_its_user
+    }
+
+    /// Incidents updated at or after the cursor (`sys_updated_on`, UTC, as
+    /// ServiceNow writes it), oldest first, a page at a time, each with the
+    /// revision (`sys_mod_count`) and actor (`sys_updated_by`) its business
+    /// rule's event carries. Those at the cursor itself come again and are
+    /// duplicates of their jobs.
+    async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
+        let Some(since) = cursor else {
+            let (rows, _) = self
+                .get(
+                    "/api/now/table/incident?sysparm_query=ORDERBYDESCsys_updated_on&sysparm_fields=sys_updated_on&sysparm_limit=1",
+                    "reading the newest change",
+                )
+                .await?;
+            let rows = rows.as_array().ok_or_else(|| {
+                ConnectorError::Permanent("the incident list is not a list".into())
+            })?;
+            let newest = rows
+                .first()
+                .and_then(|row| text_at(row, "sys_updated_on"))
+                .unwrap_or_else(|| json::utc_datetime(crate::infra::clock::now_ms() / 1000));
+            return Ok(Changes {
+                tickets: Vec::new(),
+                cursor: newest,
+                more: false,
+            });
+        };
+        let query = format!("sys_updated_on>={since}^ORDERBYsys_updated_on");
+        let path = format!(
+            "/api/now/table/incident?sysparm_query={}&sysparm_fields={FIELDS},sys_updated_on&sysparm_exclude_reference_link=true&sysparm_limit={PAGE}",
+            url_escape(&query)
+        );
+        let (json, _) = self.get(&path, "listing changed incidents").await?;
+        let rows = json
+            .as_array()
+            .ok_or_else(|| ConnectorError::Permanent("the incident list is not a list".into()))?;
+        let mut newest = since.to_owned();
+        let mut tickets = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut ticket = ticket_from(row)?;
+            ticket.revision = text_at(row, "sys_mod_count");
+            ticket.actor = text_at(row, "sys_updated_by");
+            if let Some(at) = text_at(row, "sys_updated_on")
+                && at > newest
+            {
+                newest = at;
+            }
+            tickets.push(ticket);
+        }
+        // A full page whose last time moved on: more may follow it.
+        let more = rows.len() as u64 == PAGE && newest.as_str() != since;
+        Ok(Changes {
+            tickets,
+            cursor: newest,
+            more,
         })
     }
 }

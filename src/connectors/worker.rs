@@ -76,7 +76,7 @@ impl ConnectorWorkers {
                 settings.reconcile_interval_s
             } else {
                 if settings.reconcile_interval_s > 0 {
-                    tracing::info!(connector = %name, "this kind cannot list its changes: events missed while Switchboard is down are not caught up");
+                    tracing::info!(connector = %name, "this connector cannot list its changes (its kind, or no service_user to tell its own writes by): events missed while Switchboard is down are not caught up");
                 }
                 0
             };

@@ -330,3 +330,66 @@ async fn an_imported_history_keeps_no_personal_data() {
     let forgotten = app.forgotten(&json!({ "email": PII[0] })).await;
     assert_eq!(forgotten["tickets"], json!(["sn:pii0"]), "{forgotten:#}");
 }
+
+// A business rule's message that never arrived (Switchboard down, a proxy
+// refusing it): the catch-up lists what changed and queues it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servicenow_incidents_changed_without_an_event_are_caught_up_once() {
+    let system = FakeSystem::start().await;
+    let path = format!("/api/now/table/incident/{SYS_ID}");
+    system.answer(
+        "GET",
+        "/api/now/table/incident?sysparm_query=ORDERBYDESC",
+        vec![(
+            200,
+            json!({ "result": [{ "sys_updated_on": "2026-12-01 10:00:00" }] }),
+        )],
+    );
+    let mut changed = incident_json("1", "", "")["result"].clone();
+    changed["sys_updated_on"] = json!("2026-12-01 10:05:00");
+    system.answer(
+        "GET",
+        "/api/now/table/incident?sysparm_query=sys_updated_on",
+        vec![(200, json!({ "result": [changed] }))],
+    );
+    system.answer("GET", &path, vec![(200, incident_json("1", "", ""))]);
+    system.answer(
+        "GET",
+        "/api/now/table/sys_journal_field",
+        vec![(200, json!({ "result": [] }))],
+    );
+    system.answer(
+        "PATCH",
+        &path,
+        vec![(200, incident_json("2", NETWORK_GROUP, ""))],
+    );
+    let mut settings = connector(&system.base);
+    settings["reconcile_interval_s"] = json!(1);
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(
+        settings,
+        &[("SN_CREDENTIALS", "u:p"), ("SN_HOOK", HOOK)],
+        &dir,
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    while system.writes().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // More catch-ups list it again: duplicates.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(system.writes().len(), 1, "written once");
+    assert_eq!(system.writes()[0].body["assignment_group"], NETWORK_GROUP);
+    // The event arriving late is the same change: a duplicate too.
+    let late: Value = deliver(&app, "sn", &event("4", "beth.anglin"), &bearer())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(late["status"], "duplicate", "{late:#}");
+}
