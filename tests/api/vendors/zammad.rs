@@ -230,3 +230,64 @@ async fn zammad_history_import_reads_closed_tickets_page_by_page() {
         "closed before --since"
     );
 }
+
+// A trigger's webhook that never arrived: the catch-up lists the ticket
+// list newest first and queues what changed after its cursor, once; its
+// own update afterwards is recognised by its user and starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zammad_tickets_changed_without_a_webhook_are_caught_up_once() {
+    let system = FakeSystem::start().await;
+    let mut changed = ticket("new", "Users", "2026-11-30T10:05:00.000Z");
+    changed["updated_by"] = json!("nicole.braun@zammad.org");
+    let mut before = ticket("new", "Users", "2026-11-30T10:00:00.000Z");
+    before["id"] = json!(6);
+    let mut own = ticket("open", "Network", "2026-11-30T10:05:02.000Z");
+    own["updated_by"] = json!("switchboard@example.com");
+    system.answer(
+        "GET",
+        "/api/v1/tickets?expand=true&sort_by=updated_at",
+        vec![
+            // The first look: where things are.
+            (200, json!([before.clone()])),
+            // Then a change after it, and later Switchboard's own update.
+            (200, json!([changed.clone(), before.clone()])),
+            (200, json!([changed.clone(), before.clone()])),
+            (200, json!([own, changed, before])),
+        ],
+    );
+    system.answer(
+        "GET",
+        "/api/v1/tickets/7",
+        vec![(200, ticket("new", "Users", "2026-11-30T10:05:00.000Z"))],
+    );
+    system.answer(
+        "GET",
+        "/api/v1/ticket_articles/by_ticket/",
+        vec![(200, articles(&[]))],
+    );
+    system.answer(
+        "PUT",
+        "/api/v1/tickets/7",
+        vec![(200, ticket("open", "Network", "2026-11-30T10:05:02.000Z"))],
+    );
+    let mut settings = connector(&system.base);
+    settings["reconcile_interval_s"] = json!(1);
+    let dir = tempfile::tempdir().unwrap();
+    let app = super::spawn_with(settings, &[("ZM_TOKEN", "t"), ("ZM_HOOK", SECRET)], &dir).await;
+
+    let started = std::time::Instant::now();
+    while system.writes().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let writes = system.writes();
+    assert_eq!(writes.len(), 1, "written once: {writes:#?}");
+    assert_eq!(writes[0].body["group"], "Network");
+    // Ticket 6, seen at the first look, was history: no job.
+    let jobs = super::jobs(&app, "zm").await;
+    assert!(jobs.iter().all(|j| j["ticket_id"] == "7"), "{jobs:#?}");
+}
