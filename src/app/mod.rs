@@ -52,6 +52,8 @@ pub struct App {
     pub sessions: SessionStore,
     /// Retention and erasure of ticket text.
     pub privacy: Arc<PrivacyService>,
+    /// The last problem report, shared by every replica.
+    pub problems: crate::problems::report::LastReport,
     /// The retention task (aborted at shutdown).
     retention: tokio::task::JoinHandle<()>,
 }
@@ -110,6 +112,7 @@ impl App {
         ));
         let retention = Arc::clone(&privacy).spawn_retention();
         Ok(Self {
+            problems: crate::problems::report::LastReport::new(pool.clone(), &settings.data_dir),
             privacy,
             retention,
             sessions,

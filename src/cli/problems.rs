@@ -53,7 +53,10 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
                 tokio::task::spawn_blocking(move || find_problems(store.as_ref(), &options))
                     .await
                     .context("the clustering task failed")??;
-            report::save_latest(&settings.data_dir, &found)?;
+            let pool = crate::app::parts::state_database(settings).await?;
+            report::LastReport::new(pool, &settings.data_dir)
+                .save(&found)
+                .await?;
             found
         }
     };

@@ -202,6 +202,9 @@ pub enum ProblemError {
     /// The report file is not a report.
     #[error("report file: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The state database failed.
+    #[error("state database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// An incident's opening time in Unix ms, from the formats ticketing systems

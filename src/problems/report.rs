@@ -1,5 +1,7 @@
-//! The problem report on disk: the last one as JSON under the data directory
-//! (what `GET /v1/problems` serves), and `--report DIR` as JSON plus an HTML
+//! The problem report kept and written: the last one in the state database
+//! (what `GET /v1/problems` serves, the same on every replica; one left under
+//! the data directory by an earlier version is read once and moved in), and
+//! `--report DIR` as JSON plus an HTML
 //! page whose chart a problem manager reads at a glance: one bar per problem
 //! by size, red where no knowledge passage covers it, with its incidents per
 //! month as a line.
@@ -20,8 +22,8 @@ const SPARK_LEFT: f32 = 780.0;
 const SPARK_WIDTH: f32 = 200.0;
 const ROW_HEIGHT: f32 = 22.0;
 
-/// Where the last report is kept: `DATA_DIR/problems/latest.json`.
-pub fn latest_path(data_dir: &Path) -> PathBuf {
+/// Where an earlier version kept the last report: `DATA_DIR/problems/latest.json`.
+fn latest_path(data_dir: &Path) -> PathBuf {
     data_dir.join("problems").join("latest.json")
 }
 
@@ -37,17 +39,57 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ProblemError> {
     Ok(())
 }
 
-/// Keeps `report` as the last one of the store in `data_dir`.
-pub fn save_latest(data_dir: &Path, report: &ProblemReport) -> Result<(), ProblemError> {
-    write_atomically(&latest_path(data_dir), &serde_json::to_vec_pretty(report)?)
+/// The last problem report, in the state database.
+#[derive(Clone)]
+pub struct LastReport {
+    pool: sqlx::AnyPool,
+    /// Where an earlier version kept it (moved into the database on first read).
+    data_dir: PathBuf,
 }
 
-/// The last report of the store in `data_dir`, if one was made.
-pub fn load_latest(data_dir: &Path) -> Result<Option<ProblemReport>, ProblemError> {
-    match std::fs::read(latest_path(data_dir)) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
+impl LastReport {
+    /// The report kept in `pool`; `data_dir` is where an earlier version kept it.
+    pub fn new(pool: sqlx::AnyPool, data_dir: &Path) -> Self {
+        Self {
+            pool,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// Keeps `report` as the last one (replacing the one before).
+    pub async fn save(&self, report: &ProblemReport) -> Result<(), ProblemError> {
+        sqlx::query(
+            "INSERT INTO problem_reports (name, made_at, report) VALUES ('latest', $1, $2) \
+             ON CONFLICT (name) DO UPDATE SET made_at = excluded.made_at, report = excluded.report",
+        )
+        .bind(crate::infra::clock::now_ms())
+        .bind(serde_json::to_string(report)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The last report, if one was made.
+    pub async fn load(&self) -> Result<Option<ProblemReport>, ProblemError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT report FROM problem_reports WHERE name = 'latest'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((text,)) = row {
+            return Ok(Some(serde_json::from_str(&text)?));
+        }
+        // A data directory from before: its file, moved in.
+        let path = latest_path(&self.data_dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let report: ProblemReport = serde_json::from_slice(&bytes)?;
+                self.save(&report).await?;
+                std::fs::remove_file(&path)?;
+                Ok(Some(report))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -234,12 +276,25 @@ mod tests {
         assert!(page.contains("&lt;script&gt;"));
     }
 
-    #[test]
-    fn the_last_report_round_trips_through_the_data_directory() {
+    #[tokio::test]
+    async fn the_last_report_round_trips_and_one_from_before_is_moved_in() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(load_latest(dir.path()).unwrap().is_none());
-        let report = report_with_title("Printer jam");
-        save_latest(dir.path(), &report).unwrap();
-        assert_eq!(load_latest(dir.path()).unwrap(), Some(report));
+        let pool = crate::infra::db::connect(&crate::infra::db::default_url(dir.path()))
+            .await
+            .unwrap();
+        let last = LastReport::new(pool, dir.path());
+        assert!(last.load().await.unwrap().is_none());
+        // An earlier version's file is read once and moved into the database.
+        let before = report_with_title("Printer jam");
+        write_atomically(
+            &latest_path(dir.path()),
+            &serde_json::to_vec(&before).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(last.load().await.unwrap(), Some(before));
+        assert!(!latest_path(dir.path()).exists());
+        let next = report_with_title("VPN drops");
+        last.save(&next).await.unwrap();
+        assert_eq!(last.load().await.unwrap(), Some(next));
     }
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use super::error::ErrorBody;
 use super::{ApiError, AppState, Authenticated};
 use crate::auth::Role;
-use crate::problems::{ProblemError, ProblemOptions, ProblemReport, find_problems, report};
+use crate::problems::{ProblemOptions, ProblemReport, find_problems};
 
 /// The last problem report (made by `switchboard problems` or
 /// `POST /v1/admin/problems`).
@@ -18,10 +18,7 @@ pub async fn last_problems(
     caller: Authenticated,
 ) -> Result<Json<ProblemReport>, ApiError> {
     caller.require(Role::Viewer)?;
-    let dir = state.data_dir().to_path_buf();
-    let found = tokio::task::spawn_blocking(move || report::load_latest(&dir))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let found = state.app()?.problems.load().await?;
     found.map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -61,13 +58,9 @@ pub async fn make_problems(
     };
     tracing::info!(caller = %caller.name, "problem report requested");
     let store = std::sync::Arc::clone(state.service()?.store());
-    let dir = state.data_dir().to_path_buf();
-    let found = tokio::task::spawn_blocking(move || {
-        let found = find_problems(store.as_ref(), &options)?;
-        report::save_latest(&dir, &found)?;
-        Ok::<_, ProblemError>(found)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let found = tokio::task::spawn_blocking(move || find_problems(store.as_ref(), &options))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    state.app()?.problems.save(&found).await?;
     Ok(Json(found))
 }

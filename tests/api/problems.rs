@@ -144,14 +144,16 @@ async fn the_server_makes_a_report_for_an_admin_only() {
 #[tokio::test]
 async fn since_leaves_out_older_incidents_and_those_without_a_date() {
     let data = sample_copy();
+    let written = tempfile::tempdir().unwrap();
     let out = switchboard_command()
         .env("SWITCHBOARD_DATA_DIR", data.path())
-        .args(["problems", "--since", "2026-09-20"])
+        .args(["problems", "--since", "2026-09-20", "--report"])
+        .arg(written.path())
         .output()
         .unwrap();
     assert_succeeded(&out);
     let report: Value =
-        serde_json::from_slice(&std::fs::read(data.path().join("problems/latest.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(written.path().join("problems.json")).unwrap())
             .unwrap();
     let considered = report["incidents"].as_u64().unwrap();
     assert!(considered > 0 && considered < 320, "{considered}");
