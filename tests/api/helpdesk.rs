@@ -159,13 +159,10 @@ impl Helpdesk {
     }
 }
 
-/// The helpdesk connector's settings, with `assignment_group` mapped onto
-/// the helpdesk's queues and applied when routed automatically.
-fn connector(base: &str, helpdesk: &Value) -> ConnectorSettings {
-    connector_reconciling(base, helpdesk, 300)
-}
-
-/// [`connector`], catching up on missed events every `reconcile_interval_s`.
+/// The helpdesk connector's settings as `docs/connectors.md` shows them:
+/// `assignment_group` mapped onto the helpdesk's queues, priority and
+/// assignee onto its values, each applied when routed automatically;
+/// catching up on missed events every `reconcile_interval_s`.
 fn connector_reconciling(
     base: &str,
     helpdesk: &Value,
@@ -287,9 +284,22 @@ async fn jobs(app: &TestApp) -> Vec<Value> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
-async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
+/// A prepared helpdesk and Switchboard (connector `desk`, catching up every
+/// `reconcile_interval_s`) wired to each other by webhook; `tweak` adjusts
+/// Switchboard's settings. The secrets' folder must outlive both.
+struct Wired {
+    helpdesk: Helpdesk,
+    app: TestApp,
+    /// What a restarted Switchboard needs to be configured the same way.
+    secrets_file: std::path::PathBuf,
+    settings: ConnectorSettings,
+    _secrets: tempfile::TempDir,
+}
+
+async fn wired(
+    reconcile_interval_s: u64,
+    tweak: impl FnOnce(&mut switchboard::configuration::Settings) + Send + 'static,
+) -> Wired {
     let (data, info) = Helpdesk::prepare();
     let port = free_port();
     let secrets = tempfile::tempdir().unwrap();
@@ -302,18 +312,39 @@ async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
         ),
     )
     .unwrap();
-    let settings = connector(&format!("http://127.0.0.1:{port}"), &info);
+    let settings = connector_reconciling(
+        &format!("http://127.0.0.1:{port}"),
+        &info,
+        reconcile_interval_s,
+    );
+    let (file, connector) = (secrets_file.clone(), settings.clone());
     let app = spawn_app_on(sample_copy(), move |s| {
-        s.runbooks.secrets_file = Some(secrets_file);
-        s.connectors = vec![settings];
+        s.runbooks.secrets_file = Some(file);
+        s.connectors = vec![connector];
+        tweak(s);
+    })
+    .await;
+    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
+    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
+    Wired {
+        helpdesk,
+        app,
+        secrets_file,
+        settings,
+        _secrets: secrets,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
+async fn helpdesk_tickets_are_routed_noted_and_learned_from_when_closed() {
+    let Wired { helpdesk, app, .. } = wired(300, |s| {
         // Priority and assignee are applied whatever their confidence here.
         for field in ["assignee", "priority"] {
             s.triage.field_thresholds.insert(field.into(), 0.0);
         }
     })
     .await;
-    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
-    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
     let switchboard_user = helpdesk.info["users"]["switchboard"]["id"]
         .as_i64()
         .unwrap();
@@ -613,29 +644,14 @@ impl Helpdesk {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
 async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_back() {
-    let (data, info) = Helpdesk::prepare();
-    let port = free_port();
-    let secrets = tempfile::tempdir().unwrap();
-    let secrets_file = secrets.path().join("secrets.yaml");
-    std::fs::write(
-        &secrets_file,
-        format!(
-            "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",
-            info["users"]["switchboard"]["token"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
     // Catching up every second.
-    let settings = connector_reconciling(&base, &info, 1);
-    let (first_secrets, first_settings) = (secrets_file.clone(), settings.clone());
-    let app = spawn_app_on(sample_copy(), move |s| {
-        s.runbooks.secrets_file = Some(first_secrets);
-        s.connectors = vec![first_settings];
-    })
-    .await;
-    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
-    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
+    let Wired {
+        helpdesk,
+        app,
+        secrets_file,
+        settings,
+        _secrets,
+    } = wired(1, |_| {}).await;
     let vpn = (
         "VPN connection drops every few minutes",
         "The GlobalProtect VPN disconnects every 5-10 minutes while working from home.",
@@ -702,26 +718,7 @@ async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_bac
 #[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
 async fn personal_data_in_a_helpdesk_ticket_reaches_no_file_of_switchboard_and_no_note() {
     use crate::privacy::{PII, pii_under, ticket_text};
-    let (data, info) = Helpdesk::prepare();
-    let port = free_port();
-    let secrets = tempfile::tempdir().unwrap();
-    let secrets_file = secrets.path().join("secrets.yaml");
-    std::fs::write(
-        &secrets_file,
-        format!(
-            "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",
-            info["users"]["switchboard"]["token"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let settings = connector(&format!("http://127.0.0.1:{port}"), &info);
-    let app = spawn_app_on(sample_copy(), move |s| {
-        s.runbooks.secrets_file = Some(secrets_file);
-        s.connectors = vec![settings];
-    })
-    .await;
-    let hook = format!("{}/v1/hooks/desk?token={HOOK_TOKEN}", app.address);
-    let helpdesk = Helpdesk::serve(data, info, port, &hook).await;
+    let Wired { helpdesk, app, .. } = wired(300, |_| {}).await;
 
     let id = helpdesk
         .open(&format!("VPN locked for {}", PII[0]), &ticket_text())
