@@ -1,6 +1,6 @@
 //! Personal data after it is written: how long ticket text stays
-//! ([`retention`]) and how a person's tickets are forgotten on request
-//! ([`erasure`]). Scrubbing at the edge is the desk's and the connectors'
+//! (`retention.rs`) and how a person's tickets are forgotten on request
+//! (`erasure.rs`). Scrubbing at the edge is the desk's and the connectors'
 //! (`domain::Scrubber`), before anything is written; this module looks after
 //! what is kept.
 //!

@@ -10,7 +10,7 @@ use crate::domain::Incident;
 use crate::store::{Collection, PayloadRecord, StoredPoint};
 
 /// Most neighbours [`TriageService::history_share`] counts.
-pub const HISTORY_SHARE_CAP: usize = 1024;
+const HISTORY_SHARE_CAP: usize = 1024;
 
 impl TriageService {
     /// Validates, embeds and stores incidents (insert or replace by id).
@@ -115,7 +115,7 @@ impl TriageService {
 
     /// The share (0-1) of stored incidents at least `threshold` similar to
     /// `vector`: how common its topic is in the desk's history (counted
-    /// among the nearest [`HISTORY_SHARE_CAP`]; 0 with nothing stored).
+    /// among the nearest 1,024; 0 with nothing stored).
     pub async fn history_share(&self, vector: &[f32], threshold: f32) -> Result<f32, TriageError> {
         let store = Arc::clone(&self.store);
         let vector = vector.to_vec();
