@@ -565,3 +565,30 @@ async fn a_replica_with_another_audit_key_refuses_to_start_on_postgres() {
     let report = replicas.verify_audit();
     assert!(report.contains("audit chain intact"), "{report}");
 }
+
+// One approver approves on a replica that is then killed; the second
+// approves on the other, which runs the change to the end.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn an_approval_begun_on_a_killed_replica_is_finished_and_run_on_the_other_on_postgres() {
+    let mut replicas = Replicas::start(2, "").await;
+    let id = request(
+        replicas.base(0),
+        json!({ "runbook": "say", "params": { "message": "failover" } }),
+    )
+    .await;
+    let path = format!("/v1/executions/{id}/approve");
+    let first = post(replicas.base(0), APPROVER_TOKEN, &path, &json!({})).await;
+    assert_eq!(first.status(), 200);
+
+    let killed = replicas.servers.remove(0);
+    killed.kill9();
+    // The survivor is now replica 0.
+    let second = post(replicas.base(0), APPROVER2_TOKEN, &path, &json!({})).await;
+    assert_eq!(second.status(), 200);
+
+    let done = wait_state(replicas.base(0), &id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(done["decisions"].as_array().unwrap().len(), 2, "{done:#}");
+    let report = replicas.verify_audit();
+    assert!(report.contains("audit chain intact"), "{report}");
+}
