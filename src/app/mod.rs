@@ -106,6 +106,7 @@ impl App {
             pool.clone(),
             Arc::clone(&triage),
             storms.clone(),
+            review.clone(),
             automation.audit_log(),
             Arc::clone(&clock),
             &settings.privacy,

@@ -333,12 +333,14 @@ pub async fn privacy_for_tools(
         Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
     let audit = Arc::new(open_audit(settings, &secrets, pool.clone())?);
     let triage = Arc::new(triage_service(settings, pool.clone()).await?);
+    let clock = crate::infra::clock::SystemClock::shared();
     Ok(crate::privacy::PrivacyService::new(
-        pool,
+        pool.clone(),
         triage,
         None,
+        crate::review::ReviewQueue::new(pool, Arc::clone(&clock)),
         audit,
-        crate::infra::clock::SystemClock::shared(),
+        clock,
         &settings.privacy,
     ))
 }

@@ -37,17 +37,18 @@ pub struct PrivacyService {
 
 impl PrivacyService {
     /// The service over the state database `pool` and the services that
-    /// keep ticket text in memory or in the store.
+    /// keep ticket text in memory, in the store or in the review queue.
     pub fn new(
         pool: sqlx::AnyPool,
         triage: Arc<TriageService>,
         storms: Option<Arc<StormService>>,
+        review: ReviewQueue,
         audit: Arc<AuditLog>,
         clock: SharedClock,
         settings: &PrivacySettings,
     ) -> Self {
         Self {
-            review: ReviewQueue::new(pool.clone(), Arc::clone(&clock)),
+            review,
             pool,
             triage,
             storms,

@@ -215,13 +215,11 @@ impl ReviewQueue {
         .await?;
         // Kept originals past their retention (all of them once the policy
         // keeps none) are cleared.
-        sqlx::query(
-            "UPDATE triage_log SET original = NULL WHERE original IS NOT NULL AND triaged_at < $1",
-        )
-        .bind(self.clock.now_ms() - record.original_retention_ms)
-        .execute(&self.pool)
-        .await
-        .map(drop)
+        let mut conn = self.pool.acquire().await?;
+        let before = self.clock.now_ms() - record.original_retention_ms;
+        Self::clear_originals_before_in(&mut conn, before)
+            .await
+            .map(drop)
     }
 
     /// Deletes the records last triaged before `before` (Unix ms), kept
