@@ -188,6 +188,24 @@ pub async fn spawn_with_ca(
     secrets: &[(&str, &str)],
     dir: &tempfile::TempDir,
 ) -> TestApp {
+    spawn_with_on(
+        crate::helpers::SystemClock::shared(),
+        ca_file,
+        connector,
+        secrets,
+        dir,
+    )
+    .await
+}
+
+/// [`spawn_with_ca`] on `clock` (a test clock moves the catch-ups).
+pub async fn spawn_with_on(
+    clock: crate::helpers::SharedClock,
+    ca_file: Option<std::path::PathBuf>,
+    connector: Value,
+    secrets: &[(&str, &str)],
+    dir: &tempfile::TempDir,
+) -> TestApp {
     let settings: ConnectorSettings = serde_json::from_value(connector).unwrap();
     let file = dir.path().join("secrets.yaml");
     let yaml: String = secrets
@@ -195,7 +213,7 @@ pub async fn spawn_with_ca(
         .map(|(k, v)| format!("{k}: \"{v}\"\n"))
         .collect();
     std::fs::write(&file, yaml).unwrap();
-    spawn_app_on(sample_copy(), move |s| {
+    crate::helpers::spawn_app_on_clock(sample_copy(), clock, move |s| {
         s.runbooks.secrets_file = Some(file);
         s.tls.ca_file = ca_file;
         s.connectors = vec![settings];
@@ -343,4 +361,54 @@ pub async fn incident(app: &TestApp, id: &str) -> Option<Value> {
 /// A server over an imported store.
 pub async fn serve(store: tempfile::TempDir) -> TestApp {
     spawn_app_on(store, |_| {}).await
+}
+
+/// Moves `clock` by the catch-up interval `rounds` times, each time until
+/// the system was asked for its list again (`list` starts that request's
+/// path), then until every job is done: what `rounds` catch-ups queued has
+/// run. Returns the jobs.
+pub async fn catch_up(
+    app: &TestApp,
+    system: &FakeSystem,
+    clock: &crate::helpers::TestClock,
+    name: &str,
+    list: &str,
+    rounds: usize,
+) -> Vec<Value> {
+    let listed = || {
+        system
+            .sent()
+            .iter()
+            .filter(|s| s.method == "GET" && s.uri.starts_with(list))
+            .count()
+    };
+    let started = Instant::now();
+    // The first look, at start.
+    while listed() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no first look");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..rounds {
+        let before = listed();
+        // Moved again if the poller was not asleep yet when it moved.
+        while listed() == before {
+            assert!(started.elapsed() < Duration::from_secs(60), "no catch-up");
+            clock.advance(Duration::from_secs(1));
+            for _ in 0..25 {
+                if listed() > before {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let all = jobs(app, name).await;
+        if all.iter().all(|j| j["state"] == "done") {
+            return all;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{all:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

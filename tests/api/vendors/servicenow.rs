@@ -366,23 +366,20 @@ async fn servicenow_incidents_changed_without_an_event_are_caught_up_once() {
     let mut settings = connector(&system.base);
     settings["reconcile_interval_s"] = json!(1);
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_with(
+    let clock = crate::helpers::TestClock::now();
+    let app = super::spawn_with_on(
+        clock.clone(),
+        None,
         settings,
         &[("SN_CREDENTIALS", "u:p"), ("SN_HOOK", HOOK)],
         &dir,
     )
     .await;
 
-    let started = std::time::Instant::now();
-    while system.writes().is_empty() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "never caught up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    // More catch-ups list it again: duplicates.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Three catch-ups list the change: one job, one write.
+    let list = "/api/now/table/incident?sysparm_query=";
+    let jobs = super::catch_up(&app, &system, &clock, "sn", list, 3).await;
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
     assert_eq!(system.writes().len(), 1, "written once");
     assert_eq!(system.writes()[0].body["assignment_group"], NETWORK_GROUP);
     // The event arriving late is the same change: a duplicate too.

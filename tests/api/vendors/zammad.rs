@@ -273,17 +273,20 @@ async fn zammad_tickets_changed_without_a_webhook_are_caught_up_once() {
     let mut settings = connector(&system.base);
     settings["reconcile_interval_s"] = json!(1);
     let dir = tempfile::tempdir().unwrap();
-    let app = super::spawn_with(settings, &[("ZM_TOKEN", "t"), ("ZM_HOOK", SECRET)], &dir).await;
+    let clock = crate::helpers::TestClock::now();
+    let app = super::spawn_with_on(
+        clock.clone(),
+        None,
+        settings,
+        &[("ZM_TOKEN", "t"), ("ZM_HOOK", SECRET)],
+        &dir,
+    )
+    .await;
 
-    let started = std::time::Instant::now();
-    while system.writes().is_empty() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "never caught up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    // Three catch-ups after the first look: the change, then Switchboard's
+    // own update.
+    let list = "/api/v1/tickets?expand=true&sort_by=updated_at";
+    super::catch_up(&app, &system, &clock, "zm", list, 3).await;
     let writes = system.writes();
     assert_eq!(writes.len(), 1, "written once: {writes:#?}");
     assert_eq!(writes[0].body["group"], "Network");
