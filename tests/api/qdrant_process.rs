@@ -63,27 +63,31 @@ fn qdrant_binary(consequence: &str) -> Option<PathBuf> {
     None
 }
 
+/// One Qdrant node, no cluster, storage under `dir`, on `http` and `grpc`.
+fn single_node(binary: &std::path::Path, dir: &std::path::Path, http: u16, grpc: u16) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .env("QDRANT__CLUSTER__ENABLED", "false")
+        .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+        .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
+        .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
+        .env("QDRANT__STORAGE__STORAGE_PATH", dir.join("storage"))
+        .env("QDRANT__STORAGE__SNAPSHOTS_PATH", dir.join("snapshots"))
+        .env("QDRANT__TELEMETRY_DISABLED", "true")
+        .env("QDRANT__LOG_LEVEL", "WARN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
 impl QdrantServer {
     /// The server, or `None` (said loudly) when no binary is there.
     pub fn start() -> Option<Self> {
         let binary = qdrant_binary("the server backend is untested in this run")?;
         let dir = tempfile::tempdir().unwrap();
         let (http, grpc) = (free_port(), free_port());
-        let child = Command::new(&binary)
-            .current_dir(dir.path())
-            .env("QDRANT__CLUSTER__ENABLED", "false")
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
-            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
-            .env(
-                "QDRANT__STORAGE__SNAPSHOTS_PATH",
-                dir.path().join("snapshots"),
-            )
-            .env("QDRANT__TELEMETRY_DISABLED", "true")
-            .env("QDRANT__LOG_LEVEL", "WARN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = single_node(&binary, dir.path(), http, grpc)
             .spawn()
             .unwrap();
         let server = Self {
@@ -113,25 +117,11 @@ impl QdrantServer {
         let binary = qdrant_binary("the server backend over TLS is untested in this run")?;
         let dir = tempfile::tempdir().unwrap();
         let (http, grpc) = (free_port(), free_port());
-        let child = Command::new(&binary)
-            .current_dir(dir.path())
-            .env("QDRANT__CLUSTER__ENABLED", "false")
-            .env("QDRANT__SERVICE__HOST", "127.0.0.1")
-            .env("QDRANT__SERVICE__HTTP_PORT", http.to_string())
-            .env("QDRANT__SERVICE__GRPC_PORT", grpc.to_string())
+        let child = single_node(&binary, dir.path(), http, grpc)
             .env("QDRANT__SERVICE__ENABLE_TLS", "true")
             .env("QDRANT__SERVICE__API_KEY", api_key)
             .env("QDRANT__TLS__CERT", &issued.cert_file)
             .env("QDRANT__TLS__KEY", &issued.key_file)
-            .env("QDRANT__STORAGE__STORAGE_PATH", dir.path().join("storage"))
-            .env(
-                "QDRANT__STORAGE__SNAPSHOTS_PATH",
-                dir.path().join("snapshots"),
-            )
-            .env("QDRANT__TELEMETRY_DISABLED", "true")
-            .env("QDRANT__LOG_LEVEL", "WARN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let server = Self {
