@@ -5,7 +5,9 @@
 //! service-desk comment (`POST /rest/servicedeskapi/request/{key}/comment`,
 //! `public: false`). A comment carrying the job's marker means the job has
 //! written already, and a `comment_created` event for it is ignored. History
-//! comes from `POST /rest/api/3/search/jql` pages (`nextPageToken`).
+//! comes from `POST /rest/api/3/search/jql` pages (`nextPageToken`); so do
+//! the changes missed while Switchboard was down (`updated` since the last
+//! one seen, with each issue's changelog to tell who changed it last).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::client::{Client, url_escape};
 use super::json::{self, items, plain_text, text, text_at};
 use super::settings::ConnectorSettings;
-use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
+use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::infra::secrets::Secrets;
 
 /// Issues per import page.
@@ -69,6 +71,48 @@ fn comments(fields: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Unix ms of a Jira time (`2026-11-30T10:00:00.000+0000`, or RFC 3339).
+fn jira_ms(time: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_str(time.trim(), "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(time.trim()))
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// The revision, actor and own-write mark a searched issue's latest change
+/// has, as its webhook would carry them: a comment added last is
+/// `comment-ID` by its author (Switchboard's own when it holds the marker),
+/// anything else the issue's `updated` by the author of its newest
+/// changelog entry (its creator when it has none).
+fn latest_change(issue: &Value) -> (Option<String>, Option<String>, bool) {
+    let fields = issue.get("fields").cloned().unwrap_or_default();
+    let at = |v: &Value| text_at(v, "created").and_then(|c| jira_ms(&c));
+    let newest_history = issue
+        .pointer("/changelog/histories")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .max_by_key(|h| at(h));
+    let newest_comment = fields
+        .get("comment")
+        .map(|c| items(c, "comments").max_by_key(|c| at(c)))
+        .unwrap_or_default();
+    if let Some(comment) = newest_comment
+        && at(comment) >= newest_history.and_then(at)
+    {
+        return (
+            text_at(comment, "id").map(|id| format!("comment-{id}")),
+            comment.pointer("/author/accountId").and_then(text),
+            json::has_marker(&plain_text(&comment["body"]), None),
+        );
+    }
+    let actor = newest_history
+        .and_then(|h| h.pointer("/author/accountId"))
+        .or_else(|| fields.pointer("/creator/accountId"))
+        .and_then(text);
+    (text_at(&fields, "updated"), actor, false)
+}
+
 /// An issue (v2 or v3: descriptions and comments may be documents).
 fn ticket_from(issue: &Value) -> Result<ExternalTicket, ConnectorError> {
     let id = text_at(issue, "key")
@@ -121,6 +165,20 @@ impl JiraConnector {
             client: Client::new(settings, secrets)?,
             review_label: settings.review_tag.clone(),
         })
+    }
+
+    /// One page of `POST /rest/api/3/search/jql`.
+    async fn search(&self, body: &Value, what: &str) -> Result<Value, ConnectorError> {
+        let request = self
+            .client
+            .request(reqwest::Method::POST, "/rest/api/3/search/jql")
+            .json(body);
+        self.client
+            .send(request, what)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ConnectorError::Permanent(format!("the search is not JSON: {e}")))
     }
 
     async fn issue(&self, key: &str) -> Result<Value, ConnectorError> {
@@ -259,6 +317,82 @@ impl Connector for JiraConnector {
         }
     }
 
+    /// Its own writes are told by the note's marker on the newest comment
+    /// (and by `service_user`, the account that wrote), so it always can.
+    fn lists_changes(&self) -> bool {
+        true
+    }
+
+    /// Issues updated since the cursor (Unix ms of the newest `updated`
+    /// seen). JQL reads absolute times in the searching user's time zone,
+    /// so the search asks for a relative one (`updated >= "-Nm"`, with five
+    /// minutes to spare for clock skew) and keeps what is not older than the
+    /// cursor. Each comes with the revision and actor its webhook carries
+    /// (see [`latest_change`]). The first look only notes the newest change.
+    async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
+        let Some(since) = cursor.and_then(|c| c.parse::<i64>().ok()) else {
+            let page = self
+                .search(
+                    &json!({ "jql": "ORDER BY updated DESC", "maxResults": 1, "fields": ["updated"] }),
+                    "reading the newest change",
+                )
+                .await?;
+            let newest = items(&page, "issues")
+                .next()
+                .and_then(|i| i.pointer("/fields/updated"))
+                .and_then(text)
+                .and_then(|u| jira_ms(&u))
+                .unwrap_or_else(crate::infra::clock::now_ms);
+            return Ok(Changes {
+                tickets: Vec::new(),
+                cursor: newest.to_string(),
+                more: false,
+            });
+        };
+        let minutes = (crate::infra::clock::now_ms() - since).max(0) / 60_000 + 5;
+        let mut body = json!({
+            "jql": format!("updated >= \"-{minutes}m\" ORDER BY updated ASC"),
+            "maxResults": PAGE,
+            "fields": ["*navigable", "comment"],
+            "expand": "changelog",
+        });
+        let mut newest = since;
+        let mut tickets = Vec::new();
+        loop {
+            let page = self.search(&body, "searching changed issues").await?;
+            for issue in items(&page, "issues") {
+                let Some(updated) = issue
+                    .pointer("/fields/updated")
+                    .and_then(text)
+                    .and_then(|u| jira_ms(&u))
+                else {
+                    continue;
+                };
+                if updated < since {
+                    continue;
+                }
+                newest = newest.max(updated);
+                let (revision, actor, own_write) = latest_change(issue);
+                tickets.push(ExternalTicket {
+                    revision,
+                    actor,
+                    own_write,
+                    ..ticket_from(issue)?
+                });
+            }
+            let last = page.get("isLast").and_then(Value::as_bool).unwrap_or(true);
+            match page.get("nextPageToken").and_then(text) {
+                Some(token) if !last => body["nextPageToken"] = json!(token),
+                _ => break,
+            }
+        }
+        Ok(Changes {
+            tickets,
+            cursor: newest.to_string(),
+            more: false,
+        })
+    }
+
     async fn resolved_page(
         &self,
         cursor: Option<&str>,
@@ -278,17 +412,7 @@ impl Connector for JiraConnector {
         if let Some(token) = cursor {
             body["nextPageToken"] = json!(token);
         }
-        let request = self
-            .client
-            .request(reqwest::Method::POST, "/rest/api/3/search/jql")
-            .json(&body);
-        let page: Value = self
-            .client
-            .send(request, "searching resolved issues")
-            .await?
-            .json()
-            .await
-            .map_err(|e| ConnectorError::Permanent(format!("the search is not JSON: {e}")))?;
+        let page = self.search(&body, "searching resolved issues").await?;
         let tickets = items(&page, "issues")
             .map(ticket_from)
             .collect::<Result<_, _>>()?;

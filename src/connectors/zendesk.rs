@@ -6,7 +6,8 @@
 //! review tag and the note as a private comment together, as a safe update
 //! (`updated_stamp`: a ticket a person changed since it was read answers 409,
 //! and the job reads it again). A comment carrying the job's marker means the
-//! job has written already. History: the incremental cursor export.
+//! job has written already. History, and catching up on events missed while
+//! Switchboard was down: the incremental cursor export.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::client::{Client, url_escape};
 use super::json::{self, items, text, text_at};
 use super::settings::ConnectorSettings;
-use super::{Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
+use super::{Changes, Connector, ConnectorError, ExternalTicket, Page, TicketUpdate};
 use crate::infra::secrets::Secrets;
 
 /// Statuses meaning resolved.
@@ -96,6 +97,37 @@ impl ZendeskConnector {
                 )
             })
             .collect())
+    }
+
+    /// Who made the ticket's latest change, and whether it was Switchboard's
+    /// own note, when that change added a comment (the newest comment was
+    /// created at the ticket's `updated_at`): Switchboard always writes its
+    /// fields and its note in one update.
+    async fn latest_change(
+        &self,
+        id: &str,
+        updated_at: &str,
+    ) -> Result<(Option<String>, bool), ConnectorError> {
+        let path = format!(
+            "/api/v2/tickets/{}/comments?sort_order=desc&per_page=1",
+            url_escape(id)
+        );
+        let json = self
+            .client
+            .get_json(&path, "reading the newest comment")
+            .await?;
+        let Some(newest) = items(&json, "comments").next() else {
+            return Ok((None, false));
+        };
+        let same = text_at(newest, "created_at")
+            .and_then(|c| json::seconds_of(&c))
+            .zip(json::seconds_of(updated_at))
+            .is_some_and(|(c, u)| c == u);
+        if !same {
+            return Ok((None, false));
+        }
+        let body = text_at(newest, "body").unwrap_or_default();
+        Ok((text_at(newest, "author_id"), json::has_marker(&body, None)))
     }
 
     /// A ticket with its resolution (the last public comment after the first)
@@ -244,6 +276,68 @@ impl Connector for ZendeskConnector {
             .exists(&path, "looking the value up")
             .await
             .map(Some)
+    }
+
+    /// Its own writes are told by the note's marker on the newest comment
+    /// (and by `service_user`, the comment's author), so it always can.
+    fn lists_changes(&self) -> bool {
+        true
+    }
+
+    /// Tickets updated since the cursor, from the incremental cursor export
+    /// (Zendesk's cursor: asked again, it gives the same tickets), each with
+    /// the revision (`updated_at`) an event carries and the author of its
+    /// latest change when that added a comment. The first look starts a
+    /// minute ago (the export's earliest allowed start) and only notes where
+    /// the stream is.
+    async fn changes(&self, cursor: Option<&str>) -> Result<Changes, ConnectorError> {
+        let path = match cursor {
+            Some(cursor) => format!(
+                "/api/v2/incremental/tickets/cursor?cursor={}",
+                url_escape(cursor)
+            ),
+            None => format!(
+                "/api/v2/incremental/tickets/cursor?start_time={}",
+                crate::infra::clock::now_ms() / 1000 - 60
+            ),
+        };
+        let json = self
+            .client
+            .get_json(&path, "exporting changed tickets")
+            .await?;
+        let end = json
+            .get("end_of_stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let next = json.get("after_cursor").and_then(text);
+        let Some(cursor) = cursor else {
+            return Ok(Changes {
+                tickets: Vec::new(),
+                cursor: next
+                    .ok_or_else(|| ConnectorError::Permanent("the export gave no cursor".into()))?,
+                more: false,
+            });
+        };
+        let mut tickets = Vec::new();
+        for listed in items(&json, "tickets") {
+            if text_at(listed, "status").as_deref() == Some("deleted") {
+                continue;
+            }
+            let mut ticket = ticket_from(listed)?;
+            let Some(updated_at) = text_at(listed, "updated_at") else {
+                continue;
+            };
+            let (actor, own_write) = self.latest_change(&ticket.id, &updated_at).await?;
+            ticket.revision = Some(updated_at);
+            ticket.actor = actor;
+            ticket.own_write = own_write;
+            tickets.push(ticket);
+        }
+        Ok(Changes {
+            tickets,
+            cursor: next.unwrap_or_else(|| cursor.to_owned()),
+            more: !end,
+        })
     }
 
     async fn resolved_page(

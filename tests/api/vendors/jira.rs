@@ -265,3 +265,122 @@ async fn jira_history_import_follows_next_page_tokens_and_reads_documents() {
         "Desktop Support"
     );
 }
+
+/// A search page of `issues`.
+fn search_page(issues: Vec<Value>) -> Value {
+    json!({ "issues": issues, "isLast": true })
+}
+
+/// Issue SD-7 updated at `updated` by `history_author` (a changelog entry
+/// then), with `comments`.
+fn changed(updated: &str, history_author: &str, comments: Value) -> Value {
+    let mut issue = issue("SD-7", VPN.0, VPN.1, "new", comments);
+    issue["fields"]["updated"] = json!(updated);
+    issue["changelog"] = json!({ "histories": [
+        { "id": "1", "created": updated, "author": { "accountId": history_author }, "items": [] }
+    ]});
+    issue
+}
+
+// A webhook that never came: the catch-up searches what was updated since
+// its cursor (a relative JQL time, whatever the user's time zone) and
+// queues each change once; Switchboard's own comment afterwards starts
+// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_issues_changed_without_a_webhook_are_caught_up_once() {
+    let system = FakeSystem::start().await;
+    let mut history = issue("SD-1", VPN.0, VPN.1, "new", json!([]));
+    history["fields"]["updated"] = json!("2026-11-30T10:00:00.000+0000");
+    let change = changed("2026-11-30T11:05:00.000+0100", "agent-ana", json!([]));
+    let own_comment = json!([{
+        "id": "200", "created": "2026-11-30T11:05:02.000+0100",
+        "author": { "accountId": "5b10ac8d82e05b22cc7d4ef5" },
+        "body": "Suggested group: Network Operations\nswitchboard-job: jsm-SD-7-x",
+    }]);
+    let own = changed(
+        "2026-11-30T11:05:02.000+0100",
+        "5b10ac8d82e05b22cc7d4ef5",
+        own_comment,
+    );
+    system.answer(
+        "POST",
+        "/rest/api/3/search/jql",
+        vec![
+            // The first look: the newest change.
+            (200, search_page(vec![history.clone()])),
+            (200, search_page(vec![change.clone()])),
+            (200, search_page(vec![change])),
+            (200, search_page(vec![own])),
+        ],
+    );
+    system.answer(
+        "GET",
+        "/rest/api/2/issue/SD-7",
+        vec![(200, issue("SD-7", VPN.0, VPN.1, "new", json!([])))],
+    );
+    system.answer("PUT", "/rest/api/2/issue/SD-7", vec![(204, json!(null))]);
+    system.answer(
+        "POST",
+        "/rest/servicedeskapi/request/SD-7/comment",
+        vec![(201, json!({ "id": "200" }))],
+    );
+    let mut settings = connector(&system.base);
+    settings["reconcile_interval_s"] = json!(1);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = crate::helpers::TestClock::now();
+    let app = super::spawn_with_on(
+        clock.clone(),
+        None,
+        settings,
+        &[
+            ("JIRA_CREDENTIALS", "bot@example.com:t"),
+            ("JIRA_HOOK", SECRET),
+        ],
+        &dir,
+    )
+    .await;
+
+    let searches = || {
+        system
+            .sent()
+            .into_iter()
+            .filter(|s| s.uri == "/rest/api/3/search/jql")
+            .collect::<Vec<_>>()
+    };
+    // The catch-up's list is a POST: count it by hand.
+    let started = std::time::Instant::now();
+    for round in 1..=4 {
+        while searches().len() < round {
+            assert!(started.elapsed().as_secs() < 60, "no catch-up {round}");
+            clock.advance(std::time::Duration::from_secs(1));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let jobs = loop {
+        let jobs = super::jobs(&app, "jsm").await;
+        if !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "done") {
+            break jobs;
+        }
+        assert!(started.elapsed().as_secs() < 90, "{jobs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0]["ticket_id"], "SD-7");
+    let writes = system.writes();
+    assert_eq!(
+        writes.len(),
+        2,
+        "one field update and one comment: {writes:#?}"
+    );
+    assert_eq!(
+        writes[0].body["fields"]["customfield_10050"],
+        json!({ "value": "Network" })
+    );
+    let asked = searches();
+    assert_eq!(asked[0].body["jql"], "ORDER BY updated DESC");
+    let jql = asked[1].body["jql"].as_str().unwrap();
+    assert!(
+        jql.starts_with("updated >= \"-") && jql.ends_with("m\" ORDER BY updated ASC"),
+        "{jql}"
+    );
+}

@@ -414,3 +414,102 @@ async fn zendesk_check_says_what_failed_not_always_the_credentials() {
     let said = failed_check(&system.base);
     assert!(said.contains("credentials refused"), "{said}");
 }
+
+/// A page of the incremental export.
+fn export(tickets: Vec<Value>, cursor: &str) -> Value {
+    json!({ "tickets": tickets, "after_cursor": cursor, "end_of_stream": true })
+}
+
+/// The newest comment, as `?sort_order=desc&per_page=1` answers.
+fn newest_comment(author: &str, created_at: &str, body: &str) -> Value {
+    json!({ "comments": [{ "id": 9, "author_id": author, "created_at": created_at, "body": body, "public": false }] })
+}
+
+// An event subscription's delivery that never came: the catch-up reads the
+// incremental export from its cursor and queues what changed, once (the
+// same change listed twice is one job); Switchboard's own update afterwards
+// (its note the newest comment) starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_tickets_changed_without_an_event_are_caught_up_once() {
+    let system = FakeSystem::start().await;
+    let at = |time: &str| {
+        let mut t = ticket("new", Value::Null)["ticket"].clone();
+        t["updated_at"] = json!(time);
+        t
+    };
+    system.answer(
+        "GET",
+        "/api/v2/incremental/tickets/cursor",
+        vec![
+            // The first look: where the stream is.
+            (200, export(vec![], "c1")),
+            (200, export(vec![at("2026-11-30T10:05:00Z")], "c2")),
+            (200, export(vec![at("2026-11-30T10:05:00Z")], "c2")),
+            (200, export(vec![at("2026-11-30T10:05:02Z")], "c3")),
+        ],
+    );
+    system.answer(
+        "GET",
+        "/api/v2/tickets/42/comments?sort_order=desc",
+        vec![
+            (200, newest_comment("1234", "2026-11-30T10:05:00Z", VPN.1)),
+            (200, newest_comment("1234", "2026-11-30T10:05:00Z", VPN.1)),
+            (
+                200,
+                newest_comment(
+                    "391234567890",
+                    "2026-11-30T10:05:02Z",
+                    "Suggested group: Network Operations\nswitchboard-job: zd-42-x",
+                ),
+            ),
+        ],
+    );
+    system.answer(
+        "GET",
+        "/api/v2/tickets/42/comments",
+        vec![(
+            200,
+            json!({ "comments": [{ "id": 1, "body": VPN.1, "public": true }] }),
+        )],
+    );
+    system.answer(
+        "GET",
+        "/api/v2/tickets/42",
+        vec![(200, ticket("new", Value::Null))],
+    );
+    system.answer(
+        "PUT",
+        "/api/v2/tickets/42",
+        vec![(200, ticket("open", json!(360001234567u64)))],
+    );
+    let mut settings = connector(&system.base);
+    settings["reconcile_interval_s"] = json!(1);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = crate::helpers::TestClock::now();
+    let app = super::spawn_with_on(
+        clock.clone(),
+        None,
+        settings,
+        &[
+            ("ZD_CREDENTIALS", "bot@example.com/token:abc"),
+            ("ZD_HOOK", SECRET),
+        ],
+        &dir,
+    )
+    .await;
+
+    let list = "/api/v2/incremental/tickets/cursor";
+    let jobs = super::catch_up(&app, &system, &clock, "zd", list, 3).await;
+    let writes = system.writes();
+    assert_eq!(writes.len(), 1, "written once: {writes:#?}");
+    assert_eq!(writes[0].body["ticket"]["group_id"], json!(360001234567u64));
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    let asked: Vec<String> = system
+        .sent()
+        .into_iter()
+        .filter(|s| s.uri.starts_with(list))
+        .map(|s| s.uri)
+        .collect();
+    assert!(asked[0].contains("start_time="), "{asked:?}");
+    assert!(asked[1].ends_with("cursor=c1"), "{asked:?}");
+}
