@@ -16,7 +16,7 @@
 #
 # Environment: SWITCHBOARD (binary), PORT (18085), TRAIN, TEST, INTERVALS,
 # TITLE / TEXT / CALLER (TEST's columns; default short_description,
-# description, caller), BURST.
+# description, caller), BURST, STORMS ([storms] settings, e.g. "min_tickets = 5").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port="${PORT:-18085}"
@@ -25,6 +25,7 @@ test_file="${TEST:-$root/../shared/datasets/gl8500_dev.csv}"
 make_work_dir
 use_repo_assets
 agent_config "$port"
+[ -n "${STORMS:-}" ] && printf '[storms]\n%s\n' "$STORMS" >>"$work/switchboard.toml"
 "$bin" ingest incidents "$train" >/dev/null 2>&1
 start_server "$port" "$work/serve.log"
 python3 - "http://127.0.0.1:$port" "$token" "$test_file" "${TITLE:-short_description}" "${TEXT:-description}" "${CALLER-caller}" "${BURST:-0}" "$root/sample/storm-burst.csv" ${INTERVALS:-60 20} <<'PY'

@@ -252,7 +252,7 @@ impl TriageDesk {
             .ok()
             .flatten()
             .unwrap_or_else(crate::infra::clock::now_ms);
-        let mut observed = Observed {
+        let observed = Observed {
             id: id.to_owned(),
             title: ticket.title.clone(),
             at,
@@ -270,20 +270,18 @@ impl TriageDesk {
         };
         // The topic's share of the desk's history (its background rate):
         // measured only when the ticket could make a storm (one more search).
-        if storms.might_burst(&observed) {
-            observed.background = match self
-                .triage
-                .history_share(&observed.vector, storms.similarity())
-                .await
-            {
-                Ok(share) => share,
-                Err(e) => {
-                    tracing::warn!(ticket = %id, error = %e, "cannot measure the topic's background; assuming none");
-                    0.0
-                }
-            };
-        }
-        match storms.observe(observed).await {
+        let background = async |vector: Vec<f32>| match self
+            .triage
+            .history_share(&vector, storms.similarity())
+            .await
+        {
+            Ok(share) => share,
+            Err(e) => {
+                tracing::warn!(ticket = %id, error = %e, "cannot measure the topic's background; assuming none");
+                0.0
+            }
+        };
+        match storms.observe(observed, background).await {
             Ok(observation) => observation,
             Err(e) => {
                 tracing::error!(ticket = %id, error = %e, "cannot store a storm");

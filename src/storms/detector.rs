@@ -3,9 +3,11 @@
 //! without clocks and rebuilt after a restart by replaying the window.
 //!
 //! A ticket joins the open storm whose centroid it is closest to, when that
-//! similarity reaches `similarity`. Otherwise, when at least `min_tickets - 1`
-//! tickets of the last `window` that belong to no storm are that similar to
-//! it, they open a storm together, the earliest as its parent. A storm with
+//! similarity reaches `similarity`. Otherwise, when the tickets of the last
+//! `window` that belong to no storm and are that similar to it come, with
+//! it, from enough reporters (`min_tickets` people, more for a topic that
+//! is always frequent; one caller's tickets count once), they open a storm
+//! together, the earliest as its parent. A storm with
 //! no new member for a window is over. Comparing with the storm's centroid,
 //! not with any member, keeps a storm from drifting link by link into
 //! unrelated tickets.
@@ -139,6 +141,22 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The people behind `tickets`: each caller once; a ticket with no known
+/// caller counts as one of its own.
+fn reporters<'a>(tickets: impl Iterator<Item = &'a Observed>) -> usize {
+    let mut callers = BTreeSet::new();
+    let mut anonymous = 0;
+    for ticket in tickets {
+        match &ticket.caller {
+            Some(caller) => {
+                callers.insert(caller.as_str());
+            }
+            None => anonymous += 1,
+        }
+    }
+    callers.len() + anonymous
+}
+
 impl Detector {
     /// An empty detector.
     pub fn new(settings: DetectorSettings) -> Self {
@@ -172,6 +190,38 @@ impl Detector {
             self.push(observed, Some(id.clone()));
         }
         self.storms.insert(id, storm);
+    }
+
+    /// Applies a member another replica placed in storm `storm` (whose
+    /// parent is `parent`): ticket `ticket` must be in the window already.
+    /// Applying it twice changes nothing.
+    pub fn adopt(&mut self, storm: &str, parent: &str, ticket: &str, similarity: f32) {
+        let Some((observed, slot)) = self.window.iter_mut().find(|(o, _)| o.id == ticket) else {
+            return;
+        };
+        if slot.as_deref() == Some(storm) {
+            return;
+        }
+        *slot = Some(storm.to_owned());
+        let tracked = self
+            .storms
+            .entry(storm.to_owned())
+            .or_insert_with(|| TrackedStorm {
+                id: storm.to_owned(),
+                parent: parent.to_owned(),
+                members: Vec::new(),
+                sum: vec![0.0; observed.vector.len()],
+                last_at: i64::MIN,
+            });
+        for (s, v) in tracked.sum.iter_mut().zip(&observed.vector) {
+            *s += v;
+        }
+        tracked.parent = parent.to_owned();
+        tracked.last_at = tracked.last_at.max(observed.at);
+        tracked
+            .members
+            .push((observed.id.clone(), observed.at, similarity));
+        tracked.members.sort_by_key(|(_, at, _)| *at);
     }
 
     /// Marks ticket `id` resolved or closed: it stays in the window (and its
@@ -234,10 +284,12 @@ impl Detector {
             .map(|(o, _)| o)
     }
 
-    /// Puts a ticket known from before (a restart) back in the window, in no storm.
+    /// Puts a ticket known from before (a restart, another replica) in the
+    /// window, in no storm; one already there only takes its closed mark.
     pub fn remember(&mut self, observed: Observed) {
-        if !self.window.iter().any(|(o, _)| o.id == observed.id) {
-            self.push(observed, None);
+        match self.window.iter_mut().find(|(o, _)| o.id == observed.id) {
+            Some((known, _)) => known.closed |= observed.closed,
+            None => self.push(observed, None),
         }
     }
 
@@ -317,10 +369,11 @@ impl Detector {
         minimum + (self.settings.burst_factor * usual).round() as usize
     }
 
-    /// Whether observing `ticket` could open or join a storm: enough free
-    /// tickets of the window are similar to it, or an open storm is. Only
-    /// then does its background ([`Observed::background`]) matter, so only
-    /// then is it worth measuring (a search of the stored history).
+    /// Whether observing `ticket` could open or join a storm: an open storm
+    /// is close to it, or free tickets of the window close to it come, with
+    /// it, from enough reporters. Only then does its background
+    /// ([`Observed::background`]) matter, so only then is it worth measuring
+    /// (a search of the stored history).
     pub fn might_burst(&self, ticket: &Observed) -> bool {
         let since = ticket.at - self.settings.window_ms;
         let threshold = self.settings.similarity;
@@ -329,14 +382,14 @@ impl Detector {
             .values()
             .any(|s| s.last_at >= since && s.centroid_similarity(&ticket.vector) >= threshold);
         joins
-            || self
-                .window
-                .iter()
-                .filter(|(o, storm)| storm.is_none() && o.at >= since && o.at <= ticket.at)
-                .filter(|(o, _)| dot(&o.vector, &ticket.vector) >= threshold)
-                .count()
-                + 1
-                >= self.settings.min_tickets
+            || reporters(
+                self.window
+                    .iter()
+                    .filter(|(o, storm)| storm.is_none() && o.at >= since && o.at <= ticket.at)
+                    .map(|(o, _)| o)
+                    .filter(|o| o.id != ticket.id && dot(&o.vector, &ticket.vector) >= threshold)
+                    .chain([ticket]),
+            ) >= self.settings.min_tickets
     }
 
     /// An earlier ticket this one near-duplicates, if any.
@@ -421,7 +474,16 @@ impl Detector {
             .map(|(i, (o, _))| (i, dot(&o.vector, &ticket.vector)))
             .filter(|(_, s)| *s >= self.settings.similarity)
             .collect();
-        if close.len() + 1 < self.needed(&ticket, since) {
+        // A storm is many people reporting one failure: tickets from one
+        // caller (a monitoring account's batch, someone writing again)
+        // count once.
+        let reporting = reporters(
+            close
+                .iter()
+                .map(|(i, _)| &self.window[*i].0)
+                .chain([&ticket]),
+        );
+        if reporting < self.needed(&ticket, since) {
             self.push(ticket, None);
             return StormEvent::None;
         }
@@ -519,6 +581,43 @@ mod tests {
             detector.observe(ticket("other", 4, 3, 0.0)),
             StormEvent::None
         );
+    }
+
+    #[test]
+    fn one_callers_batch_of_similar_tickets_opens_no_storm() {
+        let mut detector = Detector::new(settings());
+        let from = |id: &str, minute, caller: &str| Observed {
+            caller: Some(caller.to_owned()),
+            ..ticket(id, minute, 0, 0.01 * minute as f32)
+        };
+        for n in 0..8 {
+            assert_eq!(
+                detector.observe(from(&format!("job{n}"), n, "monitoring")),
+                StormEvent::None,
+                "a scheduler's failures sent by one account"
+            );
+        }
+        // Three other people reporting it make four reporters: a storm.
+        assert_eq!(detector.observe(from("a", 8, "ann")), StormEvent::None);
+        assert_eq!(detector.observe(from("b", 8, "bob")), StormEvent::None);
+        assert!(matches!(
+            detector.observe(from("c", 9, "cy")),
+            StormEvent::Opened { .. }
+        ));
+    }
+
+    #[test]
+    fn a_burst_is_possible_once_enough_people_report_it() {
+        let mut detector = Detector::new(settings());
+        let from = |id: &str, minute, caller: &str| Observed {
+            caller: Some(caller.to_owned()),
+            ..ticket(id, minute, 0, 0.01)
+        };
+        detector.observe(from("a", 0, "ann"));
+        detector.observe(from("b", 1, "bob"));
+        detector.observe(from("b2", 1, "bob"));
+        assert!(!detector.might_burst(&from("b3", 2, "bob")));
+        assert!(detector.might_burst(&from("c", 2, "cy")));
     }
 
     #[test]

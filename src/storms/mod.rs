@@ -109,13 +109,27 @@ pub struct Observation {
     pub duplicate_of: Option<DuplicateRef>,
 }
 
-/// Detection plus its storage.
+/// The detector as this process knows it, and how far it has followed the
+/// shared database.
+struct Synced {
+    detector: Detector,
+    /// The last change (of any replica) applied to `detector`.
+    seq: i64,
+    /// The deletion generation `detector` was loaded at; `None` when it must
+    /// be reloaded (a change of its own failed to commit).
+    generation: Option<i64>,
+}
+
+/// Detection plus its storage. The window and the storms live in the state
+/// database, so replicas sharing it see each other's tickets: each places a
+/// ticket while holding the detection turn (a row of `storm_sync`), after
+/// applying what the others changed since it last looked.
 pub struct StormService {
-    /// Held only for the in-memory detection of one ticket (microseconds),
-    /// never across an await.
-    detector: parking_lot::Mutex<Detector>,
+    /// Held only for in-memory work on the detector (microseconds), never
+    /// across an await.
+    state: parking_lot::Mutex<Synced>,
     repository: StormRepository,
-    window_ms: i64,
+    settings: DetectorSettings,
     similarity: f32,
 }
 
@@ -128,7 +142,7 @@ impl StormService {
         let window_ms = i64::try_from(settings.window_minutes * 60_000).unwrap_or(i64::MAX);
         let duplicate_window_ms =
             i64::try_from(settings.duplicate_window_hours * 3_600_000).unwrap_or(i64::MAX);
-        let mut detector = Detector::new(DetectorSettings {
+        let detector_settings = DetectorSettings {
             window_ms,
             min_tickets: settings.min_tickets.max(2),
             similarity: settings.similarity,
@@ -136,15 +150,42 @@ impl StormService {
             duplicate_similarity: settings.duplicate_similarity,
             max_tickets: settings.max_window_tickets.max(1),
             burst_factor: settings.burst_factor.max(0.0),
-        });
+        };
         let repository = StormRepository::new(pool);
-        let window = repository
-            .window(window_ms.max(duplicate_window_ms))
+        let mut conn = repository.acquire().await?;
+        let state = Self::load_in(&mut conn, detector_settings).await?;
+        // Older rows are of no use any more.
+        let horizon = window_ms.max(duplicate_window_ms);
+        StormRepository::trim_in(&mut conn, state.detector.newest().saturating_sub(horizon))
             .await?;
+        tracing::info!(
+            window = state.detector.window().count(),
+            "storm window rebuilt"
+        );
+        Ok(Arc::new(Self {
+            state: parking_lot::Mutex::new(state),
+            repository,
+            settings: detector_settings,
+            similarity: settings.similarity,
+        }))
+    }
+
+    /// The detector as stored: the window and the open storms, at the change
+    /// number read first (rows written meanwhile are applied again later,
+    /// which changes nothing).
+    async fn load_in(
+        conn: &mut sqlx::AnyConnection,
+        settings: DetectorSettings,
+    ) -> Result<Synced, sqlx::Error> {
+        let (seq, generation) = StormRepository::position_in(conn).await?;
+        let mut detector = Detector::new(settings);
+        let window =
+            StormRepository::window_in(conn, settings.window_ms.max(settings.duplicate_window_ms))
+                .await?;
         let newest = window.iter().map(|o| o.at).max().unwrap_or(0);
         let mut by_id: BTreeMap<String, Observed> =
             window.into_iter().map(|o| (o.id.clone(), o)).collect();
-        for storm in repository.recent(newest - window_ms).await? {
+        for storm in StormRepository::recent_in(conn, newest - settings.window_ms).await? {
             let members: Vec<(Observed, f32)> = storm
                 .members
                 .iter()
@@ -154,23 +195,14 @@ impl StormService {
                 detector.restore(storm.id, storm.parent, members);
             }
         }
-        let restored = by_id.len();
         for observed in by_id.into_values() {
             detector.remember(observed);
         }
-        tracing::info!(window = restored, "storm window rebuilt");
-        Ok(Arc::new(Self {
-            detector: parking_lot::Mutex::new(detector),
-            repository,
-            window_ms,
-            similarity: settings.similarity,
-        }))
-    }
-
-    /// Whether `ticket` could open or join a storm now: only then is its
-    /// background worth measuring before [`Self::observe`].
-    pub fn might_burst(&self, ticket: &Observed) -> bool {
-        self.detector.lock().might_burst(ticket)
+        Ok(Synced {
+            detector,
+            seq,
+            generation: Some(generation),
+        })
     }
 
     /// The cosine similarity that joins tickets into a storm
@@ -180,13 +212,15 @@ impl StormService {
     }
 
     /// Ticket `ticket_id` was resolved or closed: it stays in its storm, but
-    /// a new ticket is no longer its duplicate (in this process, and in the
-    /// window rebuilt at start).
+    /// a new ticket is no longer its duplicate (here at once, on the other
+    /// replicas when they next place a ticket, and after a restart).
     pub async fn process_closed(&self, ticket_id: &str) -> Result<(), sqlx::Error> {
-        self.detector.lock().close(ticket_id);
-        self.repository
-            .close(ticket_id, crate::infra::clock::now_ms())
-            .await
+        let mut tx = self.repository.begin().await?;
+        let (seq, _) = StormRepository::take_turn_in(&mut tx).await?;
+        StormRepository::close_in(&mut tx, ticket_id, crate::infra::clock::now_ms(), seq).await?;
+        tx.commit().await?;
+        self.state.lock().detector.close(ticket_id);
+        Ok(())
     }
 
     /// Erasure: removes ticket `ticket_id` from the stored window and storms
@@ -201,7 +235,7 @@ impl StormService {
 
     /// Erasure: removes ticket `ticket_id` from this process's window and storms.
     pub fn forget_in_memory(&self, ticket_id: &str) {
-        self.detector.lock().forget(ticket_id);
+        self.state.lock().detector.forget(ticket_id);
     }
 
     /// Retention: deletes storms whose last ticket came before `before`
@@ -214,10 +248,83 @@ impl StormService {
     }
 
     /// Places a triaged ticket: the storm it opens or joins, the ticket it
-    /// duplicates. A storm change is stored before this returns.
-    pub async fn observe(&self, ticket: Observed) -> Result<Observation, sqlx::Error> {
+    /// duplicates. `background` measures the share of the desk's history
+    /// similar to a vector ([`Observed::background`]); it is asked only
+    /// when the ticket could make a storm. The ticket's window row and any storm change are
+    /// committed before this returns; a failure leaves the stored storms as
+    /// they were.
+    pub async fn observe<F, Fut>(
+        &self,
+        ticket: Observed,
+        background: F,
+    ) -> Result<Observation, sqlx::Error>
+    where
+        F: FnOnce(Vec<f32>) -> Fut,
+        Fut: std::future::Future<Output = f32>,
+    {
+        let mut tx = self.repository.begin().await?;
+        let placed = self.place_in(&mut tx, ticket, background).await;
+        let placed = match placed {
+            Ok(placed) => tx.commit().await.map(|()| placed),
+            Err(e) => Err(e),
+        };
+        let mut state = self.state.lock();
+        match placed {
+            Ok((observation, seq)) => {
+                state.seq = seq;
+                Ok(observation)
+            }
+            Err(e) => {
+                // What the detector took in is not stored: reload it.
+                state.generation = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Self::observe`] inside the transaction that holds the detection
+    /// turn; returns the observation and the change number it wrote.
+    async fn place_in<F, Fut>(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        mut ticket: Observed,
+        background: F,
+    ) -> Result<(Observation, i64), sqlx::Error>
+    where
+        F: FnOnce(Vec<f32>) -> Fut,
+        Fut: std::future::Future<Output = f32>,
+    {
+        let (seq, generation) = StormRepository::take_turn_in(conn).await?;
+        // Catch up with the other replicas (the turn is ours: nothing else
+        // is placed until this commits).
+        let (known_seq, known_generation) = {
+            let state = self.state.lock();
+            (state.seq, state.generation)
+        };
+        if known_generation == Some(generation) {
+            let (window, members) = StormRepository::changes_in(conn, known_seq, seq).await?;
+            let mut state = self.state.lock();
+            for observed in window {
+                state.detector.remember(observed);
+            }
+            for m in members {
+                state
+                    .detector
+                    .adopt(&m.storm, &m.parent, &m.ticket, m.similarity);
+            }
+        } else {
+            let loaded = Self::load_in(conn, self.settings).await?;
+            *self.state.lock() = loaded;
+        }
+        let might_burst = self.state.lock().detector.might_burst(&ticket);
+        if might_burst {
+            ticket.background = background(ticket.vector.clone()).await;
+        }
         let (event, duplicate, storm) = {
-            let mut detector = self.detector.lock();
+            let mut state = self.state.lock();
+            // From here the detector holds what this turn writes.
+            state.generation = None;
+            let detector = &mut state.detector;
             let duplicate = detector.duplicate_of(&ticket);
             let event = detector.observe(ticket.clone());
             let storm = match &event {
@@ -227,7 +334,7 @@ impl StormService {
                 | StormEvent::Member { storm, .. } => detector
                     .storm(storm)
                     .is_some()
-                    .then(|| self.summary(&detector, storm)),
+                    .then(|| self.summary(detector, storm)),
             };
             (event, duplicate, storm)
         };
@@ -239,53 +346,46 @@ impl StormService {
         if let Some(duplicate) = &duplicate_of {
             tracing::info!(ticket = %ticket.id, original = %duplicate.id, similarity = duplicate.similarity, reason = %duplicate.reason, "duplicate ticket");
         }
-        // The window's row in the background: it only speeds up a rebuild.
         // A ticket triaged again keeps its first row.
         if !matches!(event, StormEvent::Member { .. }) {
-            let repository = self.repository.clone();
-            let row = ticket.clone();
-            tokio::spawn(async move {
-                if let Err(e) = repository.remember(&row).await {
-                    tracing::warn!(error = %e, "cannot keep a ticket in the storm window");
-                }
-            });
+            StormRepository::remember_in(conn, &ticket, seq).await?;
         }
-        let Some(storm) = storm else {
-            return Ok(Observation {
-                storm: None,
-                duplicate_of,
-            });
-        };
-        let similarity = match event {
-            StormEvent::Opened { .. } => {
-                self.repository.open(&storm).await?;
+        let storm_ref = match (&event, storm) {
+            (_, None) | (StormEvent::None, _) => None,
+            (StormEvent::Opened { .. }, Some(storm)) => {
+                StormRepository::open_in(conn, &storm, seq).await?;
                 crate::metrics::global().storms_opened.inc();
                 tracing::warn!(storm = %storm.id, parent = %storm.parent, size = storm.size, terms = ?storm.terms, background = ticket.background, "storm opened: tickets about one failure");
-                1.0
+                Some((storm, 1.0, true))
             }
-            StormEvent::Joined { similarity, .. } => {
+            (StormEvent::Joined { similarity, .. }, Some(storm)) => {
                 let member = storm
                     .members
                     .iter()
                     .find(|m| m.ticket_id == ticket.id)
                     .cloned()
                     .expect("the joining ticket is a member");
-                self.repository.join(&storm, &member).await?;
-                similarity
+                StormRepository::join_in(conn, &storm, &member, seq).await?;
+                Some((storm, *similarity, false))
             }
-            StormEvent::Member { similarity, .. } => similarity,
-            StormEvent::None => 0.0,
+            (StormEvent::Member { similarity, .. }, Some(storm)) => {
+                Some((storm, *similarity, false))
+            }
         };
-        Ok(Observation {
-            storm: Some(StormRef {
-                opened: matches!(event, StormEvent::Opened { .. }),
-                id: storm.id,
-                size: storm.size,
-                parent: storm.parent,
-                similarity,
-            }),
-            duplicate_of,
-        })
+        self.state.lock().generation = Some(generation);
+        Ok((
+            Observation {
+                storm: storm_ref.map(|(storm, similarity, opened)| StormRef {
+                    opened,
+                    id: storm.id,
+                    size: storm.size,
+                    parent: storm.parent,
+                    similarity,
+                }),
+                duplicate_of,
+            },
+            seq,
+        ))
     }
 
     /// A storm as the detector knows it now, with its members.
@@ -351,20 +451,20 @@ impl StormService {
 
     /// Storms, newest first.
     pub async fn list(&self) -> Result<Vec<Storm>, sqlx::Error> {
-        let newest = self.detector.lock().newest();
+        let newest = self.state.lock().detector.newest();
         let mut storms = self.repository.list(LIST_LIMIT).await?;
         for storm in &mut storms {
-            storm.open = storm.last_at >= newest - self.window_ms;
+            storm.open = storm.last_at >= newest - self.settings.window_ms;
         }
         Ok(storms)
     }
 
     /// One storm with its members.
     pub async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
-        let newest = self.detector.lock().newest();
+        let newest = self.state.lock().detector.newest();
         let mut storm = self.repository.get(id).await?;
         if let Some(storm) = &mut storm {
-            storm.open = storm.last_at >= newest - self.window_ms;
+            storm.open = storm.last_at >= newest - self.settings.window_ms;
         }
         Ok(storm)
     }

@@ -40,13 +40,60 @@ impl StormRepository {
         Self { pool }
     }
 
-    /// Keeps a ticket of the window (replaced if seen again).
-    pub(super) async fn remember(&self, ticket: &Observed) -> Result<(), sqlx::Error> {
+    /// A transaction on the state database.
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// A connection to the state database.
+    pub(super) async fn acquire(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    /// Takes the detection turn inside the caller's transaction: numbers the
+    /// changes it will write and holds the counter's row (a row lock on
+    /// PostgreSQL, the write lock on SQLite) until it commits, so replicas
+    /// place tickets one at a time. Returns the change number and the
+    /// deletion generation.
+    pub(super) async fn take_turn_in(
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as("UPDATE storm_sync SET seq = seq + 1 WHERE id = 1 RETURNING seq, generation")
+            .fetch_one(&mut *conn)
+            .await
+    }
+
+    /// The change number and deletion generation as committed now.
+    pub(super) async fn position_in(
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<(i64, i64), sqlx::Error> {
+        sqlx::query_as("SELECT seq, generation FROM storm_sync WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await
+    }
+
+    /// Records that rows were deleted (erasure, retention): every replica
+    /// reloads its window before it places its next ticket.
+    async fn deleted_in(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE storm_sync SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+    }
+
+    /// Keeps a ticket of the window as change `seq` (replaced if seen again).
+    pub(super) async fn remember_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket: &Observed,
+        seq: i64,
+    ) -> Result<(), sqlx::Error> {
         let terms = serde_json::to_string(&ticket.terms).unwrap_or_else(|_| "[]".into());
         sqlx::query(
-            "INSERT INTO storm_window (ticket_id, title, at, vector, caller, service, terms, cis) VALUES ($1, $7, $2, $3, $4, $5, $6, $8) \
+            "INSERT INTO storm_window (ticket_id, title, at, vector, caller, service, terms, cis, seq) VALUES ($1, $7, $2, $3, $4, $5, $6, $8, $9) \
              ON CONFLICT (ticket_id) DO UPDATE SET title = excluded.title, at = excluded.at, vector = excluded.vector, caller = excluded.caller, \
-             service = excluded.service, terms = excluded.terms, cis = excluded.cis",
+             service = excluded.service, terms = excluded.terms, cis = excluded.cis, seq = excluded.seq",
         )
         .bind(&ticket.id)
         .bind(ticket.at)
@@ -56,40 +103,96 @@ impl StormRepository {
         .bind(terms)
         .bind(&ticket.title)
         .bind(serde_json::to_string(&ticket.cis).unwrap_or_else(|_| "[]".into()))
-        .execute(&self.pool)
+        .bind(seq)
+        .execute(&mut *conn)
         .await
         .map(drop)
     }
 
     /// The window's tickets no older than `horizon` before the newest (oldest first).
-    pub(super) async fn window(&self, horizon_ms: i64) -> Result<Vec<Observed>, sqlx::Error> {
+    pub(super) async fn window_in(
+        conn: &mut sqlx::AnyConnection,
+        horizon_ms: i64,
+    ) -> Result<Vec<Observed>, sqlx::Error> {
         let (newest,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(at) AS newest FROM storm_window")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *conn)
                 .await?;
         let Some(newest) = newest else {
             return Ok(Vec::new());
         };
-        // Older rows are of no use any more.
-        sqlx::query("DELETE FROM storm_window WHERE at < $1")
-            .bind(newest - horizon_ms)
-            .execute(&self.pool)
-            .await?;
         let rows: Vec<WindowRow> = sqlx::query_as(
-            "SELECT ticket_id, title, at, vector, caller, service, terms, cis, closed_at FROM storm_window ORDER BY at",
+            "SELECT ticket_id, title, at, vector, caller, service, terms, cis, closed_at FROM storm_window WHERE at >= $1 ORDER BY at",
         )
-        .fetch_all(&self.pool)
+        .bind(newest - horizon_ms)
+        .fetch_all(&mut *conn)
         .await?;
         // A vector that no longer decodes leaves its ticket out of the window.
         Ok(rows.into_iter().filter_map(WindowRow::observed).collect())
     }
 
-    /// Records that ticket `ticket_id` was resolved or closed at `at`.
-    pub(super) async fn close(&self, ticket_id: &str, at: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE storm_window SET closed_at = $2 WHERE ticket_id = $1")
+    /// What other replicas changed after change `after` and before `before`:
+    /// window rows (new tickets, and closed ones again) and storm members
+    /// with their storm's parent, in the order they were numbered.
+    pub(super) async fn changes_in(
+        conn: &mut sqlx::AnyConnection,
+        after: i64,
+        before: i64,
+    ) -> Result<(Vec<Observed>, Vec<MemberChange>), sqlx::Error> {
+        let rows: Vec<WindowRow> = sqlx::query_as(
+            "SELECT ticket_id, title, at, vector, caller, service, terms, cis, closed_at FROM storm_window \
+             WHERE seq > $1 AND seq < $2 ORDER BY seq, at",
+        )
+        .bind(after)
+        .bind(before)
+        .fetch_all(&mut *conn)
+        .await?;
+        let members: Vec<(String, String, String, f64)> = sqlx::query_as(
+            "SELECT m.storm_id, s.parent, m.ticket_id, m.similarity FROM storm_members m JOIN storms s ON s.id = m.storm_id \
+             WHERE m.seq > $1 AND m.seq < $2 ORDER BY m.seq, m.at",
+        )
+        .bind(after)
+        .bind(before)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((
+            rows.into_iter().filter_map(WindowRow::observed).collect(),
+            members
+                .into_iter()
+                .map(|(storm, parent, ticket, similarity)| MemberChange {
+                    storm,
+                    parent,
+                    ticket,
+                    similarity: similarity as f32,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Deletes window rows older than `before` (Unix ms): of no use any more.
+    pub(super) async fn trim_in(
+        conn: &mut sqlx::AnyConnection,
+        before: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM storm_window WHERE at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+    }
+
+    /// Records that ticket `ticket_id` was resolved or closed at `at`, as change `seq`.
+    pub(super) async fn close_in(
+        conn: &mut sqlx::AnyConnection,
+        ticket_id: &str,
+        at: i64,
+        seq: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE storm_window SET closed_at = $2, seq = $3 WHERE ticket_id = $1")
             .bind(ticket_id.to_owned())
             .bind(at)
-            .execute(&self.pool)
+            .bind(seq)
+            .execute(&mut *conn)
             .await
             .map(drop)
     }
@@ -144,6 +247,9 @@ impl StormRepository {
                 }
             }
         }
+        if removed > 0 {
+            Self::deleted_in(conn).await?;
+        }
         Ok(removed)
     }
 
@@ -159,20 +265,28 @@ impl StormRepository {
         .bind(before)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("DELETE FROM storm_window WHERE at < $1")
-            .bind(before)
-            .execute(&mut *conn)
-            .await?;
-        Ok(sqlx::query("DELETE FROM storms WHERE last_at < $1")
+        let window = sqlx::query("DELETE FROM storm_window WHERE at < $1")
             .bind(before)
             .execute(&mut *conn)
             .await?
-            .rows_affected())
+            .rows_affected();
+        let storms = sqlx::query("DELETE FROM storms WHERE last_at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if window + storms > 0 {
+            Self::deleted_in(conn).await?;
+        }
+        Ok(storms)
     }
 
-    /// Records a new storm with its first members, in one transaction.
-    pub(super) async fn open(&self, storm: &Storm) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+    /// Records a new storm with its first members as change `seq`.
+    pub(super) async fn open_in(
+        conn: &mut sqlx::AnyConnection,
+        storm: &Storm,
+        seq: i64,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO storms (id, parent, opened_at, last_at, size, terms, services, cis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -184,23 +298,23 @@ impl StormRepository {
         .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
         .bind(serde_json::to_string(&storm.services).unwrap_or_default())
         .bind(serde_json::to_string(&storm.configuration_items).unwrap_or_default())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         for member in &storm.members {
-            insert_member(&mut tx, &storm.id, member).await?;
+            insert_member(conn, &storm.id, member, seq).await?;
         }
-        tx.commit().await
+        Ok(())
     }
 
-    /// Adds a member and updates the storm's size, time and shared terms, in
-    /// one transaction.
-    pub(super) async fn join(
-        &self,
+    /// Adds a member as change `seq` and updates the storm's size, time and
+    /// shared terms.
+    pub(super) async fn join_in(
+        conn: &mut sqlx::AnyConnection,
         storm: &Storm,
         member: &StormMember,
+        seq: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        insert_member(&mut tx, &storm.id, member).await?;
+        insert_member(conn, &storm.id, member, seq).await?;
         sqlx::query(
             "UPDATE storms SET last_at = $2, size = $3, terms = $4, services = $5, cis = $6 WHERE id = $1",
         )
@@ -210,9 +324,9 @@ impl StormRepository {
         .bind(serde_json::to_string(&storm.terms).unwrap_or_default())
         .bind(serde_json::to_string(&storm.services).unwrap_or_default())
         .bind(serde_json::to_string(&storm.configuration_items).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        .execute(&mut *conn)
+        .await
+        .map(drop)
     }
 
     /// Storms, newest first (at most `limit`), without their members.
@@ -228,11 +342,19 @@ impl StormRepository {
 
     /// One storm with its members (by time).
     pub(super) async fn get(&self, id: &str) -> Result<Option<Storm>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        Self::get_in(&mut conn, id).await
+    }
+
+    async fn get_in(
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<Storm>, sqlx::Error> {
         let Some(row) = sqlx::query_as::<_, StormRow>(
             "SELECT id, parent, opened_at, last_at, size, terms, services, cis FROM storms WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?
         else {
             return Ok(None);
@@ -242,7 +364,7 @@ impl StormRepository {
             "SELECT ticket_id, title, at, similarity FROM storm_members WHERE storm_id = $1 ORDER BY at, ticket_id",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         storm.members = members
             .into_iter()
@@ -257,14 +379,17 @@ impl StormRepository {
     }
 
     /// Storms whose last member is no older than `since` (Unix ms).
-    pub(super) async fn recent(&self, since: i64) -> Result<Vec<Storm>, sqlx::Error> {
+    pub(super) async fn recent_in(
+        conn: &mut sqlx::AnyConnection,
+        since: i64,
+    ) -> Result<Vec<Storm>, sqlx::Error> {
         let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM storms WHERE last_at >= $1")
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
         let mut out = Vec::new();
         for (id,) in ids {
-            if let Some(storm) = self.get(&id).await? {
+            if let Some(storm) = Self::get_in(conn, &id).await? {
                 out.push(storm);
             }
         }
@@ -272,13 +397,22 @@ impl StormRepository {
     }
 }
 
+/// A storm member another replica recorded.
+pub(super) struct MemberChange {
+    pub(super) storm: String,
+    pub(super) parent: String,
+    pub(super) ticket: String,
+    pub(super) similarity: f32,
+}
+
 async fn insert_member(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     storm: &str,
     member: &StormMember,
+    seq: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO storm_members (storm_id, ticket_id, title, at, similarity) VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO storm_members (storm_id, ticket_id, title, at, similarity, seq) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (storm_id, ticket_id) DO NOTHING",
     )
     .bind(storm)
@@ -286,7 +420,8 @@ async fn insert_member(
     .bind(&member.title)
     .bind(member.at)
     .bind(f64::from(member.similarity))
-    .execute(&mut **tx)
+    .bind(seq)
+    .execute(&mut *conn)
     .await
     .map(drop)
 }

@@ -592,3 +592,86 @@ async fn an_approval_begun_on_a_killed_replica_is_finished_and_run_on_the_other_
     let report = replicas.verify_audit();
     assert!(report.contains("audit chain intact"), "{report}");
 }
+
+/// Triages ticket `n` of the sample's mail outage (`sample/storm-burst.csv`)
+/// on `base`, a minute apart, as its own caller; returns the answer.
+async fn triage_burst_ticket(base: &str, n: usize) -> Value {
+    let mut reader = csv::Reader::from_path(repo().join("sample/storm-burst.csv")).unwrap();
+    let row = reader.records().nth(n).unwrap().unwrap();
+    let opened_at = chrono::DateTime::from_timestamp(1_780_000_000 + 60 * n as i64, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = json!({
+        "id": format!("MAIL-{n}"),
+        "title": &row[1],
+        "description": &row[2],
+        "caller": format!("person-{n}"),
+        "opened_at": opened_at,
+    });
+    let answer = post(base, AGENT_TOKEN, "/v1/triage", &body).await;
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test-postgres.sh"]
+async fn a_storm_seen_by_two_replicas_is_one_and_goes_on_after_one_is_killed_on_postgres() {
+    let mut replicas = Replicas::start(2, "").await;
+    // An approval and a storm, both begun on the replica about to die.
+    let id = request(
+        replicas.base(0),
+        json!({ "runbook": "say", "params": { "message": "mail outage" } }),
+    )
+    .await;
+    let approve = format!("/v1/executions/{id}/approve");
+    assert_eq!(
+        post(replicas.base(0), APPROVER_TOKEN, &approve, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    // Four people report the outage, alternately to each replica: neither
+    // saw four tickets, yet the fourth opens the storm with all four.
+    for n in 0..3 {
+        let answer = triage_burst_ticket(replicas.base(n % 2), n).await;
+        assert!(answer["storm"].is_null(), "ticket {n}: {answer:#}");
+    }
+    let fourth = triage_burst_ticket(replicas.base(1), 3).await;
+    assert_eq!(fourth["storm"]["opened"], true, "{fourth:#}");
+    assert_eq!(fourth["storm"]["size"], 4, "{fourth:#}");
+    let storm_id = fourth["storm"]["id"].as_str().unwrap().to_owned();
+    // The replica that did not open it takes the next report into it.
+    let fifth = triage_burst_ticket(replicas.base(0), 4).await;
+    assert_eq!(fifth["storm"]["id"], storm_id.as_str(), "{fifth:#}");
+    assert_eq!(fifth["storm"]["size"], 5, "{fifth:#}");
+
+    // One reporter asks to be forgotten on the replica about to die: the
+    // other reloads its window before placing its next ticket.
+    let forgot = post(
+        replicas.base(0),
+        ADMIN_TOKEN,
+        "/v1/admin/forget",
+        &json!({ "ticket": "MAIL-1" }),
+    )
+    .await;
+    assert_eq!(forgot.status(), 200);
+
+    replicas.servers.remove(0).kill9();
+    let sixth = triage_burst_ticket(replicas.base(0), 5).await;
+    assert_eq!(sixth["storm"]["id"], storm_id.as_str(), "{sixth:#}");
+    assert_eq!(sixth["storm"]["size"], 5, "{sixth:#}");
+    let storms = get(replicas.base(0), "/v1/storms").await;
+    assert_eq!(storms.as_array().unwrap().len(), 1, "{storms:#}");
+    let storm = get(replicas.base(0), &format!("/v1/storms/{storm_id}")).await;
+    let members: Vec<&str> = storm["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ticket_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, ["MAIL-0", "MAIL-2", "MAIL-3", "MAIL-4", "MAIL-5"]);
+
+    let second = post(replicas.base(0), APPROVER2_TOKEN, &approve, &json!({})).await;
+    assert_eq!(second.status(), 200);
+    wait_state(replicas.base(0), &id, "succeeded", Duration::from_secs(20)).await;
+}
