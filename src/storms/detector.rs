@@ -616,6 +616,7 @@ mod tests {
         detector.observe(from("a", 0, "ann"));
         detector.observe(from("b", 1, "bob"));
         detector.observe(from("b2", 1, "bob"));
+        detector.observe(from("d", 1, "dan"));
         assert!(!detector.might_burst(&from("b3", 2, "bob")));
         assert!(detector.might_burst(&from("c", 2, "cy")));
     }
