@@ -111,7 +111,8 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
                 .extensions()
                 .get::<middleware::RequestId>()
                 .map_or("", |id| id.0.as_str());
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+            let uri = middleware::loggable_uri(request.uri());
+            tracing::info_span!("request", method = %request.method(), uri = %uri, request_id = %id)
         })
         // A 5xx is logged once, with its cause, by the request-id middleware;
         // 503s while loading or under load are not failures of the service.

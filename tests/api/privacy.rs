@@ -361,3 +361,43 @@ async fn a_kept_original_is_cleared_once_its_retention_has_passed() {
         "2 days old: kept"
     );
 }
+
+/// A webhook token passed in the query, as django-helpdesk sends it.
+const QUERY_TOKEN: &str = "query-token-4f1d8e7a2b9c";
+
+// Systems that cannot sign put the webhook token in the query: accepted or
+// refused, it appears nowhere in the JSON log of a real server process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_token_in_the_query_never_reaches_the_log() {
+    let (base, _recorder) = crate::connectors::recording_server().await;
+    let (_data, dir, config) = crate::connectors::process_config_with_desk(&base);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "inbound = { hmac_secret = \"DESK_HOOK_KEY\" }",
+        "inbound = { query_token_secret = \"DESK_QUERY\" }",
+    );
+    assert!(text.contains("DESK_QUERY"));
+    std::fs::write(&config, text).unwrap();
+    let secrets = dir.path().join("runbooks/secrets.yaml");
+    let mut yaml = std::fs::read_to_string(&secrets).unwrap();
+    yaml.push_str(&format!("DESK_QUERY: {QUERY_TOKEN}\n"));
+    std::fs::write(&secrets, yaml).unwrap();
+    let server = ServerProcess::start_ready(&config, &[("RUST_LOG", "debug")]).await;
+    let event =
+        serde_json::to_vec(&crate::connectors::event("Q-1", "VPN", "VPN drops", "new")).unwrap();
+    let http = reqwest::Client::new();
+    let deliver = |token: String| {
+        http.post(format!("{}/v1/hooks/desk?token={token}", server.base))
+            .body(event.clone())
+            .send()
+    };
+    assert_eq!(deliver(QUERY_TOKEN.to_owned()).await.unwrap().status(), 202);
+    let wrong = format!("{QUERY_TOKEN}-wrong");
+    assert_eq!(deliver(wrong).await.unwrap().status(), 401);
+    wait_for_jobs_done(&http, &server.base).await;
+    let log = server.log().join("\n");
+    assert!(log.contains("/v1/hooks/desk?token=[redacted]"), "{log}");
+    assert!(
+        !log.contains(QUERY_TOKEN),
+        "the token is in the log:\n{log}"
+    );
+}
