@@ -50,6 +50,11 @@ pub struct OpenAiGenerator {
 
 /// Characters of an error answer's body kept in the error.
 const ERROR_BODY_CHARS: usize = 300;
+/// Longest line of a streamed answer: an event is one delta, far shorter; a
+/// server that never ends a line must not grow the buffer without bound.
+const MAX_EVENT_LINE: usize = 256 * 1024;
+/// Longest answer text kept, streamed or not (a draft is a few hundred words).
+const MAX_ANSWER: usize = 1024 * 1024;
 
 impl OpenAiGenerator {
     /// A client for `settings`, with `api_key` resolved from its secret and
@@ -71,6 +76,9 @@ impl OpenAiGenerator {
             .map_err(|e| DraftError::Backend(format!("drafts.openai.{e}")))?
             .timeout(Duration::from_secs(timeout_s.max(1)))
             .connect_timeout(Duration::from_secs(5))
+            // A redirect would carry the prompt (ticket text) and the API
+            // key's request to a host nobody configured.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| DraftError::Backend(e.to_string()))?;
         Ok(Self {
@@ -91,6 +99,10 @@ impl OpenAiGenerator {
             // reqwest's message names the URL, never the key.
             DraftError::Backend(format!("{}: {}", self.url, err.without_url()))
         }
+    }
+
+    fn too_long(&self, what: &str) -> DraftError {
+        DraftError::Backend(format!("{}: {what} is too long", self.url))
     }
 
     /// Sends the request; a non-2xx answer becomes an error quoting its start.
@@ -152,7 +164,16 @@ impl Generator for OpenAiGenerator {
         });
         let mut response = self.send(body).await?;
         let Some(deltas) = deltas else {
-            let value: Value = response.json().await.map_err(|e| self.failed(e))?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| self.failed(e))? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_ANSWER {
+                    return Err(self.too_long("the answer"));
+                }
+            }
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                DraftError::Backend(format!("{}: the answer is not JSON: {e}", self.url))
+            })?;
             return content_of(&value, "message").ok_or_else(|| {
                 DraftError::Backend(format!(
                     "{}: the answer has no choices[0].message.content",
@@ -165,6 +186,9 @@ impl Generator for OpenAiGenerator {
         let mut text = String::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.failed(e))? {
             pending.extend_from_slice(&chunk);
+            if pending.len() > MAX_EVENT_LINE && !pending.contains(&b'\n') {
+                return Err(self.too_long("a streamed line"));
+            }
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let line = String::from_utf8_lossy(&line);
@@ -183,6 +207,9 @@ impl Generator for OpenAiGenerator {
                 }
                 if let Some(delta) = content_of(&value, "delta") {
                     text.push_str(&delta);
+                    if text.len() > MAX_ANSWER {
+                        return Err(self.too_long("the answer"));
+                    }
                     let _ = deltas.send(delta);
                 }
             }

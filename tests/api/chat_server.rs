@@ -25,6 +25,11 @@ pub enum Behaviour {
     Stalls(Duration),
     /// Follows instructions written in the ticket (as a weak model might).
     Obedient,
+    /// Redirects the request elsewhere on this server (`/v1/elsewhere`).
+    Redirects,
+    /// Streams one line that never ends (8 MiB without a newline), or
+    /// answers an 8 MiB body when not streaming.
+    Endless,
 }
 
 /// A request as received: its authorization header and JSON body.
@@ -64,6 +69,7 @@ fn app(behaviour: Behaviour, received: &Arc<parking_lot::Mutex<Vec<Received>>>) 
     };
     axum::Router::new()
         .route("/v1/chat/completions", post(complete))
+        .route("/v1/elsewhere", post(complete))
         .with_state(state)
 }
 
@@ -138,6 +144,21 @@ async fn complete(
                 .into_response();
         }
         Behaviour::Stalls(wait) => tokio::time::sleep(wait).await,
+        Behaviour::Redirects if state.received.lock().len() == 1 => {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [("location", "/v1/elsewhere")],
+            )
+                .into_response();
+        }
+        Behaviour::Endless => {
+            let line = "x".repeat(8 * 1024 * 1024);
+            return (
+                [("content-type", "text/event-stream")],
+                format!("data: {line}"),
+            )
+                .into_response();
+        }
         _ => {}
     }
     let user = body["messages"][1]["content"].as_str().unwrap_or_default();

@@ -486,6 +486,34 @@ async fn a_failing_chat_server_is_a_502_that_does_not_leak_its_address() {
 }
 
 #[tokio::test]
+async fn a_chat_server_redirect_is_not_followed() {
+    let server = chat_server::start(Behaviour::Redirects).await;
+    let app = spawn_openai_app(&server, 30).await;
+    app.triage_ticket("TKT-7106", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+
+    let (code, _) = error_code(app.post_draft_as(Some(AGENT_TOKEN), "TKT-7106").await, 502).await;
+
+    assert_eq!(code, "draft_backend_failed");
+    assert_eq!(server.received().len(), 1, "the ticket went nowhere else");
+}
+
+#[tokio::test]
+async fn an_endless_chat_answer_is_cut_off_not_buffered() {
+    let server = chat_server::start(Behaviour::Endless).await;
+    let app = spawn_openai_app(&server, 30).await;
+    app.triage_ticket("TKT-7107", VPN_TITLE, VPN_DESCRIPTION)
+        .await;
+
+    let (code, _) = error_code(app.post_draft_as(Some(AGENT_TOKEN), "TKT-7107").await, 502).await;
+    assert_eq!(code, "draft_backend_failed");
+    let events = app.draft_events("TKT-7107").await;
+    let (kind, body) = events.last().unwrap();
+    assert_eq!(kind, "error", "{events:?}");
+    assert_eq!(body["error"]["code"], "draft_backend_failed");
+}
+
+#[tokio::test]
 async fn a_chat_server_slower_than_the_timeout_is_a_504() {
     let server = chat_server::start(Behaviour::Stalls(Duration::from_secs(10))).await;
     let app = spawn_openai_app(&server, 1).await;
