@@ -78,6 +78,9 @@ fn update_body(fields: &BTreeMap<String, String>) -> Result<Value, ConnectorErro
 }
 
 /// The `items` of a REST2 collection.
+/// Pages of a ticket's history or attachments read at most (10,000 items).
+const MAX_PAGES: u64 = 100;
+
 fn items(json: &Value) -> impl Iterator<Item = &Value> {
     json::items(json, "items")
 }
@@ -194,16 +197,37 @@ impl RtConnector {
 
     /// The text people wrote on a ticket (its creation, replies and
     /// comments, not RT's own e-mail records), oldest first.
+    /// Every item of a REST2 collection at `path` (which has a query),
+    /// page by page: a long ticket has more than one page of history and
+    /// attachments, and a marker on a later page must be found too.
+    async fn all_items(&self, path: &str, what: &str) -> Result<Vec<Value>, ConnectorError> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let json = self
+                .client
+                .get_json(&format!("{path}&per_page=100&page={page}"), what)
+                .await?;
+            all.extend(items(&json).cloned());
+            let pages = json.get("pages").and_then(Value::as_u64).unwrap_or(1);
+            if page >= pages {
+                return Ok(all);
+            }
+        }
+        Err(ConnectorError::Permanent(format!(
+            "{what}: more than {MAX_PAGES} pages"
+        )))
+    }
+
     async fn texts(&self, id: &str) -> Result<Vec<String>, ConnectorError> {
         let id = url_escape(id);
         let history = self
-            .client
-            .get_json(
-                &format!("/ticket/{id}/history?fields=Type,Creator&per_page=100"),
+            .all_items(
+                &format!("/ticket/{id}/history?fields=Type,Creator"),
                 "reading the ticket's history",
             )
             .await?;
-        let written: HashSet<String> = items(&history)
+        let written: HashSet<String> = history
+            .iter()
             .filter(|t| {
                 matches!(
                     t.get("Type").and_then(Value::as_str),
@@ -213,12 +237,13 @@ impl RtConnector {
             .filter_map(|t| t.get("id").and_then(text))
             .collect();
         let attachments = self
-            .client.get_json(
-                &format!("/ticket/{id}/attachments?fields=Content,ContentType,TransactionId&orderby=id&order=ASC&per_page=100"),
+            .all_items(
+                &format!("/ticket/{id}/attachments?fields=Content,ContentType,TransactionId&orderby=id&order=ASC"),
                 "reading the ticket's messages",
             )
             .await?;
-        Ok(items(&attachments)
+        Ok(attachments
+            .iter()
             .filter(|a| a.get("ContentType").and_then(Value::as_str) == Some("text/plain"))
             .filter(|a| {
                 a.get("TransactionId")
@@ -479,6 +504,61 @@ impl Connector for RtConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An RT whose ticket 7 has 150 messages: two pages of history and of
+    /// attachments, the job's marked note on the second.
+    async fn long_ticket() -> String {
+        use axum::extract::Query;
+        async fn history(Query(q): Query<BTreeMap<String, String>>) -> axum::Json<Value> {
+            let page: u64 = q["page"].parse().unwrap();
+            let items: Vec<Value> = (1..=150)
+                .skip(((page - 1) * 100) as usize)
+                .take(100)
+                .map(|n| json!({ "id": n.to_string(), "Type": "Comment", "Creator": { "id": "switchboard" } }))
+                .collect();
+            axum::Json(json!({ "page": page, "pages": 2, "items": items }))
+        }
+        async fn attachments(Query(q): Query<BTreeMap<String, String>>) -> axum::Json<Value> {
+            let page: u64 = q["page"].parse().unwrap();
+            let items: Vec<Value> = (1..=150)
+                .skip(((page - 1) * 100) as usize)
+                .take(100)
+                .map(|n| {
+                    let content = if n == 150 {
+                        format!("Suggested: Network\n{}", json::marker_line("job-1"))
+                    } else {
+                        format!("message {n}")
+                    };
+                    json!({ "ContentType": "text/plain", "TransactionId": n.to_string(), "Content": content })
+                })
+                .collect();
+            axum::Json(json!({ "page": page, "pages": 2, "items": items }))
+        }
+        let app = axum::Router::new()
+            .route("/ticket/7/history", axum::routing::get(history))
+            .route("/ticket/7/attachments", axum::routing::get(attachments));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    #[tokio::test]
+    async fn a_note_past_the_first_page_of_a_long_ticket_is_found() {
+        let settings: ConnectorSettings = serde_json::from_value(json!({
+            "name": "rt", "kind": "rt", "base_url": long_ticket().await,
+            "credentials_secret": "RT", "service_user": "switchboard", "poll_interval_s": 30,
+        }))
+        .unwrap();
+        let secrets = Secrets::from_map(BTreeMap::from([("RT".to_owned(), "u:p".to_owned())]));
+        let rt = RtConnector::new(&settings, &secrets).unwrap();
+        let ticket = ExternalTicket {
+            id: "7".into(),
+            ..ExternalTicket::default()
+        };
+        assert!(rt.already_written(&ticket, "job-1").await.unwrap());
+        assert!(!rt.already_written(&ticket, "job-2").await.unwrap());
+    }
 
     #[test]
     fn custom_fields_are_named_as_in_ticketsql() {
