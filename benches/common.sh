@@ -82,8 +82,9 @@ TOML
 }
 
 # Writes DIR/triage.lua, the wrk script that POSTs five realistic tickets to
-# /v1/triage in rotation and prints the responses by status at the end, and
-# DIR/tickets.csv (each ticket 200 times) for raw embedding figures.
+# /v1/triage in rotation (with `token` as a bearer token when it is set) and
+# prints the responses by status at the end, and DIR/tickets.csv (each
+# ticket 200 times) for raw embedding figures.
 write_triage_script() {
   local dir="$1"
   python3 - "$dir" <<'PY'
@@ -109,12 +110,13 @@ with open(f"{work}/tickets.csv", "w", newline="") as out:
         title, description = tickets[n % len(tickets)]
         writer.writerow([f"L{n}", title, description, "x"])
 PY
-  { cat "$dir/tickets.lua"; cat <<'LUA'
+  { cat "$dir/tickets.lua"; printf 'local headers = { ["Content-Type"] = "application/json"%s }\n' \
+      "${token:+, [\"Authorization\"] = \"Bearer $token\"}"; cat <<'LUA'
 -- Rotates through a few realistic tickets so requests are not identical.
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format("POST", "/v1/triage", { ["Content-Type"] = "application/json" }, tickets[(n % #tickets) + 1])
+  return wrk.format("POST", "/v1/triage", headers, tickets[(n % #tickets) + 1])
 end
 -- Responses by status, summed over wrk's threads and printed at the end.
 local threads = {}

@@ -26,6 +26,8 @@ ensure_wrk
 make_work_dir
 
 export SWITCHBOARD_SERVER__LISTEN="127.0.0.1:$port"
+# An open triage endpoint is what is measured.
+export SWITCHBOARD_TRIAGE__ANONYMOUS=full
 use_repo_assets
 if [ -n "${DATA_DIR:-}" ]; then
   export SWITCHBOARD_DATA_DIR="$DATA_DIR"

@@ -65,6 +65,7 @@ config() {
     echo "data_dir = \"$data\""
     [ -n "$database" ] && echo "database_url = \"$database\""
     echo "[server]"; echo "listen = \"127.0.0.1:$listen\""
+    echo "[triage]"; echo "anonymous = \"full\""
     echo "[store]"; echo "backend = \"$backend\""
     echo "[store.qdrant]"; echo "url = \"http://127.0.0.1:$q_grpc\""; echo "collection_prefix = \"bench_\""
   } >"$work/$name.toml"

@@ -22,7 +22,7 @@ use crate::domain::{KeepOriginal, NewTicket, PrivacySettings};
 use crate::drafts::{Draft, DraftError, DraftService};
 use crate::review::{OriginalText, ReviewQueue, TriageRecord};
 use crate::storms::{Observation, Observed, StormService};
-use crate::triage::{Retrieved, Triage, TriageError, TriageService};
+use crate::triage::{AnonymousTriage, Retrieved, Triage, TriageError, TriageService};
 
 /// The one use case every ticket goes through; cheap to share behind an `Arc`.
 pub struct TriageDesk {
@@ -127,6 +127,10 @@ impl TriageDesk {
         received: NewTicket,
         caller: Option<&Caller>,
     ) -> Result<Triage, TriageError> {
+        let anonymous = self.triage.anonymous();
+        if caller.is_none() && anonymous == AnonymousTriage::Off {
+            return Err(TriageError::TokenRequired);
+        }
         let source = Source {
             name: "api".to_owned(),
             caller,
@@ -136,7 +140,10 @@ impl TriageDesk {
             self.process_record(&arrived, caller, BTreeMap::new(), false)
                 .await;
         }
-        Ok(arrived.triage)
+        Ok(match (caller, anonymous) {
+            (None, AnonymousTriage::SuggestOnly) => arrived.triage.suggestions_only(),
+            _ => arrived.triage,
+        })
     }
 
     /// A resolved incident arrives (`POST /v1/incidents`, a connector's

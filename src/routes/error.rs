@@ -138,6 +138,11 @@ impl From<TriageError> for ApiError {
                 "too many requests are waiting for the model; retry shortly",
             ),
             TriageError::NotFound(message) => Self::not_found(message),
+            TriageError::TokenRequired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a bearer token is required (triage.anonymous is off)",
+            ),
             TriageError::Busy(message) => Self::new(StatusCode::CONFLICT, "busy", message),
             TriageError::Classifier(err @ crate::classify::HeadError::NothingToTrain(_)) => {
                 Self::new(StatusCode::CONFLICT, "nothing_to_train", err.to_string())

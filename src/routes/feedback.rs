@@ -26,8 +26,11 @@ pub async fn post_feedback(
 }
 
 /// Store sizes, the classifier head, feedback, reassignments and ping-pong.
-#[utoipa::path(get, path = "/v1/stats", tag = "feedback", responses((status = 200, body = ServiceStats), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
-pub async fn stats(State(state): State<AppState>) -> Result<Json<ServiceStats>, ApiError> {
+#[utoipa::path(get, path = "/v1/stats", tag = "feedback", security(("bearer" = [])), responses((status = 200, body = ServiceStats), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+) -> Result<Json<ServiceStats>, ApiError> {
     Ok(Json(state.service()?.stats().await?))
 }
 

@@ -80,10 +80,12 @@ pub async fn put_incidents(
     Ok(Json(BatchReceipt { stored: count }))
 }
 
-/// One stored incident.
-#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", params(("id" = String, Path, description = "Incident id")), responses((status = 200, body = Incident), (status = 404, body = ErrorBody), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
+/// One stored incident, for any token (the viewer's at least): incident
+/// ids are predictable, and scrubbing leaves names and hosts.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", params(("id" = String, Path, description = "Incident id")), security(("bearer" = [])), responses((status = 200, body = Incident), (status = 401, description = "No or unknown bearer token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "Still loading, or the embedding queue is full (with Retry-After)", body = ErrorBody)))]
 pub async fn get_incident(
     State(state): State<AppState>,
+    _caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, ApiError> {
     state

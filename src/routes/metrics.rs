@@ -7,12 +7,15 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::{AppState, Authenticated};
 use crate::metrics::{RequestLabels, StateLabels, global};
 
-/// Renders every metric; execution counts are read from the state database first.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Renders every metric; execution counts are read from the state database
+/// first. Any token (a viewer's is enough: Prometheus sends it with
+/// `authorization: { credentials_file: ... }`): the counts by connector,
+/// runbook and state say more about a desk than an outsider should know.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])), responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "application/openmetrics-text"), (status = 401, description = "No or unknown bearer token", body = super::error::ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, _caller: Authenticated) -> impl IntoResponse {
     if let Ok(automation) = state.automation() {
         match automation.count_by_state().await {
             Ok(counts) => {

@@ -20,7 +20,7 @@ mod subjects;
 #[cfg(test)]
 mod tests;
 mod voting;
-pub use settings::TriageSettings;
+pub use settings::{AnonymousTriage, TriageSettings};
 
 pub use cis::{CiOwner, OWNER_FIELD};
 pub use feedback::{

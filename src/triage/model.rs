@@ -30,6 +30,9 @@ pub enum TriageError {
     /// The ticket or incident named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A caller without a token asked for what needs one (`triage.anonymous`).
+    #[error("a bearer token is required")]
+    TokenRequired,
     /// The feedback log could not be read or written.
     #[error("feedback log: {0}")]
     FeedbackLog(#[from] std::io::Error),
@@ -154,6 +157,26 @@ pub struct Triage {
     pub configuration_items: Vec<crate::inventory::CiMention>,
     /// Time spent, in milliseconds.
     pub took_ms: f64,
+}
+
+impl Triage {
+    /// The answer without the desk's own text (`triage.anonymous =
+    /// "suggest_only"`): labels, confidences, routes and priority stay; the
+    /// similar incidents, knowledge passages, runbooks, storm, duplicate,
+    /// configuration items and each suggestion's evidence and owner go.
+    pub fn suggestions_only(mut self) -> Self {
+        for suggestion in self.suggestions.values_mut() {
+            suggestion.evidence.clear();
+            suggestion.ci_owner = None;
+        }
+        self.runbooks.clear();
+        self.similar_incidents.clear();
+        self.knowledge_articles.clear();
+        self.storm = None;
+        self.duplicate_of = None;
+        self.configuration_items.clear();
+        self
+    }
 }
 
 /// What a retrain did.

@@ -107,6 +107,11 @@ pub(super) async fn blocking<T: Send + 'static>(
 }
 
 impl TriageService {
+    /// What a caller without a token may have from triage.
+    pub fn anonymous(&self) -> super::AnonymousTriage {
+        self.settings.anonymous
+    }
+
     /// Assembles the service from its parts.
     pub fn new(
         embedder: Embedder,

@@ -32,6 +32,10 @@ pub struct TriageSettings {
     /// evidence for later tickets, so it needs the agent role. Even when on, an
     /// anonymous caller cannot replace a ticket already remembered.
     pub remember_anonymous: bool,
+    /// What `POST /v1/triage` answers a caller without a token: nothing
+    /// (`off`, 401: the default), suggestions without incident text
+    /// (`suggest_only`), or everything (`full`).
+    pub anonymous: AnonymousTriage,
     /// The classifier head blended with the neighbours' vote.
     pub classifier: crate::classify::HeadOptions,
     /// ITIL priority derived from suggested impact and urgency.
@@ -51,10 +55,28 @@ impl Default for TriageSettings {
             clean_text: true,
             duplicate_similarity: 0.99,
             remember_anonymous: false,
+            anonymous: AnonymousTriage::Off,
             classifier: crate::classify::HeadOptions::default(),
             priority: crate::triage::PrioritySettings::default(),
         }
     }
+}
+
+/// What a caller without a token may have from `POST /v1/triage`. The
+/// answer's similar incidents, knowledge passages, runbooks, storms and
+/// configuration items hold the desk's own text (names, hosts, internal
+/// procedures that scrubbing leaves): only callers with a token see them,
+/// unless a desk opens them on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymousTriage {
+    /// 401: a viewer token at least.
+    #[default]
+    Off,
+    /// Labels, confidences and routes; no incident text or evidence.
+    SuggestOnly,
+    /// The whole answer.
+    Full,
 }
 
 impl TriageSettings {

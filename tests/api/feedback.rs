@@ -291,7 +291,10 @@ async fn retrain_command_with_server_asks_the_running_service_with_the_token_fro
 
 #[tokio::test]
 async fn anonymous_triage_with_an_id_stores_nothing() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
+        s.triage.anonymous = switchboard::triage::AnonymousTriage::Full;
+    })
+    .await;
     let body = json!({ "id": "ANON-1", "title": TITLE, "description": DESCRIPTION });
     let answer: Value = app
         .post_json_as(None, "/v1/triage", &body)
@@ -332,6 +335,7 @@ async fn an_anonymous_caller_cannot_replace_an_agents_ticket() {
     // Even where anonymous callers may remember new tickets.
     let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
         s.triage.remember_anonymous = true;
+        s.triage.anonymous = switchboard::triage::AnonymousTriage::Full;
     })
     .await;
     let agents = triage(

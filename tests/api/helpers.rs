@@ -314,8 +314,13 @@ impl TestApp {
             .unwrap()
     }
 
-    /// GETs `path`.
+    /// GETs `path` as a viewer: every read of the desk's data needs a token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(VIEWER_TOKEN, path).await
+    }
+
+    /// GETs `path` without a token.
+    pub async fn get_anonymously(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
             .send()

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a free port, the real model, a real
 //! embedded store in a temporary directory.
 
+mod access;
 mod approvals;
 mod batching;
 mod changes;

@@ -379,7 +379,10 @@ async fn foreign_origins_get_no_cors_headers_from_the_console_or_the_api() {
 
 #[tokio::test]
 async fn a_triaged_ticket_with_an_id_joins_the_review_queue_and_filters_apply() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
+        s.triage.anonymous = switchboard::triage::AnonymousTriage::Full;
+    })
+    .await;
     let ticket = json!({ "id": "REV-1", "title": "VPN connection drops every few minutes", "description": "GlobalProtect VPN disconnects every 5-10 minutes." });
     assert_eq!(
         app.post_json("/v1/triage", &ticket).await.status(),
