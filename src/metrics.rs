@@ -62,6 +62,13 @@ pub struct ConnectorJobLabels {
     pub state: String,
 }
 
+/// Labels naming where requests were refused (`executions`, `connector:NAME`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SurfaceLabels {
+    /// The surface.
+    pub surface: String,
+}
+
 /// Labels naming one connector.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectorName {
@@ -113,6 +120,9 @@ pub struct Metrics {
     pub connector_last_poll: Family<ConnectorName, Gauge>,
     /// Storms (bursts of similar tickets) opened since start.
     pub storms_opened: Counter,
+    /// Requests refused for their credentials, by surface (the audit chain
+    /// holds a sample of them: one entry a minute at most).
+    pub refusals: Family<SurfaceLabels, Counter>,
     /// Drafts asked for, by backend and outcome.
     pub drafts: Family<DraftLabels, Counter>,
     /// Seconds a draft took, by backend.
@@ -211,6 +221,12 @@ impl Metrics {
             "Storms (bursts of similar tickets: an outage) opened",
             storms_opened.clone(),
         );
+        let refusals = Family::<SurfaceLabels, Counter>::default();
+        registry.register(
+            "refusals",
+            "Requests refused for a missing or wrong token or signature, by surface",
+            refusals.clone(),
+        );
         let drafts = Family::<DraftLabels, Counter>::default();
         registry.register(
             "drafts",
@@ -243,6 +259,7 @@ impl Metrics {
             draft_sentences_dropped,
             draft_invented_citations,
             storms_opened,
+            refusals,
             connector_last_poll,
             connector_events,
             connector_jobs,

@@ -20,7 +20,7 @@ use super::zammad::ZammadConnector;
 use super::zendesk::ZendeskConnector;
 use super::{Connector, ExternalTicket};
 use crate::domain::Scrubber;
-use crate::infra::audit::{AuditLog, AuditRecord};
+use crate::infra::audit::AuditLog;
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
 use crate::metrics::{ConnectorLabels, global};
@@ -178,17 +178,14 @@ impl ConnectorService {
             self.outbox.clock().now_ms() / 1000,
         ) {
             count(name, "refused");
-            let record = AuditRecord {
-                actor: "anonymous",
-                action: "connector.delivery_refused",
-                subject: name,
-                detail: serde_json::json!({ "reason": err.to_string() }),
-                ..AuditRecord::default()
-            };
-            if let Err(e) = self.audit.append(record).await {
-                tracing::error!(connector = name, error = %e, "cannot audit a refused delivery");
-            }
-            tracing::warn!(connector = name, reason = %err, "delivery refused");
+            self.audit
+                .refused(
+                    &format!("connector:{name}"),
+                    "connector.delivery_refused",
+                    name,
+                    serde_json::json!({ "reason": err.to_string() }),
+                )
+                .await;
             return Err(err.into());
         }
         let ticket = registered

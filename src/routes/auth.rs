@@ -46,7 +46,8 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     }
 }
 
-/// Unauthenticated attempts on runbook executions go into the audit trail too.
+/// Unauthenticated attempts on runbook executions go into the audit trail
+/// too, sampled ([`crate::infra::audit::AuditLog::refused`]).
 async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
     // Nested routers see their path without the `/v1` prefix; the original has it.
     let path = parts
@@ -59,16 +60,15 @@ async fn audit_refusal(parts: &Parts, state: &AppState, err: &ApiError) {
     let Ok(automation) = state.automation() else {
         return;
     };
-    let record = crate::infra::audit::AuditRecord {
-        actor: "anonymous",
-        action: "auth.refused",
-        subject: path,
-        detail: serde_json::json!({ "method": parts.method.as_str(), "status": err.status().as_u16() }),
-        ..crate::infra::audit::AuditRecord::default()
-    };
-    if let Err(e) = automation.audit().append(record).await {
-        tracing::error!(error = %e, "cannot audit a refused request");
-    }
+    automation
+        .audit()
+        .refused(
+            "executions",
+            "auth.refused",
+            path,
+            serde_json::json!({ "method": parts.method.as_str(), "status": err.status().as_u16() }),
+        )
+        .await;
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -929,3 +929,36 @@ async fn shutdown_past_the_grace_period_interrupts_the_run_and_kills_its_step() 
     assert_eq!(last.action, "execution.interrupted", "{history:#?}");
     assert!(log.verify().await.unwrap().broken.is_none());
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_requests_adds_one_audit_entry_and_is_counted() {
+    let runbooks = runbook_dir();
+    let app = spawn(&runbooks).await;
+    let log = crate::helpers::audit_log(app.data_dir.path(), None).await;
+    let before = log.head().await.unwrap().map_or(0, |e| e.seq);
+    let body = json!({ "runbook": "say" });
+    let requests = (0..300).map(|_| app.post_json_as(Some("not-a-token"), "/v1/executions", &body));
+    for answer in futures_util::future::join_all(requests).await {
+        assert_eq!(answer.status(), 401);
+    }
+    let after = log.head().await.unwrap().map_or(0, |e| e.seq);
+    assert_eq!(after - before, 1, "one sampled entry for 300 refusals");
+    let entry = log.entry(after).await.unwrap().unwrap();
+    assert_eq!(entry.action, "auth.refused");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("switchboard_refusals_total{surface=\"executions\"} 300"),
+        "{metrics}"
+    );
+    // An approver is not kept waiting by any of it.
+    let created: Value = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "say", "params": { "message": "hi" } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+}

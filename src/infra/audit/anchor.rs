@@ -87,6 +87,34 @@ impl AuditAnchor {
         Ok(heads)
     }
 
+    /// Where the last verified head is kept: next to the anchor, as
+    /// `<anchor>.verified` (one JSON head, replaced atomically).
+    fn checkpoint_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".verified");
+        self.path.with_file_name(name)
+    }
+
+    /// The last head a verification got through, if any.
+    pub fn checkpoint(&self) -> std::io::Result<Option<AnchoredHead>> {
+        match std::fs::read(self.checkpoint_path()) {
+            // An unreadable checkpoint only means verifying everything.
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records `head` as verified (written to a temporary file, synced, renamed).
+    pub fn record_checkpoint(&self, head: &AnchoredHead) -> std::io::Result<()> {
+        let path = self.checkpoint_path();
+        let temporary = path.with_extension("verified.tmp");
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&serde_json::to_vec(head)?)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    }
+
     /// The highest head recorded, if any.
     pub fn latest(&self) -> std::io::Result<Option<AnchoredHead>> {
         Ok(self.heads()?.into_iter().max_by_key(|h| h.seq))

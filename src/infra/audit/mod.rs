@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool};
 
 mod anchor;
+pub mod refusals;
 pub mod settings;
 pub use settings::AuditSettings;
 
@@ -183,6 +184,7 @@ pub struct AuditLog {
     pool: AnyPool,
     key: AuditKey,
     anchor: AuditAnchor,
+    refusals: refusals::RefusalSampler,
 }
 
 /// What to record.
@@ -273,7 +275,12 @@ pub enum AuditError {
 impl AuditLog {
     /// The log in `pool`, MACed with `key`, anchored in `anchor`.
     pub fn new(pool: AnyPool, key: AuditKey, anchor: AuditAnchor) -> Self {
-        Self { pool, key, anchor }
+        Self {
+            pool,
+            key,
+            anchor,
+            refusals: refusals::RefusalSampler::default(),
+        }
     }
 
     /// The chain's key, from which the subject index derives its own, so
@@ -294,6 +301,37 @@ impl AuditLog {
         tx.commit().await?;
         self.anchor_head(&entry);
         Ok(entry)
+    }
+
+    /// A request refused for its credentials on `surface` (`executions`,
+    /// `connector:NAME`): counted always; in the chain (`action`, with how
+    /// many were refused since the last such entry and this one's `detail`)
+    /// and in the log only when a sample is due, so strangers cannot grow
+    /// the chain or make approvals wait on its lock.
+    pub async fn refused(
+        &self,
+        surface: &str,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) {
+        let Some(due) = self.refusals.note(surface, now_ms()) else {
+            return;
+        };
+        tracing::warn!(%surface, refused = due.refused, %detail, "requests refused (one audit entry a minute at most)");
+        let record = AuditRecord {
+            actor: "anonymous",
+            action,
+            subject,
+            detail: serde_json::json!({
+                "refused_since_last_entry": due.refused,
+                "last": detail,
+            }),
+            ..AuditRecord::default()
+        };
+        if let Err(e) = self.append(record).await {
+            tracing::error!(%surface, error = %e, "cannot audit refused requests");
+        }
     }
 
     /// Appends one entry inside the caller's transaction, chained to the last
@@ -371,10 +409,11 @@ impl AuditLog {
         }
     }
 
-    /// At startup: anchors entries committed by a process that stopped before
-    /// anchoring them, once the chain verifies; says loudly when it does not.
+    /// At startup: verifies the entries written since the last verified
+    /// checkpoint, and anchors entries committed by a process that stopped
+    /// before anchoring them once they verify; says loudly when they do not.
     pub async fn reconcile_anchor(&self) -> Result<ChainReport, AuditError> {
-        let report = self.verify().await?;
+        let report = self.verify_since_checkpoint().await?;
         if let Some((seq, reason)) = &report.broken {
             tracing::error!(entry = seq, %reason, "the audit chain does not verify; run `switchboard audit verify`");
         } else if report.unanchored > 0
@@ -416,28 +455,78 @@ impl AuditLog {
         Ok(rows.into_iter().map(|row| row.entry).collect())
     }
 
-    /// Recomputes every MAC and link, and compares the chain with its anchor.
+    /// Recomputes every MAC and link, and compares the chain with its anchor
+    /// (`switchboard audit verify`, `GET /v1/audit/verify`): the whole chain,
+    /// read as a stream, whatever a checkpoint says.
     pub async fn verify(&self) -> Result<ChainReport, AuditError> {
+        self.verify_from(None).await
+    }
+
+    /// [`Self::verify`] from the last verified checkpoint on (at start): the
+    /// entries before it were verified already, so a start after 100,000
+    /// entries reads only those written since. Falls back to the whole chain
+    /// when the checkpoint's entry is not in the chain as recorded.
+    pub async fn verify_since_checkpoint(&self) -> Result<ChainReport, AuditError> {
+        let checkpoint = self.anchor.checkpoint()?;
+        self.verify_from(checkpoint).await
+    }
+
+    /// Verifies the chain from `start` (an entry verified before, trusted
+    /// as it is recorded), or from its first entry; records the head as the
+    /// new checkpoint when everything verified.
+    async fn verify_from(&self, start: Option<AnchoredHead>) -> Result<ChainReport, AuditError> {
+        use futures_util::TryStreamExt;
         // The anchor first: an entry is anchored only once committed, so every
         // head read now is in the chain read next, even while a running server
         // keeps appending (read the other way round, an entry committed and
         // anchored between the two reads looked deleted).
+        let from = start.as_ref().map_or(1, |s| s.seq);
         let heads = self.anchor.heads()?;
-        let rows: Vec<EntryRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
-                .fetch_all(&self.pool)
-                .await?;
+        let newest_head = heads.iter().max_by_key(|h| h.seq).cloned();
+        let anchored: std::collections::BTreeMap<i64, String> = heads
+            .into_iter()
+            .filter(|h| h.seq >= from)
+            .map(|h| (h.seq, h.hash))
+            .collect();
+        let query = format!("SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq");
+        let mut rows = sqlx::query_as::<_, EntryRow>(&query)
+            .bind(from)
+            .fetch(&self.pool);
         let mut report = ChainReport {
-            entries: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+            entries: 0,
             legacy_entries: 0,
             anchor: None,
             unanchored: 0,
             broken: None,
         };
-        let mut hashes = Vec::with_capacity(rows.len());
         let mut prev = GENESIS.to_owned();
         let mut keyed_seen = false;
-        for (expected_seq, EntryRow { entry, scheme }) in (1..).zip(rows) {
+        let mut expected_seq = from;
+        if let Some(start) = &start {
+            // The checkpoint's own entry must still be what was verified.
+            let first = rows.try_next().await?;
+            match first {
+                Some(EntryRow { entry, scheme })
+                    if entry.seq == start.seq && entry.hash == start.hash =>
+                {
+                    keyed_seen = scheme == KEYED;
+                    prev = entry.hash;
+                    expected_seq += 1;
+                }
+                _ => {
+                    drop(rows);
+                    tracing::warn!(
+                        checkpoint = start.seq,
+                        "the audit chain differs at its checkpoint; verifying all of it"
+                    );
+                    return Box::pin(self.verify_from(None)).await;
+                }
+            }
+        }
+        let mut last = from - 1 + i64::from(start.is_some());
+        let mut last_hash = start.as_ref().map(|s| s.hash.clone());
+        while let Some(EntryRow { entry, scheme }) = rows.try_next().await? {
+            report.entries += 1;
             let broken = if entry.seq != expected_seq {
                 Some(format!(
                     "expected entry {expected_seq}, found {} (entries missing)",
@@ -445,6 +534,8 @@ impl AuditLog {
                 ))
             } else if entry.prev_hash != prev {
                 Some("does not link to the entry before it".to_owned())
+            } else if anchored.get(&entry.seq).is_some_and(|h| *h != entry.hash) {
+                Some("differs from the MAC its anchor recorded (rewritten)".to_owned())
             } else {
                 match scheme.as_str() {
                     KEYED if entry_mac(&self.key, &entry) != entry.hash => Some(
@@ -472,11 +563,13 @@ impl AuditLog {
                 report.broken = Some((entry.seq, reason));
                 return Ok(report);
             }
+            expected_seq += 1;
+            last = entry.seq;
             prev = entry.hash.clone();
-            hashes.push(entry.hash);
+            last_hash = Some(entry.hash);
         }
-        let last = report.entries;
-        let newest = heads.iter().map(|h| h.seq).max().unwrap_or(0);
+        drop(rows);
+        let newest = newest_head.as_ref().map_or(0, |h| h.seq);
         if newest > last {
             report.broken = Some((
                 last + 1,
@@ -486,19 +579,19 @@ impl AuditLog {
                     last + 1
                 ),
             ));
-        } else if let Some(head) = heads.iter().find(|head| {
-            usize::try_from(head.seq - 1)
-                .ok()
-                .and_then(|i| hashes.get(i))
-                .is_some_and(|hash| *hash != head.hash)
-        }) {
-            report.broken = Some((
-                head.seq,
-                "differs from the MAC its anchor recorded (rewritten)".to_owned(),
-            ));
+            return Ok(report);
         }
-        report.anchor = heads.into_iter().max_by_key(|h| h.seq);
+        report.anchor = newest_head;
         report.unanchored = last - report.anchor.as_ref().map_or(0, |h| h.seq);
+        if let Some(hash) = last_hash
+            && let Err(e) = self.anchor.record_checkpoint(&AnchoredHead {
+                seq: last,
+                hash,
+                at: now_ms(),
+            })
+        {
+            tracing::warn!(error = %e, "cannot record the audit chain's verified checkpoint");
+        }
         Ok(report)
     }
 }
@@ -548,6 +641,70 @@ mod tests {
         assert_eq!(report.broken, None);
         assert_eq!((report.entries, report.unanchored), (4, 0));
         assert_eq!(report.anchor.unwrap().seq, 4);
+    }
+
+    #[tokio::test]
+    async fn a_start_verifies_only_the_entries_since_its_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 5).await;
+        assert_eq!(log.verify_since_checkpoint().await.unwrap().entries, 5);
+        assert_eq!(log.anchor().checkpoint().unwrap().unwrap().seq, 5);
+        for n in 0..2 {
+            log.append(AuditRecord {
+                actor: "ana",
+                action: "execution.approved",
+                subject: &format!("F{n}"),
+                ..AuditRecord::default()
+            })
+            .await
+            .unwrap();
+        }
+        let report = log.verify_since_checkpoint().await.unwrap();
+        assert_eq!((report.entries, report.broken), (2, None));
+        // An entry after the checkpoint edited: found at start.
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            log.verify_since_checkpoint()
+                .await
+                .unwrap()
+                .broken
+                .unwrap()
+                .0,
+            7
+        );
+        // One before it: left to the full verification, which finds it.
+        sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(
+            log.verify_since_checkpoint()
+                .await
+                .unwrap()
+                .broken
+                .is_none()
+        );
+        assert_eq!(log.verify().await.unwrap().broken.unwrap().0, 2);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_the_chain_no_longer_holds_means_verifying_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 4).await;
+        log.verify().await.unwrap();
+        sqlx::query("UPDATE audit_log SET hash = 'forged' WHERE seq = 4")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let report = log.verify_since_checkpoint().await.unwrap();
+        assert_eq!(report.broken.unwrap().0, 4, "checked from the start");
     }
 
     #[tokio::test]
