@@ -507,7 +507,9 @@ impl AuditLog {
             let first = rows.try_next().await?;
             match first {
                 Some(EntryRow { entry, scheme })
-                    if entry.seq == start.seq && entry.hash == start.hash =>
+                    if entry.seq == start.seq
+                        && entry.hash == start.hash
+                        && (scheme != KEYED || entry_mac(&self.key, &entry) == entry.hash) =>
                 {
                     keyed_seen = scheme == KEYED;
                     prev = entry.hash;
@@ -534,8 +536,6 @@ impl AuditLog {
                 ))
             } else if entry.prev_hash != prev {
                 Some("does not link to the entry before it".to_owned())
-            } else if anchored.get(&entry.seq).is_some_and(|h| *h != entry.hash) {
-                Some("differs from the MAC its anchor recorded (rewritten)".to_owned())
             } else {
                 match scheme.as_str() {
                     KEYED if entry_mac(&self.key, &entry) != entry.hash => Some(
@@ -558,7 +558,13 @@ impl AuditLog {
                     }
                     other => Some(format!("unknown scheme {other:?}")),
                 }
-            };
+            }
+            .or_else(|| {
+                anchored
+                    .get(&entry.seq)
+                    .is_some_and(|h| *h != entry.hash)
+                    .then(|| "differs from the MAC its anchor recorded (rewritten)".to_owned())
+            });
             if let Some(reason) = broken {
                 report.broken = Some((entry.seq, reason));
                 return Ok(report);
@@ -659,27 +665,31 @@ mod tests {
             .await
             .unwrap();
         }
-        let report = log.verify_since_checkpoint().await.unwrap();
-        assert_eq!((report.entries, report.broken), (2, None));
         // An entry after the checkpoint edited: found at start.
         sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
             .execute(&pool)
             .await
             .unwrap();
-        assert_eq!(
-            log.verify_since_checkpoint()
-                .await
-                .unwrap()
-                .broken
-                .unwrap()
-                .0,
-            7
-        );
-        // One before it: left to the full verification, which finds it.
+        let broken = log.verify_since_checkpoint().await.unwrap().broken;
+        assert_eq!(broken.unwrap().0, 7);
         sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 7")
             .execute(&pool)
             .await
             .unwrap();
+        let report = log.verify_since_checkpoint().await.unwrap();
+        assert_eq!((report.entries, report.broken), (2, None));
+        // The checkpoint's own entry edited: found at start too.
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let broken = log.verify_since_checkpoint().await.unwrap().broken;
+        assert_eq!(broken.unwrap().0, 7);
+        sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 7")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // One before it: left to the full verification, which finds it.
         sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
             .execute(&pool)
             .await
