@@ -42,6 +42,7 @@ async fn assert_all_stored(base: &str, acked: &[String]) {
     for id in acked {
         let response = client
             .get(format!("{base}/v1/incidents/{id}"))
+            .bearer_auth(crate::helpers::VIEWER_TOKEN)
             .send()
             .await
             .unwrap();
@@ -113,6 +114,7 @@ async fn acknowledged_writes_survive_kill_9() {
     assert_all_stored(&server.base, &acked).await;
     let from_feedback: Value = client
         .get(format!("{}/v1/incidents/TKT-DUR-1", server.base))
+        .bearer_auth(crate::helpers::VIEWER_TOKEN)
         .send()
         .await
         .unwrap()
@@ -242,6 +244,7 @@ async fn feedback_logged_before_a_crash_reaches_the_store_at_restart() {
         async move {
             client
                 .get(url)
+                .bearer_auth(crate::helpers::VIEWER_TOKEN)
                 .send()
                 .await
                 .unwrap()

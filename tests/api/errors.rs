@@ -166,7 +166,15 @@ async fn concurrent_triage(
         let client = app.client.clone();
         let url = format!("{}/v1/triage", app.address);
         let body = body.clone();
-        tasks.spawn(async move { client.post(url).json(&body).send().await.unwrap() });
+        tasks.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(crate::helpers::AGENT_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        });
     }
     tasks.join_all().await
 }
@@ -189,6 +197,7 @@ async fn shutdown_drains_requests_already_in_flight() {
             tokio::spawn(async move {
                 client
                     .post(url)
+                    .bearer_auth(crate::helpers::AGENT_TOKEN)
                     .json(&json!({ "title": format!("VPN down {i}"), "description": "cannot connect from home" }))
                     .send()
                     .await

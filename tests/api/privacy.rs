@@ -166,6 +166,7 @@ async fn leaks(run: Run) -> Vec<String> {
     answers.push_str(
         &http
             .get(format!("{}/metrics", server.base))
+            .bearer_auth(VIEWER_TOKEN)
             .send()
             .await
             .unwrap()

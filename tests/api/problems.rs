@@ -87,7 +87,7 @@ async fn the_cli_reports_recurring_clusters_and_the_server_serves_the_report() {
         .await
         .unwrap();
     assert_eq!(served, report);
-    let (code, _) = error_code(app.get("/v1/problems").await, 401).await;
+    let (code, _) = error_code(app.get_anonymously("/v1/problems").await, 401).await;
     assert_eq!(code, "unauthorized");
 }
 

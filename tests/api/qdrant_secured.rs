@@ -56,6 +56,7 @@ async fn the_service_stores_and_reads_through_qdrant_over_tls_with_an_api_key() 
     assert_eq!(stored.status(), 201);
     let read: serde_json::Value = http
         .get(format!("{}/v1/incidents/TLS-1", server.base))
+        .bearer_auth(crate::helpers::VIEWER_TOKEN)
         .send()
         .await
         .unwrap()

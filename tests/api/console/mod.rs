@@ -447,7 +447,7 @@ async fn a_triaged_ticket_with_an_id_joins_the_review_queue_and_filters_apply() 
         .unwrap();
     assert_eq!(one["title"], "VPN connection drops every few minutes");
     assert_eq!(
-        app.get("/v1/review").await.status(),
+        app.get_anonymously("/v1/review").await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
