@@ -86,7 +86,7 @@ request = function()
   return wrk.format("POST", "/v1/executions", { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer wrong-token" }, '{"runbook":"say"}')
 end
 LUA
-wrk -t4 -c32 -d600s -s "$work/refused.lua" "http://127.0.0.1:$port" | grep -E "requests in|Requests/sec|Non-2xx"
+wrk -t4 -c32 -d1800s -s "$work/refused.lua" "http://127.0.0.1:$port" | grep -E "requests in|Requests/sec|Non-2xx"
 kill "$server"; wait "$server" 2>/dev/null || true; server=""
 echo "audit chain: $(chain)"
 measure after

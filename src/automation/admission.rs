@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::model::ExecutionRequest;
 use crate::changes::ChangeType;
-use crate::runbook::{ApprovalMode, Catalog, Inventory, Plan, PlanError, RunbookSpec, plan};
+use crate::runbook::{ApprovalMode, Catalog, Inventory, Plan, RunbookSpec, plan};
 
 /// Why a request is refused: the input field at fault and the message the
 /// requester sees (and the audit records).
@@ -84,13 +84,8 @@ pub(super) fn admit<'c>(
         };
         given.insert(name.clone(), text);
     }
-    let planned = plan(spec, &given, inventory).map_err(|err| {
-        let field = match &err {
-            PlanError::Parameter(p) => format!("params.{}", p.parameter),
-            PlanError::Target(_) | PlanError::MissingTarget => "params.target".to_owned(),
-        };
-        Refusal::new(field, err.to_string())
-    })?;
+    let planned =
+        plan(spec, &given, inventory).map_err(|err| Refusal::new(err.field(), err.to_string()))?;
     let justification = emergency_justification(request)?;
     let auto = !request.emergency && (spec.approval.mode == ApprovalMode::Auto || request.dry_run);
     let change_type = if request.emergency {

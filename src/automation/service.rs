@@ -22,8 +22,7 @@ use crate::infra::audit::{AuditEntry, AuditLog, AuditRecord};
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
 use crate::runbook::{
-    Catalog, Inventory, PlanError, StepResult, StopReason, parse_duration, plan, run_checks,
-    run_plan,
+    Catalog, Inventory, StepResult, StopReason, parse_duration, plan, run_checks, run_plan,
 };
 
 /// How long a cancel waits for a running step to be killed.
@@ -183,10 +182,7 @@ impl AutomationService {
             given.insert(name.clone(), text);
         }
         plan(spec, &given, &self.inventory).map_err(|err| AutomationError::Refused {
-            field: match &err {
-                PlanError::Parameter(p) => format!("params.{}", p.parameter),
-                PlanError::Target(_) | PlanError::MissingTarget => "params.target".to_owned(),
-            },
+            field: err.field(),
             message: err.to_string(),
         })
     }

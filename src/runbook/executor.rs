@@ -374,6 +374,7 @@ mod tests {
             body: Some(serde_json::json!({ "service": "nginx" })),
             expect_status: vec![],
             ca_file: None,
+            resolve_check: false,
         });
         request
     }

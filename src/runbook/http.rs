@@ -22,6 +22,20 @@ pub async fn run_http(
         Ok(builder) => builder,
         Err(e) => return (StepStatus::Failed, e),
     };
+    let mut builder = builder;
+    if request.resolve_check {
+        // The host came from a parameter: resolve it once, check every
+        // address, and connect to those only.
+        let Ok(url) = reqwest::Url::parse(&request.url) else {
+            return (StepStatus::Failed, "the URL does not parse".to_owned());
+        };
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        match super::destination::resolve_outside(&host, port).await {
+            Ok(addrs) => builder = builder.resolve_to_addrs(&host, &addrs),
+            Err(refused) => return (StepStatus::Failed, format!("refused: {refused}")),
+        }
+    }
     let client = match builder
         .timeout(Duration::from_millis(timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
@@ -133,6 +147,7 @@ mod tests {
             body: None,
             expect_status: vec![],
             ca_file: ca_file.map(|p| p.display().to_string()),
+            resolve_check: false,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod containment;
+mod destination;
 mod executor;
 mod http;
 mod matching;

@@ -230,6 +230,12 @@ impl ParameterSpec {
                 if !is_hostname(&host) {
                     return Err(refuse(name, "is not a valid host name"));
                 }
+                if super::destination::is_internal_host(&host) {
+                    return Err(refuse(
+                        name,
+                        "is this machine, its link or a metadata service: name an inventory target instead",
+                    ));
+                }
                 host
             }
             ParameterType::Path => self.check_path(raw)?,

@@ -23,6 +23,26 @@ pub enum PlanError {
     /// The runbook needs a target and none was given.
     #[error("this runbook acts on a target: give target=<inventory item>")]
     MissingTarget,
+    /// An `http` step's URL, filled in, would go somewhere its template does not.
+    #[error("step {step:?}: {reason}")]
+    Destination {
+        /// The step.
+        step: String,
+        /// What was refused.
+        reason: String,
+    },
+}
+
+impl PlanError {
+    /// The request field to blame: `params.NAME`, `params.target`, or
+    /// `params` when the values together steered a URL.
+    pub fn field(&self) -> String {
+        match self {
+            Self::Parameter(p) => format!("params.{}", p.parameter),
+            Self::Target(_) | Self::MissingTarget => "params.target".to_owned(),
+            Self::Destination { .. } => "params".to_owned(),
+        }
+    }
 }
 
 /// One step ready to run.
@@ -63,6 +83,11 @@ pub struct PlannedHttp {
     /// public roots (the step's own, else `[tls] ca_file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+    /// The URL's host came from a parameter and is not the inventory
+    /// target: every address it resolves to is checked at run time, and the
+    /// request goes to those addresses only.
+    #[serde(default)]
+    pub resolve_check: bool,
 }
 
 fn fill_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> serde_json::Value {
@@ -99,18 +124,39 @@ pub struct Plan {
     pub rollback: Vec<PlannedStep>,
 }
 
-fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep {
-    PlannedStep {
-        name: step.name.clone(),
-        argv: step.run.iter().map(|arg| fill(arg, values)).collect(),
-        http: step.http.as_ref().map(|h| {
+fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> Result<PlannedStep, PlanError> {
+    let http = match &step.http {
+        None => None,
+        Some(h) => {
             let encoded: BTreeMap<String, String> = values
                 .iter()
                 .map(|(k, v)| (k.clone(), url_encode(v)))
                 .collect();
-            PlannedHttp {
+            let url = fill(&h.url, &encoded);
+            let refuse = |reason: String| PlanError::Destination {
+                step: step.name.clone(),
+                reason,
+            };
+            let parsed = super::destination::check_url(&h.url, &url).map_err(refuse)?;
+            let host = parsed.host_str().unwrap_or_default();
+            // A host a parameter chose: the inventory target is declared;
+            // anything else must not be this machine, its link or metadata.
+            let steered = h.url.split("://").nth(1).is_some_and(|rest| {
+                rest.split(['/', '?', '#'])
+                    .next()
+                    .is_some_and(|authority| authority.contains('{'))
+            });
+            let declared = [TARGET_PARAMETER, "target_address"]
+                .iter()
+                .any(|k| values.get(*k).is_some_and(|v| v.eq_ignore_ascii_case(host)));
+            if steered && !declared && super::destination::is_internal_host(host) {
+                return Err(refuse(format!(
+                    "{host} is this machine, its link or a metadata service; only an inventory target may be"
+                )));
+            }
+            Some(PlannedHttp {
                 method: h.method.clone(),
-                url: fill(&h.url, &encoded),
+                url: parsed.to_string(),
                 headers: h
                     .headers
                     .iter()
@@ -119,8 +165,14 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep 
                 body: h.body.as_ref().map(|b| fill_json(b, values)),
                 expect_status: h.expect_status.clone(),
                 ca_file: h.ca_file.clone(),
-            }
-        }),
+                resolve_check: steered && !declared,
+            })
+        }
+    };
+    Ok(PlannedStep {
+        name: step.name.clone(),
+        argv: step.run.iter().map(|arg| fill(arg, values)).collect(),
+        http,
         timeout_ms: parse_duration(&step.timeout)
             .unwrap_or(Duration::from_secs(30))
             .as_millis()
@@ -129,13 +181,13 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> PlannedStep 
         retries: step.retries,
         env: step.env.clone(),
         secrets: step.secrets.clone(),
-    }
+    })
 }
 
-/// Everything but the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`).
+/// Everything but `A-Z a-z 0-9 - _ ~`: a value is one path segment or query
+/// value, its dots encoded too (the URL's structure is checked after).
 const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
-    .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
@@ -189,14 +241,59 @@ pub fn plan(
         }
         (false, None) => None,
     };
-    let steps = |list: &[StepSpec]| list.iter().map(|s| plan_step(s, &values)).collect();
+    let steps = |list: &[StepSpec]| -> Result<Vec<PlannedStep>, PlanError> {
+        list.iter().map(|s| plan_step(s, &values)).collect()
+    };
     Ok(Plan {
         runbook: spec.id.clone(),
         version: spec.version,
-        check: steps(&spec.check),
-        steps: steps(&spec.steps),
-        rollback: steps(&spec.rollback),
+        check: steps(&spec.check)?,
+        steps: steps(&spec.steps)?,
+        rollback: steps(&spec.rollback)?,
         target,
         params: values.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str, param_type: &str) -> RunbookSpec {
+        serde_norway::from_str(&format!(
+            "id: api\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: low\n\
+             approval: {{ mode: auto }}\n\
+             parameters: [ {{ name: id, type: {param_type}, required: true }} ]\n\
+             steps: [ {{ name: call, http: {{ method: POST, url: \"{url}\" }} }} ]\n"
+        ))
+        .unwrap()
+    }
+
+    fn plan_with(url: &str, param_type: &str, id: &str) -> Result<Plan, PlanError> {
+        let given = BTreeMap::from([("id".to_owned(), id.to_owned())]);
+        plan(&spec(url, param_type), &given, &Inventory::default())
+    }
+
+    #[test]
+    fn a_dot_dot_value_cannot_climb_out_of_the_steps_path() {
+        let url = "https://api.example.com/api/items/{id}/restart";
+        let refused = plan_with(url, "string", "..").unwrap_err();
+        assert!(matches!(refused, PlanError::Destination { .. }), "{refused}");
+        assert_eq!(refused.field(), "params");
+        let planned = plan_with(url, "string", "v1.2").unwrap();
+        let http = planned.steps[0].http.as_ref().unwrap();
+        assert_eq!(http.url, "https://api.example.com/api/items/v1%2E2/restart");
+        assert!(!http.resolve_check, "a fixed host needs no check");
+    }
+
+    #[test]
+    fn a_host_from_a_parameter_is_never_the_metadata_service_or_loopback() {
+        let url = "http://{id}/latest/meta-data";
+        for host in ["169.254.169.254", "127.0.0.1", "localhost"] {
+            assert!(plan_with(url, "string", host).is_err(), "{host}");
+            assert!(plan_with(url, "hostname", host).is_err(), "{host}");
+        }
+        let planned = plan_with(url, "hostname", "api.example.com").unwrap();
+        assert!(planned.steps[0].http.as_ref().unwrap().resolve_check);
+    }
 }
