@@ -90,8 +90,24 @@ pub async fn run_step(
     loop {
         attempts += 1;
         let started = Instant::now();
-        let outcome = match &step.http {
-            Some(http) => tokio::select! {
+        // A path approved then is checked again now: a symbolic link swapped
+        // in since would send `cp`, `gzip --force` or `truncate` elsewhere.
+        let moved = step
+            .paths
+            .iter()
+            .find(|p| !super::params::still_where_approved(p));
+        let outcome = match (&step.http, moved) {
+            (_, Some(moved)) => super::process::ProcessOutcome {
+                status: StepStatus::Failed,
+                exit_code: None,
+                stdout: String::new(),
+                stderr: format!(
+                    "refused: {moved} is no longer where it was approved (a symbolic link was put in its way)"
+                ),
+                truncated: false,
+                killed: 0,
+            },
+            (Some(http), None) => tokio::select! {
                 outcome = http_attempt(step, http, &redactor) => outcome,
                 _ = stop.stopped() => super::process::ProcessOutcome {
                     status: StepStatus::Cancelled,
@@ -102,7 +118,9 @@ pub async fn run_step(
                     killed: 0,
                 },
             },
-            None => super::process::run_process(step, secrets, &redactor, execution, stop).await,
+            (None, None) => {
+                super::process::run_process(step, secrets, &redactor, execution, stop).await
+            }
         };
         let stopped = stop.reason().is_some() || outcome.status == StepStatus::Cancelled;
         let done = outcome.status == StepStatus::Succeeded || attempts > step.retries || stopped;
@@ -217,7 +235,31 @@ mod tests {
             retries: 0,
             env: vec![],
             secrets: vec![],
+            paths: vec![],
         }
+    }
+
+    #[tokio::test]
+    async fn a_link_swapped_in_after_approval_stops_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, "line\n").unwrap();
+        let victim = dir.path().join("switchboard.db");
+        std::fs::write(&victim, "precious").unwrap();
+        let copy = format!("{}.rotated", log.display());
+        let mut cp = step(&["cp", "--", &log.display().to_string(), &copy], 5_000);
+        cp.paths = vec![log.display().to_string(), copy.clone()];
+        // Approved while nothing was there; then a link to the database.
+        std::os::unix::fs::symlink(&victim, &copy).unwrap();
+        let mut stop = StopSignal::never();
+        let result = run_step(&cp, "step", &Secrets::default(), "e1", &mut stop).await;
+        assert_eq!(result.status, StepStatus::Failed);
+        assert!(
+            result.stderr.contains("no longer where it was approved"),
+            "{}",
+            result.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 
     fn plan(steps: Vec<PlannedStep>, rollback: Vec<PlannedStep>) -> Plan {

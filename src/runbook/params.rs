@@ -98,6 +98,56 @@ fn normal_absolute(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// A root paths may be under is one only Switchboard's user (or root) can
+/// change: a directory it or root owns that neither its group nor others
+/// may write (when it exists on this machine). Under `/tmp`, anyone could
+/// otherwise make the root first, or swap a link into it between approval
+/// and run.
+fn trusted_root(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(root) {
+        Ok(meta) => meta,
+        // Not on this machine (a path on the target host): nothing here to trust.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(format!(
+                "its allowed root {} cannot be read: {e}",
+                root.display()
+            ));
+        }
+    };
+    // This process's user: /proc/self belongs to it.
+    let me = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    if !meta.is_dir() {
+        return Err(format!(
+            "its allowed root {} is not a directory",
+            root.display()
+        ));
+    }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "its allowed root {} belongs to another user (uid {})",
+            root.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "its allowed root {} may be written by its group or others (mode {:o})",
+            root.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// True while `path` (an approved value, or an argument made from one) is
+/// still where it was approved: no component of it has become a symbolic
+/// link since.
+pub fn still_where_approved(path: &str) -> bool {
+    resolved(Path::new(path)) == Path::new(path)
+}
+
 /// Where `path` really is: symlinks resolved for the longest existing prefix.
 fn resolved(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
@@ -273,20 +323,24 @@ impl ParameterSpec {
         let path = normal_absolute(Path::new(raw))
             .ok_or_else(|| refuse(name, "must be an absolute path without '..'"))?;
         let real = resolved(&path);
-        let inside = self.allowed_roots.iter().any(|root| {
-            let root = resolved(Path::new(root));
-            real.starts_with(&root) && real != root
-        });
-        if !inside {
-            return Err(refuse(
-                name,
-                format!(
-                    "must be inside {} (symbolic links resolved)",
-                    self.allowed_roots.join(" or ")
-                ),
-            ));
-        }
-        Ok(path.display().to_string())
+        let root = self
+            .allowed_roots
+            .iter()
+            .map(|root| resolved(Path::new(root)))
+            .find(|root| real.starts_with(root) && real != *root)
+            .ok_or_else(|| {
+                refuse(
+                    name,
+                    format!(
+                        "must be inside {} (symbolic links resolved)",
+                        self.allowed_roots.join(" or ")
+                    ),
+                )
+            })?;
+        trusted_root(&root).map_err(|reason| refuse(name, reason))?;
+        // The path as it really is: what the steps get, and what is checked
+        // again before each step runs (a link swapped in meanwhile is refused).
+        Ok(real.display().to_string())
     }
 
     /// The value `extract` finds in `text`, if it finds a valid one.
@@ -427,6 +481,43 @@ mod tests {
         ] {
             assert!(p.validate(&bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_path_is_given_to_the_steps_as_it_really_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("logs")).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut p = spec(ParameterType::Path);
+        p.allowed_roots = vec![link.display().to_string()];
+        let given = format!("{}/logs/app.log", link.display());
+        let real = real.canonicalize().unwrap();
+        assert_eq!(
+            p.validate(&given).unwrap(),
+            format!("{}/logs/app.log", real.display())
+        );
+    }
+
+    #[test]
+    fn a_root_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("shared");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut p = spec(ParameterType::Path);
+        p.allowed_roots = vec![root.display().to_string()];
+        let refused = p
+            .validate(&format!("{}/a.log", root.display()))
+            .unwrap_err();
+        assert!(
+            refused.reason.contains("written by its group or others"),
+            "{refused}"
+        );
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(p.validate(&format!("{}/a.log", root.display())).is_ok());
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct PlannedStep {
     pub env: Vec<String>,
     /// Secrets exposed as environment variables, by name only.
     pub secrets: Vec<String>,
+    /// Arguments made from `path` parameters, as approved: each must still
+    /// resolve to itself when the step runs (no link swapped in since).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
 }
 
 /// An HTTP request with values substituted (URL parts percent-encoded).
@@ -124,7 +128,11 @@ pub struct Plan {
     pub rollback: Vec<PlannedStep>,
 }
 
-fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> Result<PlannedStep, PlanError> {
+fn plan_step(
+    step: &StepSpec,
+    values: &BTreeMap<String, String>,
+    path_names: &[&str],
+) -> Result<PlannedStep, PlanError> {
     let http = match &step.http {
         None => None,
         Some(h) => {
@@ -169,9 +177,25 @@ fn plan_step(step: &StepSpec, values: &BTreeMap<String, String>) -> Result<Plann
             })
         }
     };
+    let paths: Vec<String> = step
+        .run
+        .iter()
+        .filter(|arg| path_names.iter().any(|p| arg.contains(&format!("{{{p}}}"))))
+        .map(|arg| fill(arg, values))
+        .collect();
+    if let Some(moved) = paths
+        .iter()
+        .find(|p| !super::params::still_where_approved(p))
+    {
+        return Err(PlanError::Destination {
+            step: step.name.clone(),
+            reason: format!("{moved} is a symbolic link or lies behind one"),
+        });
+    }
     Ok(PlannedStep {
         name: step.name.clone(),
         argv: step.run.iter().map(|arg| fill(arg, values)).collect(),
+        paths,
         http,
         timeout_ms: parse_duration(&step.timeout)
             .unwrap_or(Duration::from_secs(30))
@@ -241,8 +265,16 @@ pub fn plan(
         }
         (false, None) => None,
     };
+    let path_names: Vec<&str> = spec
+        .parameters
+        .iter()
+        .filter(|p| p.kind == super::spec::ParameterType::Path)
+        .map(|p| p.name.as_str())
+        .collect();
     let steps = |list: &[StepSpec]| -> Result<Vec<PlannedStep>, PlanError> {
-        list.iter().map(|s| plan_step(s, &values)).collect()
+        list.iter()
+            .map(|s| plan_step(s, &values, &path_names))
+            .collect()
     };
     Ok(Plan {
         runbook: spec.id.clone(),
@@ -278,7 +310,10 @@ mod tests {
     fn a_dot_dot_value_cannot_climb_out_of_the_steps_path() {
         let url = "https://api.example.com/api/items/{id}/restart";
         let refused = plan_with(url, "string", "..").unwrap_err();
-        assert!(matches!(refused, PlanError::Destination { .. }), "{refused}");
+        assert!(
+            matches!(refused, PlanError::Destination { .. }),
+            "{refused}"
+        );
         assert_eq!(refused.field(), "params");
         let planned = plan_with(url, "string", "v1.2").unwrap();
         let http = planned.steps[0].http.as_ref().unwrap();
