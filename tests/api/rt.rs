@@ -317,7 +317,10 @@ async fn wait_polled_at(base: &str, name: &str, after: i64) {
     let started = Instant::now();
     let sample = format!("switchboard_connector_last_poll_seconds{{connector=\"{name}\"}} ");
     loop {
-        let metrics = reqwest::get(format!("{base}/metrics"))
+        let metrics = reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(crate::helpers::VIEWER_TOKEN)
+            .send()
             .await
             .unwrap()
             .text()
