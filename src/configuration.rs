@@ -92,6 +92,12 @@ pub struct ServerSettings {
     /// HTTPS on `listen` with this certificate and key (`[server.tls]`);
     /// none: plain HTTP (behind a TLS-terminating proxy).
     pub tls: Option<crate::infra::tls::ServerTlsSettings>,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Most request bodies being read at once (each up to `body_limit_bytes`,
+    /// before any token is checked); more are answered 503 at once, so
+    /// memory for bodies is bounded whatever the number of clients.
+    pub max_concurrent_bodies: usize,
 }
 
 impl Default for ServerSettings {
@@ -102,6 +108,8 @@ impl Default for ServerSettings {
             request_read_timeout_s: 30,
             request_deadline_s: 60,
             tls: None,
+            max_connections: 1024,
+            max_concurrent_bodies: 64,
         }
     }
 }

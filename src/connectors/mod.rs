@@ -95,6 +95,16 @@ pub enum ConnectorError {
         /// The system's `Retry-After`.
         retry_after: Option<Duration>,
     },
+    /// Switchboard itself is busy (its model queue is full, or it is still
+    /// loading): not the job's fault, so the attempt is given back and the
+    /// job waits `retry_after`.
+    #[error("{message}")]
+    Busy {
+        /// What was busy.
+        message: String,
+        /// How long to wait.
+        retry_after: Duration,
+    },
     /// The system refused the request (an HTTP status 4xx other than 429):
     /// retrying the same request will not help.
     #[error("{message}")]

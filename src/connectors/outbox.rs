@@ -263,6 +263,28 @@ impl Outbox {
         Ok(state)
     }
 
+    /// Puts a job back for `retry_in` without counting its attempt:
+    /// Switchboard was busy, not the system or the ticket.
+    pub(super) async fn postpone(
+        &self,
+        id: &str,
+        reason: &str,
+        retry_in: Duration,
+    ) -> Result<JobState, sqlx::Error> {
+        let now = self.clock.now_ms();
+        sqlx::query(
+            "UPDATE connector_jobs SET state = 'queued', attempts = attempts - 1, next_attempt_at = $1, \
+             last_error = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(now.saturating_add(i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX)))
+        .bind(reason.chars().take(2000).collect::<String>())
+        .bind(now)
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(JobState::Queued)
+    }
+
     /// Queues jobs a stopped process left `running` (their attempt is counted).
     pub(super) async fn recover(&self) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query(

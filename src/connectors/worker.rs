@@ -177,6 +177,14 @@ impl Worker {
                     .await
                     .map(|()| JobState::Done)
             }
+            Err(ConnectorError::Busy {
+                message,
+                retry_after,
+            }) => {
+                count(name, "postponed");
+                tracing::info!(connector = name, job = %job.id, reason = %message, retry_in_ms = retry_after.as_millis() as u64, "Switchboard is busy; the job waits without losing an attempt");
+                outbox.postpone(&job.id, &message, retry_after).await
+            }
             Err(ConnectorError::Transient {
                 message,
                 retry_after,
@@ -331,9 +339,21 @@ fn database_error(err: sqlx::Error) -> ConnectorError {
     }
 }
 
-/// A triage failure as a connector job sees it: load and loading pass, the rest stays.
+/// How long a job waits while Switchboard's model queue is full or loading.
+const BUSY_WAIT: Duration = Duration::from_secs(2);
+
+/// A triage failure as a connector job sees it: a full model queue and
+/// loading are Switchboard being busy (no attempt lost), a failed model is
+/// tried again later, the rest stays.
 fn triage_error(err: TriageError) -> ConnectorError {
+    use crate::embed::EmbedError;
     match err {
+        TriageError::Embed(EmbedError::Overloaded | EmbedError::Unavailable) => {
+            ConnectorError::Busy {
+                message: err.to_string(),
+                retry_after: BUSY_WAIT,
+            }
+        }
         TriageError::Embed(_) => ConnectorError::Transient {
             message: err.to_string(),
             retry_after: None,

@@ -72,13 +72,17 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
     ApiError::internal(format!("handler panicked: {detail}")).into_response()
 }
 
-/// How a request body must arrive: within `deadline` in all, at most `limit` bytes.
-#[derive(Debug, Clone, Copy)]
+/// How a request body must arrive: within `deadline` in all, at most `limit`
+/// bytes, and no more than `reading`'s permits at once.
+#[derive(Debug, Clone)]
 pub struct BodyRules {
     /// The whole body's deadline.
     pub deadline: Duration,
     /// Largest body accepted.
     pub limit: usize,
+    /// One permit per body being read: the memory bodies take (before any
+    /// token is checked) is bounded whatever the number of clients.
+    pub reading: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Reads the whole request body before the handler runs, within the deadline
@@ -91,6 +95,13 @@ pub async fn read_body(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let Ok(_reading) = rules.reading.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests are being received at once; retry shortly",
+        ));
+    };
     let read = tokio::time::timeout(rules.deadline, axum::body::to_bytes(body, rules.limit)).await;
     let bytes = match read {
         Ok(Ok(bytes)) => bytes,

@@ -19,6 +19,7 @@ pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     header_read_timeout: Duration,
+    max_connections: usize,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl Future + Send,
 ) {
@@ -32,10 +33,24 @@ pub(super) async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    // A connection's streams share its request-body budget with everyone's.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(32);
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
+    // One permit per open connection: at the cap, the loop stops accepting
+    // (clients wait in the kernel's backlog) until one closes.
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.as_mut() => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
@@ -59,6 +74,7 @@ pub(super) async fn serve(
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
+                let _open = permit;
                 if let Err(err) = connection.await {
                     tracing::debug!(error = %err, "connection ended with an error");
                 }
@@ -67,6 +83,7 @@ pub(super) async fn serve(
         };
         let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let _open = permit;
             let stream = match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {

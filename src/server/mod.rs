@@ -55,6 +55,7 @@ pub async fn run_with_clock(
     let state = AppState::new(settings.auth.tokens.clone())
         .with_console(settings.console.clone(), settings.data_dir.clone());
     let limits = RequestLimits::from_settings(&settings);
+    let max_connections = settings.server.max_connections;
     let app = router(state.clone(), limits);
     let grace = Duration::from_secs(settings.runbooks.shutdown_grace_s);
     let (load_failed, failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
@@ -80,7 +81,15 @@ pub async fn run_with_clock(
         }
     });
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
-    accept::serve(listener, app, limits.body_read_timeout, tls, stopped).await;
+    accept::serve(
+        listener,
+        app,
+        limits.body_read_timeout,
+        max_connections,
+        tls,
+        stopped,
+    )
+    .await;
     building.abort();
     // No request is in flight any more: drain the background work.
     if let Some(built) = state.ready() {

@@ -24,6 +24,8 @@ pub struct RequestLimits {
     pub body_read_timeout: Duration,
     /// Longest time for a whole body (408 beyond).
     pub body_deadline: Duration,
+    /// Most bodies read at once (503 beyond).
+    pub max_concurrent_bodies: usize,
 }
 
 impl RequestLimits {
@@ -33,6 +35,7 @@ impl RequestLimits {
             body_limit: settings.server.body_limit_bytes,
             body_read_timeout: Duration::from_secs(settings.server.request_read_timeout_s),
             body_deadline: Duration::from_secs(settings.server.request_deadline_s),
+            max_concurrent_bodies: settings.server.max_concurrent_bodies.max(1),
         }
     }
 }
@@ -101,6 +104,9 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             BodyRules {
                 deadline: limits.body_deadline,
                 limit: limits.body_limit,
+                reading: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                    limits.max_concurrent_bodies,
+                )),
             },
             middleware::read_body,
         ))

@@ -1152,3 +1152,77 @@ async fn a_job_stores_no_personal_data_and_is_deleted_after_its_retention() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+// A flood of anonymous triage (an open endpoint) fills the model queue
+// while a system delivers webhooks: the jobs that meet a full queue wait
+// without losing attempts, and every ticket is written back; none dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_anonymous_triage_starves_no_webhook() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (base, recorder) = recording_server().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let app = spawn_with_desk(&base, &secrets, |s| {
+        s.triage.anonymous = switchboard::triage::AnonymousTriage::Full;
+        s.model.queue_capacity = 1;
+        s.model.max_batch = 1;
+        s.model.max_wait_ms = 0;
+        s.connectors[0].max_attempts = 2;
+    })
+    .await;
+    let flooding = Arc::new(AtomicBool::new(true));
+    let overloaded = Arc::new(AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let (client, url) = (app.client.clone(), format!("{}/v1/triage", app.address));
+        let (flooding, overloaded) = (Arc::clone(&flooding), Arc::clone(&overloaded));
+        flood.spawn(async move {
+            while flooding.load(Ordering::Relaxed) {
+                let answer = client
+                    .post(&url)
+                    .json(
+                        &json!({ "title": "VPN down", "description": "cannot connect from home" }),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                if answer.status() == 503 {
+                    overloaded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    for n in 0..6 {
+        let body = event(&format!("F{n}"), VPN.0, VPN.1, "new");
+        let signature = sign(&serde_json::to_vec(&body).unwrap());
+        let answer = deliver(&app, &body, Some(&signature), &format!("d-f{n}")).await;
+        assert_eq!(answer.status(), 202);
+    }
+    let started = Instant::now();
+    let all = loop {
+        let all = jobs(&app).await;
+        if all.len() == 6
+            && all
+                .iter()
+                .all(|j| j["state"] == "done" || j["state"] == "dead")
+        {
+            break all;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{all:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    flooding.store(false, Ordering::Relaxed);
+    flood.join_all().await;
+    assert!(
+        overloaded.load(Ordering::Relaxed) > 0,
+        "the flood filled the queue"
+    );
+    assert!(all.iter().all(|j| j["state"] == "done"), "{all:#?}");
+    let written: std::collections::BTreeSet<String> = recorder
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|r| r.1.clone())
+        .collect();
+    assert_eq!(written.len(), 6, "{written:?}");
+}

@@ -395,3 +395,42 @@ async fn every_answer_carries_a_request_id() {
     let body: Value = error.json().await.unwrap();
     assert_eq!(body["error"]["request_id"], ids[1].as_str());
 }
+
+#[tokio::test]
+async fn bodies_beyond_the_concurrent_limit_are_refused_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
+        s.server.max_concurrent_bodies = 1;
+    })
+    .await;
+    // One client starts a body and stops halfway: it holds the only permit.
+    let address = app.address.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(
+        b"POST /v1/triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"title\":",
+    )
+    .await
+    .unwrap();
+    let body = json!({ "title": "VPN down", "description": "cannot connect" });
+    let started = std::time::Instant::now();
+    let refused = loop {
+        let answer = app.post_json("/v1/triage", &body).await;
+        if answer.status() == 503 {
+            break answer;
+        }
+        // The slow body may not have reached the server yet.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (code, _) = error_code(refused, 503).await;
+    assert_eq!(code, "overloaded");
+    drop(slow);
+    let started = std::time::Instant::now();
+    while app.post_json("/v1/triage", &body).await.status() != 200 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the permit came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
