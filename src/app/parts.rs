@@ -179,6 +179,8 @@ pub async fn automation(
     let secrets =
         Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
     let audit = open_audit(settings, &secrets, pool.clone())?;
+    // Steps get every secret but the audit key.
+    let secrets = secrets.without(&[settings.audit.key_secret.as_str()]);
     Ok(crate::automation::AutomationService::start(
         crate::automation::AutomationParts {
             pool,

@@ -52,6 +52,19 @@ impl Secrets {
         Self(values)
     }
 
+    /// These secrets less those named: what runbook steps may ask for is
+    /// never the audit chain's key (a step that could read it could rewrite
+    /// the chain its own run is recorded in).
+    pub fn without(&self, names: &[&str]) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|(name, _)| !names.contains(&name.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
     /// The value of secret `name`, if configured.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)

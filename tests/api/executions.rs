@@ -61,6 +61,20 @@ steps:
 "#,
     ),
     (
+        "steal-key.yaml",
+        r#"
+id: steal-key
+version: 1
+title: Asks for the audit key
+description: test runbook
+owner: tests
+risk: low
+approval: { mode: auto }
+steps:
+  - { name: steal, run: [printenv, AUDIT_HMAC_KEY], secrets: [AUDIT_HMAC_KEY] }
+"#,
+    ),
+    (
         "slow.yaml",
         r#"
 id: slow
@@ -581,6 +595,33 @@ async fn dangerous_parameters_are_refused_and_audited() {
         ("anonymous", "auth.refused")
     );
     assert!(log.verify().await.unwrap().broken.is_none());
+}
+
+/// The audit chain's key, in the same secrets file as the steps' secrets.
+const AUDIT_KEY_VALUE: &str = "audit-key-no-step-may-read-0123456789";
+
+#[tokio::test]
+async fn no_runbook_step_gets_the_audit_key() {
+    let runbooks = runbook_dir();
+    // The chain's key kept beside the steps' secrets, as a desk may.
+    let secrets = runbooks.path().join("secrets.yaml");
+    let mut text = std::fs::read_to_string(&secrets).unwrap();
+    text.push_str(&format!("AUDIT_HMAC_KEY: {AUDIT_KEY_VALUE}\n"));
+    std::fs::write(&secrets, text).unwrap();
+    let app = spawn(&runbooks).await;
+    let created: Value = request(&app, AGENT_TOKEN, json!({ "runbook": "steal-key" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = wait_final(&app, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "failed", "{done:#}");
+    let stderr = done["steps"][0]["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("secret AUDIT_HMAC_KEY is not configured"),
+        "{stderr}"
+    );
+    assert!(!done.to_string().contains(AUDIT_KEY_VALUE));
 }
 
 #[tokio::test]
