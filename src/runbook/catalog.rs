@@ -41,6 +41,46 @@ const SHELLS: &[&str] = &[
     "cmd",
 ];
 
+/// Programs that run another command from their arguments: allowed only when
+/// a runbook lists them in `allow_wrappers`, and then no parameter value
+/// with whitespace reaches their steps (`ssh` joins its arguments for the
+/// remote shell, which splits them again).
+pub const WRAPPERS: &[&str] = &[
+    "ssh", "sudo", "doas", "su", "runuser", "timeout", "nice", "ionice", "setsid", "nohup",
+    "stdbuf", "chroot", "nsenter", "unshare", "flock", "chrt", "taskset", "watch", "script",
+];
+
+/// Interpreters beside the shells: they run a program text from an argument.
+const INTERPRETERS: &[&str] = &[
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "php",
+    "lua",
+    "luajit",
+    "tclsh",
+    "wish",
+    "expect",
+    "jshell",
+    "osascript",
+    "R",
+    "Rscript",
+    "julia",
+    "deno",
+    "bun",
+];
+
+/// A program's name without its version (`python3.11` is `python`).
+pub fn program_family(program: &str) -> &str {
+    let base = Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(program);
+    let family = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    if family.is_empty() { base } else { family }
+}
+
 /// One thing wrong with a runbook file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
@@ -101,6 +141,7 @@ fn check_step(
     step: &StepSpec,
     field: &str,
     known: &[String],
+    allow_wrappers: &[String],
     problems: &mut Vec<(String, String)>,
 ) {
     let mut report = |sub: &str, reason: String| problems.push((format!("{field}.{sub}"), reason));
@@ -123,10 +164,20 @@ fn check_step(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(program);
-        if SHELLS.contains(&base) {
+        let family = program_family(program);
+        if SHELLS.contains(&base) || SHELLS.contains(&family) || INTERPRETERS.contains(&family) {
             report(
                 "run[0]",
-                format!("{base} would run a shell string; declare the real command as argv"),
+                format!(
+                    "{base} would run a shell string or program text; declare the real command as argv"
+                ),
+            );
+        } else if WRAPPERS.contains(&family) && !allow_wrappers.iter().any(|a| a == base) {
+            report(
+                "run[0]",
+                format!(
+                    "{base} runs another command from its arguments; list it in allow_wrappers to use it (no parameter value with whitespace then reaches it)"
+                ),
             );
         }
     }
@@ -280,7 +331,13 @@ pub fn check_runbook(spec: &RunbookSpec) -> Vec<(String, String)> {
         ("rollback", &spec.rollback),
     ] {
         for (i, step) in steps.iter().enumerate() {
-            check_step(step, &format!("{group}[{i}]"), &known, &mut step_problems);
+            check_step(
+                step,
+                &format!("{group}[{i}]"),
+                &known,
+                &spec.allow_wrappers,
+                &mut step_problems,
+            );
         }
     }
     problems.extend(step_problems);

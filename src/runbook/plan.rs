@@ -177,6 +177,29 @@ fn plan_step(
             })
         }
     };
+    // A wrapper (ssh, sudo...) splits its command's arguments again: a
+    // value with whitespace would become several.
+    if step
+        .run
+        .first()
+        .is_some_and(|p| super::catalog::WRAPPERS.contains(&super::catalog::program_family(p)))
+        && let Some((name, _)) = values.iter().find(|(name, value)| {
+            value.chars().any(char::is_whitespace)
+                && step
+                    .run
+                    .iter()
+                    .skip(1)
+                    .any(|arg| arg.contains(&format!("{{{name}}}")))
+        })
+    {
+        return Err(PlanError::Parameter(super::params::ParamError {
+            parameter: name.clone(),
+            reason: format!(
+                "may not contain whitespace: step {:?} passes it through {}, which splits it again",
+                step.name, step.run[0]
+            ),
+        }));
+    }
     let paths: Vec<String> = step
         .run
         .iter()
@@ -319,6 +342,42 @@ mod tests {
         let http = planned.steps[0].http.as_ref().unwrap();
         assert_eq!(http.url, "https://api.example.com/api/items/v1%2E2/restart");
         assert!(!http.resolve_check, "a fixed host needs no check");
+    }
+
+    fn wrapped(run: &str, allow: &str) -> RunbookSpec {
+        serde_norway::from_str(&format!(
+            "id: w\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: low\n{allow}\n\
+             approval: {{ mode: auto }}\n\
+             parameters: [ {{ name: unit, type: string, required: true }} ]\n\
+             steps: [ {{ name: s, run: {run} }} ]\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn wrappers_and_versioned_interpreters_are_refused_unless_allowed() {
+        use super::super::catalog::check_runbook;
+        let python = wrapped("[python3.11, -c, \"{unit}\"]", "");
+        assert!(
+            !check_runbook(&python).is_empty(),
+            "a versioned interpreter"
+        );
+        let timeout = wrapped("[timeout, \"5\", systemctl, restart, \"{unit}\"]", "");
+        assert!(!check_runbook(&timeout).is_empty(), "a wrapper not allowed");
+        let allowed = wrapped(
+            "[timeout, \"5\", systemctl, restart, \"{unit}\"]",
+            "allow_wrappers: [timeout]",
+        );
+        assert!(
+            check_runbook(&allowed).is_empty(),
+            "{:?}",
+            check_runbook(&allowed)
+        );
+        // Allowed, it still gets no value a second split would break apart.
+        let given = |unit: &str| BTreeMap::from([("unit".to_owned(), unit.to_owned())]);
+        assert!(plan(&allowed, &given("nginx"), &Inventory::default()).is_ok());
+        let refused = plan(&allowed, &given("nginx --now"), &Inventory::default()).unwrap_err();
+        assert_eq!(refused.field(), "params.unit", "{refused}");
     }
 
     #[test]

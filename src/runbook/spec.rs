@@ -47,6 +47,12 @@ pub struct RunbookSpec {
     /// `defer` (scheduled for the target's next open window).
     #[serde(default)]
     pub freeze: FreezePolicy,
+    /// Programs that run another command from their arguments (`ssh`,
+    /// `sudo`, `timeout`...) this runbook may use as a step's program; a
+    /// parameter value with whitespace is then refused for such a step
+    /// (the wrapped command's arguments are split again).
+    #[serde(default)]
+    pub allow_wrappers: Vec<String>,
 }
 
 /// What happens to a non-emergency request made during a change freeze.
