@@ -156,6 +156,14 @@ fn key_check(key: &AuditKey) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The record of how many unkeyed entries the chain had when it was keyed,
+/// MACed under the key: `N:mac`.
+fn legacy_prefix_record(key: &AuditKey, count: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+    mac.update(format!("switchboard audit legacy prefix v1:{count}").as_bytes());
+    format!("{count}:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
 fn legacy_hash(e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     for part in entry_parts(e) {
@@ -402,11 +410,50 @@ impl AuditLog {
             sqlx::query_as("SELECT value FROM state_meta WHERE name = 'audit_key_check'")
                 .fetch_one(&self.pool)
                 .await?;
-        if stored == check {
-            Ok(())
-        } else {
-            Err(AuditError::KeyMismatch)
+        if stored != check {
+            return Err(AuditError::KeyMismatch);
         }
+        // How many unkeyed entries the chain starts with, bound to the key:
+        // someone who can write the database but has no key cannot rewrite
+        // the chain as unkeyed entries.
+        let (legacy,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE scheme = $1")
+            .bind(LEGACY)
+            .fetch_one(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO state_meta (name, value) VALUES ('audit_legacy_prefix', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(legacy_prefix_record(&self.key, legacy))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The unkeyed prefix length recorded when the chain was keyed: `None`
+    /// when the key was never recorded (a chain nothing started on yet);
+    /// an error when the record is missing or does not verify under the key.
+    async fn legacy_prefix(&self) -> Result<Option<i64>, String> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, value FROM state_meta WHERE name IN ('audit_key_check', 'audit_legacy_prefix')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let find = |name: &str| rows.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        if find("audit_key_check").is_none() {
+            return Ok(None);
+        }
+        let record = find("audit_legacy_prefix")
+            .ok_or("the record of the chain's unkeyed prefix is missing (deleted)")?;
+        let count: i64 = record
+            .split(':')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or("the record of the chain's unkeyed prefix is unreadable")?;
+        if legacy_prefix_record(&self.key, count) != record {
+            return Err("the record of the chain's unkeyed prefix does not verify (forged)".into());
+        }
+        Ok(Some(count))
     }
 
     /// At startup: verifies the entries written since the last verified
@@ -575,6 +622,25 @@ impl AuditLog {
             last_hash = Some(entry.hash);
         }
         drop(rows);
+        if start.is_none() {
+            match self.legacy_prefix().await {
+                Ok(Some(recorded)) if recorded != report.legacy_entries => {
+                    report.broken = Some((
+                        1,
+                        format!(
+                            "the chain starts with {} unkeyed entries, {recorded} when it was keyed (rewritten as unkeyed)",
+                            report.legacy_entries
+                        ),
+                    ));
+                    return Ok(report);
+                }
+                Ok(_) => {}
+                Err(reason) => {
+                    report.broken = Some((1, reason));
+                    return Ok(report);
+                }
+            }
+        }
         let newest = newest_head.as_ref().map_or(0, |h| h.seq);
         if newest > last {
             report.broken = Some((
@@ -781,6 +847,27 @@ mod tests {
                 .unwrap();
             prev = entry.hash;
         }
+    }
+
+    #[tokio::test]
+    async fn a_chain_rewritten_as_unkeyed_entries_is_detected_even_without_its_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, pool) = log_with(dir.path(), KEY, 4).await;
+        log.check_key().await.unwrap();
+        assert!(log.verify().await.unwrap().broken.is_none());
+        // Whoever can write the database and the anchor, but has no key.
+        rewrite_and_rehash(&pool, |e| (legacy_hash(e), LEGACY)).await;
+        std::fs::remove_file(dir.path().join("audit.anchor")).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("audit.anchor.verified"));
+        let (_, reason) = log.verify().await.unwrap().broken.unwrap();
+        assert!(reason.contains("unkeyed"), "{reason}");
+        // Deleting the record does not help.
+        sqlx::query("DELETE FROM state_meta WHERE name = 'audit_legacy_prefix'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (_, reason) = log.verify().await.unwrap().broken.unwrap();
+        assert!(reason.contains("missing"), "{reason}");
     }
 
     #[tokio::test]
