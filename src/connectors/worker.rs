@@ -160,8 +160,10 @@ impl Worker {
                 .await;
             return;
         };
-        // No answer is retried like a transient failure.
-        let outcome = match self.attempt(registered, &job).await {
+        // No answer is retried like a transient failure. A job embeds in the
+        // model queue's reserved lane: API callers cannot crowd it out.
+        let attempt = crate::embed::in_reserved_lane(self.attempt(registered, &job)).await;
+        let outcome = match attempt {
             Err(ConnectorError::Unreachable(message)) => Err(ConnectorError::Transient {
                 message,
                 retry_after: None,

@@ -19,7 +19,7 @@ pub use settings::ModelSettings;
 
 pub use backend::{Backend, HashingBackend};
 pub use bert::BertModelEmbedder;
-pub use worker::{Embedder, WorkerOptions};
+pub use worker::{Embedder, WorkerOptions, in_reserved_lane};
 
 /// What can go wrong when turning text into vectors.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@
 //! vectors (triage's neighbour search) can run on the model's threads before the
 //! caller is answered, all of a batch's in parallel ([`Embedder::embed_then`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,25 @@ use rayon::prelude::*;
 use tokio::sync::oneshot;
 
 use super::{Backend, EmbedError};
+
+tokio::task_local! {
+    /// Set for work that must not be crowded out by callers outside:
+    /// connector jobs run in it ([`in_reserved_lane`]).
+    static RESERVED: ();
+}
+
+/// Runs `work` in the reserved lane: its embeddings may use the share of
+/// the queue kept back from API callers, so a flood of (anonymous) triage
+/// cannot starve the tickets a ticketing system delivered.
+pub async fn in_reserved_lane<F: std::future::Future>(work: F) -> F::Output {
+    RESERVED.scope((), work).await
+}
+
+/// The queue's share kept for the reserved lane: a quarter of its capacity,
+/// at least 4 requests.
+fn reserve_for(queue_capacity: usize) -> usize {
+    (queue_capacity / 4).max(4)
+}
 
 /// How the model thread batches work.
 #[derive(Debug, Clone, Copy)]
@@ -88,18 +109,30 @@ impl Job {
 pub struct Embedder {
     queue: SyncSender<Job>,
     dimension: usize,
+    /// Requests waiting now (sent, not yet taken by the model thread).
+    waiting: Arc<AtomicUsize>,
+    /// How many of them may come from outside the reserved lane.
+    open_capacity: usize,
 }
 
 impl Embedder {
     /// Moves `model` onto a dedicated thread and returns a handle to it.
     pub fn spawn(model: impl Backend, options: WorkerOptions) -> Result<Self, EmbedError> {
-        let (queue, jobs) = sync_channel(options.queue_capacity.max(1));
+        let open_capacity = options.queue_capacity.max(1);
+        let (queue, jobs) = sync_channel(open_capacity + reserve_for(open_capacity));
         let dimension = model.dimension();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
         std::thread::Builder::new()
             .name("embedder".into())
-            .spawn(move || run_worker(&model, &jobs, options))
+            .spawn(move || run_worker(&model, &jobs, options, &taken))
             .map_err(|e| EmbedError::Inference(format!("cannot start model thread: {e}")))?;
-        Ok(Self { queue, dimension })
+        Ok(Self {
+            queue,
+            dimension,
+            waiting,
+            open_capacity,
+        })
     }
 
     /// Length of the vectors this embedder returns.
@@ -130,8 +163,15 @@ impl Embedder {
     {
         let (sender, answer) = oneshot::channel();
         let metrics = crate::metrics::global();
+        // Outside the reserved lane, the queue's open share only.
+        let reserved = RESERVED.try_with(|()| ()).is_ok();
+        if !reserved && self.waiting.load(Ordering::Acquire) >= self.open_capacity {
+            metrics.overloaded.inc();
+            return Err(EmbedError::Overloaded);
+        }
         // Counted before sending so the worker's decrement can never come first.
         metrics.queue_depth.inc();
+        self.waiting.fetch_add(1, Ordering::AcqRel);
         self.queue
             .try_send(Job {
                 texts,
@@ -140,6 +180,7 @@ impl Embedder {
             })
             .map_err(|err| {
                 metrics.queue_depth.dec();
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
                 match err {
                     TrySendError::Full(_) => {
                         metrics.overloaded.inc();
@@ -168,10 +209,16 @@ impl Embedder {
     }
 }
 
-fn run_worker(model: &impl Backend, jobs: &Receiver<Job>, options: WorkerOptions) {
+fn run_worker(
+    model: &impl Backend,
+    jobs: &Receiver<Job>,
+    options: WorkerOptions,
+    waiting: &AtomicUsize,
+) {
     let metrics = crate::metrics::global();
     while let Ok(first) = jobs.recv() {
         metrics.queue_depth.dec();
+        waiting.fetch_sub(1, Ordering::AcqRel);
         let Some(first) = first.worth_running(options.max_queue_wait) else {
             continue;
         };
@@ -186,6 +233,7 @@ fn run_worker(model: &impl Backend, jobs: &Receiver<Job>, options: WorkerOptions
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
                     metrics.queue_depth.dec();
+                    waiting.fetch_sub(1, Ordering::AcqRel);
                     if let Some(job) = job.worth_running(options.max_queue_wait) {
                         texts += job.texts.len();
                         batch.push(job);
@@ -236,6 +284,67 @@ fn run_batch(model: &impl Backend, batch: Vec<Job>, max_batch: usize) {
             for job in batch {
                 job.reply.send(Err(EmbedError::Inference(err.to_string())));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that holds each batch until the test lets it go.
+    struct Gate(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl Backend for Gate {
+        fn dimension(&self) -> usize {
+            2
+        }
+        fn max_tokens(&self) -> usize {
+            8
+        }
+        fn embed(&self, texts: &[String], _: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+            let _ = self.0.lock().unwrap().recv();
+            Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reserved_lane_gets_in_when_the_open_share_is_full() {
+        let (release, gate) = std::sync::mpsc::channel();
+        let embedder = Embedder::spawn(
+            Gate(std::sync::Mutex::new(gate)),
+            WorkerOptions {
+                max_batch: 1,
+                max_wait: Duration::ZERO,
+                quiet: Duration::ZERO,
+                queue_capacity: 2,
+                max_queue_wait: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        // One request on the model, two waiting: the open share is full.
+        let mut held = Vec::new();
+        for n in 0..3 {
+            let e = embedder.clone();
+            held.push(tokio::spawn(
+                async move { e.embed_one(format!("t{n}")).await },
+            ));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(matches!(
+            embedder.embed_one("open".into()).await,
+            Err(EmbedError::Overloaded)
+        ));
+        let e = embedder.clone();
+        let reserved =
+            tokio::spawn(async move { in_reserved_lane(e.embed_one("job".into())).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..4 {
+            release.send(()).unwrap();
+        }
+        assert!(reserved.await.unwrap().is_ok(), "the job was queued");
+        for h in held {
+            assert!(h.await.unwrap().is_ok());
         }
     }
 }
