@@ -199,6 +199,14 @@ pub async fn automation(
                 .ca_file
                 .as_ref()
                 .map(|path| path.display().to_string()),
+            protected_paths: [
+                settings.data_dir.clone(),
+                settings.audit_key_file(),
+                settings.audit_anchor_file(),
+            ]
+            .into_iter()
+            .map(|path| path.canonicalize().unwrap_or(path))
+            .collect(),
         },
         &settings.changes,
     )

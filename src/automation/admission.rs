@@ -59,6 +59,7 @@ pub(super) fn admit<'c>(
     request: &ExecutionRequest,
     catalog: &'c Catalog,
     inventory: &Inventory,
+    protected: &[std::path::PathBuf],
 ) -> Result<Admitted<'c>, Refusal> {
     if let Some(ticket) = &request.ticket_id
         && crate::domain::validate_id(ticket).is_err()
@@ -86,6 +87,12 @@ pub(super) fn admit<'c>(
     }
     let planned =
         plan(spec, &given, inventory).map_err(|err| Refusal::new(err.field(), err.to_string()))?;
+    if let Some(path) = planned.reaches_into(protected) {
+        return Err(Refusal::new(
+            "params",
+            format!("{path} is inside Switchboard's own data (its database, audit key or anchor)"),
+        ));
+    }
     let justification = emergency_justification(request)?;
     let auto = !request.emergency && (spec.approval.mode == ApprovalMode::Auto || request.dry_run);
     let change_type = if request.emergency {

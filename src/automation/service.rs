@@ -45,6 +45,8 @@ pub struct AutomationService {
     pub(super) leases: RunLeases,
     /// `[tls] ca_file`, for `http` steps that name no CA of their own.
     default_ca_file: Option<String>,
+    /// Switchboard's own files: no step may reach them.
+    protected: Vec<std::path::PathBuf>,
 }
 
 /// What the automation service is made of, built by `crate::app::parts`.
@@ -65,6 +67,9 @@ pub struct AutomationParts {
     pub clock: SharedClock,
     /// `[tls] ca_file`: trusted by `http` steps that name no CA of their own.
     pub default_ca_file: Option<String>,
+    /// Switchboard's own files (data directory, audit key, anchor), links
+    /// resolved: no step argument made from a path parameter may lie inside.
+    pub protected_paths: Vec<std::path::PathBuf>,
 }
 
 impl AutomationService {
@@ -87,6 +92,7 @@ impl AutomationService {
             leases,
             clock,
             default_ca_file,
+            protected_paths,
         } = parts;
         let calendar =
             ChangeCalendar::new(&changes.windows).map_err(|message| AutomationError::Refused {
@@ -115,6 +121,7 @@ impl AutomationService {
             emergency_role: changes.emergency_role,
             leases,
             default_ca_file,
+            protected: protected_paths,
         });
         let left_running = if service.leases.shared {
             Vec::new() // the lease keeper reaps them once their leases expire
@@ -181,10 +188,20 @@ impl AutomationService {
             })?;
             given.insert(name.clone(), text);
         }
-        plan(spec, &given, &self.inventory).map_err(|err| AutomationError::Refused {
-            field: err.field(),
-            message: err.to_string(),
-        })
+        let planned =
+            plan(spec, &given, &self.inventory).map_err(|err| AutomationError::Refused {
+                field: err.field(),
+                message: err.to_string(),
+            })?;
+        if let Some(path) = planned.reaches_into(&self.protected) {
+            return Err(AutomationError::Refused {
+                field: "params".to_owned(),
+                message: format!(
+                    "{path} is inside Switchboard's own data (its database, audit key or anchor)"
+                ),
+            });
+        }
+        Ok(planned)
     }
 
     /// The audit trail.
@@ -297,7 +314,7 @@ impl AutomationService {
             justification,
             change_type,
             auto,
-        } = match admission::admit(&request, &self.catalog, &self.inventory) {
+        } = match admission::admit(&request, &self.catalog, &self.inventory, &self.protected) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 return Err(self

@@ -243,6 +243,23 @@ fn url_encode(value: &str) -> String {
 }
 
 impl Plan {
+    /// The first step argument made from a path parameter that lies inside
+    /// one of `protected` (Switchboard's data directory, audit key, anchor),
+    /// if any: no runbook may reach those, whatever its roots allow.
+    pub fn reaches_into(&self, protected: &[std::path::PathBuf]) -> Option<&str> {
+        self.check
+            .iter()
+            .chain(&self.steps)
+            .chain(&self.rollback)
+            .flat_map(|step| &step.paths)
+            .find(|path| {
+                protected
+                    .iter()
+                    .any(|dir| std::path::Path::new(path).starts_with(dir))
+            })
+            .map(String::as_str)
+    }
+
     /// Every `http` step that names no CA of its own trusts `ca_file`
     /// (`[tls] ca_file`) besides the public roots.
     pub fn trust_default_ca(&mut self, ca_file: Option<&str>) {

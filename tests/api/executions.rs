@@ -1010,3 +1010,36 @@ async fn refusals_counted(app: &crate::helpers::TestApp) -> f64 {
         .find_map(|l| l.strip_prefix("switchboard_refusals_total{surface=\"executions\"} "))
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
+
+#[tokio::test]
+async fn no_runbook_reaches_switchboards_own_data_whatever_its_roots() {
+    let data = tempfile::tempdir().unwrap();
+    let runbooks = runbook_dir();
+    // A root an administrator drew too wide: it holds the data directory.
+    let root = data.path().canonicalize().unwrap();
+    std::fs::write(
+        runbooks.path().join("wide.yaml"),
+        format!(
+            "id: wide\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: low\n\
+             approval: {{ mode: auto }}\n\
+             parameters: [ {{ name: file, type: path, required: true, allowed_roots: [{root:?}] }} ]\n\
+             steps: [ {{ name: empty, run: [truncate, --size=0, --, \"{{file}}\"] }} ]\n",
+            root = root.display().to_string()
+        ),
+    )
+    .unwrap();
+    let dir = runbooks.path().to_path_buf();
+    let app = spawn_app_on(data, move |s| use_runbooks(s, &dir)).await;
+    let database = root.join("switchboard.db");
+    assert!(database.exists());
+    let body = json!({ "runbook": "wide", "params": { "file": database.display().to_string() } });
+    let (code, error) = error_code(request(&app, AGENT_TOKEN, body).await, 422).await;
+    assert_eq!(code, "refused");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Switchboard's own data"),
+        "{error}"
+    );
+}
