@@ -324,46 +324,18 @@ async fn jira_issues_changed_without_a_webhook_are_caught_up_once() {
         "/rest/servicedeskapi/request/SD-7/comment",
         vec![(201, json!({ "id": "200" }))],
     );
-    let mut settings = connector(&system.base);
-    settings["reconcile_interval_s"] = json!(1);
-    let dir = tempfile::tempdir().unwrap();
-    let clock = crate::helpers::TestClock::now();
-    let app = super::spawn_with_on(
-        clock.clone(),
-        None,
-        settings,
+    let (app, clock, _dir) = super::spawn_catching_up(
+        connector(&system.base),
         &[
             ("JIRA_CREDENTIALS", "bot@example.com:t"),
             ("JIRA_HOOK", SECRET),
         ],
-        &dir,
     )
     .await;
 
-    let searches = || {
-        system
-            .sent()
-            .into_iter()
-            .filter(|s| s.uri == "/rest/api/3/search/jql")
-            .collect::<Vec<_>>()
-    };
-    // The catch-up's list is a POST: count it by hand.
-    let started = std::time::Instant::now();
-    for round in 1..=4 {
-        while searches().len() < round {
-            assert!(started.elapsed().as_secs() < 60, "no catch-up {round}");
-            clock.advance(std::time::Duration::from_secs(1));
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-    let jobs = loop {
-        let jobs = super::jobs(&app, "jsm").await;
-        if !jobs.is_empty() && jobs.iter().all(|j| j["state"] == "done") {
-            break jobs;
-        }
-        assert!(started.elapsed().as_secs() < 90, "{jobs:#?}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    // The first look and three catch-ups; Jira's search is a POST.
+    let search = ("POST", "/rest/api/3/search/jql");
+    let jobs = super::catch_up(&app, &system, &clock, "jsm", search, 3).await;
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
     assert_eq!(jobs[0]["ticket_id"], "SD-7");
     let writes = system.writes();
@@ -376,7 +348,11 @@ async fn jira_issues_changed_without_a_webhook_are_caught_up_once() {
         writes[0].body["fields"]["customfield_10050"],
         json!({ "value": "Network" })
     );
-    let asked = searches();
+    let asked: Vec<_> = system
+        .sent()
+        .into_iter()
+        .filter(|s| s.uri == search.1)
+        .collect();
     assert_eq!(asked[0].body["jql"], "ORDER BY updated DESC");
     let jql = asked[1].body["jql"].as_str().unwrap();
     assert!(

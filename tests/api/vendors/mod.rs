@@ -364,23 +364,37 @@ pub async fn serve(store: tempfile::TempDir) -> TestApp {
     spawn_app_on(store, |_| {}).await
 }
 
+/// Switchboard with `connector` catching up every second on a test clock,
+/// its secrets in a file: the app, the clock to move, and the directory
+/// that must outlive the app.
+pub async fn spawn_catching_up(
+    mut connector: Value,
+    secrets: &[(&str, &str)],
+) -> (TestApp, Arc<crate::helpers::TestClock>, tempfile::TempDir) {
+    connector["reconcile_interval_s"] = serde_json::json!(1);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = crate::helpers::TestClock::now();
+    let app = spawn_with_on(clock.clone(), None, connector, secrets, &dir).await;
+    (app, clock, dir)
+}
+
 /// Moves `clock` by the catch-up interval `rounds` times, each time until
-/// the system was asked for its list again (`list` starts that request's
-/// path), then until every job is done: what `rounds` catch-ups queued has
-/// run. Returns the jobs.
+/// the system was asked for its list again (a `method` request whose path
+/// starts with `list`), then until every job is done: what `rounds`
+/// catch-ups queued has run. Returns the jobs.
 pub async fn catch_up(
     app: &TestApp,
     system: &FakeSystem,
     clock: &crate::helpers::TestClock,
     name: &str,
-    list: &str,
+    (method, list): (&str, &str),
     rounds: usize,
 ) -> Vec<Value> {
     let listed = || {
         system
             .sent()
             .iter()
-            .filter(|s| s.method == "GET" && s.uri.starts_with(list))
+            .filter(|s| s.method == method && s.uri.starts_with(list))
             .count()
     };
     let started = Instant::now();

@@ -363,22 +363,15 @@ async fn servicenow_incidents_changed_without_an_event_are_caught_up_once() {
         &path,
         vec![(200, incident_json("2", NETWORK_GROUP, ""))],
     );
-    let mut settings = connector(&system.base);
-    settings["reconcile_interval_s"] = json!(1);
-    let dir = tempfile::tempdir().unwrap();
-    let clock = crate::helpers::TestClock::now();
-    let app = super::spawn_with_on(
-        clock.clone(),
-        None,
-        settings,
+    let (app, clock, _dir) = super::spawn_catching_up(
+        connector(&system.base),
         &[("SN_CREDENTIALS", "u:p"), ("SN_HOOK", HOOK)],
-        &dir,
     )
     .await;
 
     // Three catch-ups list the change: one job, one write.
     let list = "/api/now/table/incident?sysparm_query=";
-    let jobs = super::catch_up(&app, &system, &clock, "sn", list, 3).await;
+    let jobs = super::catch_up(&app, &system, &clock, "sn", ("GET", list), 3).await;
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
     assert_eq!(system.writes().len(), 1, "written once");
     assert_eq!(system.writes()[0].body["assignment_group"], NETWORK_GROUP);

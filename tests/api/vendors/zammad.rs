@@ -270,23 +270,16 @@ async fn zammad_tickets_changed_without_a_webhook_are_caught_up_once() {
         "/api/v1/tickets/7",
         vec![(200, ticket("open", "Network", "2026-11-30T10:05:02.000Z"))],
     );
-    let mut settings = connector(&system.base);
-    settings["reconcile_interval_s"] = json!(1);
-    let dir = tempfile::tempdir().unwrap();
-    let clock = crate::helpers::TestClock::now();
-    let app = super::spawn_with_on(
-        clock.clone(),
-        None,
-        settings,
+    let (app, clock, _dir) = super::spawn_catching_up(
+        connector(&system.base),
         &[("ZM_TOKEN", "t"), ("ZM_HOOK", SECRET)],
-        &dir,
     )
     .await;
 
     // Three catch-ups after the first look: the change, then Switchboard's
     // own update.
     let list = "/api/v1/tickets?expand=true&sort_by=updated_at";
-    super::catch_up(&app, &system, &clock, "zm", list, 3).await;
+    super::catch_up(&app, &system, &clock, "zm", ("GET", list), 3).await;
     let writes = system.writes();
     assert_eq!(writes.len(), 1, "written once: {writes:#?}");
     assert_eq!(writes[0].body["group"], "Network");

@@ -75,11 +75,8 @@ fn signed(body: &[u8]) -> Vec<(&'static str, String)> {
     )
 }
 
-/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
-async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
-    system: FakeSystem,
-    ca_file: Option<std::path::PathBuf>,
-) {
+/// Ticket 42 as new with its opening comment, and its update taken.
+fn answer_ticket_42(system: &FakeSystem) {
     system.answer(
         "GET",
         "/api/v2/tickets/42/comments",
@@ -98,6 +95,14 @@ async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
         "/api/v2/tickets/42",
         vec![(200, ticket("open", json!(360001234567u64)))],
     );
+}
+
+/// The whole flow against `system`, trusting `ca_file` when it speaks HTTPS.
+async fn zendesk_tickets_get_group_and_private_comment_in_one_safe_update_on(
+    system: FakeSystem,
+    ca_file: Option<std::path::PathBuf>,
+) {
+    answer_ticket_42(&system);
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_with_ca(
         ca_file,
@@ -464,42 +469,18 @@ async fn zendesk_tickets_changed_without_an_event_are_caught_up_once() {
             ),
         ],
     );
-    system.answer(
-        "GET",
-        "/api/v2/tickets/42/comments",
-        vec![(
-            200,
-            json!({ "comments": [{ "id": 1, "body": VPN.1, "public": true }] }),
-        )],
-    );
-    system.answer(
-        "GET",
-        "/api/v2/tickets/42",
-        vec![(200, ticket("new", Value::Null))],
-    );
-    system.answer(
-        "PUT",
-        "/api/v2/tickets/42",
-        vec![(200, ticket("open", json!(360001234567u64)))],
-    );
-    let mut settings = connector(&system.base);
-    settings["reconcile_interval_s"] = json!(1);
-    let dir = tempfile::tempdir().unwrap();
-    let clock = crate::helpers::TestClock::now();
-    let app = super::spawn_with_on(
-        clock.clone(),
-        None,
-        settings,
+    answer_ticket_42(&system);
+    let (app, clock, _dir) = super::spawn_catching_up(
+        connector(&system.base),
         &[
             ("ZD_CREDENTIALS", "bot@example.com/token:abc"),
             ("ZD_HOOK", SECRET),
         ],
-        &dir,
     )
     .await;
 
     let list = "/api/v2/incremental/tickets/cursor";
-    let jobs = super::catch_up(&app, &system, &clock, "zd", list, 3).await;
+    let jobs = super::catch_up(&app, &system, &clock, "zd", ("GET", list), 3).await;
     let writes = system.writes();
     assert_eq!(writes.len(), 1, "written once: {writes:#?}");
     assert_eq!(writes[0].body["ticket"]["group_id"], json!(360001234567u64));
