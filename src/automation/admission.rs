@@ -55,6 +55,36 @@ pub(super) fn check_key(request: &ExecutionRequest) -> Result<(), Refusal> {
 
 /// Checks `request` against `catalog` and `inventory`: ticket id, runbook,
 /// parameters, target, emergency justification; decides its change type.
+/// The plan `params` make of `spec`: each value a string or a number,
+/// validated and substituted, and no step argument inside Switchboard's own
+/// data (`protected`). What a request and a preview are both held to.
+pub(super) fn plan_params(
+    spec: &RunbookSpec,
+    params: &BTreeMap<String, serde_json::Value>,
+    inventory: &Inventory,
+    protected: &[std::path::PathBuf],
+) -> Result<Plan, Refusal> {
+    let mut given = BTreeMap::new();
+    for (name, value) in params {
+        let Some(text) = value_text(value) else {
+            return Err(Refusal::new(
+                format!("params.{name}"),
+                format!("parameter {name}: must be a string or a number"),
+            ));
+        };
+        given.insert(name.clone(), text);
+    }
+    let planned =
+        plan(spec, &given, inventory).map_err(|err| Refusal::new(err.field(), err.to_string()))?;
+    if let Some(path) = planned.reaches_into(protected) {
+        return Err(Refusal::new(
+            "params",
+            format!("{path} is inside Switchboard's own data (its database, audit key or anchor)"),
+        ));
+    }
+    Ok(planned)
+}
+
 pub(super) fn admit<'c>(
     request: &ExecutionRequest,
     catalog: &'c Catalog,
@@ -75,24 +105,7 @@ pub(super) fn admit<'c>(
             format!("no runbook {:?}", request.runbook),
         ));
     };
-    let mut given = BTreeMap::new();
-    for (name, value) in &request.params {
-        let Some(text) = value_text(value) else {
-            return Err(Refusal::new(
-                format!("params.{name}"),
-                format!("parameter {name}: must be a string or a number"),
-            ));
-        };
-        given.insert(name.clone(), text);
-    }
-    let planned =
-        plan(spec, &given, inventory).map_err(|err| Refusal::new(err.field(), err.to_string()))?;
-    if let Some(path) = planned.reaches_into(protected) {
-        return Err(Refusal::new(
-            "params",
-            format!("{path} is inside Switchboard's own data (its database, audit key or anchor)"),
-        ));
-    }
+    let planned = plan_params(spec, &request.params, inventory, protected)?;
     let justification = emergency_justification(request)?;
     let auto = !request.emergency && (spec.approval.mode == ApprovalMode::Auto || request.dry_run);
     let change_type = if request.emergency {

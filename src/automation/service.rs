@@ -22,7 +22,7 @@ use crate::infra::audit::{AuditEntry, AuditLog, AuditRecord};
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
 use crate::runbook::{
-    Catalog, Inventory, StepResult, StopReason, parse_duration, plan, run_checks, run_plan,
+    Catalog, Inventory, StepResult, StopReason, parse_duration, run_checks, run_plan,
 };
 
 /// How long a cancel waits for a running step to be killed.
@@ -180,28 +180,12 @@ impl AutomationService {
             .catalog
             .get(runbook)
             .ok_or_else(|| AutomationError::NotFound(format!("no runbook {runbook:?}")))?;
-        let mut given = BTreeMap::new();
-        for (name, value) in params {
-            let text = admission::value_text(value).ok_or_else(|| AutomationError::Refused {
-                field: format!("params.{name}"),
-                message: format!("parameter {name}: must be a string or a number"),
-            })?;
-            given.insert(name.clone(), text);
-        }
-        let planned =
-            plan(spec, &given, &self.inventory).map_err(|err| AutomationError::Refused {
-                field: err.field(),
-                message: err.to_string(),
-            })?;
-        if let Some(path) = planned.reaches_into(&self.protected) {
-            return Err(AutomationError::Refused {
-                field: "params".to_owned(),
-                message: format!(
-                    "{path} is inside Switchboard's own data (its database, audit key or anchor)"
-                ),
-            });
-        }
-        Ok(planned)
+        admission::plan_params(spec, params, &self.inventory, &self.protected).map_err(|refusal| {
+            AutomationError::Refused {
+                field: refusal.field,
+                message: refusal.message,
+            }
+        })
     }
 
     /// The audit trail.
