@@ -5,13 +5,20 @@
 use serde_json::{Value, json};
 use switchboard::triage::AnonymousTriage;
 
-use crate::helpers::{TestApp, error_code, sample_copy, spawn_app, spawn_app_on};
+use crate::helpers::{AGENT_TOKEN, TestApp, error_code, sample_copy, spawn_app, spawn_app_on};
 
 /// A stored incident of the sample.
 const INCIDENT: &str = "/v1/incidents/INC0010315";
 
 fn vpn() -> Value {
     json!({ "title": "VPN connection drops every few minutes", "description": "GlobalProtect disconnects every 5-10 minutes from home." })
+}
+
+/// The VPN ticket's triage answer for `token` (none: anonymous).
+async fn triage_as(app: &TestApp, token: Option<&str>) -> Value {
+    let answer = app.post_json_as(token, "/v1/triage", &vpn()).await;
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
 }
 
 async fn with_anonymous(mode: AnonymousTriage) -> TestApp {
@@ -47,12 +54,7 @@ async fn triage_without_a_token_is_refused_by_default() {
 #[tokio::test]
 async fn suggest_only_triage_gives_labels_but_no_incident_text() {
     let app = with_anonymous(AnonymousTriage::SuggestOnly).await;
-    let answer: Value = app
-        .post_json_as(None, "/v1/triage", &vpn())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = triage_as(&app, None).await;
     let group = &answer["suggestions"]["assignment_group"];
     assert!(group["label"].is_string(), "{answer:#}");
     assert!(group["confidence"].is_number(), "{answer:#}");
@@ -61,12 +63,7 @@ async fn suggest_only_triage_gives_labels_but_no_incident_text() {
     assert_eq!(answer["knowledge_articles"], json!([]));
     assert_eq!(answer["runbooks"], json!([]));
     // An agent gets the evidence.
-    let full: Value = app
-        .post_json("/v1/triage", &vpn())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full = triage_as(&app, Some(AGENT_TOKEN)).await;
     assert!(!full["similar_incidents"].as_array().unwrap().is_empty());
     assert_eq!(
         full["suggestions"]["assignment_group"]["label"],
@@ -77,12 +74,7 @@ async fn suggest_only_triage_gives_labels_but_no_incident_text() {
 #[tokio::test]
 async fn full_anonymous_triage_gives_the_whole_answer() {
     let app = with_anonymous(AnonymousTriage::Full).await;
-    let answer: Value = app
-        .post_json_as(None, "/v1/triage", &vpn())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer = triage_as(&app, None).await;
     assert!(
         !answer["similar_incidents"].as_array().unwrap().is_empty(),
         "{answer:#}"

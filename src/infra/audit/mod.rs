@@ -514,6 +514,16 @@ mod tests {
 
     const KEY: &str = "a-test-key-of-32-bytes-or-so-abc";
 
+    /// Edits entry `seq`'s actor in the database, as someone without the key would.
+    async fn set_actor(pool: &AnyPool, seq: i64, actor: &str) {
+        sqlx::query("UPDATE audit_log SET actor = $1 WHERE seq = $2")
+            .bind(actor.to_owned())
+            .bind(seq)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn an_intact_chain_verifies_and_matches_its_anchor() {
         let dir = tempfile::tempdir().unwrap();
@@ -541,34 +551,19 @@ mod tests {
             .unwrap();
         }
         // An entry after the checkpoint edited: found at start.
-        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
-            .execute(&pool)
-            .await
-            .unwrap();
+        set_actor(&pool, 7, "mallory").await;
         let broken = log.verify_since_checkpoint().await.unwrap().broken;
         assert_eq!(broken.unwrap().0, 7);
-        sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 7")
-            .execute(&pool)
-            .await
-            .unwrap();
+        set_actor(&pool, 7, "ana").await;
         let report = log.verify_since_checkpoint().await.unwrap();
         assert_eq!((report.entries, report.broken), (2, None));
         // The checkpoint's own entry edited: found at start too.
-        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 7")
-            .execute(&pool)
-            .await
-            .unwrap();
+        set_actor(&pool, 7, "mallory").await;
         let broken = log.verify_since_checkpoint().await.unwrap().broken;
         assert_eq!(broken.unwrap().0, 7);
-        sqlx::query("UPDATE audit_log SET actor = 'ana' WHERE seq = 7")
-            .execute(&pool)
-            .await
-            .unwrap();
+        set_actor(&pool, 7, "ana").await;
         // One before it: left to the full verification, which finds it.
-        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-            .execute(&pool)
-            .await
-            .unwrap();
+        set_actor(&pool, 2, "mallory").await;
         assert!(
             log.verify_since_checkpoint()
                 .await
