@@ -94,7 +94,7 @@ tickets = [
     ("VPN keeps dropping", "Since this morning my VPN disconnects every few minutes when working from home."),
     ("Outlook asks for password", "Outlook prompts for my credentials every few minutes and does not sync."),
     ("Printer offline", "The printer on floor 3 shows offline for everyone, jobs stay in the queue."),
-    ("Disk full on batch server", "No space left on device: /tmp/switchboard/cache grew overnight."),
+    ("Disk full on batch server", "No space left on device: /srv/switchboard/cache grew overnight."),
     ("Cannot log in to ERP", "My account is locked after the password change, ERP login fails with error 401."),
 ]
 with open(f"{work}/tickets.lua", "w") as out:

@@ -24,6 +24,7 @@ draft_in_note=false
 mkdir -p "$work/runbooks"
 cp "$root/runbooks/inventory.yaml" "$work/runbooks/"
 printf 'BENCH_HOOK_KEY: %s\n' "$key" >"$work/secrets.yaml"
+chmod 600 "$work/secrets.yaml"
 cat >"$work/switchboard.toml" <<TOML
 data_dir = "$work/data"
 [server]

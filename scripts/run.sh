@@ -40,7 +40,7 @@ curl -fsS "http://$listen/v1/triage" \
 echo "== POST /v1/triage (a ticket a runbook can fix: see \"runbooks\")"
 curl -fsS "http://$listen/v1/triage" \
   -H "authorization: Bearer $token" -H 'content-type: application/json' \
-  -d '{"title":"Disk full on batch server","description":"No space left on device: /tmp/switchboard/cache grew overnight."}' \
+  -d '{"title":"Disk full on batch server","description":"No space left on device: /srv/switchboard/cache grew overnight."}' \
   | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["runbooks"], indent=2))'
 echo "== Switchboard is serving on http://$listen (Ctrl-C to stop); a demo agent token: TOKEN=\$(cat data/demo-token)"
 wait $server

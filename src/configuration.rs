@@ -187,6 +187,24 @@ impl Settings {
         drafts
     }
 
+    /// What no runbook step may name, whatever its roots allow: the data
+    /// directory (database, store, journal), the audit key and anchor, the
+    /// runbook secrets file and the server's TLS key; links resolved where
+    /// they exist.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        [
+            Some(self.data_dir.clone()),
+            Some(self.audit_key_file()),
+            Some(self.audit_anchor_file()),
+            self.runbooks.secrets_file.clone(),
+            self.server.tls.as_ref().map(|tls| tls.key_file.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|path| path.canonicalize().unwrap_or(path))
+        .collect()
+    }
+
     /// Where the audit key is kept when no secret holds it.
     pub fn audit_key_file(&self) -> PathBuf {
         self.audit

@@ -61,7 +61,8 @@ fn load_triage(settings: &Settings) -> anyhow::Result<TriageService> {
         .map_err(|e| anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh"))?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let dimension = model.dimension();
-    let (catalog, _) = crate::runbook::Catalog::load(&settings.runbooks.dir);
+    let (catalog, _) =
+        crate::runbook::Catalog::load(&settings.runbooks.dir, &settings.runbooks.work_root);
     let specs: Vec<crate::runbook::RunbookSpec> = catalog.runbooks().cloned().collect();
     let descriptions: Vec<String> = specs
         .iter()
@@ -170,7 +171,8 @@ pub async fn automation(
     pool: sqlx::AnyPool,
     clock: SharedClock,
 ) -> anyhow::Result<Arc<crate::automation::AutomationService>> {
-    let (catalog, problems) = crate::runbook::Catalog::load(&settings.runbooks.dir);
+    let (catalog, problems) =
+        crate::runbook::Catalog::load(&settings.runbooks.dir, &settings.runbooks.work_root);
     for problem in &problems {
         tracing::warn!(%problem, "runbook skipped");
     }
@@ -199,14 +201,7 @@ pub async fn automation(
                 .ca_file
                 .as_ref()
                 .map(|path| path.display().to_string()),
-            protected_paths: [
-                settings.data_dir.clone(),
-                settings.audit_key_file(),
-                settings.audit_anchor_file(),
-            ]
-            .into_iter()
-            .map(|path| path.canonicalize().unwrap_or(path))
-            .collect(),
+            protected_paths: settings.protected_paths(),
         },
         &settings.changes,
     )

@@ -79,7 +79,9 @@ pub(super) fn plan_params(
     if let Some(path) = planned.reaches_into(protected) {
         return Err(Refusal::new(
             "params",
-            format!("{path} is inside Switchboard's own data (its database, audit key or anchor)"),
+            format!(
+                "{path} is inside Switchboard's own data (its database, audit key, anchor or secrets)"
+            ),
         ));
     }
     Ok(planned)

@@ -40,7 +40,7 @@ pub(super) async fn runbook(settings: &Settings, command: RunbookCommand) -> any
         RunbookCommand::Validate { dir: Some(dir) } => dir.clone(),
         _ => settings.runbooks.dir.clone(),
     };
-    let (catalog, problems) = Catalog::load(&dir);
+    let (catalog, problems) = Catalog::load(&dir, &settings.runbooks.work_root);
     match command {
         RunbookCommand::Validate { .. } => {
             let inventory = dir.join(crate::runbook::INVENTORY_FILE);

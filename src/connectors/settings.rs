@@ -342,6 +342,10 @@ impl ConnectorSettings {
                 self.name
             ));
         }
+        crate::infra::secrets::no_credentials_in(
+            &url,
+            &format!("connectors.{}.base_url", self.name),
+        )?;
         let inbound = &self.inbound;
         let polled = self.kind == ConnectorKind::Rt;
         if polled && (self.poll_interval_s == 0 || self.service_user.is_none()) {
@@ -408,6 +412,17 @@ mod tests {
             ..rt()
         };
         assert!(anonymous.validate().unwrap_err().contains("service_user"));
+    }
+
+    #[test]
+    fn credentials_in_the_base_url_are_refused_and_not_repeated() {
+        let with_password = ConnectorSettings {
+            base_url: "https://svc:hunter2-secret@rt.example.test/REST/2.0".into(),
+            ..rt()
+        };
+        let reason = with_password.validate().unwrap_err();
+        assert!(reason.contains("connectors.rt.base_url"), "{reason}");
+        assert!(!reason.contains("hunter2"), "{reason}");
     }
 
     #[test]

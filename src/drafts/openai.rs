@@ -72,6 +72,8 @@ impl OpenAiGenerator {
                 "drafts.openai.base_url {base:?}: must be http or https"
             )));
         }
+        crate::infra::secrets::no_credentials_in(&parsed, "drafts.openai.base_url")
+            .map_err(DraftError::Backend)?;
         let client = crate::infra::tls::client_builder(settings.ca_file.as_deref())
             .map_err(|e| DraftError::Backend(format!("drafts.openai.{e}")))?
             .timeout(Duration::from_secs(timeout_s.max(1)))

@@ -347,9 +347,28 @@ pub fn check_runbook(spec: &RunbookSpec) -> Vec<(String, String)> {
     problems
 }
 
+/// Reads `{work_root}` in the parameters' roots, defaults and extract
+/// patterns as `work_root` (escaped in a pattern).
+fn place_work_root(spec: &mut RunbookSpec, work_root: &Path) {
+    use super::settings::WORK_ROOT_PLACEHOLDER;
+    let root = work_root.display().to_string();
+    for param in &mut spec.parameters {
+        for allowed in &mut param.allowed_roots {
+            *allowed = allowed.replace(WORK_ROOT_PLACEHOLDER, &root);
+        }
+        if let Some(default) = &mut param.default {
+            *default = default.replace(WORK_ROOT_PLACEHOLDER, &root);
+        }
+        if let Some(extract) = &mut param.extract {
+            *extract = extract.replace(WORK_ROOT_PLACEHOLDER, &regex::escape(&root));
+        }
+    }
+}
+
 impl Catalog {
-    /// Loads every runbook under `dir`; returns the valid ones and every problem found.
-    pub fn load(dir: &Path) -> (Self, Vec<Problem>) {
+    /// Loads every runbook under `dir`, `{work_root}` read as `work_root`;
+    /// returns the valid ones and every problem found.
+    pub fn load(dir: &Path, work_root: &Path) -> (Self, Vec<Problem>) {
         let mut catalog = Self::default();
         let mut problems = Vec::new();
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -378,7 +397,10 @@ impl Catalog {
                     serde_norway::from_str::<RunbookSpec>(&text).map_err(|e| e.to_string())
                 });
             let spec = match parsed {
-                Ok(spec) => spec,
+                Ok(mut spec) => {
+                    place_work_root(&mut spec, work_root);
+                    spec
+                }
                 Err(reason) => {
                     problems.push(Problem {
                         file,

@@ -110,7 +110,7 @@ mod tests {
             .unwrap();
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
         std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
-        std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+        crate::infra::secrets::write_private(&dir.join("server.key"), key.serialize_pem());
         let certificate = ServerCertificate::load(&ServerTlsSettings {
             cert_file: dir.join("server.pem"),
             key_file: dir.join("server.key"),

@@ -104,37 +104,58 @@ fn normal_absolute(path: &Path) -> Option<PathBuf> {
 /// otherwise make the root first, or swap a link into it between approval
 /// and run.
 fn trusted_root(root: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::metadata(root) {
-        Ok(meta) => meta,
-        // Not on this machine (a path on the target host): nothing here to trust.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(format!(
-                "its allowed root {} cannot be read: {e}",
-                root.display()
-            ));
-        }
-    };
-    // This process's user: /proc/self belongs to it.
-    let me = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
-    if !meta.is_dir() {
-        return Err(format!(
+    match std::fs::metadata(root) {
+        Ok(meta) if !meta.is_dir() => Err(format!(
             "its allowed root {} is not a directory",
             root.display()
-        ));
+        )),
+        Ok(meta) => only_ours(root, &meta, "allowed root"),
+        // Not on this machine (a path on the target host): nothing here to trust.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!(
+            "its allowed root {} cannot be read: {e}",
+            root.display()
+        )),
     }
+}
+
+/// Every directory between the trusted `root` and `real` (itself included
+/// when it is one) that exists is as trusted as the root: otherwise another
+/// user could plant or swap a link in it between the check before a step
+/// and the step's program opening the path, which no check can close.
+fn trusted_below(root: &Path, real: &Path) -> Result<(), String> {
+    let Ok(below) = real.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut dir = root.to_path_buf();
+    for part in below.components() {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => only_ours(&dir, &meta, "directory")?,
+            // A file, or not made yet: nothing further down exists.
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// `dir` belongs to this process's user or root and neither its group nor
+/// others may write it.
+fn only_ours(dir: &Path, meta: &std::fs::Metadata, what: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // This process's user: /proc/self belongs to it.
+    let me = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
     if meta.uid() != me && meta.uid() != 0 {
         return Err(format!(
-            "its allowed root {} belongs to another user (uid {})",
-            root.display(),
+            "its {what} {} belongs to another user (uid {})",
+            dir.display(),
             meta.uid()
         ));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(format!(
-            "its allowed root {} may be written by its group or others (mode {:o})",
-            root.display(),
+            "its {what} {} may be written by its group or others (mode {:o})",
+            dir.display(),
             meta.mode() & 0o7777
         ));
     }
@@ -145,11 +166,11 @@ fn trusted_root(root: &Path) -> Result<(), String> {
 /// still where it was approved: no component of it has become a symbolic
 /// link since.
 pub fn still_where_approved(path: &str) -> bool {
-    resolved(Path::new(path)) == Path::new(path)
+    resolved_path(Path::new(path)) == Path::new(path)
 }
 
 /// Where `path` really is: symlinks resolved for the longest existing prefix.
-fn resolved(path: &Path) -> PathBuf {
+pub fn resolved_path(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     while !existing.exists() {
@@ -322,11 +343,11 @@ impl ParameterSpec {
         }
         let path = normal_absolute(Path::new(raw))
             .ok_or_else(|| refuse(name, "must be an absolute path without '..'"))?;
-        let real = resolved(&path);
+        let real = resolved_path(&path);
         let root = self
             .allowed_roots
             .iter()
-            .map(|root| resolved(Path::new(root)))
+            .map(|root| resolved_path(Path::new(root)))
             .find(|root| real.starts_with(root) && real != *root)
             .ok_or_else(|| {
                 refuse(
@@ -337,7 +358,9 @@ impl ParameterSpec {
                     ),
                 )
             })?;
-        trusted_root(&root).map_err(|reason| refuse(name, reason))?;
+        trusted_root(&root)
+            .and_then(|()| trusted_below(&root, &real))
+            .map_err(|reason| refuse(name, reason))?;
         // The path as it really is: what the steps get, and what is checked
         // again before each step runs (a link swapped in meanwhile is refused).
         Ok(real.display().to_string())
@@ -518,6 +541,36 @@ mod tests {
         );
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert!(p.validate(&format!("{}/a.log", root.display())).is_ok());
+    }
+
+    #[test]
+    fn a_directory_below_the_root_others_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let open = root.join("uploads");
+        std::fs::create_dir_all(open.join("inner")).unwrap();
+        std::fs::create_dir_all(root.join("ours")).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut p = spec(ParameterType::Path);
+        p.allowed_roots = vec![root.display().to_string()];
+        for below in ["uploads/inner/a.log", "uploads/a.log", "uploads"] {
+            let refused = p
+                .validate(&format!("{}/{below}", root.display()))
+                .unwrap_err();
+            assert!(
+                refused.reason.contains("directory") && refused.reason.contains("mode 777"),
+                "{below}: {refused}"
+            );
+        }
+        assert!(
+            p.validate(&format!("{}/ours/a.log", root.display()))
+                .is_ok()
+        );
+        assert!(
+            p.validate(&format!("{}/ours/new/a.log", root.display()))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -243,21 +243,29 @@ fn url_encode(value: &str) -> String {
 }
 
 impl Plan {
-    /// The first step argument made from a path parameter that lies inside
-    /// one of `protected` (Switchboard's data directory, audit key, anchor),
-    /// if any: no runbook may reach those, whatever its roots allow.
-    pub fn reaches_into(&self, protected: &[std::path::PathBuf]) -> Option<&str> {
+    /// The first step argument that names a place inside one of `protected`
+    /// (Switchboard's data directory, audit key, anchor, secrets), if any: no
+    /// runbook may reach those, whatever its roots allow, through a path
+    /// parameter or a path its author wrote (`/data/audit.key`,
+    /// `--file=/data/audit.key`), links resolved.
+    pub fn reaches_into(&self, protected: &[std::path::PathBuf]) -> Option<String> {
+        let named = |arg: &str| {
+            let value = match arg.split_once('=') {
+                Some((_, value)) if !arg.starts_with('/') => value,
+                _ => arg,
+            };
+            value
+                .starts_with('/')
+                .then(|| super::params::resolved_path(std::path::Path::new(value)))
+        };
         self.check
             .iter()
             .chain(&self.steps)
             .chain(&self.rollback)
-            .flat_map(|step| &step.paths)
-            .find(|path| {
-                protected
-                    .iter()
-                    .any(|dir| std::path::Path::new(path).starts_with(dir))
-            })
-            .map(String::as_str)
+            .flat_map(|step| step.paths.iter().chain(&step.argv))
+            .filter_map(|arg| named(arg))
+            .find(|path| protected.iter().any(|dir| path.starts_with(dir)))
+            .map(|path| path.display().to_string())
     }
 
     /// Every `http` step that names no CA of its own trusts `ca_file`

@@ -215,7 +215,7 @@ mod tests {
     fn secrets_come_from_the_file_and_the_environment_wins() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("secrets.yaml");
-        std::fs::write(&file, "API_TOKEN: from-file\nDB_PASSWORD: db-file\n").unwrap();
+        crate::infra::secrets::write_private(&file, "API_TOKEN: from-file\nDB_PASSWORD: db-file\n");
         let vars = [
             ("SWITCHBOARD_SECRET_API_TOKEN", "from-env"),
             ("SWITCHBOARD_SECRET_SMTP", "smtp-env"),
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(secrets.get("DB_PASSWORD"), Some("db-file"));
         let missing = Secrets::load_with_env(Some(&dir.path().join("none.yaml")), []).unwrap();
         assert_eq!(format!("{missing:?}"), "[]");
-        std::fs::write(&file, "- not\n- a map\n").unwrap();
+        crate::infra::secrets::write_private(&file, "- not\n- a map\n");
         assert!(Secrets::load_with_env(Some(&file), []).is_err());
     }
 

@@ -18,7 +18,16 @@ pub struct RunbookSettings {
     /// At shutdown, how long running executions may take to finish, in seconds;
     /// then their steps are killed and they end `interrupted`.
     pub shutdown_grace_s: u64,
+    /// The directory runbooks name as `{work_root}` in `allowed_roots` and
+    /// defaults: where the shipped runbooks may act. Out of `/tmp`, so no other
+    /// user can make it first; an administrator creates it for the service
+    /// user (mode 0755 or stricter).
+    pub work_root: PathBuf,
 }
+
+/// The placeholder for [`RunbookSettings::work_root`] in a runbook's
+/// `allowed_roots` and `default` values.
+pub const WORK_ROOT_PLACEHOLDER: &str = "{work_root}";
 
 impl Default for RunbookSettings {
     fn default() -> Self {
@@ -27,6 +36,7 @@ impl Default for RunbookSettings {
             inventory: PathBuf::from("runbooks/inventory.yaml"),
             secrets_file: None,
             shutdown_grace_s: 30,
+            work_root: PathBuf::from("/srv/switchboard"),
         }
     }
 }

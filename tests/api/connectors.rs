@@ -206,7 +206,7 @@ pub async fn spawn_with_desk_on_clock(
     tweak: impl FnOnce(&mut Settings) + Send + 'static,
 ) -> TestApp {
     let secrets = secrets_dir.path().join("secrets.yaml");
-    std::fs::write(
+    crate::helpers::write_private(
         &secrets,
         format!("DESK_HOOK_KEY: {HOOK_KEY}\nDESK_TOKEN: {DESK_TOKEN}\n"),
     )
@@ -861,7 +861,7 @@ pub fn process_config_with_desk(
         runbooks.join("inventory.yaml"),
     )
     .unwrap();
-    std::fs::write(
+    crate::helpers::write_private(
         runbooks.join("secrets.yaml"),
         format!("DESK_HOOK_KEY: {HOOK_KEY}\nDESK_TOKEN: {DESK_TOKEN}\n"),
     )

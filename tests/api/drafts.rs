@@ -356,7 +356,7 @@ async fn spawn_openai_app_trusting(
 ) -> TestApp {
     let data_dir = sample_copy();
     let secrets = data_dir.path().join("secrets.yaml");
-    std::fs::write(&secrets, "LLM_API_KEY: sk-test-0123456789abcdef\n").unwrap();
+    crate::helpers::write_private(&secrets, "LLM_API_KEY: sk-test-0123456789abcdef\n").unwrap();
     let base_url = server.base_url.clone();
     spawn_app_on(data_dir, move |s| {
         s.runbooks.secrets_file = Some(secrets);

@@ -9,6 +9,7 @@ use switchboard::configuration::Settings;
 use crate::helpers::{
     ADMIN_TOKEN, AGENT_TOKEN, APPROVER_TOKEN, APPROVER2_TOKEN, TestApp, TestClock, VIEWER_TOKEN,
     assert_succeeded, error_code, repo, spawn_app_on, spawn_app_on_clock, switchboard_command,
+    work_root,
 };
 use crate::server_process::{ServerProcess, write_config};
 
@@ -121,7 +122,7 @@ fn runbook_dir() -> tempfile::TempDir {
     for (name, text) in TEST_RUNBOOKS.iter().chain([&SERIAL_RUNBOOK]) {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    std::fs::write(
+    crate::helpers::write_private(
         dir.path().join("secrets.yaml"),
         format!("API_TOKEN: {SECRET_VALUE}\n"),
     )
@@ -181,8 +182,7 @@ fn audit_verify(data_dir: &std::path::Path) -> std::process::Output {
 async fn a_standard_change_runs_at_once_and_cleans_only_old_files() {
     let runbooks = runbook_dir();
     let app = spawn(&runbooks).await;
-    let scratch =
-        std::path::PathBuf::from(format!("/tmp/switchboard/test-exec-{}", std::process::id()));
+    let scratch = work_root().join("test-exec");
     std::fs::create_dir_all(&scratch).unwrap();
     let (old, new) = (scratch.join("old.tmp"), scratch.join("new.tmp"));
     std::fs::write(&old, "x").unwrap();
@@ -432,10 +432,7 @@ async fn an_approval_after_the_window_is_refused_and_the_execution_expires() {
 async fn shipped_runbooks_rotate_a_log_and_collect_diagnostics_for_real() {
     let runbooks = runbook_dir();
     let app = spawn(&runbooks).await;
-    let scratch = std::path::PathBuf::from(format!(
-        "/tmp/switchboard/test-rotate-{}",
-        std::process::id()
-    ));
+    let scratch = work_root().join("test-rotate");
     std::fs::create_dir_all(&scratch).unwrap();
     let log = scratch.join("app.log");
     std::fs::write(&log, "line\n".repeat(1000)).unwrap();
@@ -536,7 +533,7 @@ async fn dangerous_parameters_are_refused_and_audited() {
             "does not match",
         ),
         (
-            json!({ "runbook": "clean-old-files", "params": { "directory": "/tmp/switchboard/../../etc" } }),
+            json!({ "runbook": "clean-old-files", "params": { "directory": format!("{}/../../etc", work_root().display()) } }),
             "params.directory",
             "'..'",
         ),
@@ -1042,4 +1039,105 @@ async fn no_runbook_reaches_switchboards_own_data_whatever_its_roots() {
             .contains("Switchboard's own data"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_runbook_naming_the_audit_key_or_the_secrets_file_in_its_own_argv_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let runbooks = runbook_dir();
+    let key = data.path().canonicalize().unwrap().join("audit.key");
+    let secrets = runbooks.path().join("secrets.yaml");
+    std::fs::write(
+        runbooks.path().join("literal.yaml"),
+        format!(
+            "id: literal\nversion: 1\ntitle: t\ndescription: d\nowner: o\nrisk: low\n\
+             approval: {{ mode: auto }}\n\
+             parameters: [ {{ name: which, type: enum, enum: [key, secrets], required: true }} ]\n\
+             steps:\n\
+             \x20 - {{ name: read the key, run: [cp, --, {key:?}, /srv/out] }}\n\
+             \x20 - {{ name: read the secrets, run: [curl, \"--data-binary=@x\", \"--output={secrets}\"] }}\n",
+            key = key.display().to_string(),
+            secrets = secrets.display()
+        ),
+    )
+    .unwrap();
+    let dir = runbooks.path().to_path_buf();
+    let app = spawn_app_on(data, move |s| use_runbooks(s, &dir)).await;
+    let body = json!({ "runbook": "literal", "params": { "which": "key" } });
+    let (code, error) = error_code(request(&app, AGENT_TOKEN, body).await, 422).await;
+    assert_eq!(code, "refused");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("audit.key") && message.contains("own data"),
+        "{error}"
+    );
+
+    // The same with only the `--output=` form left.
+    let text = std::fs::read_to_string(runbooks.path().join("literal.yaml")).unwrap();
+    let only_secrets: String = text
+        .lines()
+        .filter(|l| !l.contains("read the key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(runbooks.path().join("literal.yaml"), only_secrets).unwrap();
+    let dir = runbooks.path().to_path_buf();
+    let app = spawn_app_on(tempfile::tempdir().unwrap(), move |s| use_runbooks(s, &dir)).await;
+    let body = json!({ "runbook": "literal", "params": { "which": "secrets" } });
+    let (_, error) = error_code(request(&app, AGENT_TOKEN, body).await, 422).await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secrets.yaml"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn rotate_logs_rollback_puts_the_live_file_back_after_a_later_step_fails() {
+    let runbooks = runbook_dir();
+    // The shipped runbook, its steps and rollback as shipped, and one more
+    // step that fails for real after the live file was truncated.
+    let shipped = std::fs::read_to_string(repo().join("runbooks/rotate-log.yaml")).unwrap();
+    let failing = shipped.replace("id: rotate-log", "id: rotate-log-then-fail").replace(
+        "rollback:",
+        "  - name: a later step that fails\n    run: [ls, --, \"{log_file}.missing\"]\n    timeout: 10s\nrollback:",
+    );
+    assert_ne!(failing, shipped);
+    std::fs::write(runbooks.path().join("rotate-log-then-fail.yaml"), failing).unwrap();
+    let app = spawn(&runbooks).await;
+    let scratch = work_root().join("test-rollback");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let log = scratch.join("app.log");
+    let content = "line\n".repeat(1000);
+    std::fs::write(&log, &content).unwrap();
+
+    let created: Value = request(
+        &app,
+        AGENT_TOKEN,
+        json!({ "runbook": "rotate-log-then-fail", "params": { "log_file": log } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let approved = act(
+        &app,
+        APPROVER_TOKEN,
+        id,
+        "approve",
+        json!({ "comment": "rotate" }),
+    )
+    .await;
+    assert_eq!(approved.status(), 200);
+    let done = wait_final(&app, id).await;
+
+    assert_eq!(done["state"], "rolled_back", "{done:#}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        content,
+        "live file restored"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -304,7 +304,7 @@ async fn wired(
     let port = free_port();
     let secrets = tempfile::tempdir().unwrap();
     let secrets_file = secrets.path().join("secrets.yaml");
-    std::fs::write(
+    crate::helpers::write_private(
         &secrets_file,
         format!(
             "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",
@@ -533,7 +533,7 @@ async fn helpdesk_history_import_stores_resolved_tickets_with_their_final_labels
 
     let store = sample_copy();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
+    crate::helpers::write_private(
         dir.path().join("secrets.yaml"),
         format!(
             "HELPDESK_TOKEN: {}\nHELPDESK_HOOK: {HOOK_TOKEN}\n",

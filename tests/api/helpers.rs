@@ -110,7 +110,47 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.server.listen = "127.0.0.1:0".into();
     settings.runbooks.dir = repo().join("runbooks");
     settings.runbooks.inventory = repo().join("runbooks/inventory.yaml");
+    settings.runbooks.work_root = work_root().to_path_buf();
     settings
+}
+
+/// Writes a file that holds secrets as an administrator would: mode 0600
+/// (Switchboard refuses a secrets or key file others may read).
+pub fn write_private(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = path.as_ref();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents.as_ref())
+}
+
+/// Where the shipped runbooks may act in tests (`{work_root}`): one
+/// directory per test run, made by this user with mode 0700, as an
+/// administrator makes `/srv/switchboard` for the service user. Its name is
+/// letters only (the process id spelt a-j): the scrubber takes random-looking
+/// strings for secrets, and a path in a ticket must reach the runbook intact.
+pub fn work_root() -> &'static Path {
+    use std::os::unix::fs::PermissionsExt;
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let letters: String = std::process::id()
+            .to_string()
+            .bytes()
+            .map(|d| char::from(b'a' + (d - b'0')))
+            .collect();
+        let dir = std::env::temp_dir().join(format!("switchboard-work-{letters}"));
+        // Left by an earlier run that had this process id.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("work root");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("work root");
+        dir.canonicalize().expect("work root")
+    })
 }
 
 /// A store with the sample incidents and articles and a classifier head

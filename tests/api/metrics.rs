@@ -25,7 +25,10 @@ async fn metrics_cover_requests_batches_suggestions_and_executions() {
         .await;
     assert_eq!(triage.status(), 200);
     assert_eq!(app.get("/v1/no-such-route").await.status(), 404);
-    let dir = format!("/tmp/switchboard/metrics-{}", std::process::id());
+    let dir = crate::helpers::work_root()
+        .join("metrics")
+        .display()
+        .to_string();
     std::fs::create_dir_all(&dir).unwrap();
     let log = format!("{dir}/app.log");
     std::fs::write(&log, "line\n").unwrap();

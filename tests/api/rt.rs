@@ -290,7 +290,7 @@ async fn switchboard_for(
 ) -> (TestApp, tempfile::TempDir) {
     let secrets = tempfile::tempdir().unwrap();
     let secrets_file = secrets.path().join("secrets.yaml");
-    std::fs::write(
+    crate::helpers::write_private(
         &secrets_file,
         format!(
             "RT_CREDENTIALS: \"{}\"\n",
@@ -516,7 +516,7 @@ async fn rt_history_import_stores_resolved_tickets_with_their_final_labels() {
 
     let store = sample_copy();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
+    crate::helpers::write_private(
         dir.path().join("secrets.yaml"),
         format!(
             "RT_CREDENTIALS: \"switchboard:{}\"\n",
@@ -629,7 +629,7 @@ async fn rt_a_crash_before_the_poll_cursor_is_saved_queues_nothing_twice() {
         runbooks.join("inventory.yaml"),
     )
     .unwrap();
-    std::fs::write(
+    crate::helpers::write_private(
         runbooks.join("secrets.yaml"),
         format!(
             "RT_CREDENTIALS: \"switchboard:{}\"\n",

@@ -1,12 +1,13 @@
 //! `switchboard runbook validate | list | run --dry-run` on the shipped runbooks and broken ones.
 
-use crate::helpers::{assert_succeeded, repo, switchboard_command};
+use crate::helpers::{assert_succeeded, repo, switchboard_command, work_root};
 
 fn runbook(args: &[&str]) -> std::process::Output {
     let data = tempfile::tempdir().unwrap();
     switchboard_command()
         .current_dir(repo())
         .env("SWITCHBOARD_DATA_DIR", data.path())
+        .env("SWITCHBOARD_RUNBOOKS__WORK_ROOT", work_root())
         .arg("runbook")
         .args(args)
         .output()
@@ -72,7 +73,8 @@ steps:
 
 #[test]
 fn dry_run_substitutes_values_and_refuses_bad_ones() {
-    let scratch = format!("/tmp/switchboard/test-dry-run-{}", std::process::id());
+    let root = work_root().display().to_string();
+    let scratch = format!("{root}/test-dry-run");
     std::fs::create_dir_all(&scratch).unwrap();
     let directory = format!("directory={scratch}");
     let out = runbook(&[
@@ -96,28 +98,26 @@ fn dry_run_substitutes_values_and_refuses_bad_ones() {
             "find", scratch, "-xdev", "-type", "f", "-mtime", "+3", "-print", "-delete"
         ])
     );
+    let inside = format!("directory={root}/x");
     for (params, reason) in [
-        (vec!["directory=/tmp/switchboard/../../etc"], "without '..'"),
-        (vec!["directory=/etc"], "must be inside"),
+        (vec![format!("directory={root}/../../etc")], "without '..'"),
+        (vec!["directory=/etc".to_owned()], "must be inside"),
+        (vec![format!("{inside};reboot")], "metacharacter ';'"),
+        (vec![format!("directory={root}/a b")], "may only contain"),
         (
-            vec!["directory=/tmp/switchboard/x;reboot"],
-            "metacharacter ';'",
-        ),
-        (vec!["directory=/tmp/switchboard/a b"], "may only contain"),
-        (
-            vec!["directory=/tmp/switchboard/x", "days=$(reboot)"],
+            vec![inside.clone(), "days=$(reboot)".to_owned()],
             "metacharacter",
         ),
-        (vec!["directory=/tmp/switchboard/x", "days=0"], "at least 1"),
+        (vec![inside.clone(), "days=0".to_owned()], "at least 1"),
         (
-            vec!["directory=/tmp/switchboard/x", "force=yes"],
+            vec![inside.clone(), "force=yes".to_owned()],
             "not a parameter",
         ),
-        (vec!["directory=-rf"], "starts with '-'"),
+        (vec!["directory=-rf".to_owned()], "starts with '-'"),
     ] {
         let mut args = vec!["run", "clean-old-files", "--dry-run"];
         for p in &params {
-            args.extend(["--param", p]);
+            args.extend(["--param", p.as_str()]);
         }
         let out = runbook(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);

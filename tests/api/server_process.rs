@@ -18,10 +18,11 @@ use crate::helpers::{
 pub fn write_config(dir: &Path, data_dir: &Path, runbooks: Option<&Path>, extra: &str) -> PathBuf {
     let runbooks = runbooks.map_or_else(|| repo().join("runbooks"), Path::to_path_buf);
     let mut text = format!(
-        "data_dir = {:?}\n{extra}\n[server]\nlisten = \"127.0.0.1:0\"\n[runbooks]\ndir = {:?}\ninventory = {:?}\n",
+        "data_dir = {:?}\n{extra}\n[server]\nlisten = \"127.0.0.1:0\"\n[runbooks]\ndir = {:?}\ninventory = {:?}\nwork_root = {:?}\n",
         data_dir,
         runbooks,
         runbooks.join("inventory.yaml"),
+        crate::helpers::work_root(),
     );
     if runbooks.join("secrets.yaml").exists() {
         text.push_str(&format!(

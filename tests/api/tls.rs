@@ -68,7 +68,7 @@ impl TestCa {
         let cert_file = self.dir.path().join(format!("{name}.pem"));
         let key_file = self.dir.path().join(format!("{name}.key"));
         std::fs::write(&cert_file, certificate.pem()).unwrap();
-        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        crate::helpers::write_private(&key_file, key.serialize_pem()).unwrap();
         Issued {
             cert_file,
             key_file,
@@ -206,7 +206,7 @@ async fn serve_speaks_https_and_a_webhook_arrives_over_it() {
     let issued = ca.issue("switchboard");
     let (base, _recorder) = crate::connectors::recording_server().await;
     let secrets = tempfile::tempdir().unwrap();
-    std::fs::write(
+    crate::helpers::write_private(
         secrets.path().join("secrets.yaml"),
         "DESK_HOOK_KEY: hook-key-for-tests-0123456789\nDESK_TOKEN: desk-api-token-0123456789\n",
     )

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, work_root};
 
 async fn triage(app: &crate::helpers::TestApp, title: &str, description: &str) -> Value {
     let response = app
@@ -141,10 +141,11 @@ async fn an_empty_store_answers_with_no_suggestions() {
 #[tokio::test]
 async fn triage_proposes_fitting_runbooks_with_parameters_from_the_text() {
     let app = spawn_app().await;
+    let cache = work_root().join("cache").display().to_string();
     let body = triage(
         &app,
         "Disk full on batch server",
-        "No space left on device: /tmp/switchboard/cache grew overnight and the nightly job fails.",
+        &format!("No space left on device: {cache} grew overnight and the nightly job fails."),
     )
     .await;
     assert_eq!(
@@ -156,7 +157,7 @@ async fn triage_proposes_fitting_runbooks_with_parameters_from_the_text() {
         .iter()
         .find(|r| r["id"] == "clean-old-files")
         .unwrap_or_else(|| panic!("{runbooks:#?}"));
-    assert_eq!(clean["params"]["directory"], "/tmp/switchboard/cache");
+    assert_eq!(clean["params"]["directory"], cache.as_str());
     assert_eq!(clean["approval"], "auto");
     let reasons: Vec<&str> = clean["reasons"]
         .as_array()

@@ -94,6 +94,9 @@ impl AuditKey {
     pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
             Ok(bytes) => {
+                crate::infra::secrets::check_private_file(path).map_err(|reason| {
+                    std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason)
+                })?;
                 let text = String::from_utf8_lossy(&bytes).trim().to_owned();
                 Self::new(text.into_bytes()).ok_or_else(|| {
                     std::io::Error::new(

@@ -59,6 +59,8 @@ fn read_key(settings: &ServerTlsSettings) -> Result<CertifiedKey, String> {
             settings.cert_file.display()
         ));
     }
+    crate::infra::secrets::check_private_file(&settings.key_file)
+        .map_err(|reason| format!("server.tls: {reason}"))?;
     let key = rustls_pemfile::private_key(&mut open(&settings.key_file)?)
         .map_err(|e| format!("server.tls: {}: {e}", settings.key_file.display()))?
         .ok_or_else(|| {

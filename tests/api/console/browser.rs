@@ -323,7 +323,7 @@ async fn browser_an_agent_streams_a_cited_draft_and_says_it_was_used() {
 async fn browser_an_agent_requests_a_runbook_and_an_approver_approves_it() {
     let console = Console::start().await;
     let driver = Driver::start().await;
-    let dir = std::path::Path::new("/tmp/switchboard").join(format!("ui-{}", std::process::id()));
+    let dir = crate::helpers::work_root().join("ui");
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("app.log");
     std::fs::write(&log, "line\n".repeat(1000)).unwrap();
@@ -507,7 +507,7 @@ async fn browser_a_viewer_is_offered_no_action_and_forged_posts_are_refused() {
             .get("access-control-allow-origin")
             .is_none()
     );
-    let body = serde_json::json!({ "runbook": "clean-old-files", "params": { "directory": "/tmp/switchboard", "days": 9 } });
+    let body = serde_json::json!({ "runbook": "clean-old-files", "params": { "directory": crate::helpers::work_root(), "days": 9 } });
     let without = http
         .post(console.url("/v1/executions"))
         .header("cookie", &cookie)

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::helpers::{AGENT_TOKEN, APPROVER_TOKEN, TestApp, VIEWER_TOKEN, spawn_app};
+use crate::helpers::{AGENT_TOKEN, APPROVER_TOKEN, TestApp, VIEWER_TOKEN, spawn_app, work_root};
 
 /// A console sign-in: the session cookie and the page's CSRF token.
 pub struct Signed {
@@ -195,7 +195,7 @@ async fn console_pages_need_a_session_and_carry_a_strict_csp() {
 async fn a_cookie_state_change_without_the_csrf_token_is_refused() {
     let app = spawn_app().await;
     let agent = sign_in(&app, AGENT_TOKEN).await;
-    let body = json!({ "runbook": "clean-old-files", "params": { "directory": "/tmp/switchboard-csrf", "days": 7 } });
+    let body = json!({ "runbook": "clean-old-files", "params": { "directory": work_root().join("csrf"), "days": 7 } });
     let missing = with_cookie(
         &app,
         reqwest::Method::POST,
@@ -244,7 +244,7 @@ async fn a_viewer_session_with_its_csrf_token_still_cannot_request_or_approve() 
     let app = spawn_app().await;
     let viewer = sign_in(&app, VIEWER_TOKEN).await;
     let csrf = viewer.csrf.clone();
-    let body = json!({ "runbook": "clean-old-files", "params": { "directory": "/tmp/switchboard-csrf", "days": 7 } });
+    let body = json!({ "runbook": "clean-old-files", "params": { "directory": work_root().join("csrf"), "days": 7 } });
     let request = with_cookie(
         &app,
         reqwest::Method::POST,
@@ -274,8 +274,7 @@ async fn an_agent_session_with_its_csrf_token_may_request() {
     let app = spawn_app().await;
     let agent = sign_in(&app, AGENT_TOKEN).await;
     let csrf = agent.csrf.clone();
-    std::fs::create_dir_all("/tmp/switchboard").unwrap();
-    let dir = tempfile::tempdir_in("/tmp/switchboard").unwrap();
+    let dir = tempfile::tempdir_in(work_root()).unwrap();
     let body = json!({ "runbook": "clean-old-files", "dry_run": true, "params": { "directory": dir.path(), "days": 7 } });
     let created = with_cookie(
         &app,
@@ -509,13 +508,13 @@ async fn a_plan_preview_validates_parameters_by_the_request_rules() {
         bad["message"]
             .as_str()
             .unwrap()
-            .contains("/tmp/switchboard"),
+            .contains(&work_root().display().to_string()),
         "{bad}"
     );
     let good: Value = app
         .post_json(
             "/v1/runbooks/rotate-log/plan",
-            &json!({ "log_file": "/tmp/switchboard/app.log" }),
+            &json!({ "log_file": work_root().join("app.log") }),
         )
         .await
         .json()
@@ -523,7 +522,8 @@ async fn a_plan_preview_validates_parameters_by_the_request_rules() {
         .unwrap();
     assert_eq!(good["valid"], true);
     assert_eq!(
-        good["plan"]["steps"][0]["argv"][3], "/tmp/switchboard/app.log",
+        good["plan"]["steps"][0]["argv"][3],
+        work_root().join("app.log").display().to_string(),
         "{good}"
     );
     let unknown = app.post_json("/v1/runbooks/no-such/plan", &json!({})).await;

@@ -213,7 +213,7 @@ pub async fn spawn_with_on(
         .iter()
         .map(|(k, v)| format!("{k}: \"{v}\"\n"))
         .collect();
-    std::fs::write(&file, yaml).unwrap();
+    crate::helpers::write_private(&file, yaml).unwrap();
     crate::helpers::spawn_app_on_clock(sample_copy(), clock, move |s| {
         s.runbooks.secrets_file = Some(file);
         s.tls.ca_file = ca_file;
@@ -315,7 +315,7 @@ pub fn connector_cli(
         .iter()
         .map(|(k, v)| format!("{k}: \"{v}\"\n"))
         .collect();
-    std::fs::write(&file, yaml).unwrap();
+    crate::helpers::write_private(&file, yaml).unwrap();
     let config = dir.path().join("switchboard.toml");
     std::fs::write(
         &config,
