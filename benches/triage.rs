@@ -28,9 +28,13 @@ fn triage(c: &mut Criterion) {
         let pool = switchboard::app::parts::state_database(&settings)
             .await
             .expect("state database");
-        let service = switchboard::app::parts::triage_service(&settings, pool)
-            .await
-            .expect("run ./scripts/fetch-model.sh first");
+        let service = switchboard::app::parts::triage_service(
+            &settings,
+            pool,
+            switchboard::infra::clock::SystemClock::shared(),
+        )
+        .await
+        .expect("run ./scripts/fetch-model.sh first");
         ingest_incidents(
             &service,
             &root.join("sample/incidents.csv"),

@@ -343,12 +343,14 @@ impl Settings {
             privacy.review_retention_days,
             privacy.draft_retention_days,
             privacy.storm_retention_days,
+            privacy.ticket_retention_days,
+            privacy.incident_retention_days,
         ]
         .contains(&0)
             || privacy.retention_interval_s == 0
         {
             return bad(
-                "privacy: job_, review_, draft_ and storm_retention_days and retention_interval_s must be at least 1",
+                "privacy: job_, review_, draft_, storm_, ticket_ and incident_retention_days and retention_interval_s must be at least 1",
             );
         }
         if self.changes.scheduler_interval_s == 0 {

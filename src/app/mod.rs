@@ -67,7 +67,8 @@ impl App {
         let loading = {
             let settings = settings.clone();
             let pool = pool.clone();
-            tokio::spawn(async move { parts::triage_service(&settings, pool).await })
+            let clock = Arc::clone(&clock);
+            tokio::spawn(async move { parts::triage_service(&settings, pool, clock).await })
         };
         let automation = parts::automation(settings, pool.clone(), Arc::clone(&clock)).await?;
         let connectors = parts::connectors(settings, &automation, Arc::clone(&clock))?;

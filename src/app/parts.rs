@@ -31,6 +31,7 @@ fn evidence_articles(settings: &Settings) -> usize {
 pub async fn triage_service(
     settings: &Settings,
     pool: sqlx::AnyPool,
+    clock: crate::infra::clock::SharedClock,
 ) -> anyhow::Result<TriageService> {
     let owned = settings.clone();
     let service = tokio::task::spawn_blocking(move || load_triage(&owned)).await??;
@@ -43,7 +44,8 @@ pub async fn triage_service(
         subjects,
         crate::infra::replica::is_shared_database(&database_url(settings)),
         crate::infra::replica::id(),
-    );
+    )
+    .with_clock(clock);
     let service = service
         .with_learning_state(learning, &settings.data_dir)
         .await?;
@@ -337,8 +339,8 @@ pub async fn privacy_for_tools(
     let secrets =
         Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
     let audit = Arc::new(open_audit(settings, &secrets, pool.clone())?);
-    let triage = Arc::new(triage_service(settings, pool.clone()).await?);
     let clock = crate::infra::clock::SystemClock::shared();
+    let triage = Arc::new(triage_service(settings, pool.clone(), Arc::clone(&clock)).await?);
     Ok(crate::privacy::PrivacyService::new(
         pool.clone(),
         triage,

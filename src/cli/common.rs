@@ -10,7 +10,8 @@ pub(super) async fn load_service(
     settings: &Settings,
 ) -> anyhow::Result<crate::triage::TriageService> {
     let pool = crate::app::parts::state_database(settings).await?;
-    crate::app::parts::triage_service(settings, pool).await
+    crate::app::parts::triage_service(settings, pool, crate::infra::clock::SystemClock::shared())
+        .await
 }
 
 /// GETs `path` on a running server (trusting `[tls] ca_file`) with the

@@ -48,6 +48,12 @@ pub struct PrivacySettings {
     pub draft_retention_days: u32,
     /// Days a storm, with its members' titles, is kept after its last ticket.
     pub storm_retention_days: u32,
+    /// Days a triaged ticket stays remembered (its scrubbed text, for
+    /// agents' feedback) after it was last triaged.
+    pub ticket_retention_days: u32,
+    /// Days a stored incident (scrubbed text, labels, resolution: the history
+    /// triage learns from) is kept after it was last stored.
+    pub incident_retention_days: u32,
     /// How often the retention task looks for rows past their retention.
     pub retention_interval_s: u64,
 }
@@ -75,6 +81,8 @@ impl Default for PrivacySettings {
             review_retention_days: 90,
             draft_retention_days: 90,
             storm_retention_days: 90,
+            ticket_retention_days: 90,
+            incident_retention_days: 1095,
             retention_interval_s: 3600,
         }
     }

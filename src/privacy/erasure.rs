@@ -135,7 +135,8 @@ impl PrivacyService {
             report.feedback += LearningState::forget_feedback_in(&mut tx, ticket).await?;
             report.jobs += JobTable::forget_in(&mut tx, ticket).await?;
             report.storm_rows += StormService::forget_in(&mut tx, ticket).await?;
-            report.index_entries += SubjectIndex::forget_in(&mut tx, ticket).await?;
+            report.index_entries += SubjectIndex::forget_in(&mut tx, ticket).await?
+                + LearningState::forget_dates_in(&mut tx, ticket).await?;
         }
         let detail = serde_json::json!({
             "tickets": tickets.len(),

@@ -14,7 +14,7 @@ mod retention;
 use std::sync::Arc;
 
 pub use erasure::{ForgetError, ForgetReport, ForgetRequest};
-pub use retention::RetentionReport;
+pub use retention::{RetentionError, RetentionReport};
 
 use crate::domain::PrivacySettings;
 use crate::infra::audit::AuditLog;

@@ -10,7 +10,20 @@ use crate::connectors::JobTable;
 use crate::domain::KeepOriginal;
 use crate::drafts::DraftRepository;
 use crate::review::ReviewQueue;
+use crate::store::Collection;
 use crate::storms::StormService;
+use crate::triage::{LearningState, TriageError};
+
+/// Why a retention run stopped; the next run picks up where it did.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// The store could not delete points past their retention.
+    #[error(transparent)]
+    Store(#[from] TriageError),
+    /// The state database failed.
+    #[error("state database: {0}")]
+    Database(#[from] sqlx::Error),
+}
 
 /// Rows deleted by one retention run, per place.
 #[derive(
@@ -27,22 +40,35 @@ pub struct RetentionReport {
     pub drafts: u64,
     /// Storms with their members.
     pub storms: u64,
+    /// Remembered tickets (store points, with their scrubbed text).
+    #[serde(default)]
+    pub tickets: u64,
+    /// Stored incidents (store points, with their scrubbed text).
+    #[serde(default)]
+    pub incidents: u64,
 }
 
 impl RetentionReport {
     /// Rows deleted in all.
     pub fn total(&self) -> u64 {
-        self.jobs + self.review_records + self.originals + self.drafts + self.storms
+        self.jobs
+            + self.review_records
+            + self.originals
+            + self.drafts
+            + self.storms
+            + self.tickets
+            + self.incidents
     }
 }
 
 const DAY_MS: i64 = 86_400_000;
 
 impl PrivacyService {
-    /// Deletes what is past its retention, in one transaction, then (on
-    /// SQLite) checkpoints the write-ahead log so the deleted text leaves
-    /// the disk too.
-    pub async fn process_retention(&self) -> Result<RetentionReport, sqlx::Error> {
+    /// Deletes what is past its retention: the store's points first
+    /// (durable), then every row in one transaction; then (on SQLite)
+    /// checkpoints the write-ahead log so the deleted text leaves the disk
+    /// too.
+    pub async fn process_retention(&self) -> Result<RetentionReport, RetentionError> {
         let now = self.clock.now_ms();
         let days = |d: u32| now - i64::from(d) * DAY_MS;
         let settings = &self.settings;
@@ -50,6 +76,18 @@ impl PrivacyService {
             KeepOriginal::Review => days(settings.original_retention_days),
             KeepOriginal::None => i64::MAX,
         };
+        let tickets = self
+            .triage
+            .expire_stored(Collection::Tickets, days(settings.ticket_retention_days))
+            .await?;
+        let incidents = self
+            .triage
+            .expire_stored(
+                Collection::Incidents,
+                days(settings.incident_retention_days),
+            )
+            .await?;
+        crate::infra::crash::point("retention.after_store");
         let mut tx = self.pool.begin().await?;
         let report = RetentionReport {
             jobs: JobTable::purge_finished_in(&mut tx, days(settings.job_retention_days)).await?,
@@ -63,6 +101,8 @@ impl PrivacyService {
                 .await?,
             storms: StormService::purge_before_in(&mut tx, days(settings.storm_retention_days))
                 .await?,
+            tickets: LearningState::undate_in(&mut tx, Collection::Tickets, &tickets).await?,
+            incidents: LearningState::undate_in(&mut tx, Collection::Incidents, &incidents).await?,
         };
         tx.commit().await?;
         if report.total() > 0 {
@@ -72,6 +112,8 @@ impl PrivacyService {
                 originals = report.originals,
                 drafts = report.drafts,
                 storms = report.storms,
+                tickets = report.tickets,
+                incidents = report.incidents,
                 "ticket text past its retention deleted"
             );
             crate::infra::db::checkpoint(&self.pool).await?;

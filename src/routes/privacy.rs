@@ -40,6 +40,9 @@ pub async fn retention(
         .privacy
         .process_retention()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|err| match err {
+            crate::privacy::RetentionError::Store(err) => err.into(),
+            err => ApiError::internal(err),
+        })?;
     Ok(Json(report))
 }

@@ -30,6 +30,7 @@ impl TriageService {
             .import_head_file(&data_dir.join("classifier").join("head.bin"))
             .await?;
         self.learning = Some(learning);
+        self.date_undated_points().await?;
         self.refresh_feedback().await?;
         self.refresh_head().await?;
         Ok(self)

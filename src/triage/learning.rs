@@ -71,6 +71,8 @@ impl TriageService {
             text: None,
             payload: remembered.to_payload(),
         };
+        self.date_stored(Collection::Tickets, &[id.to_owned()])
+            .await?;
         let store = Arc::clone(&self.store);
         blocking(move || store.upsert(Collection::Tickets, vec![point])).await?;
         Ok(true)

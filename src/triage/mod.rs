@@ -5,6 +5,7 @@
 //! [`TriageService::assess`] through `crate::desk`; evaluation and benchmarks
 //! call [`TriageService::triage`] directly.
 
+mod aging;
 mod cis;
 mod evidence;
 mod feedback;

@@ -41,6 +41,8 @@ impl TriageService {
             ];
             self.record_subjects(&incident.id, &texts).await?;
         }
+        let ids: Vec<String> = incidents.iter().map(|i| i.id.clone()).collect();
+        self.date_stored(Collection::Incidents, &ids).await?;
         let points = incidents
             .iter()
             .zip(vectors)

@@ -30,7 +30,7 @@ const HEAD_IMPORT: &str = "classifier/head.bin";
 /// The learning tables of one state database.
 #[derive(Clone)]
 pub struct LearningState {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     /// Who each stored ticket or incident is about (keyed hashes of the
     /// addresses it mentioned), for erasure by address.
     subjects: crate::infra::subjects::SubjectIndex,
@@ -38,6 +38,9 @@ pub struct LearningState {
     postgres: bool,
     /// Who saves heads (the replica id).
     replica: String,
+    /// The service's clock: what stored points are dated by, so retention
+    /// (on the same clock) ages them.
+    pub(super) clock: crate::infra::clock::SharedClock,
 }
 
 /// Held while this replica retrains; dropping it lets another retrain.
@@ -162,7 +165,14 @@ impl LearningState {
             subjects,
             postgres,
             replica: replica.to_owned(),
+            clock: crate::infra::clock::SystemClock::shared(),
         }
+    }
+
+    /// These tables with time read from `clock` (the service's).
+    pub fn with_clock(mut self, clock: crate::infra::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The index of who each ticket is about.

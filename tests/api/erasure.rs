@@ -240,6 +240,85 @@ async fn review_records_and_drafts_are_deleted_once_past_their_retention() {
 }
 
 #[tokio::test]
+async fn remembered_tickets_and_incidents_leave_the_store_once_past_their_retention() {
+    let clock = TestClock::now();
+    let app = spawn_app_on_clock(sample_copy(), clock.clone(), |s| {
+        s.privacy.ticket_retention_days = 90;
+        s.privacy.incident_retention_days = 365;
+        // The background task stays asleep through the years moved below.
+        s.privacy.retention_interval_s = 10 * 365 * 86_400;
+    })
+    .await;
+    // Both remembered; RT-INC also becomes an incident through an agent's label.
+    for id in ["RT-OLD", "RT-INC"] {
+        app.triage_mentioning(id, &mentioning("the user")).await;
+    }
+    let label =
+        |field: &str| json!({ "field": field, "label": "Network Operations", "agent": "ana" });
+    let labelled = app
+        .post_json("/v1/tickets/RT-INC/feedback", &label("assignment_group"))
+        .await;
+    assert_eq!(labelled.status(), 200);
+    clock.advance(Duration::from_secs(89 * 86_400));
+    app.triage_mentioning("RT-NEW", &mentioning("the user"))
+        .await;
+    let within = app.run_retention().await;
+    assert_eq!(
+        (within["tickets"].as_u64(), within["incidents"].as_u64()),
+        (Some(0), Some(0)),
+        "{within:#}"
+    );
+
+    clock.advance(Duration::from_secs(2 * 86_400));
+    let past = app.run_retention().await;
+    assert_eq!(past["tickets"], 2, "{past:#}");
+    assert_eq!(past["incidents"], 0, "{past:#}");
+    // No feedback can name a forgotten ticket; the incident one became stays.
+    let late = app
+        .post_json("/v1/tickets/RT-OLD/feedback", &label("assignment_group"))
+        .await;
+    assert_eq!(late.status(), 404);
+    let newer = app
+        .post_json("/v1/tickets/RT-NEW/feedback", &label("assignment_group"))
+        .await;
+    assert_eq!(newer.status(), 200);
+    assert_eq!(app.status_of("/v1/incidents/RT-INC").await, 200);
+    assert_eq!(app.run_retention().await["tickets"], 0);
+
+    clock.advance(Duration::from_secs(365 * 86_400));
+    let years = app.run_retention().await;
+    assert!(years["incidents"].as_u64().unwrap() >= 2, "{years:#}");
+    assert_eq!(app.status_of("/v1/incidents/RT-INC").await, 404);
+}
+
+#[tokio::test]
+async fn points_stored_before_they_were_dated_are_dated_at_the_first_start() {
+    let data = sample_copy();
+    let url = switchboard::infra::db::default_url(data.path());
+    let pool = switchboard::infra::db::connect(&url).await.unwrap();
+    // As a state database from before points were dated.
+    sqlx::query("DELETE FROM stored_points")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM state_meta WHERE name = 'stored_points_dated'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let clock = TestClock::now();
+    let app = spawn_app_on_clock(data, clock.clone(), |s| {
+        s.privacy.incident_retention_days = 30;
+        s.privacy.retention_interval_s = 10 * 365 * 86_400;
+    })
+    .await;
+    assert_eq!(app.run_retention().await["incidents"], 0);
+    clock.advance(Duration::from_secs(31 * 86_400));
+    let expired = app.run_retention().await;
+    assert!(expired["incidents"].as_u64().unwrap() > 10, "{expired:#}");
+}
+
+#[tokio::test]
 async fn the_command_line_forgets_and_runs_the_retention_on_a_stopped_deployment() {
     let app = spawn_app_on(sample_copy(), |_| {}).await;
     app.triage_mentioning("ER-CLI", &mentioning(ADDRESS)).await;

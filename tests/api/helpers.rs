@@ -167,9 +167,13 @@ fn sample_store() -> &'static Path {
                     let pool = switchboard::app::parts::state_database(&settings)
                         .await
                         .expect("state database");
-                    let service = switchboard::app::parts::triage_service(&settings, pool.clone())
-                        .await
-                        .expect("model and store load");
+                    let service = switchboard::app::parts::triage_service(
+                        &settings,
+                        pool.clone(),
+                        switchboard::infra::clock::SystemClock::shared(),
+                    )
+                    .await
+                    .expect("model and store load");
                     ingest_incidents(
                         &service,
                         &repo().join("sample/incidents.csv"),
