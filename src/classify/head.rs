@@ -122,6 +122,9 @@ pub struct ClassifierHead {
     dimension: usize,
     fields: BTreeMap<String, FieldModel>,
     trained_on: usize,
+    /// Similarity below which a ticket's nearest incident is far from the
+    /// history it was trained on ([`super::neighbour_floor`]).
+    neighbour_floor: Option<f32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -133,6 +136,9 @@ struct FileHeader {
     dimension: usize,
     trained_on: usize,
     fields: BTreeMap<String, Vec<String>>,
+    /// Absent in heads saved before it was measured.
+    #[serde(default)]
+    neighbour_floor: Option<f32>,
 }
 
 const MAGIC: &[u8; 8] = b"SWBHEAD1";
@@ -212,7 +218,21 @@ impl ClassifierHead {
             dimension,
             fields,
             trained_on: examples.len(),
+            neighbour_floor: super::neighbour_floor(
+                &examples
+                    .iter()
+                    .filter(|e| e.vector.len() == dimension)
+                    .map(|e| e.vector.as_slice())
+                    .collect::<Vec<_>>(),
+            ),
         })
+    }
+
+    /// Similarity below which a ticket's nearest stored incident is farther
+    /// from the history than almost any incident is from its own nearest
+    /// (`None` when trained on too few, or saved before it was measured).
+    pub fn neighbour_floor(&self) -> Option<f32> {
+        self.neighbour_floor
     }
 
     /// Number of incidents the head was trained on.
@@ -307,6 +327,7 @@ impl ClassifierHead {
                 .iter()
                 .map(|(f, m)| (f.clone(), m.classes.clone()))
                 .collect(),
+            neighbour_floor: self.neighbour_floor,
         };
         let header = serde_json::to_vec(&header).expect("a head's header serialises");
         let mut bytes = Vec::with_capacity(16 + header.len());
@@ -412,6 +433,7 @@ impl ClassifierHead {
             dimension: header.dimension,
             fields,
             trained_on: header.trained_on,
+            neighbour_floor: header.neighbour_floor,
         })
     }
 }

@@ -3,11 +3,13 @@
 //! blends its probabilities with the neighbours' vote and names the terms that
 //! weighed most.
 
+mod familiarity;
 mod features;
 mod head;
 mod reasons;
 mod softmax;
 
+pub use familiarity::{FLOOR_QUANTILE, neighbour_floor};
 pub use features::{CHAR_GRAM_PREFIX, SparseRow, Vocabulary, terms, tokens};
 pub use head::{ClassifierHead, Features, HeadError, HeadOptions, TermWeight, TrainingExample};
 pub use reasons::explains;

@@ -15,6 +15,9 @@ pub struct Prediction {
     pub confidence: f64,
     /// Whether the suggestion was routed `auto` at the configured threshold.
     pub auto: bool,
+    /// Whether triage abstained (a vague or unfamiliar ticket): such a row
+    /// is never routed automatically, whatever threshold is chosen.
+    pub abstained: bool,
 }
 
 impl Prediction {
@@ -171,7 +174,7 @@ fn covered(
 ) -> CurvePoint {
     let kept: Vec<&Prediction> = predictions
         .iter()
-        .filter(|p| p.confidence >= threshold_of(p))
+        .filter(|p| !p.abstained && p.confidence >= threshold_of(p))
         .collect();
     CurvePoint {
         threshold: reported_threshold,
@@ -200,7 +203,10 @@ pub fn lowest_threshold_for_precision(predictions: &[Prediction], target: f64) -
     (0..=100)
         .map(|i| f64::from(i) / 100.0)
         .find(|&t| {
-            let kept = predictions.iter().filter(|p| p.confidence >= t).count();
+            let kept = predictions
+                .iter()
+                .filter(|p| !p.abstained && p.confidence >= t)
+                .count();
             kept >= MIN_CALIBRATION_ROWS && at_threshold(predictions, t).precision >= target
         })
         .unwrap_or(1.0)
@@ -293,6 +299,7 @@ mod tests {
             ranked: ranked.iter().map(|s| (*s).to_owned()).collect(),
             confidence,
             auto,
+            abstained: false,
         }
     }
 

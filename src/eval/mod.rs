@@ -198,6 +198,7 @@ async fn predict(
                             .unwrap_or_default(),
                         confidence: suggestion.map_or(0.0, |s| f64::from(s.confidence)),
                         auto: suggestion.is_some_and(|s| s.route == Route::Auto),
+                        abstained: suggestion.is_some_and(|s| s.abstained.is_some()),
                     });
             }
         }

@@ -5,6 +5,7 @@
 //! [`TriageService::assess`] through `crate::desk`; evaluation and benchmarks
 //! call [`TriageService::triage`] directly.
 
+mod abstention;
 mod aging;
 mod cis;
 mod evidence;
@@ -23,6 +24,7 @@ mod tests;
 mod voting;
 pub use settings::{AnonymousTriage, TriageSettings};
 
+pub use abstention::{Abstention, content_words};
 pub use cis::{CiOwner, OWNER_FIELD};
 pub use feedback::{
     FeedbackEntry, FeedbackLog, FeedbackStats, FieldFeedback, PingPong, Reassignment,

@@ -120,6 +120,7 @@ mod tests {
             evidence: vec![],
             terms: vec![],
             ci_owner: None,
+            abstained: None,
         }
     }
 

@@ -11,7 +11,7 @@ use super::model::{
     HeadSummary, KnowledgeChunk, KnowledgeHit, Retrieved, ServiceStats, SimilarIncident, Triage,
     TriageError,
 };
-use super::voting::{FieldSuggestion, HeadVote, Neighbour, VoteSettings, suggest_labels};
+use super::voting::{FieldSuggestion, HeadVote, Neighbour, Route, VoteSettings, suggest_labels};
 use crate::auth::Caller;
 use crate::classify::ClassifierHead;
 use crate::domain::text::clean_ticket_text;
@@ -463,14 +463,28 @@ impl TriageService {
                 features,
                 weight: self.settings.classifier.weight,
             });
-        suggest_labels(
+        let mut suggestions = suggest_labels(
             &voters,
             VoteSettings {
                 sharpness: self.settings.vote_sharpness,
             },
             vote,
             |field, label| self.settings.threshold_for(field, label),
-        )
+        );
+        let nearest = incidents
+            .iter()
+            .map(|(similarity, _)| *similarity)
+            .reduce(f32::max);
+        let floor = self.head().and_then(|head| head.neighbour_floor());
+        if let Some(reason) =
+            super::abstention::abstention(text, nearest, floor, self.settings.min_content_words)
+        {
+            for suggestion in suggestions.values_mut() {
+                suggestion.route = Route::Suggest;
+                suggestion.abstained = Some(reason);
+            }
+        }
+        suggestions
     }
 
     /// Suggestions for a ticket already embedded (used by evaluation).

@@ -36,6 +36,12 @@ pub struct TriageSettings {
     /// (`off`, 401: the default), suggestions without incident text
     /// (`suggest_only`), or everything (`full`).
     pub anonymous: AnonymousTriage,
+    /// A ticket with fewer distinct words that say what is wrong (three
+    /// letters or more, not filler such as "please", "look", "thing") is
+    /// never routed automatically, whatever its confidence; 0 turns this off.
+    /// Tickets farther from every stored incident than the head's neighbour
+    /// floor are not routed automatically either.
+    pub min_content_words: usize,
     /// The classifier head blended with the neighbours' vote.
     pub classifier: crate::classify::HeadOptions,
     /// ITIL priority derived from suggested impact and urgency.
@@ -56,6 +62,7 @@ impl Default for TriageSettings {
             duplicate_similarity: 0.99,
             remember_anonymous: false,
             anonymous: AnonymousTriage::Off,
+            min_content_words: 2,
             classifier: crate::classify::HeadOptions::default(),
             priority: crate::triage::PrioritySettings::default(),
         }

@@ -95,6 +95,10 @@ pub struct FieldSuggestion {
     /// assignment-group suggestion), and whether it agrees with the label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci_owner: Option<super::CiOwner>,
+    /// Why the suggestion waits for a person whatever its confidence
+    /// (`route` is then `suggest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abstained: Option<super::Abstention>,
 }
 
 /// Knobs of the vote.
@@ -247,6 +251,7 @@ pub fn suggest_labels(
                 evidence,
                 terms,
                 ci_owner: None,
+                abstained: None,
             },
         );
     }

@@ -185,3 +185,61 @@ async fn triage_proposes_fitting_runbooks_with_parameters_from_the_text() {
         "{printer:#}"
     );
 }
+
+/// Tickets that name no problem, and tickets about nothing an IT desk handles.
+const VAGUE: &[(&str, &str)] = &[
+    (
+        "can someone have a look at the thing we talked about last week?",
+        "",
+    ),
+    ("Help", "urgent, please call me back asap"),
+    ("not working", "still not working, thanks"),
+    ("Hi team", "Any update on this? Regards"),
+];
+const UNFAMILIAR: &[(&str, &str)] = &[
+    (
+        "Banana bread",
+        "Recipe for banana bread with walnuts, cinnamon and brown sugar.",
+    ),
+    (
+        "Football tonight",
+        "Who scored twice for the home side in the derby yesterday evening?",
+    ),
+    (
+        "Holiday in Lisbon",
+        "Which tram goes from the castle down to the riverside cafes?",
+    ),
+];
+
+#[tokio::test]
+async fn vague_and_unfamiliar_tickets_are_never_routed_automatically() {
+    // A threshold every suggestion reaches: only abstention keeps these back.
+    let app = crate::helpers::spawn_app_on(crate::helpers::sample_copy(), |s| {
+        s.triage.auto_route_threshold = 0.0;
+    })
+    .await;
+    for (reason, tickets) in [("vague", VAGUE), ("unfamiliar", UNFAMILIAR)] {
+        for (title, description) in tickets {
+            let body = triage(&app, title, description).await;
+            let suggestions = body["suggestions"].as_object().unwrap();
+            assert!(!suggestions.is_empty(), "{body:#}");
+            for (field, suggestion) in suggestions {
+                assert_eq!(
+                    suggestion["route"], "suggest",
+                    "{title}: {field}: {suggestion:#}"
+                );
+                assert_eq!(suggestion["abstained"], reason, "{title}: {field}");
+            }
+        }
+    }
+    // A ticket that says what is wrong still routes at that threshold.
+    let clear = triage(
+        &app,
+        "VPN keeps disconnecting",
+        "Working from home, the GlobalProtect VPN drops every few minutes.",
+    )
+    .await;
+    let group = &clear["suggestions"]["assignment_group"];
+    assert_eq!(group["route"], "auto", "{group:#}");
+    assert!(group.get("abstained").is_none(), "{group:#}");
+}

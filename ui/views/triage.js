@@ -142,6 +142,9 @@ function suggestionCard(name, s, ticketId) {
       h("small", { class: "muted" }, ` threshold ${pct(s.threshold)}`)),
     h("p", { class: "label" }, s.label),
     confidenceBar(s.confidence, s.threshold, `confidence in ${s.label}`),
+    s.abstained ? h("p", { class: "abstained" }, s.abstained === "vague"
+      ? "Left to a person: the ticket says too little about what is wrong."
+      : "Left to a person: nothing like this ticket has been seen before.") : null,
     s.terms?.length ? h("p", { class: "why" }, "Why: ", s.terms.map((t) => h("span", { class: "chip", title: `weight ${t.weight.toFixed(2)}` }, t.term))) : null,
     s.ci_owner ? h("p", { class: `ci-owner ${s.ci_owner.agrees ? "agrees" : "differs"}` },
       `${s.ci_owner.configuration_item} is owned by `, h("strong", {}, s.ci_owner.owner_group),
