@@ -120,6 +120,13 @@ pub(super) async fn eval(settings: &Settings, args: EvalArgs) -> anyhow::Result<
         }
         if let Some(c) = &r.calibrated {
             println!(
+                "{field}: cross-fitted train: accuracy {:.4}, macro-F1 {:.4}; test: accuracy {:.4}, macro-F1 {:.4}",
+                c.cross_fitted.accuracy,
+                c.cross_fitted.macro_f1,
+                r.scores.accuracy,
+                r.scores.macro_f1
+            );
+            println!(
                 "{field}: target precision {:.2} -> threshold {:.2} (cross-fitted train: coverage {:.4}, precision {:.4}; test: coverage {:.4}, precision {:.4})",
                 c.target_precision,
                 c.threshold,

@@ -72,6 +72,10 @@ pub struct CalibratedThreshold {
     pub threshold: f64,
     /// Coverage and precision on the cross-fitted training predictions.
     pub calibration: CurvePoint,
+    /// Accuracy, macro-F1 and the rest on the cross-fitted training
+    /// predictions: the estimate made without the test file, to read next
+    /// to the test file's scores.
+    pub cross_fitted: FieldScores,
     /// Coverage and precision on the test file at that threshold.
     pub test: CurvePoint,
     /// Per-label thresholds for labels predicted often enough in calibration.
@@ -381,6 +385,7 @@ pub async fn evaluate(
                     target_precision: target,
                     threshold,
                     calibration: at_threshold(held_out, threshold),
+                    cross_fitted: score(held_out),
                     test: at_threshold(test, threshold),
                     test_with_class_thresholds: at_class_thresholds(
                         test,

@@ -59,6 +59,16 @@ fn eval_scores_known_answers_and_writes_a_report() {
         );
         let threshold = json[field]["calibrated"]["threshold"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&threshold));
+        // The estimate made without the test file, printed next to its scores.
+        let cross_fitted = &json[field]["calibrated"]["cross_fitted"];
+        let accuracy = cross_fitted["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{cross_fitted}");
+        assert!(
+            stdout.contains(&format!(
+                "{field}: cross-fitted train: accuracy {accuracy:.4}"
+            )),
+            "{stdout}"
+        );
         let svg = std::fs::read_to_string(report.join(format!("{field}.svg"))).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("<polyline"),
