@@ -697,6 +697,15 @@ async fn killing_the_process_mid_run_leaves_the_execution_interrupted() {
         assert!(started.elapsed() < Duration::from_secs(20), "never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // `running` is recorded before the step's process starts: wait for it,
+    // so the kill lands mid-step (under load the gap is not negligible).
+    while switchboard::runbook::leftover_process_groups(&id).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the step never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.kill9();
     let orphans = switchboard::runbook::leftover_process_groups(&id);
     assert_eq!(
