@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/helpdesk.sh venv
-SWITCHBOARD_TEST_HELPDESK=1 cargo test --locked --test api helpdesk -- --ignored
+# One test at a time: a test reads process-wide counters (catch-ups finished).
+SWITCHBOARD_TEST_HELPDESK=1 cargo test --locked --test api helpdesk -- --ignored --test-threads=1

@@ -91,6 +91,9 @@ impl ConnectorService {
                         connector: name.to_owned(),
                     })
                     .set(crate::infra::clock::now_ms() / 1000);
+                // Every finished poll or catch-up, also one that found
+                // nothing new: what shows it ran, where nothing else would.
+                count(name, "polled");
                 return Ok(queued);
             }
             cursor = Some(changes.cursor);

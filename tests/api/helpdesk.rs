@@ -641,6 +641,49 @@ impl Helpdesk {
     }
 }
 
+/// Catch-ups of connector `desk` finished so far, from `/metrics`.
+async fn catch_ups(app: &TestApp) -> f64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "switchboard_connector_events_total{connector=\"desk\",outcome=\"polled\"} ",
+            )
+        })
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// Waits until `more` catch-ups have finished after this call: any change
+/// they were to find is then queued (and its job written, or still pending).
+async fn wait_catch_ups(app: &TestApp, more: u32) {
+    let target = catch_ups(app).await + f64::from(more);
+    let started = std::time::Instant::now();
+    while catch_ups(app).await < target {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no catch-up ran"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Whatever they queued is written back before the test reads the desk.
+    let started = std::time::Instant::now();
+    loop {
+        let all = jobs(app).await;
+        let pending = all
+            .iter()
+            .any(|j| !matches!(j["state"].as_str(), Some("done" | "dead")));
+        if !pending {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs still pending: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs django-helpdesk: run scripts/test-helpdesk.sh"]
 async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_back() {
@@ -661,7 +704,7 @@ async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_bac
     // find it already queued.
     let up = helpdesk.open(vpn.0, vpn.1).await;
     wait_ticket(&helpdesk, up, "routed", |t| !notes(t).is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_catch_ups(&app, 2).await;
     assert_eq!(notes(&helpdesk.ticket(up).await).len(), 1, "written once");
 
     // Down: two tickets are opened and a person comments on the first one.
@@ -701,7 +744,7 @@ async fn tickets_opened_while_switchboard_is_down_are_routed_once_when_it_is_bac
         notes(t).len() == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_catch_ups(&app, 2).await;
     for id in missed {
         assert_eq!(
             notes(&helpdesk.ticket(id).await).len(),
