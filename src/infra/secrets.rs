@@ -86,8 +86,7 @@ impl Secrets {
 pub fn check_private_file(path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    // This process's user: /proc/self belongs to it.
-    let me = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    let me = process_uid();
     let mode = meta.mode() & 0o777;
     let refused = if meta.uid() == me && me != 0 {
         mode & 0o077 != 0
@@ -108,6 +107,13 @@ pub fn check_private_file(path: &std::path::Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The user this process runs as (`/proc/self` belongs to it): whom a
+/// private file or a trusted directory may belong to, besides root.
+pub fn process_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
 }
 
 /// Refuses a URL setting that carries a user name or password

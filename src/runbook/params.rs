@@ -143,8 +143,7 @@ fn trusted_below(root: &Path, real: &Path) -> Result<(), String> {
 /// others may write it.
 fn only_ours(dir: &Path, meta: &std::fs::Metadata, what: &str) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    // This process's user: /proc/self belongs to it.
-    let me = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+    let me = crate::infra::secrets::process_uid();
     if meta.uid() != me && meta.uid() != 0 {
         return Err(format!(
             "its {what} {} belongs to another user (uid {})",

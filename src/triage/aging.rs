@@ -18,24 +18,32 @@ use crate::store::Collection;
 const EXPIRE_BATCH: i64 = 10_000;
 
 impl LearningState {
-    /// Dates `ids` of `collection` as stored at `at`, replacing older dates.
+    /// Dates `ids` of `collection` as stored at `at`, replacing older dates
+    /// (`replace`) or keeping them, in one transaction.
     pub async fn date_points(
         &self,
         collection: Collection,
         ids: &[String],
         at: i64,
+        replace: bool,
     ) -> Result<(), sqlx::Error> {
+        let on_conflict = if replace {
+            "DO UPDATE SET stored_at = excluded.stored_at"
+        } else {
+            "DO NOTHING"
+        };
+        let statement = format!(
+            "INSERT INTO stored_points (collection, id, stored_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (collection, id) {on_conflict}"
+        );
         let mut tx = self.pool.begin().await?;
         for id in ids {
-            sqlx::query(
-                "INSERT INTO stored_points (collection, id, stored_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (collection, id) DO UPDATE SET stored_at = excluded.stored_at",
-            )
-            .bind(collection.name())
-            .bind(id.clone())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&statement)
+                .bind(collection.name())
+                .bind(id.clone())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await
     }
@@ -103,7 +111,7 @@ impl TriageService {
     ) -> Result<(), TriageError> {
         if let Some(learning) = &self.learning {
             learning
-                .date_points(collection, ids, learning.clock.now_ms())
+                .date_points(collection, ids, learning.clock.now_ms(), true)
                 .await?;
         }
         Ok(())
@@ -135,19 +143,7 @@ impl TriageService {
                 .into_iter()
                 .map(|point| point.id)
                 .collect();
-            let mut tx = learning.pool.begin().await?;
-            for id in &ids {
-                sqlx::query(
-                    "INSERT INTO stored_points (collection, id, stored_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (collection, id) DO NOTHING",
-                )
-                .bind(collection.name())
-                .bind(id.clone())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
+            learning.date_points(collection, &ids, now, false).await?;
             if !ids.is_empty() {
                 tracing::info!(
                     collection = collection.name(),

@@ -451,9 +451,9 @@ impl TriageService {
                 labels: &incident.labels,
             })
             .collect();
-        let head = self
-            .head()
-            .filter(|_| self.settings.classifier.enabled && duplicates == 0);
+        let trained = self.head();
+        let floor = trained.as_ref().and_then(|head| head.neighbour_floor());
+        let head = trained.filter(|_| self.settings.classifier.enabled && duplicates == 0);
         let features = head.as_ref().map(|h| h.features(text, vector));
         let vote = head
             .as_deref()
@@ -475,7 +475,6 @@ impl TriageService {
             .iter()
             .map(|(similarity, _)| *similarity)
             .reduce(f32::max);
-        let floor = self.head().and_then(|head| head.neighbour_floor());
         if let Some(reason) =
             super::abstention::abstention(text, nearest, floor, self.settings.min_content_words)
         {

@@ -157,6 +157,24 @@ async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> 
     app.get_as(VIEWER_TOKEN, path).await.json().await.unwrap()
 }
 
+/// Requests `body` as an agent, approves it as an approver (expecting 200)
+/// and waits for the run to end: the request's answer and the final execution.
+async fn run_approved(app: &TestApp, body: Value) -> (Value, Value) {
+    let created: Value = request(app, AGENT_TOKEN, body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let approved = act(
+        app,
+        APPROVER_TOKEN,
+        id,
+        "approve",
+        json!({ "comment": "go" }),
+    )
+    .await;
+    assert_eq!(approved.status(), 200);
+    let done = wait_final(app, id).await;
+    (created, done)
+}
+
 async fn wait_final(app: &TestApp, id: &str) -> Value {
     let started = Instant::now();
     loop {
@@ -436,27 +454,12 @@ async fn shipped_runbooks_rotate_a_log_and_collect_diagnostics_for_real() {
     std::fs::create_dir_all(&scratch).unwrap();
     let log = scratch.join("app.log");
     std::fs::write(&log, "line\n".repeat(1000)).unwrap();
-    let created: Value = request(
+    let (created, done) = run_approved(
         &app,
-        AGENT_TOKEN,
         json!({ "runbook": "rotate-log", "params": { "log_file": log } }),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(created["state"], "pending_approval");
-    let id = created["id"].as_str().unwrap();
-    let approved = act(
-        &app,
-        APPROVER_TOKEN,
-        id,
-        "approve",
-        json!({ "comment": "rotate" }),
-    )
     .await;
-    assert_eq!(approved.status(), 200);
-    let done = wait_final(&app, id).await;
+    assert_eq!(created["state"], "pending_approval");
     assert_eq!(done["state"], "succeeded", "{done:#}");
     assert_eq!(
         std::fs::metadata(&log).unwrap().len(),
@@ -1010,11 +1013,8 @@ async fn a_flood_of_refused_requests_adds_one_audit_entry_and_is_counted() {
 
 /// `switchboard_refusals_total{surface="executions"}` as `/metrics` has it now.
 async fn refusals_counted(app: &crate::helpers::TestApp) -> f64 {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_refusals_total{surface=\"executions\"} "))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    app.metric("switchboard_refusals_total{surface=\"executions\"}")
+        .await
 }
 
 #[tokio::test]
@@ -1121,26 +1121,11 @@ async fn rotate_logs_rollback_puts_the_live_file_back_after_a_later_step_fails()
     let content = "line\n".repeat(1000);
     std::fs::write(&log, &content).unwrap();
 
-    let created: Value = request(
+    let (_, done) = run_approved(
         &app,
-        AGENT_TOKEN,
         json!({ "runbook": "rotate-log-then-fail", "params": { "log_file": log } }),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let id = created["id"].as_str().unwrap();
-    let approved = act(
-        &app,
-        APPROVER_TOKEN,
-        id,
-        "approve",
-        json!({ "comment": "rotate" }),
-    )
     .await;
-    assert_eq!(approved.status(), 200);
-    let done = wait_final(&app, id).await;
 
     assert_eq!(done["state"], "rolled_back", "{done:#}");
     assert_eq!(

@@ -643,15 +643,8 @@ impl Helpdesk {
 
 /// Catch-ups of connector `desk` finished so far, from `/metrics`.
 async fn catch_ups(app: &TestApp) -> f64 {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "switchboard_connector_events_total{connector=\"desk\",outcome=\"polled\"} ",
-            )
-        })
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    app.metric("switchboard_connector_events_total{connector=\"desk\",outcome=\"polled\"}")
+        .await
 }
 
 /// Waits until `more` catch-ups have finished after this call: any change

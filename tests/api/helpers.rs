@@ -363,6 +363,18 @@ impl TestApp {
         self.get_as(VIEWER_TOKEN, path).await
     }
 
+    /// The value of `series` (name and labels as `/metrics` writes them,
+    /// e.g. `switchboard_refusals_total{surface="executions"}`) now; 0 while
+    /// it has not been exported. The registry is shared by the tests in this
+    /// process.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+
     /// GETs `path` without a token.
     pub async fn get_anonymously(&self, path: &str) -> reqwest::Response {
         self.client
