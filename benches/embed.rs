@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use switchboard::embed::BertModelEmbedder;
+use switchboard::embed::SentenceEncoder;
 use switchboard::ingest::{ColumnMapping, IncidentReader};
 use switchboard::prompts::Prompts;
 
@@ -30,7 +30,7 @@ fn sample_texts() -> Vec<String> {
 
 fn embedding(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let model = BertModelEmbedder::load(&root.join("models/all-MiniLM-L6-v2"))
+    let model = SentenceEncoder::load(&root.join("models/all-MiniLM-L6-v2"))
         .expect("run ./scripts/fetch-model.sh first");
     let texts = sample_texts();
 

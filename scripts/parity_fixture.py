@@ -33,6 +33,12 @@ def main():
     parser.add_argument("--tickets", type=int, default=40)
     parser.add_argument("--out", required=True)
     parser.add_argument(
+        "--max-seq-length",
+        type=int,
+        required=True,
+        help="the truncation the model's sentence_bert_config.json sets, checked",
+    )
+    parser.add_argument(
         "--check-against",
         help="a reference made elsewhere (text, embedding per line): its texts are "
         "embedded here too, and every cosine must reach 0.9999",
@@ -42,7 +48,7 @@ def main():
         rows = sorted(csv.DictReader(f), key=lambda r: r["id"])[: args.tickets]
     texts = [f"{r['title']}\n{r['description']}" for r in rows] + EDGE_CASES
     model = SentenceTransformer(args.model, device="cpu")
-    assert model.max_seq_length == 256, model.max_seq_length
+    assert model.max_seq_length == args.max_seq_length, model.max_seq_length
     vectors = model.encode(texts, batch_size=16, normalize_embeddings=True)
     with open(args.out, "w", encoding="utf-8") as out:
         for text, vector in zip(texts, vectors):

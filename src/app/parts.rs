@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::configuration::Settings;
-use crate::embed::{BertModelEmbedder, Embedder, WorkerOptions};
+use crate::embed::{Embedder, SentenceEncoder, WorkerOptions};
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
 use crate::prompts::Prompts;
@@ -59,7 +59,7 @@ pub async fn triage_service(
 /// Loads the prompts, the model (on its own thread) and the store under `settings`.
 fn load_triage(settings: &Settings) -> anyhow::Result<TriageService> {
     let prompts = Prompts::load(&settings.prompts_dir)?;
-    let model = BertModelEmbedder::load(&settings.model.dir)
+    let model = SentenceEncoder::load(&settings.model.dir)
         .map_err(|e| anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh"))?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let dimension = model.dimension();

@@ -51,7 +51,7 @@ pub(super) fn reindex(settings: &Settings) -> anyhow::Result<()> {
         settings.store.backend == crate::store::Backend::Edge,
         "reindex rebuilds the embedded store's indexes; a Qdrant server builds its own"
     );
-    let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
+    let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
     let index = settings.store.index();
     let started = std::time::Instant::now();
     let store = crate::app::parts::open_store(settings, dimension)?;
@@ -104,7 +104,7 @@ pub(super) fn bench_recall(
     use crate::store::{Collection, Query};
     anyhow::ensure!(k > 0, "--k must be at least 1");
     let texts = ticket_texts(settings, file, limit)?;
-    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
+    let model = crate::embed::SentenceEncoder::load(&settings.model.dir)?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let queries = model.embed(&texts, settings.model.max_batch)?;
     let store = crate::app::parts::open_vector_store(settings, model.dimension())?;
@@ -165,7 +165,7 @@ pub(super) fn bench_embed(
         std::fs::write(out, lines.join("\n") + "\n")
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    let model = crate::embed::BertModelEmbedder::load(&settings.model.dir)?
+    let model = crate::embed::SentenceEncoder::load(&settings.model.dir)?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let tokens: usize = model.count_tokens(&texts)?.iter().sum();
     model.embed(&texts[..texts.len().min(batch)], batch)?;

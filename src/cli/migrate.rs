@@ -103,7 +103,7 @@ pub(super) async fn run(settings: &Settings, args: MigrateArgs) -> anyhow::Resul
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
+    let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
     let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
     let source = crate::app::parts::open_store(settings, dimension)
         .context("cannot open the embedded store; stop `switchboard serve` on it first")?;

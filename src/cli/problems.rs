@@ -44,7 +44,7 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
     let found = match &args.server {
         Some(server) => ask_server(settings, server, &options).await?,
         None => {
-            let dimension = crate::embed::BertModelEmbedder::load(&settings.model.dir)?.dimension();
+            let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
             let store = crate::app::parts::open_vector_store(settings, dimension).context(
                 "cannot open the store; if `switchboard serve` is running on it, use --server",
             )?;

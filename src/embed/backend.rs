@@ -1,6 +1,6 @@
 //! [`Backend`]: what the model thread needs from a model, in the shape of
 //! text-embeddings-inference's backend trait: its dimension, its longest
-//! input, and a batch of texts in, unit vectors out. The BERT encoder is one;
+//! input, and a batch of texts in, unit vectors out. A [`super::SentenceEncoder`] is one;
 //! [`HashingBackend`] is a deterministic stand-in for tests of the services
 //! above the model.
 
@@ -17,17 +17,17 @@ pub trait Backend: Send + 'static {
     fn embed(&self, texts: &[String], max_batch: usize) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
-impl Backend for super::BertModelEmbedder {
+impl Backend for super::SentenceEncoder {
     fn dimension(&self) -> usize {
-        super::BertModelEmbedder::dimension(self)
+        super::SentenceEncoder::dimension(self)
     }
 
     fn max_tokens(&self) -> usize {
-        super::BertModelEmbedder::max_tokens(self)
+        super::SentenceEncoder::max_tokens(self)
     }
 
     fn embed(&self, texts: &[String], max_batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        super::BertModelEmbedder::embed(self, texts, max_batch)
+        super::SentenceEncoder::embed(self, texts, max_batch)
     }
 }
 

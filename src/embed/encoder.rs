@@ -1,4 +1,4 @@
-//! A BERT encoder over packed batches: the tokens of every text in a batch sit one
+//! A BERT or MPNet encoder over packed batches: the tokens of every text in a batch sit one
 //! after another (no padding), described by their start offsets, as
 //! text-embeddings-inference hands batches to its backends.
 //!
@@ -10,59 +10,32 @@
 //! [`super::kernels`], spread over the cores with rayon. Padding is never computed,
 //! so a batch costs what its real tokens cost.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use rayon::prelude::*;
-use serde::Deserialize;
 
 use super::EmbedError;
+use super::architecture::{Architecture, EncoderConfig};
 use super::gemm::{Epilogue, PackedWeights};
 use super::kernels;
+use super::weights::Weights;
 
-/// The parts of a Hugging Face `config.json` this encoder needs.
-#[derive(Debug, Deserialize)]
-pub struct EncoderConfig {
-    /// Width of every token vector.
-    pub hidden_size: usize,
-    /// Attention heads per layer.
-    pub num_attention_heads: usize,
-    /// Width of the feed-forward layer.
-    pub intermediate_size: usize,
-    /// Number of transformer blocks.
-    pub num_hidden_layers: usize,
-    /// Longest sequence the position table covers.
-    pub max_position_embeddings: usize,
-    /// Epsilon of every layer norm.
-    #[serde(default = "default_eps")]
-    pub layer_norm_eps: f64,
-    /// Activation of the feed-forward layer; only the exact `gelu` is supported.
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+/// A layer norm's scale and shift.
+pub(super) struct Norm {
+    pub(super) gamma: Vec<f32>,
+    pub(super) beta: Vec<f32>,
 }
 
-fn default_eps() -> f64 {
-    1e-12
-}
-
-fn default_act() -> String {
-    "gelu".into()
-}
-
-struct Norm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-}
-
-struct Dense {
-    weight: DenseWeight,
-    bias: Vec<f32>,
+/// A dense layer: `[in, out]` weights and a bias.
+pub(super) struct Dense {
+    pub(super) weight: DenseWeight,
+    pub(super) bias: Vec<f32>,
 }
 
 /// How a dense layer's weights are held: packed for [`PackedWeights::matmul`] where the
 /// CPU and shape allow, otherwise as a contiguous `[in, out]` tensor for candle's matmul.
-enum DenseWeight {
+pub(super) enum DenseWeight {
     Packed(PackedWeights),
     Tensor(Tensor),
 }
@@ -80,7 +53,12 @@ struct Block {
 pub struct PackedEncoder {
     word: Vec<f32>,
     position: Vec<f32>,
+    /// Empty for a family without token types (MPNet).
     token_type: Vec<f32>,
+    /// Position id of each text's first token.
+    first_position: usize,
+    /// MPNet's attention bias, `[heads][2 * max_positions - 1]` by distance.
+    relative_bias: Option<Vec<f32>>,
     embedding_norm: Norm,
     blocks: Vec<Block>,
     hidden: usize,
@@ -180,66 +158,79 @@ impl PackedEncoder {
                 "hidden_size must be a multiple of num_attention_heads".into(),
             ));
         }
-        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
-            .map_err(|e| fail(e.to_string()))?;
-        let weights = Weights { tensors, path };
+        let architecture = Architecture::of(config).map_err(fail)?;
+        let weights = Weights::read(weights, architecture.prefix(), path)?;
         let hidden = config.hidden_size;
         let blocks = (0..config.num_hidden_layers)
             .map(|i| {
-                let at = |name: &str| format!("encoder.layer.{i}.{name}");
+                let names = architecture.block(i);
+                let qkv: Vec<&str> = names.qkv.iter().map(String::as_str).collect();
                 Ok(Block {
-                    qkv: weights.dense_fused(
-                        &[
-                            &at("attention.self.query"),
-                            &at("attention.self.key"),
-                            &at("attention.self.value"),
-                        ],
-                        hidden,
-                        3 * hidden,
-                    )?,
-                    attention_out: weights.dense_fused(
-                        &[&at("attention.output.dense")],
-                        hidden,
-                        hidden,
-                    )?,
-                    attention_norm: weights.norm(&at("attention.output.LayerNorm"), hidden)?,
-                    up: weights.dense_fused(
-                        &[&at("intermediate.dense")],
-                        hidden,
-                        config.intermediate_size,
-                    )?,
-                    down: weights.dense_fused(
-                        &[&at("output.dense")],
-                        config.intermediate_size,
-                        hidden,
-                    )?,
-                    output_norm: weights.norm(&at("output.LayerNorm"), hidden)?,
+                    qkv: weights.dense_fused(&qkv, hidden, 3 * hidden)?,
+                    attention_out: weights.dense_fused(&[&names.attention_out], hidden, hidden)?,
+                    attention_norm: weights.norm(&names.attention_norm, hidden)?,
+                    up: weights.dense_fused(&[&names.up], hidden, config.intermediate_size)?,
+                    down: weights.dense_fused(&[&names.down], config.intermediate_size, hidden)?,
+                    output_norm: weights.norm(&names.output_norm, hidden)?,
                 })
             })
             .collect::<Result<Vec<_>, EmbedError>>()?;
         let word = weights.vector("embeddings.word_embeddings.weight")?;
         let position = weights.vector("embeddings.position_embeddings.weight")?;
-        let token_type = weights.vector("embeddings.token_type_embeddings.weight")?;
+        let token_type = if architecture.token_types() {
+            weights.vector("embeddings.token_type_embeddings.weight")?
+        } else {
+            Vec::new()
+        };
         if word.len() % hidden != 0
             || position.len() % hidden != 0
             || token_type.len() % hidden != 0
         {
             return Err(fail("embedding tables do not match hidden_size".into()));
         }
+        let first_position = architecture.first_position();
+        // Positions run from `first_position`, so the table holds that many fewer texts' worth.
+        let max_positions = (position.len() / hidden)
+            .min(config.max_position_embeddings)
+            .saturating_sub(first_position);
+        if max_positions == 0 {
+            return Err(fail("the position table is empty".into()));
+        }
+        let heads = config.num_attention_heads;
+        let relative_bias = match architecture {
+            Architecture::Bert => None,
+            Architecture::MpNet { buckets, .. } => {
+                let table = weights.vector("encoder.relative_attention_bias.weight")?;
+                if table.len() != buckets * heads {
+                    return Err(fail(format!(
+                        "relative_attention_bias holds {} values, expected {buckets} x {heads}",
+                        table.len()
+                    )));
+                }
+                architecture.bias_by_distance(&table, heads, max_positions)
+            }
+        };
         Ok(Self {
             vocab: word.len() / hidden,
             types: token_type.len() / hidden,
-            max_positions: (position.len() / hidden).min(config.max_position_embeddings),
+            max_positions,
             word,
             position,
             token_type,
+            first_position,
+            relative_bias,
             embedding_norm: weights.norm("embeddings.LayerNorm", hidden)?,
             blocks,
             hidden,
-            heads: config.num_attention_heads,
+            heads,
             eps: config.layer_norm_eps as f32,
             buffers: BufferPool::default(),
         })
+    }
+
+    /// Longest text in tokens the position table covers.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
     }
 
     /// Width of the vectors [`Self::forward`] returns.
@@ -323,20 +314,25 @@ impl PackedEncoder {
     ) -> Result<(), EmbedError> {
         let h = self.hidden;
         for &(start, end) in sequences {
-            for (position, t) in (start..end).enumerate() {
+            for (index, t) in (start..end).enumerate() {
                 let id = batch.ids[t] as usize;
                 let kind = batch.type_ids.get(t).copied().unwrap_or(0) as usize;
-                if id >= self.vocab || kind >= self.types {
+                // A family without token types takes every token as type 0.
+                if id >= self.vocab || (self.types > 0 && kind >= self.types) {
                     return Err(inference(format!(
                         "token id {id} / type {kind} out of range"
                     )));
                 }
+                let position = self.first_position + index;
                 let row = &mut x[t * h..(t + 1) * h];
                 let word = &self.word[id * h..(id + 1) * h];
                 let pos = &self.position[position * h..(position + 1) * h];
-                let ty = &self.token_type[kind * h..(kind + 1) * h];
-                for (((v, w), p), k) in row.iter_mut().zip(word).zip(pos).zip(ty) {
-                    *v = w + p + k;
+                for ((v, w), p) in row.iter_mut().zip(word).zip(pos) {
+                    *v = w + p;
+                }
+                if self.types > 0 {
+                    let ty = &self.token_type[kind * h..(kind + 1) * h];
+                    row.iter_mut().zip(ty).for_each(|(v, k)| *v += k);
                 }
             }
         }
@@ -361,11 +357,21 @@ impl PackedEncoder {
             .map_init(Vec::new, |scratch, &(s, head)| {
                 let (start, end) = sequences[s];
                 let mut out = vec![0f32; (end - start) * head_dim];
+                // Texts are at most `max_positions` long, so every distance is in the table.
+                let width = 2 * self.max_positions - 1;
+                let bias = self
+                    .relative_bias
+                    .as_ref()
+                    .map(|table| kernels::RelativeBias {
+                        by_distance: &table[head * width..][..width],
+                        center: self.max_positions - 1,
+                    });
                 kernels::attention_head(
                     &qkv[start * 3 * h..end * 3 * h],
                     h,
                     head * head_dim,
                     head_dim,
+                    bias,
                     &mut out,
                     scratch,
                 );
@@ -485,83 +491,6 @@ impl Dense {
 enum Activation {
     None,
     Gelu,
-}
-
-struct Weights<'a> {
-    tensors: HashMap<String, Tensor>,
-    path: &'a Path,
-}
-
-impl Weights<'_> {
-    fn get(&self, name: &str) -> Result<Tensor, EmbedError> {
-        self.tensors
-            .get(name)
-            .or_else(|| self.tensors.get(&format!("bert.{name}")))
-            .ok_or_else(|| EmbedError::Load {
-                path: self.path.display().to_string(),
-                reason: format!("tensor {name} is missing"),
-            })?
-            .to_dtype(DType::F32)
-            .map_err(|e| self.error(e))
-    }
-
-    fn error(&self, e: impl ToString) -> EmbedError {
-        EmbedError::Load {
-            path: self.path.display().to_string(),
-            reason: e.to_string(),
-        }
-    }
-
-    fn vector(&self, name: &str) -> Result<Vec<f32>, EmbedError> {
-        self.get(name)?
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| self.error(e))
-    }
-
-    fn norm(&self, prefix: &str, width: usize) -> Result<Norm, EmbedError> {
-        let gamma = self.vector(&format!("{prefix}.weight"))?;
-        let beta = self.vector(&format!("{prefix}.bias"))?;
-        if gamma.len() != width || beta.len() != width {
-            return Err(self.error(format!("{prefix} has the wrong width")));
-        }
-        Ok(Norm { gamma, beta })
-    }
-
-    /// Stacks the `[out_i, in]` weights of `prefixes` and stores them as one `[in, out]`.
-    fn dense_fused(
-        &self,
-        prefixes: &[&str],
-        input: usize,
-        output: usize,
-    ) -> Result<Dense, EmbedError> {
-        let mut weights = Vec::new();
-        let mut bias = Vec::new();
-        for prefix in prefixes {
-            weights.push(self.get(&format!("{prefix}.weight"))?);
-            bias.extend(self.vector(&format!("{prefix}.bias"))?);
-        }
-        let weight = Tensor::cat(&weights, 0)
-            .and_then(|w| w.t())
-            .and_then(|w| w.contiguous())
-            .map_err(|e| self.error(e))?;
-        if weight.dims() != [input, output] || bias.len() != output {
-            return Err(self.error(format!(
-                "{} has shape {:?}, expected [{input}, {output}]",
-                prefixes.join("+"),
-                weight.dims()
-            )));
-        }
-        let values = weight
-            .flatten_all()
-            .and_then(|w| w.to_vec1::<f32>())
-            .map_err(|e| self.error(e))?;
-        let weight = match PackedWeights::pack(&values, input, output) {
-            Some(packed) => DenseWeight::Packed(packed),
-            None => DenseWeight::Tensor(weight),
-        };
-        Ok(Dense { weight, bias })
-    }
 }
 
 #[cfg(test)]

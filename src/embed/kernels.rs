@@ -253,11 +253,14 @@ pub fn softmax(row: &mut [f32]) {
 /// `qkv` holds the sequence's rows of the fused projection (`[q | k | v]`, each
 /// `hidden` wide); the head uses columns `offset..offset + head_dim` of each part.
 /// The result (`len x head_dim`, row-major) goes to `out`; `scratch` is reused.
+/// `bias`, when given, is added to every score before the softmax by the
+/// distance between key and query (MPNet's relative positions).
 pub fn attention_head(
     qkv: &[f32],
     hidden: usize,
     offset: usize,
     head_dim: usize,
+    bias: Option<RelativeBias<'_>>,
     out: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
@@ -266,9 +269,20 @@ pub fn attention_head(
         hidden,
         offset,
         head_dim,
+        bias,
         out,
         scratch,
     });
+}
+
+/// One head's attention bias by relative position: the score of query `i`
+/// against key `j` gets `by_distance[center + j - i]`.
+#[derive(Clone, Copy)]
+pub struct RelativeBias<'a> {
+    /// Bias per distance, from `-center` to `by_distance.len() - 1 - center`.
+    pub by_distance: &'a [f32],
+    /// Index of distance 0; at least the longest sequence minus one.
+    pub center: usize,
 }
 
 struct AttentionHead<'a> {
@@ -276,6 +290,7 @@ struct AttentionHead<'a> {
     hidden: usize,
     offset: usize,
     head_dim: usize,
+    bias: Option<RelativeBias<'a>>,
     out: &'a mut [f32],
     scratch: &'a mut Vec<f32>,
 }
@@ -309,6 +324,7 @@ fn attention_head_blocked<S: Simd, const R: usize>(simd: S, job: AttentionHead<'
         hidden,
         offset,
         head_dim,
+        bias,
         out,
         scratch,
     } = job;
@@ -370,7 +386,16 @@ fn attention_head_blocked<S: Simd, const R: usize>(simd: S, job: AttentionHead<'
 
         // Softmax of each query row over the real keys (rows past the end are unused).
         for r in 0..rows {
-            softmax(&mut scores[r * padded..][..len]);
+            let row = &mut scores[r * padded..][..len];
+            if let Some(bias) = bias {
+                // Distances j - i for j in 0..len: a window of the table ending at
+                // center + len - 1 - i, which the caller keeps in range.
+                let from = bias.center - (first + r);
+                for (score, b) in row.iter_mut().zip(&bias.by_distance[from..from + len]) {
+                    *score += b;
+                }
+            }
+            softmax(row);
         }
         let probabilities: [&[f32]; R] = std::array::from_fn(|r| &scores[r * padded..][..len]);
         // Checked once so the loop below has no bounds checks.
@@ -472,7 +497,13 @@ mod tests {
     }
 
     /// Attention computed the plain way, for comparison.
-    fn attention_reference(qkv: &[f32], hidden: usize, offset: usize, head_dim: usize) -> Vec<f32> {
+    fn attention_reference(
+        qkv: &[f32],
+        hidden: usize,
+        offset: usize,
+        head_dim: usize,
+        bias: Option<RelativeBias<'_>>,
+    ) -> Vec<f32> {
         let stride = 3 * hidden;
         let len = qkv.len() / stride;
         let mut out = vec![0f32; len * head_dim];
@@ -483,6 +514,7 @@ mod tests {
                     let k = &qkv[j * stride + hidden + offset..][..head_dim];
                     q.iter().zip(k).map(|(a, b)| (a * b) as f64).sum::<f64>()
                         / (head_dim as f64).sqrt()
+                        + bias.map_or(0.0, |b| b.by_distance[b.center + j - i] as f64)
                 })
                 .collect();
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -516,10 +548,28 @@ mod tests {
                 .collect();
             for offset in [0, head_dim] {
                 let mut out = vec![f32::NAN; len * head_dim];
-                attention_head(&qkv, hidden, offset, head_dim, &mut out, &mut Vec::new());
-                let expected = attention_reference(&qkv, hidden, offset, head_dim);
-                for (a, b) in out.iter().zip(&expected) {
-                    assert!((a - b).abs() < 1e-4, "len {len}: {a} vs {b}");
+                // Without a bias, and with one that differs at every distance.
+                let table: Vec<f32> = (0..2 * len - 1)
+                    .map(|d| ((d * 37 % 11) as f32 - 5.0) / 4.0)
+                    .collect();
+                let with_bias = RelativeBias {
+                    by_distance: &table,
+                    center: len - 1,
+                };
+                for bias in [None, Some(with_bias)] {
+                    attention_head(
+                        &qkv,
+                        hidden,
+                        offset,
+                        head_dim,
+                        bias,
+                        &mut out,
+                        &mut Vec::new(),
+                    );
+                    let expected = attention_reference(&qkv, hidden, offset, head_dim, bias);
+                    for (a, b) in out.iter().zip(&expected) {
+                        assert!((a - b).abs() < 1e-4, "len {len}: {a} vs {b}");
+                    }
                 }
             }
         }
@@ -530,7 +580,7 @@ mod tests {
         let mut qkv = vec![0.5f32; 24];
         qkv[16..24].copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
         let mut out = vec![0.0; 8];
-        attention_head(&qkv, 8, 0, 8, &mut out, &mut Vec::new());
+        attention_head(&qkv, 8, 0, 8, None, &mut out, &mut Vec::new());
         assert_eq!(out, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
     }
 }

@@ -1,24 +1,28 @@
-//! Text embeddings: a BERT-family encoder over packed batches, on its own thread.
+//! Text embeddings: a transformer encoder over packed batches, on its own thread.
 //!
-//! Layout: [`Backend`] is what the model thread runs (the BERT encoder, or
-//! the deterministic [`HashingBackend`] in tests); `bert` tokenises and groups texts into passes, `encoder` runs one packed
-//! pass (candle matmuls + the fused `kernels`), `worker` owns the model thread.
+//! Layout: [`Backend`] is what the model thread runs (a [`SentenceEncoder`], or
+//! the deterministic [`HashingBackend`] in tests); `sentence` tokenises and
+//! groups texts into passes, `encoder` runs one packed pass (candle matmuls +
+//! the fused `kernels`) for either family `architecture` knows (BERT, MPNet),
+//! `weights` reads the safetensors, `worker` owns the model thread.
 //!
 //! This is the only module that touches candle or tokenizers. The rest of the
 //! crate sees [`Embedder`], a cheap cloneable handle that sends texts to the
 //! model thread and gets normalised vectors back.
 
+mod architecture;
 mod backend;
-mod bert;
 mod encoder;
 mod gemm;
 mod kernels;
+mod sentence;
 pub mod settings;
+mod weights;
 mod worker;
 pub use settings::ModelSettings;
 
 pub use backend::{Backend, HashingBackend};
-pub use bert::BertModelEmbedder;
+pub use sentence::SentenceEncoder;
 pub use worker::{Embedder, WorkerOptions, in_reserved_lane};
 
 /// What can go wrong when turning text into vectors.

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use switchboard::embed::{BertModelEmbedder, EmbedError, Embedder, WorkerOptions};
+use switchboard::embed::{EmbedError, Embedder, SentenceEncoder, WorkerOptions};
 
 use crate::helpers::repo;
 
-fn model() -> BertModelEmbedder {
-    BertModelEmbedder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap()
+fn model() -> SentenceEncoder {
+    SentenceEncoder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap()
 }
 
 fn spawn(max_wait: Duration, quiet: Duration) -> Embedder {

@@ -1,8 +1,8 @@
 //! Embedder parity with sentence-transformers on the repository's own reference
 //! (`tests/fixtures/minilm_parity.jsonl`, made by `scripts/make-parity-fixture.sh`,
-//! which also checks it against the project's shared reference where present).
+//! which also makes `mpnet_parity.jsonl` and checks the first against the project's shared reference where present).
 
-use switchboard::embed::BertModelEmbedder;
+use switchboard::embed::SentenceEncoder;
 
 use crate::helpers::repo;
 
@@ -32,13 +32,17 @@ fn reference(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f32>>) {
         .unzip()
 }
 
-/// Embeds every text of `path` packed, split into small passes and one by one,
-/// and checks each against the reference at cosine >= 0.9999.
-fn assert_parity(path: &std::path::Path) {
+/// Embeds every text of `path` with the model in `models/{model}`, packed, split
+/// into small passes and one by one, and checks each against the reference at
+/// cosine >= 0.9999.
+fn assert_parity(path: &std::path::Path, model: &str, max_tokens: usize) {
     let (texts, expected) = reference(path);
     assert!(texts.len() >= 50, "reference has {} lines", texts.len());
-    let model = BertModelEmbedder::load(&repo().join("models/all-MiniLM-L6-v2")).unwrap();
-    assert_eq!(model.max_tokens(), 256);
+    let dir = repo().join("models").join(model);
+    let model = SentenceEncoder::load(&dir).unwrap_or_else(|e| {
+        panic!("{e}: fetch it with scripts/fetch-model.sh or scripts/fetch-mpnet.sh")
+    });
+    assert_eq!(model.max_tokens(), max_tokens);
     let batched = model.embed(&texts, 32).unwrap();
     let model = model.with_max_pass_tokens(64);
     let split = model.embed(&texts, 32).unwrap();
@@ -71,6 +75,19 @@ fn assert_parity(path: &std::path::Path) {
 }
 
 #[test]
-fn embeddings_match_sentence_transformers() {
-    assert_parity(&repo().join("tests/fixtures/minilm_parity.jsonl"));
+fn minilm_embeddings_match_sentence_transformers() {
+    assert_parity(
+        &repo().join("tests/fixtures/minilm_parity.jsonl"),
+        "all-MiniLM-L6-v2",
+        256,
+    );
+}
+
+#[test]
+fn mpnet_embeddings_match_sentence_transformers() {
+    assert_parity(
+        &repo().join("tests/fixtures/mpnet_parity.jsonl"),
+        "all-mpnet-base-v2",
+        384,
+    );
 }

@@ -1,4 +1,6 @@
-//! BERT forward pass, mean pooling and L2 normalisation, as sentence-transformers does it.
+//! A sentence-transformers model (BERT or MPNet): tokenising, grouping texts
+//! into packed passes, mean pooling and L2 normalisation, as
+//! sentence-transformers does it.
 
 use std::path::Path;
 
@@ -6,17 +8,18 @@ use serde::Deserialize;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::EmbedError;
-use super::encoder::{EncoderConfig, PackedBatch, PackedEncoder};
+use super::architecture::EncoderConfig;
+use super::encoder::{PackedBatch, PackedEncoder};
 
 /// A sentence-embedding model loaded from a Hugging Face directory.
-pub struct BertModelEmbedder {
+pub struct SentenceEncoder {
     encoder: PackedEncoder,
     tokenizer: Tokenizer,
     max_tokens: usize,
     max_pass_tokens: usize,
 }
 
-/// Tokens per forward pass unless [`BertModelEmbedder::with_max_pass_tokens`] says otherwise.
+/// Tokens per forward pass unless [`SentenceEncoder::with_max_pass_tokens`] says otherwise.
 pub const DEFAULT_MAX_PASS_TOKENS: usize = 512;
 
 #[derive(Deserialize)]
@@ -35,7 +38,7 @@ fn inference(err: impl ToString) -> EmbedError {
     EmbedError::Inference(err.to_string())
 }
 
-impl BertModelEmbedder {
+impl SentenceEncoder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`; the
     /// truncation length comes from `sentence_bert_config.json` when present.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
@@ -43,6 +46,10 @@ impl BertModelEmbedder {
         let raw = std::fs::read_to_string(&config_path).map_err(|e| load_error(&config_path, e))?;
         let config: EncoderConfig =
             serde_json::from_str(&raw).map_err(|e| load_error(&config_path, e))?;
+
+        let weights_path = dir.join("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(|e| load_error(&weights_path, e))?;
+        let encoder = PackedEncoder::load(&weights, &config, &weights_path)?;
 
         let sbert_path = dir.join("sentence_bert_config.json");
         let max_tokens = match std::fs::read_to_string(&sbert_path) {
@@ -53,8 +60,8 @@ impl BertModelEmbedder {
             }
             Err(_) => None,
         }
-        .unwrap_or(config.max_position_embeddings)
-        .min(config.max_position_embeddings);
+        .unwrap_or(encoder.max_positions())
+        .min(encoder.max_positions());
 
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer =
@@ -66,10 +73,6 @@ impl BertModelEmbedder {
             }))
             .map_err(|e| load_error(&tokenizer_path, e))?;
         tokenizer.with_padding(None);
-
-        let weights_path = dir.join("model.safetensors");
-        let weights = std::fs::read(&weights_path).map_err(|e| load_error(&weights_path, e))?;
-        let encoder = PackedEncoder::load(&weights, &config, &weights_path)?;
         Ok(Self {
             encoder,
             tokenizer,
