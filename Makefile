@@ -4,6 +4,7 @@
 
 model:
 	./scripts/fetch-model.sh
+	./scripts/fetch-mpnet.sh
 	./scripts/fetch-llm.sh
 
 run: model

@@ -26,7 +26,7 @@ for batch in "${batches[@]}"; do
   ours="" theirs=""
   # Rounds alternate between the two so a noisy moment on a shared machine hits both.
   for _ in $(seq "$repeat"); do
-    run="$(RAYON_NUM_THREADS="$threads" "$bin" bench embed --file "$file" --limit "$limit" --batch "$batch" --texts-out "$texts" | tail -1)"
+    run="$(SWITCHBOARD_MODEL__DIR="$model" RAYON_NUM_THREADS="$threads" "$bin" bench embed --file "$file" --limit "$limit" --batch "$batch" --texts-out "$texts" | tail -1)"
     ours="$([ -z "$ours" ] && echo "$run" || faster "$ours" "$run")"
     run="$(HF_HUB_OFFLINE=1 "$venv/bin/python" "$here/pytorch_embed.py" --model "$model" --texts "$texts" --batch "$batch" --threads "$threads" | tail -1)"
     theirs="$([ -z "$theirs" ] && echo "$run" || faster "$theirs" "$run")"

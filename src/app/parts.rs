@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::configuration::Settings;
-use crate::embed::{Embedder, SentenceEncoder, WorkerOptions};
+use crate::embed::{Embedder, EncoderIdentity, SentenceEncoder, WorkerOptions};
 use crate::infra::clock::SharedClock;
 use crate::infra::secrets::Secrets;
 use crate::prompts::Prompts;
@@ -62,7 +62,7 @@ fn load_triage(settings: &Settings) -> anyhow::Result<TriageService> {
     let model = SentenceEncoder::load(&settings.model.dir)
         .map_err(|e| anyhow::anyhow!("{e}\nfetch the default model with ./scripts/fetch-model.sh"))?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
-    let dimension = model.dimension();
+    let identity = model.identity().clone();
     let (catalog, _) =
         crate::runbook::Catalog::load(&settings.runbooks.dir, &settings.runbooks.work_root);
     let specs: Vec<crate::runbook::RunbookSpec> = catalog.runbooks().cloned().collect();
@@ -84,7 +84,7 @@ fn load_triage(settings: &Settings) -> anyhow::Result<TriageService> {
             max_queue_wait: Duration::from_millis(settings.model.max_queue_wait_ms),
         },
     )?;
-    let store = open_vector_store(settings, dimension)?;
+    let store = open_vector_store(settings, &identity)?;
     let scrubber = crate::domain::Scrubber::new(&settings.privacy).map_err(anyhow::Error::msg)?;
     let service = TriageService::new(embedder, store, prompts, settings.triage.clone())
         .with_scrubber(scrubber)
@@ -97,15 +97,17 @@ fn load_triage(settings: &Settings) -> anyhow::Result<TriageService> {
     Ok(service)
 }
 
-/// Opens the configured vector store (`store.backend`) for vectors of
-/// `dimension`: the embedded store under the data directory, or the Qdrant
-/// server of `[store.qdrant]` (its API key from the runbook secrets).
+/// Opens the configured vector store (`store.backend`) for the vectors of
+/// `encoder`: the embedded store under the data directory, or the Qdrant
+/// server of `[store.qdrant]` (its API key from the runbook secrets); refuses
+/// a store another encoder wrote ([`check_encoder`]).
 pub fn open_vector_store(
     settings: &Settings,
-    dimension: usize,
+    encoder: &EncoderIdentity,
 ) -> anyhow::Result<Arc<dyn VectorStore>> {
-    Ok(match settings.store.backend {
-        crate::store::Backend::Edge => Arc::new(open_store(settings, dimension)?),
+    let dimension = encoder.dimension;
+    let store: Arc<dyn VectorStore> = match settings.store.backend {
+        crate::store::Backend::Edge => Arc::new(open_store_for(settings, encoder)?),
         crate::store::Backend::Qdrant => {
             let qdrant = &settings.store.qdrant;
             let api_key = match &qdrant.api_key_secret {
@@ -129,7 +131,51 @@ pub fn open_vector_store(
                 .with_hybrid(settings.store.hybrid),
             )
         }
-    })
+    };
+    check_encoder(store.as_ref(), encoder)?;
+    Ok(store)
+}
+
+/// Makes sure the vectors in `store` came from `encoder`: records it in a
+/// store that names no encoder (a new one, or one an earlier version wrote,
+/// whose vector size has been checked on opening), and refuses a store
+/// another encoder wrote, whose vectors cannot be compared with this one's.
+pub fn check_encoder(store: &dyn VectorStore, encoder: &EncoderIdentity) -> anyhow::Result<()> {
+    match store.encoder()? {
+        None => store.record_encoder(&serde_json::to_string(encoder)?)?,
+        Some(recorded) => same_encoder(&recorded, encoder)?,
+    }
+    Ok(())
+}
+
+/// Refuses a store whose encoder record names another encoder than `encoder`.
+fn same_encoder(recorded: &str, encoder: &EncoderIdentity) -> anyhow::Result<()> {
+    let recorded: EncoderIdentity = serde_json::from_str(recorded)
+        .map_err(|e| anyhow::anyhow!("the store's encoder record is unreadable: {e}"))?;
+    anyhow::ensure!(
+        recorded.same_encoder(encoder),
+        "the store was written by the encoder {}, but [model] dir loads {}: vectors \
+         of two encoders cannot be compared. Re-embed the store with this encoder \
+         (`switchboard reembed`), or set [model] dir back",
+        recorded.describe(),
+        encoder.describe()
+    );
+    Ok(())
+}
+
+/// Opens the embedded store for the vectors of `encoder` ([`open_store`]),
+/// refusing one another encoder wrote before its shards are opened (so the
+/// message names both encoders, also when their widths differ), and recording
+/// `encoder` in one that names none.
+pub fn open_store_for(settings: &Settings, encoder: &EncoderIdentity) -> anyhow::Result<EdgeStore> {
+    if !EdgeStore::replacement_pending(&settings.data_dir)
+        && let Some(recorded) = EdgeStore::recorded_encoder(&settings.data_dir)?
+    {
+        same_encoder(&recorded, encoder)?;
+    }
+    let store = open_store(settings, encoder.dimension)?;
+    check_encoder(&store, encoder)?;
+    Ok(store)
 }
 
 /// Opens the embedded store under `settings.data_dir` for vectors of

@@ -51,10 +51,10 @@ pub(super) fn reindex(settings: &Settings) -> anyhow::Result<()> {
         settings.store.backend == crate::store::Backend::Edge,
         "reindex rebuilds the embedded store's indexes; a Qdrant server builds its own"
     );
-    let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
+    let encoder = crate::embed::EncoderIdentity::read(&settings.model.dir)?;
     let index = settings.store.index();
     let started = std::time::Instant::now();
-    let store = crate::app::parts::open_store(settings, dimension)?;
+    let store = crate::app::parts::open_store_for(settings, &encoder)?;
     store.flush()?;
     let counts = Collection::ALL
         .iter()
@@ -107,7 +107,7 @@ pub(super) fn bench_recall(
     let model = crate::embed::SentenceEncoder::load(&settings.model.dir)?
         .with_max_pass_tokens(settings.model.max_pass_tokens);
     let queries = model.embed(&texts, settings.model.max_batch)?;
-    let store = crate::app::parts::open_vector_store(settings, model.dimension())?;
+    let store = crate::app::parts::open_vector_store(settings, model.identity())?;
     let stored = store.count(Collection::Incidents)?;
     anyhow::ensure!(
         stored >= k,

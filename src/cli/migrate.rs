@@ -15,8 +15,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::configuration::Settings;
-use crate::domain::Incident;
-use crate::store::{Collection, PayloadRecord, StoredPoint, VectorStore};
+use crate::store::{Collection, StoredPoint, VectorStore};
 
 /// Points per batch sent to the server.
 const BATCH: usize = 256;
@@ -62,34 +61,6 @@ fn write_progress(data_dir: &Path, progress: &BTreeMap<String, usize>) -> anyhow
     Ok(())
 }
 
-/// The text a point's lexical index is built from, as ingest writes it.
-fn lexical_text(
-    settings: &Settings,
-    prompts: &crate::prompts::Prompts,
-    collection: Collection,
-    point: &StoredPoint,
-) -> Option<String> {
-    let clean = |text: &str| {
-        if settings.triage.clean_text {
-            crate::domain::text::clean_ticket_text(text)
-        } else {
-            text.to_owned()
-        }
-    };
-    match collection {
-        Collection::Incidents => {
-            let incident = Incident::from_payload(point.payload.clone())?;
-            Some(prompts.ticket(&clean(&incident.title), &clean(&incident.description)))
-        }
-        Collection::Knowledge => {
-            let field = |key: &str| point.payload.get(key).and_then(|v| v.as_str());
-            Some(prompts.passage(field("title")?, field("text")?))
-        }
-        // Remembered tickets are looked up by id only.
-        Collection::Tickets => None,
-    }
-}
-
 /// Runs `switchboard migrate-store`.
 pub(super) async fn run(settings: &Settings, args: MigrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -103,13 +74,14 @@ pub(super) async fn run(settings: &Settings, args: MigrateArgs) -> anyhow::Resul
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
+    let encoder = crate::embed::EncoderIdentity::read(&settings.model.dir)?;
     let prompts = crate::prompts::Prompts::load(&settings.prompts_dir)?;
-    let source = crate::app::parts::open_store(settings, dimension)
+    let source = crate::app::parts::open_store_for(settings, &encoder)
         .context("cannot open the embedded store; stop `switchboard serve` on it first")?;
     let mut server_settings = settings.clone();
     server_settings.store.backend = crate::store::Backend::Qdrant;
-    let target = crate::app::parts::open_vector_store(&server_settings, dimension)?;
+    // The server records the same encoder, or refuses if another wrote it.
+    let target = crate::app::parts::open_vector_store(&server_settings, &encoder)?;
     let mut progress = read_progress(&settings.data_dir)?;
     for collection in Collection::ALL {
         let mut points = source.all(collection)?;
@@ -132,7 +104,8 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
                 .iter()
                 .cloned()
                 .map(|mut point| {
-                    point.text = lexical_text(settings, &prompts, collection, &point);
+                    point.text =
+                        super::point_text::lexical_text(settings, &prompts, collection, &point);
                     point
                 })
                 .collect();

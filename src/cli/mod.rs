@@ -12,8 +12,10 @@ mod drafts;
 mod eval;
 mod ingest;
 mod migrate;
+mod point_text;
 mod privacy;
 mod problems;
+mod reembed;
 mod retrain;
 mod runbook;
 
@@ -58,6 +60,10 @@ enum Command {
     /// `store.hnsw_ef_construct` and `store.int8_search` (run it while no server holds
     /// the data directory).
     Reindex,
+    /// Re-embed every point of the embedded store with the encoder `[model] dir`
+    /// names, after changing or fine-tuning it (run it while no server holds the
+    /// data directory; a run stopped anywhere leaves the old store or the new one).
+    Reembed,
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -128,6 +134,7 @@ impl Cli {
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
             Command::Reindex => reindex(&settings),
+            Command::Reembed => reembed::run(&settings).await,
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(command) => audit(&settings, command).await,
             Command::Connector(command) => connector::run(&settings, command).await,

@@ -44,8 +44,8 @@ pub(super) async fn run(settings: &Settings, args: ProblemsArgs) -> anyhow::Resu
     let found = match &args.server {
         Some(server) => ask_server(settings, server, &options).await?,
         None => {
-            let dimension = crate::embed::SentenceEncoder::load(&settings.model.dir)?.dimension();
-            let store = crate::app::parts::open_vector_store(settings, dimension).context(
+            let encoder = crate::embed::EncoderIdentity::read(&settings.model.dir)?;
+            let store = crate::app::parts::open_vector_store(settings, &encoder).context(
                 "cannot open the store; if `switchboard serve` is running on it, use --server",
             )?;
             let options = options.clone();

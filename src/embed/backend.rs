@@ -10,6 +10,8 @@ use super::EmbedError;
 pub trait Backend: Send + 'static {
     /// Length of every vector it produces.
     fn dimension(&self) -> usize;
+    /// Which encoder this is, recorded by the store its vectors go to.
+    fn identity(&self) -> super::EncoderIdentity;
     /// Longest input in tokens; longer texts are truncated.
     fn max_tokens(&self) -> usize;
     /// One unit-length vector per text, in order; at most `max_batch` texts
@@ -24,6 +26,10 @@ impl Backend for super::SentenceEncoder {
 
     fn max_tokens(&self) -> usize {
         super::SentenceEncoder::max_tokens(self)
+    }
+
+    fn identity(&self) -> super::EncoderIdentity {
+        super::SentenceEncoder::identity(self).clone()
     }
 
     fn embed(&self, texts: &[String], max_batch: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
@@ -59,6 +65,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl Backend for HashingBackend {
     fn dimension(&self) -> usize {
         self.dimension
+    }
+
+    fn identity(&self) -> super::EncoderIdentity {
+        super::EncoderIdentity {
+            name: "hashing".into(),
+            dimension: self.dimension,
+            weights_sha256: format!("hashing-{}", self.dimension),
+        }
     }
 
     fn max_tokens(&self) -> usize {

@@ -14,6 +14,7 @@ mod architecture;
 mod backend;
 mod encoder;
 mod gemm;
+mod identity;
 mod kernels;
 mod sentence;
 pub mod settings;
@@ -22,6 +23,7 @@ mod worker;
 pub use settings::ModelSettings;
 
 pub use backend::{Backend, HashingBackend};
+pub use identity::EncoderIdentity;
 pub use sentence::SentenceEncoder;
 pub use worker::{Embedder, WorkerOptions, in_reserved_lane};
 

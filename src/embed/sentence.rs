@@ -14,6 +14,7 @@ use super::encoder::{PackedBatch, PackedEncoder};
 /// A sentence-embedding model loaded from a Hugging Face directory.
 pub struct SentenceEncoder {
     encoder: PackedEncoder,
+    identity: super::EncoderIdentity,
     tokenizer: Tokenizer,
     max_tokens: usize,
     max_pass_tokens: usize,
@@ -50,6 +51,7 @@ impl SentenceEncoder {
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| load_error(&weights_path, e))?;
         let encoder = PackedEncoder::load(&weights, &config, &weights_path)?;
+        let identity = super::EncoderIdentity::of(dir, encoder.hidden(), &weights);
 
         let sbert_path = dir.join("sentence_bert_config.json");
         let max_tokens = match std::fs::read_to_string(&sbert_path) {
@@ -75,10 +77,16 @@ impl SentenceEncoder {
         tokenizer.with_padding(None);
         Ok(Self {
             encoder,
+            identity,
             tokenizer,
             max_tokens,
             max_pass_tokens: DEFAULT_MAX_PASS_TOKENS,
         })
+    }
+
+    /// Which encoder this is: name, width, checksum of the weights.
+    pub fn identity(&self) -> &super::EncoderIdentity {
+        &self.identity
     }
 
     /// Length of every vector this model produces.

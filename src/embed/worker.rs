@@ -108,7 +108,7 @@ impl Job {
 #[derive(Clone)]
 pub struct Embedder {
     queue: SyncSender<Job>,
-    dimension: usize,
+    identity: Arc<super::EncoderIdentity>,
     /// Requests waiting now (sent, not yet taken by the model thread).
     waiting: Arc<AtomicUsize>,
     /// How many of them may come from outside the reserved lane.
@@ -120,7 +120,7 @@ impl Embedder {
     pub fn spawn(model: impl Backend, options: WorkerOptions) -> Result<Self, EmbedError> {
         let open_capacity = options.queue_capacity.max(1);
         let (queue, jobs) = sync_channel(open_capacity + reserve_for(open_capacity));
-        let dimension = model.dimension();
+        let identity = Arc::new(model.identity());
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
         std::thread::Builder::new()
@@ -129,7 +129,7 @@ impl Embedder {
             .map_err(|e| EmbedError::Inference(format!("cannot start model thread: {e}")))?;
         Ok(Self {
             queue,
-            dimension,
+            identity,
             waiting,
             open_capacity,
         })
@@ -137,7 +137,12 @@ impl Embedder {
 
     /// Length of the vectors this embedder returns.
     pub fn dimension(&self) -> usize {
-        self.dimension
+        self.identity.dimension
+    }
+
+    /// Which encoder runs on the model thread.
+    pub fn identity(&self) -> &super::EncoderIdentity {
+        &self.identity
     }
 
     /// Embeds `texts`, returning one unit-length vector per text in order.
@@ -298,6 +303,9 @@ mod tests {
     impl Backend for Gate {
         fn dimension(&self) -> usize {
             2
+        }
+        fn identity(&self) -> crate::embed::EncoderIdentity {
+            crate::embed::HashingBackend::new(2).identity()
         }
         fn max_tokens(&self) -> usize {
             8

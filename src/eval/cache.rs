@@ -1,6 +1,7 @@
-//! An on-disk cache of embeddings keyed by the SHA-256 of the model text, so
-//! repeated evaluations of the same files skip the model. Only for `eval`: the
-//! key does not name the model, so use one cache file per model.
+//! An on-disk cache of embeddings keyed by the SHA-256 of the encoder's weights
+//! checksum and the model text, so repeated evaluations of the same files skip
+//! the model, and a cache file shared by two encoders of one width never hands
+//! one encoder's vectors to the other. Only for `eval`.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::embed::{EmbedError, Embedder};
+use crate::embed::{EmbedError, Embedder, EncoderIdentity};
 
 /// Embeddings by text hash, loaded from and appended to one file.
 pub struct EmbeddingCache {
@@ -18,8 +19,12 @@ pub struct EmbeddingCache {
     dimension: usize,
 }
 
-fn key(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
+fn key(encoder: &EncoderIdentity, text: &str) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(encoder.weights_sha256.as_bytes());
+    hash.update([0]);
+    hash.update(text.as_bytes());
+    hash.finalize().into()
 }
 
 impl EmbeddingCache {
@@ -73,7 +78,7 @@ impl EmbeddingCache {
         embedder: &Embedder,
         texts: &[String],
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(t)).collect();
+        let keys: Vec<[u8; 32]> = texts.iter().map(|t| key(embedder.identity(), t)).collect();
         let missing: Vec<usize> = (0..texts.len())
             .filter(|&i| !self.vectors.contains_key(&keys[i]))
             .collect();

@@ -207,4 +207,10 @@ pub trait VectorStore: Send + Sync {
     fn is_remote(&self) -> bool {
         false
     }
+    /// The encoder its vectors come from, as [`Self::record_encoder`] wrote it
+    /// (opaque to the store); `None` when none is recorded: a new store, or one
+    /// written before encoders were recorded.
+    fn encoder(&self) -> Result<Option<String>, StoreError>;
+    /// Records which encoder writes its vectors; durable once it returns `Ok`.
+    fn record_encoder(&self, encoder: &str) -> Result<(), StoreError>;
 }

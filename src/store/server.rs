@@ -46,6 +46,8 @@ const FUSION_CANDIDATES: u64 = 20;
 const INDEXED_FIELDS: &[&str] = &[ID_KEY, "article_id"];
 /// Attempts of an operation that fails on the connection.
 const ATTEMPTS: u32 = 4;
+/// The incidents collection's metadata key naming the encoder that wrote the store.
+const ENCODER_KEY: &str = "switchboard_encoder";
 
 /// Which vector store backend to open.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -296,12 +298,39 @@ impl QdrantServerStore {
         unreachable!("the last attempt returns")
     }
 
+    /// Refuses an existing collection whose dense vectors are not `dimension` long.
+    fn check_dimension(&self, name: &str) -> Result<(), StoreError> {
+        use qdrant_client::qdrant::vectors_config::Config;
+        let info = self.run("collection_info", || self.client().collection_info(name))?;
+        let size = info
+            .result
+            .and_then(|info| info.config)
+            .and_then(|config| config.params)
+            .and_then(|params| params.vectors_config)
+            .and_then(|vectors| match vectors.config {
+                Some(Config::ParamsMap(map)) => map.map.get(DENSE).map(|p| p.size),
+                Some(Config::Params(params)) => Some(params.size),
+                None => None,
+            });
+        if size == Some(self.dimension as u64) {
+            return Ok(());
+        }
+        Err(StoreError::Open {
+            path: name.to_owned(),
+            reason: format!(
+                "the collection holds vectors of size {size:?} but the model makes {}; \
+                 re-embed the store (`switchboard reembed`) or use another collection_prefix",
+                self.dimension
+            ),
+        })
+    }
+
     fn ensure_collection(&self, collection: Collection) -> Result<(), StoreError> {
         let name = self.name(collection);
         if self.run("collection_exists", || {
             self.client().collection_exists(&name)
         })? {
-            return Ok(());
+            return self.check_dimension(&name);
         }
         let s = &self.settings;
         let mut vectors = VectorsConfigBuilder::default();
@@ -580,6 +609,37 @@ impl VectorStore for QdrantServerStore {
 
     fn is_remote(&self) -> bool {
         true
+    }
+
+    /// Kept as the incidents collection's metadata (`switchboard_encoder`),
+    /// where every replica and `migrate-store` find it.
+    fn encoder(&self) -> Result<Option<String>, StoreError> {
+        let name = self.name(Collection::Incidents);
+        let info = self.run("collection_info", || self.client().collection_info(&name))?;
+        let metadata = info
+            .result
+            .and_then(|info| info.config)
+            .map(|config| config.metadata)
+            .unwrap_or_default();
+        Ok(metadata
+            .get(ENCODER_KEY)
+            .and_then(|value| match &value.kind {
+                Some(qdrant_client::qdrant::value::Kind::StringValue(text)) => Some(text.clone()),
+                _ => None,
+            }))
+    }
+
+    fn record_encoder(&self, encoder: &str) -> Result<(), StoreError> {
+        let name = self.name(Collection::Incidents);
+        let metadata: HashMap<String, Value> =
+            [(ENCODER_KEY.to_owned(), Value::from(encoder))].into();
+        self.run("update_collection", || {
+            self.client().update_collection(
+                qdrant_client::qdrant::UpdateCollectionBuilder::new(&name)
+                    .metadata(metadata.clone()),
+            )
+        })?;
+        Ok(())
     }
 
     fn check_ready(&self) -> Result<(), StoreError> {

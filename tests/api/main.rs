@@ -30,6 +30,7 @@ mod problems;
 mod qdrant_cluster;
 mod qdrant_process;
 mod qdrant_secured;
+mod reembed;
 mod replicas;
 mod rt;
 mod runbooks;

@@ -117,3 +117,15 @@ pub(super) fn open_shard(
     }
     EdgeShard::load(path, Some(index.apply(stored))).map_err(|e| open_error(path, e))
 }
+
+/// Width of the dense vectors of the shard at `path`; `None` when there is none.
+pub(super) fn stored_dimension(path: &std::path::Path) -> Result<Option<usize>, StoreError> {
+    match EdgeConfig::load(path) {
+        None => Ok(None),
+        Some(config) => Ok(config
+            .map_err(|e| open_error(path, e))?
+            .vectors
+            .get("")
+            .map(|v| v.size)),
+    }
+}

@@ -3,6 +3,7 @@
 //! `write` journals, applies and checkpoints writes.
 
 mod index;
+mod replace;
 mod search;
 mod write;
 
@@ -55,6 +56,8 @@ pub struct EdgeStore {
     checkpoint_bytes: u64,
     /// Held while a checkpoint runs.
     checkpointing: parking_lot::Mutex<()>,
+    /// Where `encoder.json` (which encoder wrote the vectors) is kept.
+    data_dir: std::path::PathBuf,
     _lock: File,
 }
 
@@ -94,6 +97,11 @@ impl EdgeStore {
                 "the data directory is in use by another switchboard process",
             )
         })?;
+        // A replacement store (`switchboard reembed`) sealed before a crash is
+        // moved in before anything is read.
+        if Self::finish_replacement(data_dir)? {
+            tracing::warn!(store = %data_dir.display(), "finished moving in a re-embedded store");
+        }
         let mut shards = HashMap::new();
         let mut lexical = HashMap::new();
         for collection in Collection::ALL {
@@ -104,7 +112,7 @@ impl EdgeStore {
             shards.insert(collection, RwLock::new(shard));
         }
         let bm25 = bm25()?;
-        let (journal, replay) = Journal::open(&data_dir.join("store.journal"))?;
+        let (journal, replay) = Journal::open(&data_dir.join(JOURNAL_FILE))?;
         let store = Self {
             shards,
             lexical,
@@ -115,6 +123,7 @@ impl EdgeStore {
             journal,
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             checkpointing: parking_lot::Mutex::new(()),
+            data_dir: data_dir.to_path_buf(),
             _lock: lock,
         };
         if !replay.is_empty() {
@@ -203,7 +212,45 @@ fn stored_point(record: Record) -> Option<StoredPoint> {
     StoredPoint::read_back(dense_vector(record.vector?)?, payload_map(record.payload))
 }
 
+/// The file under the data directory naming the encoder that wrote the store.
+const ENCODER_FILE: &str = "encoder.json";
+/// The write-ahead journal under the data directory.
+const JOURNAL_FILE: &str = "store.journal";
+
+impl EdgeStore {
+    /// The encoder record of the store under `data_dir` ([`VectorStore::encoder`]),
+    /// read without opening the store.
+    pub fn recorded_encoder(data_dir: &Path) -> Result<Option<String>, StoreError> {
+        let path = data_dir.join(ENCODER_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(open_error(&path, e)),
+        }
+    }
+}
+
 impl VectorStore for EdgeStore {
+    fn encoder(&self) -> Result<Option<String>, StoreError> {
+        Self::recorded_encoder(&self.data_dir)
+    }
+
+    fn record_encoder(&self, encoder: &str) -> Result<(), StoreError> {
+        // Written aside, synced, renamed over, and the rename synced: a crash
+        // leaves the old record or the new one, never half of one.
+        let path = self.data_dir.join(ENCODER_FILE);
+        let mut file =
+            tempfile::NamedTempFile::new_in(&self.data_dir).map_err(|e| open_error(&path, e))?;
+        std::io::Write::write_all(&mut file, encoder.as_bytes())
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(|e| open_error(&path, e))?;
+        file.persist(&path)
+            .map_err(|e| open_error(&path, e.error))?;
+        File::open(&self.data_dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| open_error(&self.data_dir, e))
+    }
+
     fn upsert(&self, collection: Collection, points: Vec<StoredPoint>) -> Result<(), StoreError> {
         if points.is_empty() {
             return Ok(());
