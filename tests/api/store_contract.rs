@@ -44,6 +44,15 @@ fn contract(store: &dyn VectorStore) {
     assert_eq!(store.count(collection).unwrap(), 0);
     assert!(store.get(collection, "P1").unwrap().is_none());
 
+    // The encoder record: none in a new store, then the last one written.
+    assert_eq!(store.encoder().unwrap(), None);
+    store.record_encoder(r#"{"name":"first"}"#).unwrap();
+    store.record_encoder(r#"{"name":"second"}"#).unwrap();
+    assert_eq!(
+        store.encoder().unwrap().as_deref(),
+        Some(r#"{"name":"second"}"#)
+    );
+
     let vectors = unit_vectors(300, 42);
     let target = 299;
     let points: Vec<StoredPoint> = vectors
@@ -145,6 +154,11 @@ fn the_embedded_store_keeps_the_contract() {
         .unwrap()
         .with_hybrid(true);
     contract(&store);
+    drop(store);
+    assert_eq!(
+        EdgeStore::recorded_encoder(dir.path()).unwrap().as_deref(),
+        Some(r#"{"name":"second"}"#)
+    );
 }
 
 #[test]
@@ -170,6 +184,24 @@ fn the_qdrant_server_store_keeps_the_contract() {
     )
     .unwrap();
     assert_eq!(again.count(Collection::Incidents).unwrap(), 200);
+    assert_eq!(
+        again.encoder().unwrap().as_deref(),
+        Some(r#"{"name":"second"}"#)
+    );
+    // Collections of another width are refused, saying what to do.
+    let Err(err) = QdrantServerStore::connect(
+        &server.settings("contract_"),
+        None,
+        2 * DIMENSION,
+        Default::default(),
+    ) else {
+        panic!("a store of another width opened");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("vectors of size Some(8)") && message.contains("switchboard reembed"),
+        "{message}"
+    );
 }
 
 #[test]
