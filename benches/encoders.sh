@@ -8,7 +8,8 @@
 #   benches/encoders.sh [DATASETS]      # DATASETS defaults to ../shared/datasets
 # Environment: SWITCHBOARD (binary), ENCODERS (model directories, default both),
 # SCRATCH, LIMIT (texts timed per batch size, default 400), PORT (18090),
-# DURATION (seconds of triage latency per encoder, default 20).
+# DURATION (seconds of triage latency per encoder, default 20), SPEED_ONLY=1 (skip
+# the evaluations: speeds alone, nothing else running beside them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 datasets="${1:-$root/../shared/datasets}"
@@ -28,6 +29,7 @@ for model in "${encoders[@]}"; do
   use_repo_assets
   export SWITCHBOARD_MODEL__DIR="$model"
   echo "== $name"
+  if [ -z "${SPEED_ONLY:-}" ]; then
   started=$(date +%s)
   "$bin" eval --train "$datasets/gl8500_train.csv" --test "$datasets/gl8500_dev.csv" \
     --label assignment_group --target-precision 0.9 --embedding-cache "$scratch/$name/gl8500.cache"
@@ -37,6 +39,7 @@ for model in "${encoders[@]}"; do
     --label category --label business_service --label ticket_type --target-precision 0.9 \
     --embedding-cache "$scratch/$name/endava.cache"
   echo "endava eval: $(( $(date +%s) - started )) s"
+  fi
   for batch in 1 32; do
     "$bin" bench embed --file "$datasets/gl8500_dev.csv" --limit "$limit" --batch "$batch" | tail -1
   done

@@ -4,7 +4,8 @@
 # count right after Switchboard, and prints both figures and their ratio.
 #   benches/pytorch-compare.sh ../shared/datasets/gl8500_train.csv [LIMIT] [BATCH ...]
 # Environment: THREADS (default: all cores), REPEAT (best of N alternating rounds, default 3),
-# SWITCHBOARD (binary, default target/release/switchboard, else target/debug/switchboard).
+# SWITCHBOARD (binary, default target/release/switchboard, else target/debug/switchboard),
+# MODEL (the encoder directory both sides load, default models/all-MiniLM-L6-v2).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/common.sh"
@@ -18,7 +19,7 @@ repeat="${REPEAT:-3}"
 pytorch_venv
 texts="$(mktemp)"
 trap 'rm -f "$texts"' EXIT
-model="${SWITCHBOARD_MODEL_DIR:-$root/models/all-MiniLM-L6-v2}"
+model="${MODEL:-$root/models/all-MiniLM-L6-v2}"
 echo "binary: $bin  threads: $threads  best of $repeat alternating rounds"
 rate() { sed -n 's/.*texts_per_s=\([0-9.]*\).*/\1/p' <<<"$1"; }
 faster() { if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$(rate "$1")" "$(rate "$2")"; then echo "$1"; else echo "$2"; fi; }

@@ -36,7 +36,7 @@ pub(super) struct EvalArgs {
     /// Write report.json and one SVG chart per label into this directory.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Keep embeddings in this file between runs (keyed by text; one file per model).
+    /// Keep embeddings in this file between runs (keyed by the encoder and the text).
     #[arg(long)]
     embedding_cache: Option<PathBuf>,
     #[command(flatten)]
