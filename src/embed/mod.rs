@@ -4,7 +4,7 @@
 //! the deterministic [`HashingBackend`] in tests); `sentence` tokenises and
 //! groups texts into passes, `encoder` runs one packed pass (candle matmuls +
 //! the fused `kernels`) for either family `architecture` knows (BERT, MPNet),
-//! `weights` reads the safetensors, `worker` owns the model thread.
+//! `weights` reads the safetensors into `layers`, `worker` owns the model thread.
 //!
 //! This is the only module that touches candle or tokenizers. The rest of the
 //! crate sees [`Embedder`], a cheap cloneable handle that sends texts to the
@@ -16,6 +16,7 @@ mod encoder;
 mod gemm;
 mod identity;
 mod kernels;
+mod layers;
 mod sentence;
 pub mod settings;
 mod weights;

@@ -8,8 +8,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::EmbedError;
-use super::encoder::{Dense, DenseWeight, Norm};
 use super::gemm::PackedWeights;
+use super::layers::{Dense, DenseWeight, Norm};
 
 /// The tensors of one `model.safetensors`, looked up by name with or without
 /// the prefix a task model's checkpoint puts before them (`bert.`, `mpnet.`).
