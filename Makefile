@@ -33,6 +33,7 @@ test-datasets: model
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 
 sample:
 	python3 scripts/generate-sample.py

@@ -162,7 +162,7 @@ impl TriageService {
         Ok(())
     }
 
-    /// Retention, the store's part: removes up to [`EXPIRE_BATCH`] points
+    /// Retention, the store's part: removes up to 10,000 points (`EXPIRE_BATCH`)
     /// of `collection` last stored before `before` (durably) and returns
     /// their ids, whose dates the caller removes in its transaction.
     pub async fn expire_stored(
