@@ -261,6 +261,31 @@ mod tests {
     }
 
     #[test]
+    fn a_config_of_another_family_is_refused_by_name() {
+        let config = |model_type: &str| -> EncoderConfig {
+            serde_json::from_value(serde_json::json!({
+                "model_type": model_type,
+                "hidden_size": 8, "num_attention_heads": 2, "intermediate_size": 16,
+                "num_hidden_layers": 1, "max_position_embeddings": 16,
+            }))
+            .unwrap()
+        };
+        assert_eq!(Architecture::of(&config("bert")), Ok(Architecture::Bert));
+        assert!(matches!(
+            Architecture::of(&config("mpnet")),
+            Ok(Architecture::MpNet {
+                first_position: 1,
+                buckets: 32
+            })
+        ));
+        let refused = Architecture::of(&config("roberta")).unwrap_err();
+        assert!(
+            refused.contains("\"roberta\" is not supported"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn the_bias_table_puts_each_distance_of_each_head_in_place() {
         let heads = 2;
         // weights[bucket][head] = bucket * 10 + head.
