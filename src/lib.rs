@@ -66,7 +66,7 @@
 //! - [`classify`]: the classifier head (TF-IDF + embedding softmax regression).
 //!
 //! **Engines** (the only modules that import candle or Qdrant)
-//! - [`embed`]: a packed (padding-free) BERT encoder on candle tensors and
+//! - [`embed`]: a packed (padding-free) BERT or MPNet encoder on candle tensors and
 //!   fused kernels, on its own thread behind a bounded batching queue.
 //! - [`generate`]: a GGUF instruct model run by candle-transformers on a
 //!   thread of its own.
