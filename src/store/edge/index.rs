@@ -102,7 +102,7 @@ pub(super) fn open_shard(
             path,
             format!(
                 "store holds vectors of size {size:?} but the model makes {dimension}; \
-                 use a new data directory or re-ingest"
+                 re-embed it with this model (`switchboard reembed`) or use a new data directory"
             ),
         ));
     }
