@@ -110,16 +110,7 @@ pub fn open_vector_store(
         crate::store::Backend::Edge => Arc::new(open_store_for(settings, encoder)?),
         crate::store::Backend::Qdrant => {
             let qdrant = &settings.store.qdrant;
-            let api_key = match &qdrant.api_key_secret {
-                None => None,
-                Some(name) => {
-                    let secrets = Secrets::load(settings.runbooks.secrets_file.as_deref())
-                        .map_err(anyhow::Error::msg)?;
-                    Some(secrets.get(name).map(str::to_owned).ok_or_else(|| {
-                        anyhow::anyhow!("store.qdrant.api_key_secret: no secret {name:?}")
-                    })?)
-                }
-            };
+            let api_key = qdrant_api_key(settings)?;
             Arc::new(
                 crate::store::QdrantServerStore::connect(
                     qdrant,
@@ -134,6 +125,18 @@ pub fn open_vector_store(
     };
     check_encoder(store.as_ref(), encoder)?;
     Ok(store)
+}
+
+/// The Qdrant server's API key: the runbook secret `store.qdrant.api_key_secret` names.
+pub fn qdrant_api_key(settings: &Settings) -> anyhow::Result<Option<String>> {
+    let Some(name) = &settings.store.qdrant.api_key_secret else {
+        return Ok(None);
+    };
+    let secrets =
+        Secrets::load(settings.runbooks.secrets_file.as_deref()).map_err(anyhow::Error::msg)?;
+    Ok(Some(secrets.get(name).map(str::to_owned).ok_or_else(
+        || anyhow::anyhow!("store.qdrant.api_key_secret: no secret {name:?}"),
+    )?))
 }
 
 /// Makes sure the vectors in `store` came from `encoder`: records it in a

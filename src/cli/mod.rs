@@ -60,10 +60,12 @@ enum Command {
     /// `store.hnsw_ef_construct` and `store.int8_search` (run it while no server holds
     /// the data directory).
     Reindex,
-    /// Re-embed every point of the embedded store with the encoder `[model] dir`
-    /// names, after changing or fine-tuning it (run it while no server holds the
-    /// data directory; a run stopped anywhere leaves the old store or the new one).
-    Reembed,
+    /// Re-embed every point of the store with the encoder `[model] dir` names,
+    /// after changing or fine-tuning it: the embedded store is replaced whole (run
+    /// it while no server holds the data directory; a run stopped anywhere leaves
+    /// the old store or the new one), a Qdrant server's collections are written
+    /// anew under `--into-prefix`.
+    Reembed(reembed::ReembedArgs),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -134,7 +136,7 @@ impl Cli {
             Command::Serve => serve(settings).await,
             Command::Retrain(args) => retrain(&settings, args).await,
             Command::Reindex => reindex(&settings),
-            Command::Reembed => reembed::run(&settings).await,
+            Command::Reembed(args) => reembed::run(&settings, args).await,
             Command::Runbook(command) => runbook(&settings, command).await,
             Command::Audit(command) => audit(&settings, command).await,
             Command::Connector(command) => connector::run(&settings, command).await,

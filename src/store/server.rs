@@ -163,6 +163,41 @@ impl QdrantServerStore {
         dimension: usize,
         index: super::IndexParams,
     ) -> Result<Self, StoreError> {
+        let store = Self::clients(settings, api_key, dimension, index)?;
+        for collection in Collection::ALL {
+            store.ensure_collection(collection)?;
+        }
+        Ok(store)
+    }
+
+    /// Connects to the collections of `settings` as they are, with the vector
+    /// width their incidents collection has (for re-embedding them with another
+    /// encoder); fails when there is none.
+    pub fn connect_existing(
+        settings: &QdrantSettings,
+        api_key: Option<String>,
+        index: super::IndexParams,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::clients(settings, api_key, 0, index)?;
+        let name = store.name(Collection::Incidents);
+        let dimension = store.dense_size(&name)?.ok_or_else(|| StoreError::Open {
+            path: name.clone(),
+            reason: "no incidents collection to re-embed".into(),
+        })?;
+        store.dimension = dimension as usize;
+        for collection in Collection::ALL {
+            store.ensure_collection(collection)?;
+        }
+        Ok(store)
+    }
+
+    /// The clients of every URL, without touching a collection.
+    fn clients(
+        settings: &QdrantSettings,
+        api_key: Option<String>,
+        dimension: usize,
+        index: super::IndexParams,
+    ) -> Result<Self, StoreError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("qdrant-client")
@@ -190,7 +225,7 @@ impl QdrantServerStore {
                 reason: "store.qdrant.url names no server".into(),
             });
         }
-        let store = Self {
+        Ok(Self {
             clients,
             current: std::sync::atomic::AtomicUsize::new(0),
             runtime: Some(runtime),
@@ -200,11 +235,28 @@ impl QdrantServerStore {
             index,
             search_ef: super::DEFAULT_SEARCH_EF,
             hybrid: false,
-        };
-        for collection in Collection::ALL {
-            store.ensure_collection(collection)?;
+        })
+    }
+
+    /// Width of the dense vectors of the collection `name`, if it has them.
+    fn dense_size(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        use qdrant_client::qdrant::vectors_config::Config;
+        if !self.run("collection_exists", || {
+            self.client().collection_exists(name)
+        })? {
+            return Ok(None);
         }
-        Ok(store)
+        let info = self.run("collection_info", || self.client().collection_info(name))?;
+        Ok(info
+            .result
+            .and_then(|info| info.config)
+            .and_then(|config| config.params)
+            .and_then(|params| params.vectors_config)
+            .and_then(|vectors| match vectors.config {
+                Some(Config::ParamsMap(map)) => map.map.get(DENSE).map(|p| p.size),
+                Some(Config::Params(params)) => Some(params.size),
+                None => None,
+            }))
     }
 
     /// Sets the HNSW beam width of searches.
@@ -300,18 +352,7 @@ impl QdrantServerStore {
 
     /// Refuses an existing collection whose dense vectors are not `dimension` long.
     fn check_dimension(&self, name: &str) -> Result<(), StoreError> {
-        use qdrant_client::qdrant::vectors_config::Config;
-        let info = self.run("collection_info", || self.client().collection_info(name))?;
-        let size = info
-            .result
-            .and_then(|info| info.config)
-            .and_then(|config| config.params)
-            .and_then(|params| params.vectors_config)
-            .and_then(|vectors| match vectors.config {
-                Some(Config::ParamsMap(map)) => map.map.get(DENSE).map(|p| p.size),
-                Some(Config::Params(params)) => Some(params.size),
-                None => None,
-            });
+        let size = self.dense_size(name)?;
         if size == Some(self.dimension as u64) {
             return Ok(());
         }

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use switchboard::embed::SentenceEncoder;
-use switchboard::store::{Collection, EdgeStore, Query, VectorStore};
+use switchboard::store::{Collection, EdgeStore, QdrantServerStore, Query, VectorStore};
 
 use crate::helpers::{assert_succeeded, repo, switchboard_command};
+use crate::qdrant_process::QdrantServer;
 
 const MINILM: &str = "all-MiniLM-L6-v2";
 const MPNET: &str = "all-mpnet-base-v2";
@@ -21,10 +22,16 @@ struct Desk {
     _dir: tempfile::TempDir,
     data: PathBuf,
     incidents: PathBuf,
+    /// Settings every command of this desk gets (`SWITCHBOARD_*`).
+    env: Vec<(String, String)>,
 }
 
 impl Desk {
     fn new() -> Self {
+        Self::with_env(Vec::new())
+    }
+
+    fn with_env(env: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sample = std::fs::read_to_string(repo().join("sample/incidents.csv")).unwrap();
         let mut rows = csv::Reader::from_reader(sample.as_bytes());
@@ -38,6 +45,7 @@ impl Desk {
             data: dir.path().join("data"),
             incidents: dir.path().join("incidents.csv"),
             _dir: dir,
+            env,
         };
         let incidents = desk.incidents.to_str().unwrap().to_owned();
         assert_succeeded(&desk.run(MINILM, &["ingest", "incidents", &incidents], None));
@@ -53,7 +61,8 @@ impl Desk {
         command
             .args(args)
             .env("SWITCHBOARD_DATA_DIR", &self.data)
-            .env("SWITCHBOARD_MODEL__DIR", repo().join("models").join(model));
+            .env("SWITCHBOARD_MODEL__DIR", repo().join("models").join(model))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(point) = crash {
             command.env(switchboard::infra::crash::CRASH_AT_ENV, point);
         }
@@ -170,4 +179,42 @@ fn a_reembed_killed_while_moving_in_is_finished_by_the_next_open() {
         desk.assert_embedded_by_mpnet();
         assert!(!desk.data.join("reembed").exists(), "{point}");
     }
+}
+
+/// On a Qdrant server the re-embedded points go to collections under a new
+/// prefix while the live ones stay as they are, each recording its encoder.
+#[test]
+fn reembed_writes_a_qdrant_servers_collections_anew_under_a_new_prefix() {
+    let Some(server) = QdrantServer::start() else {
+        return;
+    };
+    let live = server.settings("live_");
+    let desk = Desk::with_env(vec![
+        ("SWITCHBOARD_STORE__BACKEND".into(), "qdrant".into()),
+        ("SWITCHBOARD_STORE__QDRANT__URL".into(), live.url.clone()),
+        (
+            "SWITCHBOARD_STORE__QDRANT__COLLECTION_PREFIX".into(),
+            "live_".into(),
+        ),
+    ]);
+    let refused = desk.run(MPNET, &["reembed"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--into-prefix NEW"));
+    let out = desk.run(MPNET, &["reembed", "--into-prefix", "new_"], None);
+    assert_succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("incidents {INCIDENTS}")),
+        "{stdout}"
+    );
+
+    let recorded = |store: &QdrantServerStore| store.encoder().unwrap().unwrap_or_default();
+    let new = QdrantServerStore::connect(&server.settings("new_"), None, 768, Default::default())
+        .unwrap();
+    assert_eq!(new.count(Collection::Incidents).unwrap(), INCIDENTS);
+    assert!(new.count(Collection::Knowledge).unwrap() > 0);
+    assert!(recorded(&new).contains(MPNET));
+    let old = QdrantServerStore::connect(&live, None, 384, Default::default()).unwrap();
+    assert_eq!(old.count(Collection::Incidents).unwrap(), INCIDENTS);
+    assert!(recorded(&old).contains(MINILM));
 }
