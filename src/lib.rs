@@ -72,7 +72,7 @@
 //!   thread of its own.
 //! - [`store`]: the `VectorStore` trait with its embedded Qdrant Edge backend
 //!   (write-ahead journal: every acknowledged write survives a crash) and its
-//!   Qdrant server backend (`store/server.rs`).
+//!   Qdrant server backend (`store/server/`).
 //!
 //! **Ground floor**
 //! - [`infra`]: the state database and migrations, the [`infra::clock::Clock`]
