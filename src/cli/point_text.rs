@@ -4,18 +4,9 @@
 
 use crate::configuration::Settings;
 use crate::domain::Incident;
+use crate::domain::text::model_text;
 use crate::prompts::Prompts;
 use crate::store::{Collection, PayloadRecord, StoredPoint};
-
-/// A ticket's title and description as the model reads them (`triage.clean_text`).
-fn ticket_text(settings: &Settings, prompts: &Prompts, title: &str, description: &str) -> String {
-    if settings.triage.clean_text {
-        let clean = crate::domain::text::clean_ticket_text;
-        prompts.ticket(&clean(title), &clean(description))
-    } else {
-        prompts.ticket(title, description)
-    }
-}
 
 /// The text a point's lexical index is built from, as ingest writes it;
 /// `None` for remembered tickets, which are looked up by id only.
@@ -42,11 +33,11 @@ pub(super) fn embedding_text(
     match collection {
         Collection::Incidents => {
             let incident = Incident::from_payload(point.payload.clone())?;
-            Some(ticket_text(
-                settings,
+            Some(model_text(
                 prompts,
                 &incident.title,
                 &incident.description,
+                settings.triage.clean_text,
             ))
         }
         Collection::Knowledge => {
@@ -55,11 +46,11 @@ pub(super) fn embedding_text(
         }
         Collection::Tickets => {
             let ticket = crate::triage::RememberedTicket::from_payload(point.payload.clone())?;
-            Some(ticket_text(
-                settings,
+            Some(model_text(
                 prompts,
                 &ticket.title,
                 &ticket.description,
+                settings.triage.clean_text,
             ))
         }
     }

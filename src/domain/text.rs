@@ -70,6 +70,23 @@ pub fn repair_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// What the model reads for a ticket: its title and description through the
+/// ticket template, cleaned first when `clean` (`triage.clean_text`). Triage,
+/// ingest and `reembed` all build it here, so a stored vector can be made
+/// again from its payload.
+pub fn model_text(
+    prompts: &crate::prompts::Prompts,
+    title: &str,
+    description: &str,
+    clean: bool,
+) -> String {
+    if clean {
+        prompts.ticket(&clean_ticket_text(title), &clean_ticket_text(description))
+    } else {
+        prompts.ticket(title, description)
+    }
+}
+
 /// Removes e-mail client noise and collapses runs of blank lines and spaces.
 pub fn clean_ticket_text(text: &str) -> String {
     let repaired = repair_mojibake(text);

@@ -14,7 +14,7 @@ use super::model::{
 use super::voting::{FieldSuggestion, HeadVote, Neighbour, Route, VoteSettings, suggest_labels};
 use crate::auth::Caller;
 use crate::classify::ClassifierHead;
-use crate::domain::text::clean_ticket_text;
+use crate::domain::text::model_text;
 use crate::domain::{Incident, NewTicket};
 use crate::embed::Embedder;
 use crate::prompts::Prompts;
@@ -231,12 +231,7 @@ impl TriageService {
     /// Model input for a ticket, from the ticket template: give it scrubbed
     /// text ([`Self::scrub_ticket`], [`Self::incident_text`]).
     pub fn ticket_text(&self, title: &str, description: &str) -> String {
-        if self.settings.clean_text {
-            self.prompts
-                .ticket(&clean_ticket_text(title), &clean_ticket_text(description))
-        } else {
-            self.prompts.ticket(title, description)
-        }
+        model_text(&self.prompts, title, description, self.settings.clean_text)
     }
 
     /// Triage one ticket for `caller` (`None`: anonymous), scrubbing it first:
