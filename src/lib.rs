@@ -82,8 +82,8 @@
 //!   keeps personal and secret data out of everything stored or logged.
 //! - [`auth`]: API tokens (stored hashed), roles, constant-time checks, and
 //!   console sign-in sessions.
-//! - [`prompts`], [`telemetry`], [`metrics`]: model input templates, logging,
-//!   the Prometheus registry behind `GET /metrics`.
+//! - [`prompts`], [`telemetry`], [`metrics`], [`vectors`]: model input templates, logging,
+//!   the Prometheus registry behind `GET /metrics`, similarity of embeddings.
 
 pub mod app;
 pub mod auth;
@@ -115,3 +115,4 @@ pub mod storms;
 pub mod telemetry;
 pub mod triage;
 pub mod ui;
+pub mod vectors;

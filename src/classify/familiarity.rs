@@ -6,6 +6,8 @@
 
 use rayon::prelude::*;
 
+use crate::vectors::dot;
+
 /// Incidents measured at most (a deterministic stride through them): the
 /// quantile is stable well before, and the cost then grows only with the
 /// store, not with its square.
@@ -41,10 +43,6 @@ pub fn neighbour_floor(vectors: &[&[f32]]) -> Option<f32> {
     nearest.sort_by(f32::total_cmp);
     let at = ((nearest.len() as f64 * FLOOR_QUANTILE) as usize).min(nearest.len() - 1);
     Some(nearest[at])
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Incident;
 use crate::store::{Collection, PayloadRecord, Query, StoreError, VectorStore};
+use crate::vectors::dot;
 
 /// Representative tickets listed per problem.
 const REPRESENTATIVES: usize = 3;
@@ -551,10 +552,6 @@ fn describe(
             .is_none_or(|k| k.similarity < options.knowledge_gap),
         knowledge,
     })
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

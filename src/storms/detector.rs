@@ -18,6 +18,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::vectors::dot;
+
 /// The detector's thresholds.
 #[derive(Debug, Clone, Copy)]
 pub struct DetectorSettings {
@@ -135,10 +137,6 @@ pub struct Detector {
     window: VecDeque<(Observed, Option<String>)>,
     storms: BTreeMap<String, TrackedStorm>,
     newest: i64,
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// The people behind `tickets`: each caller once; a ticket with no known

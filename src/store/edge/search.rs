@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{EdgeStore, LEXICAL, backend, dense_vector, payload_map};
 use crate::store::ID_KEY;
 use crate::store::{Collection, Hit, Query, StoreError};
+use crate::vectors::dot;
 
 /// Candidates that dense and lexical search each bring to the fusion, at least: on
 /// a held-out fifth of gl8500 train, 20 and 50 route alike (neighbours alone 0.7045
@@ -152,8 +153,4 @@ fn fused_request(
         with_vector: WithVector::Selector(vec![String::new()]),
         with_payload: WithPayloadInterface::Bool(true),
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
