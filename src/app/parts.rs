@@ -145,7 +145,7 @@ pub fn qdrant_api_key(settings: &Settings) -> anyhow::Result<Option<String>> {
 /// another encoder wrote, whose vectors cannot be compared with this one's.
 pub fn check_encoder(store: &dyn VectorStore, encoder: &EncoderIdentity) -> anyhow::Result<()> {
     match store.encoder()? {
-        None => store.record_encoder(&serde_json::to_string(encoder)?)?,
+        None => store.record_encoder(&encoder.to_record())?,
         Some(recorded) => same_encoder(&recorded, encoder)?,
     }
     Ok(())
@@ -153,8 +153,7 @@ pub fn check_encoder(store: &dyn VectorStore, encoder: &EncoderIdentity) -> anyh
 
 /// Refuses a store whose encoder record names another encoder than `encoder`.
 fn same_encoder(recorded: &str, encoder: &EncoderIdentity) -> anyhow::Result<()> {
-    let recorded: EncoderIdentity = serde_json::from_str(recorded)
-        .map_err(|e| anyhow::anyhow!("the store's encoder record is unreadable: {e}"))?;
+    let recorded = EncoderIdentity::from_record(recorded).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         recorded.same_encoder(encoder),
         "the store was written by the encoder {}, but [model] dir loads {}: vectors \

@@ -58,7 +58,7 @@ pub(super) async fn run(settings: &Settings, args: ReembedArgs) -> anyhow::Resul
 /// Whether `store` records `encoder` already.
 fn embedded_by(store: &dyn VectorStore, encoder: &EncoderIdentity) -> anyhow::Result<bool> {
     Ok(store.encoder()?.is_some_and(|recorded| {
-        serde_json::from_str::<EncoderIdentity>(&recorded).is_ok_and(|r| r.same_encoder(encoder))
+        EncoderIdentity::from_record(&recorded).is_ok_and(|r| r.same_encoder(encoder))
     }))
 }
 
@@ -82,7 +82,7 @@ fn reembed_edge(settings: &Settings, model: &SentenceEncoder) -> anyhow::Result<
     let started = std::time::Instant::now();
     let staged = EdgeStore::open_staging(data_dir, encoder.dimension, settings.store.index())?;
     let counts = copy_embedded(settings, model, &old, &staged)?;
-    staged.record_encoder(&serde_json::to_string(&encoder)?)?;
+    staged.record_encoder(&encoder.to_record())?;
     drop(staged);
     drop(old);
     EdgeStore::seal_staging(data_dir)?;

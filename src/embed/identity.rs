@@ -53,6 +53,17 @@ impl EncoderIdentity {
         Ok(Self::of(dir, config.hidden_size, &weights))
     }
 
+    /// The record a store keeps of the encoder that wrote it.
+    pub fn to_record(&self) -> String {
+        serde_json::to_string(self).expect("an encoder identity serialises")
+    }
+
+    /// An encoder record read back from a store.
+    pub fn from_record(record: &str) -> Result<Self, String> {
+        serde_json::from_str(record)
+            .map_err(|e| format!("the store's encoder record is unreadable: {e}"))
+    }
+
     /// Whether vectors of `self` and `other` can be compared.
     pub fn same_encoder(&self, other: &Self) -> bool {
         self.weights_sha256 == other.weights_sha256 && self.dimension == other.dimension
